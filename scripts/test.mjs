@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+// Runs every test project of the workspace in one Vitest run and prints the closing line
+// `N passed, N failed` (summed over all projects) that CI reads. Extra arguments go to Vitest,
+// e.g. `pnpm test packages/port-manager`.
+import { spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+const dir = mkdtempSync(join(tmpdir(), 'taskapp-test-'))
+const report = join(dir, 'vitest.json')
+const args = [
+  'exec',
+  'vitest',
+  'run',
+  '--reporter=default',
+  '--reporter=json',
+  `--outputFile.json=${report}`,
+  ...process.argv.slice(2),
+]
+const child = spawn('pnpm', args, { stdio: 'inherit' })
+const forward = (sig) => child.kill(sig)
+process.on('SIGINT', forward)
+process.on('SIGTERM', forward)
+child.on('exit', (code, signal) => {
+  let passed = 0
+  let failed = 0
+  let skipped = 0
+  let readable = false
+  try {
+    const json = JSON.parse(readFileSync(report, 'utf8'))
+    passed = json.numPassedTests ?? 0
+    failed = json.numFailedTests ?? 0
+    skipped = (json.numPendingTests ?? 0) + (json.numTodoTests ?? 0)
+    // A suite that fails to load has no failed test in it; count it so it cannot pass unseen.
+    for (const file of json.testResults ?? []) {
+      if (file.status === 'failed' && (file.assertionResults ?? []).length === 0) failed += 1
+    }
+    readable = true
+  } catch {
+    failed += 1
+  }
+  rmSync(dir, { recursive: true, force: true })
+  console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`)
+  if (!readable) console.error('test: the Vitest JSON report could not be read')
+  const ok = code === 0 && failed === 0 && readable && passed > 0
+  process.exit(ok ? 0 : signal ? 1 : code || 1)
+})
