@@ -1,1 +1,9 @@
-export {}
+export { PortManagerError } from './errors'
+export type { PortManagerErrorCode, PortOwner } from './errors'
+export { isPortAvailable, findAvailablePort } from './find'
+export type { HostOptions, FindAvailablePortOptions } from './find'
+export { listen } from './listen'
+export type { ListenOptions, OnConflict } from './listen'
+export { findPortOwner, killPortOwner } from './owner'
+export type { KillPortOwnerOptions } from './owner'
+export { isLoopbackHost, MIN_PORT, MAX_PORT } from './validate'

@@ -1,0 +1,164 @@
+import type { Server } from 'node:net'
+import type { AddressInfo } from 'node:net'
+import getPort, { portNumbers } from 'get-port'
+import { PortManagerError } from './errors'
+import { findPortOwner, killPortOwner } from './owner'
+import { MAX_PORT, assertCount, assertHost, assertPort } from './validate'
+
+/** What {@link listen} does when the port is taken. */
+export type OnConflict = 'next' | 'error' | 'kill'
+
+/** Options of {@link listen}. */
+export interface ListenOptions {
+  /**
+   * Port to bind; 0 lets the OS choose any free port.
+   * @default 0
+   */
+  port?: number
+  /**
+   * Address to bind. Must be loopback unless `allowNonLoopback` is set.
+   * @default '127.0.0.1'
+   */
+  host?: string
+  /**
+   * On `EADDRINUSE`: `'next'` binds the next free port, `'error'` throws
+   * `TASKAPP_ERR_PORT_IN_USE` naming the holder, `'kill'` stops the holder and binds (opt-in only).
+   * @default 'next'
+   */
+  onConflict?: OnConflict
+  /**
+   * Bind attempts before giving up with `TASKAPP_ERR_NO_FREE_PORT`.
+   * @default 20
+   */
+  maxAttempts?: number
+  /**
+   * Allow a host that other machines can reach (`0.0.0.0`, a LAN address).
+   * @default false
+   */
+  allowNonLoopback?: boolean
+  /**
+   * With `onConflict: 'kill'`: how long to wait for the holder after SIGTERM, then after SIGKILL.
+   * @default 5000
+   */
+  killTimeoutMs?: number
+  /** Abort binding; the server is left unbound. */
+  signal?: AbortSignal
+}
+
+function bindOnce(server: Server, port: number, host: string, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const cleanup = () => {
+      server.off('listening', onListening)
+      server.off('error', onError)
+      signal?.removeEventListener('abort', onAbort)
+    }
+    const onListening = () => {
+      cleanup()
+      resolve()
+    }
+    const onError = (err: Error) => {
+      cleanup()
+      reject(err)
+    }
+    const onAbort = () => {
+      cleanup()
+      if (server.listening) server.close()
+      reject(signal!.reason)
+    }
+    server.once('listening', onListening)
+    server.once('error', onError)
+    signal?.addEventListener('abort', onAbort, { once: true })
+    server.listen({ port, host, exclusive: true })
+  })
+}
+
+function inUseMessage(port: number, host: string, owner?: { pid: number; command: string }): string {
+  const who = owner ? ` by PID ${owner.pid}${owner.command ? ` (${owner.command})` : ''}` : ''
+  return (
+    `Port ${port} on ${host} is already in use${who}. ` +
+    `Choose another port, or pass onConflict: 'next' to bind the next free one` +
+    `${owner ? ` (or onConflict: 'kill' to stop PID ${owner.pid} first)` : ''}.`
+  )
+}
+
+/**
+ * Binds `server` (any `node:net` / `node:http` server) directly and retries on `EADDRINUSE`,
+ * so there is no window between "the port looked free" and "we bound it". Resolves with the
+ * bound port.
+ *
+ * @example
+ * import { createServer } from 'node:http'
+ * const server = createServer((req, res) => res.end('ok'))
+ * const port = await listen(server, { port: 8114 }) // 8114, or the next free port
+ */
+export async function listen(server: Server, options: ListenOptions = {}): Promise<number> {
+  const {
+    port = 0,
+    host = '127.0.0.1',
+    onConflict = 'next',
+    maxAttempts = 20,
+    allowNonLoopback = false,
+    killTimeoutMs = 5000,
+    signal,
+  } = options
+  assertPort(port)
+  assertHost(host, allowNonLoopback)
+  assertCount('maxAttempts', maxAttempts, 1)
+  assertCount('killTimeoutMs', killTimeoutMs, 0)
+  if (onConflict !== 'next' && onConflict !== 'error' && onConflict !== 'kill') {
+    throw new PortManagerError(
+      'TASKAPP_ERR_INVALID_OPTIONS',
+      `Invalid onConflict ${JSON.stringify(onConflict)}: expected 'next', 'error' or 'kill'.`,
+    )
+  }
+  if (server.listening) {
+    throw new PortManagerError(
+      'TASKAPP_ERR_INVALID_OPTIONS',
+      'The server is already listening; close it first.',
+    )
+  }
+  signal?.throwIfAborted()
+
+  const tried = new Set<number>()
+  let candidate = port
+  let killed = false
+  let lastError: unknown
+  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+    signal?.throwIfAborted()
+    try {
+      await bindOnce(server, candidate, host, signal)
+      return (server.address() as AddressInfo).port
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || signal?.aborted) throw err
+      lastError = err
+    }
+    tried.add(candidate)
+    if (onConflict === 'error' || (onConflict === 'kill' && killed)) {
+      const owner = await findPortOwner(candidate)
+      throw new PortManagerError('TASKAPP_ERR_PORT_IN_USE', inUseMessage(candidate, host, owner), {
+        port: candidate,
+        owner,
+        cause: lastError,
+      })
+    }
+    if (onConflict === 'kill') {
+      await killPortOwner(candidate, { timeoutMs: killTimeoutMs, signal })
+      killed = true
+      continue
+    }
+    // 'next': ask for a free port above the one taken; binding it may still lose a race, which
+    // the loop absorbs. get-port reserves what it hands out, so racers in one process differ.
+    const from = Math.min(candidate + 1, MAX_PORT)
+    candidate = await getPort({
+      port: portNumbers(from, Math.min(from + 100, MAX_PORT)),
+      host,
+      exclude: tried,
+    })
+  }
+  throw new PortManagerError(
+    'TASKAPP_ERR_NO_FREE_PORT',
+    `No free port found on ${host} after ${maxAttempts} attempts starting at ${port}. ` +
+      `Raise maxAttempts, choose another port, or pass port: 0 for any free port.`,
+    { port, cause: lastError },
+  )
+}
