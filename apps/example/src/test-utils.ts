@@ -1,0 +1,77 @@
+/**
+ * Test helpers of the example (not a test file, so it may hold timers and servers):
+ * a tiny fake OpenAI-compatible chat server on 127.0.0.1, a legitimate local peer that stands in
+ * for a real inference endpoint, which the tests never call.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+
+/** One request the fake server received. */
+export interface RecordedChatRequest {
+  path: string
+  headers: IncomingMessage['headers']
+  body: { model?: string; messages?: { role: string; content: string }[]; temperature?: number }
+}
+
+/** A running fake chat server. */
+export interface FakeChatServer extends AsyncDisposable {
+  /** Base URL to give as `inference_url`, e.g. `http://127.0.0.1:41234/v1`. */
+  readonly url: string
+  readonly requests: RecordedChatRequest[]
+  close(): Promise<void>
+}
+
+/** How the fake answers one request: a status and a JSON (or raw string) body. */
+export type FakeChatReply = (request: RecordedChatRequest) => { status: number; body: unknown }
+
+/** Answers like OpenAI with `content` as the assistant message. */
+export function chatReply(content: string): { status: number; body: unknown } {
+  return {
+    status: 200,
+    body: {
+      id: 'chatcmpl-fake',
+      object: 'chat.completion',
+      choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
+    },
+  }
+}
+
+/**
+ * Starts the fake on 127.0.0.1:0. `reply` decides each answer; it defaults to echoing back the
+ * first label word found in the user's message (so the fake "model" is perfect on clear tickets).
+ */
+export async function startFakeChatServer(reply: FakeChatReply): Promise<FakeChatServer> {
+  const requests: RecordedChatRequest[] = []
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      let body: RecordedChatRequest['body'] = {}
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as RecordedChatRequest['body']
+      } catch {
+        body = {}
+      }
+      const recorded: RecordedChatRequest = { path: req.url ?? '', headers: req.headers, body }
+      requests.push(recorded)
+      const answer = reply(recorded)
+      const text = typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body)
+      res.writeHead(answer.status, { 'content-type': 'application/json' })
+      res.end(text)
+    })
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  const { port } = server.address() as AddressInfo
+  const close = () =>
+    new Promise<void>((resolve) => {
+      server.closeAllConnections()
+      server.close(() => resolve())
+    })
+  return { url: `http://127.0.0.1:${port}/v1`, requests, close, [Symbol.asyncDispose]: close }
+}
