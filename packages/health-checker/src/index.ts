@@ -1,1 +1,8 @@
-export {}
+export { HealthCheckError } from './errors'
+export type { HealthCheckErrorCode, LastProbe } from './errors'
+export { defaultIsHealthy, isUnauthorized } from './probe'
+export type { HealthPredicate, HealthResponse, ProbeOptions, ProbeResult } from './probe'
+export { waitForHealthy, checkHealth } from './wait'
+export type { WaitForHealthyOptions, WaitForHealthyResult, CheckHealthOptions } from './wait'
+export { watchHealth } from './watch'
+export type { HealthEvent, HealthWatcher, WatchHealthOptions } from './watch'
