@@ -1,0 +1,611 @@
+import { Readable } from 'node:stream'
+import { Pool } from 'undici'
+import WebSocket from 'ws'
+import { SynthTunnelError, SynthTunnelErrorCode } from './errors'
+import {
+  AGENT_DROPPED_REQUEST_HEADERS,
+  CloseCode,
+  HOP_BY_HOP_HEADERS,
+  MAX_BODY_CHUNK_BYTES,
+  chunksOf,
+  decodeBase64,
+  parseRelayFrame,
+  toBase64,
+} from './protocol'
+import type { AgentFrame, HeaderPairs, ReqHeadersFrame } from './protocol'
+import type { Logger } from './types'
+
+/** What the agent reports through `onEvent`. */
+export type SynthTunnelEvent =
+  | { type: 'connected'; connection: number }
+  | { type: 'disconnected'; code: number; reason: string }
+  | { type: 'reconnecting'; attempt: number; delayMs: number; error?: SynthTunnelError }
+  | { type: 'closed'; error?: SynthTunnelError }
+
+/** Internal agent settings (resolved by `synthTunnel`). */
+export interface AgentOptions {
+  connectUrl: string
+  agentToken: string
+  leaseId: string
+  agentId: string
+  localOrigin: string
+  localTarget: { host: string; port: number }
+  localApiKeys: readonly string[]
+  maxInflight: number
+  maxResponseBytes: number
+  maxBufferedBytes: number
+  attachTimeoutMs: number
+  pingIntervalMs: number
+  reconnectInitialMs: number
+  reconnectMaxMs: number
+  logger: Logger
+  onEvent?: ((event: SynthTunnelEvent) => void) | undefined
+}
+
+/** Error code the agent answers with when it holds `maxInflight` requests already (ours). */
+export const AGENT_CAPACITY_EXCEEDED = 'AGENT_CAPACITY_EXCEEDED'
+/** Once a request body is this large before REQ_END, it streams to the local server. */
+const STREAM_BODY_AT = 4 * MAX_BODY_CHUNK_BYTES
+/** Above this many bytes queued on the WebSocket, response producers wait for a flush. */
+const SEND_HIGH_WATER = 1024 * 1024
+const GONE_STATUSES = new Set([401, 403, 404, 410])
+const GONE_CLOSE_CODES = new Set<number>([CloseCode.LeaseDeleted, CloseCode.LeaseExpired, CloseCode.Replaced])
+
+class BodyStream extends Readable {
+  constructor(private readonly onPull: () => void) {
+    super({ highWaterMark: MAX_BODY_CHUNK_BYTES })
+  }
+  override _read(): void {
+    this.onPull()
+  }
+}
+
+interface RequestContext {
+  frame: ReqHeadersFrame
+  controller: AbortController
+  pre: Buffer[]
+  preBytes: number
+  body: BodyStream | undefined
+  dispatched: boolean
+  /** REQ_END seen. */
+  ended: boolean
+  /** Aborted by CANCEL or a lost connection: answer nothing. */
+  silent: boolean
+  deadlineHit: boolean
+  timer: NodeJS.Timeout
+}
+
+/**
+ * The SynthTunnel agent: dials the relay, attaches, forwards requests to the local server and
+ * reconnects on any drop. One agent serves one lease. Use it through `synthTunnel()`.
+ */
+export class SynthTunnelAgent {
+  /** Resolves when the agent stops for good (`stop()`, or the lease is gone). */
+  readonly closed: Promise<void>
+  /** Why the agent stopped on its own, if it did. */
+  error: SynthTunnelError | undefined
+  /** Successful attaches so far. */
+  connections = 0
+  private resolveClosed!: () => void
+  private readonly pool: Pool
+  private conn: AgentConnection | undefined
+  private stopped = false
+  private reconnectTimer: NodeJS.Timeout | undefined
+  private attempt = 0
+
+  constructor(readonly options: AgentOptions) {
+    this.closed = new Promise((resolve) => (this.resolveClosed = resolve))
+    this.pool = new Pool(options.localOrigin, {
+      connections: options.maxInflight,
+      headersTimeout: 0,
+      bodyTimeout: 0,
+      keepAliveTimeout: 4_000,
+    })
+  }
+
+  /** The first connection: resolves on ATTACH_ACK, rejects with a `SynthTunnelError`. */
+  async start(signal?: AbortSignal): Promise<void> {
+    await this.connect(signal)
+  }
+
+  /** Stop: abort in-flight work, close the WebSocket, stop reconnecting. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.stopped) return this.closed
+    this.stopped = true
+    clearTimeout(this.reconnectTimer)
+    const conn = this.conn
+    this.conn = undefined
+    if (conn) await conn.close(1000, 'agent stopping')
+    await this.pool.destroy().catch(() => {})
+    this.finish(undefined)
+  }
+
+  get connected(): boolean {
+    return this.conn !== undefined
+  }
+
+  private emit(event: SynthTunnelEvent): void {
+    try {
+      this.options.onEvent?.(event)
+    } catch (err) {
+      this.options.logger.warn({ err }, 'synthtunnel: onEvent listener threw')
+    }
+  }
+
+  private finish(error: SynthTunnelError | undefined): void {
+    if (this.error === undefined) this.error = error
+    if (!this.stopped) {
+      this.stopped = true
+      clearTimeout(this.reconnectTimer)
+      void this.pool.destroy().catch(() => {})
+    }
+    if (error) this.options.logger.warn({ code: error.code }, `synthtunnel: agent stopped: ${error.message}`)
+    this.emit({ type: 'closed', ...(error ? { error } : {}) })
+    this.resolveClosed()
+  }
+
+  /** Open one WebSocket, send ATTACH, wait for ATTACH_ACK; on success the connection is adopted. */
+  private connect(signal?: AbortSignal): Promise<void> {
+    const o = this.options
+    signal?.throwIfAborted()
+    return new Promise<void>((resolve, reject) => {
+      const ws = new WebSocket(o.connectUrl, {
+        headers: { authorization: `Bearer ${o.agentToken}` },
+        perMessageDeflate: false,
+        maxPayload: 16 * 1024 * 1024,
+        handshakeTimeout: o.attachTimeoutMs,
+      })
+      ws.on('error', () => {}) // reported through the handshake or 'close'
+      let settled = false
+      const timer = setTimeout(
+        () =>
+          fail(
+            new SynthTunnelError(
+              SynthTunnelErrorCode.AttachTimeout,
+              `The relay did not answer ATTACH within ${o.attachTimeoutMs} ms. Check the relay (${o.connectUrl}) or raise attachTimeoutMs.`,
+            ),
+          ),
+        o.attachTimeoutMs,
+      )
+      const onAbort = () => fail(signal?.reason)
+      signal?.addEventListener('abort', onAbort, { once: true })
+      const cleanup = () => {
+        settled = true
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+        ws.off('unexpected-response', onUnexpected)
+        ws.off('error', onError)
+        ws.off('open', onOpen)
+        ws.off('message', onMessage)
+        ws.off('close', onClose)
+      }
+      const fail = (err: unknown) => {
+        if (settled) return
+        cleanup()
+        ws.terminate()
+        reject(err)
+      }
+      const onUnexpected = (req: { destroy(): void }, res: { statusCode?: number; resume(): void }) => {
+        const status = res.statusCode ?? 0
+        res.resume()
+        req.destroy()
+        fail(
+          new SynthTunnelError(
+            SynthTunnelErrorCode.AttachRejected,
+            `The relay refused the agent connection (HTTP ${status}). ${GONE_STATUSES.has(status) ? 'The lease is unknown or expired: open a new tunnel.' : 'Check the relay.'}`,
+            { status },
+          ),
+        )
+      }
+      const onError = (err: Error) =>
+        fail(
+          new SynthTunnelError(
+            SynthTunnelErrorCode.RelayUnreachable,
+            `Could not connect to the relay at ${o.connectUrl}: ${err.message}. Check that the relay runs and is reachable.`,
+            { cause: err },
+          ),
+        )
+      const onOpen = () => {
+        ws.send(
+          JSON.stringify({
+            type: 'ATTACH',
+            agent_id: o.agentId,
+            leases: [{ lease_id: o.leaseId, local_target: o.localTarget }],
+            capabilities: {
+              streaming: true,
+              max_inflight: o.maxInflight,
+              max_body_chunk_bytes: MAX_BODY_CHUNK_BYTES,
+              supports_cancel: true,
+            },
+          }),
+        )
+      }
+      const onMessage = (data: WebSocket.RawData, isBinary: boolean) => {
+        const frame = isBinary ? undefined : parseRelayFrame(rawToString(data))
+        if (frame?.type !== 'ATTACH_ACK') {
+          fail(
+            new SynthTunnelError(
+              SynthTunnelErrorCode.AttachRejected,
+              'The relay answered ATTACH with something other than ATTACH_ACK. Check that the URL is a SynthTunnel relay.',
+            ),
+          )
+          return
+        }
+        cleanup()
+        if (this.stopped) {
+          ws.terminate()
+          reject(new SynthTunnelError(SynthTunnelErrorCode.LeaseGone, 'The agent was stopped while attaching.'))
+          return
+        }
+        // Adopt synchronously so no frame that follows the ACK is missed.
+        this.conn = new AgentConnection(this, ws, this.pool)
+        this.connections += 1
+        this.attempt = 0
+        o.logger.info({ connection: this.connections, leaseId: o.leaseId }, 'synthtunnel: agent connected')
+        this.emit({ type: 'connected', connection: this.connections })
+        resolve()
+      }
+      const onClose = (code: number, reason: Buffer) => {
+        const gone = GONE_CLOSE_CODES.has(code)
+        fail(
+          new SynthTunnelError(
+            gone ? SynthTunnelErrorCode.LeaseGone : SynthTunnelErrorCode.AttachRejected,
+            `The relay closed the connection during ATTACH (code ${code}${reason.length ? `: ${reason.toString()}` : ''}).`,
+            { status: code },
+          ),
+        )
+      }
+      ws.on('unexpected-response', onUnexpected)
+      ws.on('error', onError)
+      ws.on('open', onOpen)
+      ws.on('message', onMessage)
+      ws.on('close', onClose)
+    })
+  }
+
+  /** Called by a connection when its socket is gone. */
+  connectionClosed(conn: AgentConnection, code: number, reason: string): void {
+    if (this.conn !== conn) return
+    this.conn = undefined
+    if (this.stopped) return
+    this.options.logger.warn({ code, reason }, 'synthtunnel: agent disconnected')
+    this.emit({ type: 'disconnected', code, reason })
+    if (GONE_CLOSE_CODES.has(code)) {
+      this.finish(
+        new SynthTunnelError(
+          SynthTunnelErrorCode.LeaseGone,
+          `The relay ended the lease (close code ${code}${reason ? `: ${reason}` : ''}). Open a new tunnel.`,
+          { status: code },
+        ),
+      )
+      return
+    }
+    this.scheduleReconnect()
+  }
+
+  private scheduleReconnect(error?: SynthTunnelError): void {
+    if (this.stopped) return
+    const o = this.options
+    const delayMs = Math.min(o.reconnectInitialMs * 2 ** this.attempt, o.reconnectMaxMs)
+    this.attempt += 1
+    o.logger.info({ attempt: this.attempt, delayMs }, 'synthtunnel: agent reconnecting')
+    this.emit({ type: 'reconnecting', attempt: this.attempt, delayMs, ...(error ? { error } : {}) })
+    this.reconnectTimer = setTimeout(() => {
+      this.connect().catch((err: unknown) => {
+        if (this.stopped) return
+        const e =
+          err instanceof SynthTunnelError
+            ? err
+            : new SynthTunnelError(SynthTunnelErrorCode.RelayUnreachable, String(err), { cause: err })
+        if (e.code === SynthTunnelErrorCode.LeaseGone || (e.status !== undefined && GONE_STATUSES.has(e.status))) {
+          this.finish(
+            new SynthTunnelError(
+              SynthTunnelErrorCode.LeaseGone,
+              `The relay no longer knows the lease (${e.message}). Open a new tunnel.`,
+              { cause: e, ...(e.status === undefined ? {} : { status: e.status }) },
+            ),
+          )
+          return
+        }
+        this.scheduleReconnect(e)
+      })
+    }, delayMs)
+    this.reconnectTimer.unref()
+  }
+}
+
+function rawToString(data: WebSocket.RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8')
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8')
+  return data.toString('utf8')
+}
+
+/** One attached WebSocket and the requests that live on it. */
+class AgentConnection {
+  private readonly ctxs = new Map<string, RequestContext>()
+  private alive = true
+  private readonly pingTimer: NodeJS.Timeout
+  private closedResolve!: () => void
+  private readonly closedPromise: Promise<void>
+
+  constructor(
+    private readonly agent: SynthTunnelAgent,
+    private readonly ws: WebSocket,
+    private readonly pool: Pool,
+  ) {
+    const o = agent.options
+    this.closedPromise = new Promise((r) => (this.closedResolve = r))
+    ws.on('message', (data, isBinary) => {
+      this.alive = true
+      if (isBinary) {
+        o.logger.debug({}, 'synthtunnel: ignoring a binary frame')
+        return
+      }
+      this.onFrame(rawToString(data))
+    })
+    ws.on('pong', () => (this.alive = true))
+    ws.on('ping', () => (this.alive = true))
+    ws.on('close', (code, reason) => {
+      clearInterval(this.pingTimer)
+      this.abortAll()
+      this.closedResolve()
+      agent.connectionClosed(this, code, reason.toString())
+    })
+    this.pingTimer = setInterval(() => {
+      if (!this.alive) {
+        o.logger.warn({}, 'synthtunnel: relay did not answer a ping; dropping the connection')
+        ws.terminate()
+        return
+      }
+      this.alive = false
+      ws.ping()
+    }, o.pingIntervalMs)
+    this.pingTimer.unref()
+  }
+
+  async close(code: number, reason: string): Promise<void> {
+    this.abortAll()
+    if (this.ws.readyState === WebSocket.CLOSED) return
+    this.ws.close(code, reason)
+    const t = setTimeout(() => this.ws.terminate(), 1_000)
+    await this.closedPromise
+    clearTimeout(t)
+  }
+
+  private abortAll(): void {
+    for (const ctx of this.ctxs.values()) this.drop(ctx, 'connection closed')
+    this.ctxs.clear()
+    if (this.ws.isPaused) this.ws.resume()
+  }
+
+  private send(frame: AgentFrame): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.ws.readyState !== WebSocket.OPEN) return resolve()
+      this.ws.send(JSON.stringify(frame), () => resolve())
+    })
+  }
+
+  private onFrame(text: string): void {
+    const o = this.agent.options
+    const frame = parseRelayFrame(text)
+    if (!frame) {
+      o.logger.debug({ length: text.length }, 'synthtunnel: ignoring a malformed frame')
+      return
+    }
+    switch (frame.type) {
+      case 'ATTACH_ACK':
+        return
+      case 'REQ_HEADERS': {
+        if (this.ctxs.has(frame.rid)) {
+          o.logger.debug({ rid: frame.rid }, 'synthtunnel: ignoring a duplicate REQ_HEADERS')
+          return
+        }
+        if (this.ctxs.size >= o.maxInflight) {
+          void this.send({
+            type: 'RESP_ERROR',
+            lease_id: frame.lease_id || o.leaseId,
+            rid: frame.rid,
+            code: AGENT_CAPACITY_EXCEEDED,
+            message: `The agent already holds ${o.maxInflight} requests.`,
+          })
+          return
+        }
+        const controller = new AbortController()
+        const ctx: RequestContext = {
+          frame,
+          controller,
+          pre: [],
+          preBytes: 0,
+          body: undefined,
+          dispatched: false,
+          ended: false,
+          silent: false,
+          deadlineHit: false,
+          timer: setTimeout(() => {
+            ctx.deadlineHit = true
+            controller.abort(new Error(`deadline of ${frame.deadline_ms} ms exceeded`))
+            if (!ctx.dispatched) this.fail(ctx, 'LOCAL_CONNECT_FAILED', 'deadline exceeded before the request ended')
+          }, frame.deadline_ms),
+        }
+        ctx.timer.unref()
+        this.ctxs.set(frame.rid, ctx)
+        return
+      }
+      case 'REQ_BODY': {
+        const ctx = this.ctxs.get(frame.rid)
+        if (!ctx || ctx.ended) return
+        const chunk = decodeBase64(frame.chunk_b64)
+        if (!chunk) {
+          this.fail(ctx, 'BAD_REQUEST_FRAME', 'REQ_BODY carries invalid base64')
+          return
+        }
+        if (chunk.length === 0) return
+        if (ctx.body) {
+          ctx.body.push(chunk)
+        } else {
+          ctx.pre.push(chunk)
+          ctx.preBytes += chunk.length
+          if (ctx.preBytes >= STREAM_BODY_AT) {
+            const body = new BodyStream(() => this.checkResume())
+            for (const c of ctx.pre) body.push(c)
+            ctx.pre = []
+            ctx.preBytes = 0
+            ctx.body = body
+            this.dispatch(ctx, body)
+          }
+        }
+        this.checkPause()
+        return
+      }
+      case 'REQ_END': {
+        const ctx = this.ctxs.get(frame.rid)
+        if (!ctx || ctx.ended) return
+        ctx.ended = true
+        if (ctx.body) {
+          ctx.body.push(null)
+        } else {
+          const body = ctx.preBytes > 0 ? Buffer.concat(ctx.pre) : undefined
+          ctx.pre = []
+          ctx.preBytes = 0
+          this.dispatch(ctx, body)
+        }
+        return
+      }
+      case 'CANCEL': {
+        const ctx = this.ctxs.get(frame.rid)
+        if (ctx) this.drop(ctx, 'cancelled by the relay')
+        return
+      }
+    }
+  }
+
+  private bufferedBytes(): number {
+    let total = 0
+    for (const ctx of this.ctxs.values()) total += ctx.preBytes + (ctx.body?.readableLength ?? 0)
+    return total
+  }
+
+  private checkPause(): void {
+    if (!this.ws.isPaused && this.bufferedBytes() > this.agent.options.maxBufferedBytes) this.ws.pause()
+  }
+
+  private checkResume(): void {
+    if (this.ws.isPaused && this.bufferedBytes() <= this.agent.options.maxBufferedBytes / 2) this.ws.resume()
+  }
+
+  /** Abort a request without answering (CANCEL, lost connection). */
+  private drop(ctx: RequestContext, why: string): void {
+    ctx.silent = true
+    this.release(ctx)
+    ctx.controller.abort(new Error(why))
+  }
+
+  /** Answer RESP_ERROR and abort. */
+  private fail(ctx: RequestContext, code: string, message: string): void {
+    if (!this.ctxs.has(ctx.frame.rid)) return
+    void this.send({ type: 'RESP_ERROR', lease_id: this.leaseId(ctx), rid: ctx.frame.rid, code, message })
+    this.drop(ctx, message)
+  }
+
+  private release(ctx: RequestContext): void {
+    clearTimeout(ctx.timer)
+    if (this.ctxs.get(ctx.frame.rid) === ctx) this.ctxs.delete(ctx.frame.rid)
+    ctx.pre = []
+    ctx.preBytes = 0
+    if (ctx.body && !ctx.body.destroyed) ctx.body.destroy()
+    this.checkResume()
+  }
+
+  private leaseId(ctx: RequestContext): string {
+    return ctx.frame.lease_id || this.agent.options.leaseId
+  }
+
+  private requestHeaders(frame: ReqHeadersFrame): string[] {
+    const keys = this.agent.options.localApiKeys
+    const out: string[] = []
+    const present = new Set<string>()
+    for (const [name, value] of frame.headers) {
+      const lower = name.toLowerCase()
+      if (AGENT_DROPPED_REQUEST_HEADERS.has(lower)) continue
+      if (keys.length > 0 && (lower === 'x-api-key' || lower === 'x-api-keys')) continue
+      out.push(name, value)
+      present.add(lower)
+    }
+    const first = keys[0]
+    if (first !== undefined) {
+      out.push('x-api-key', first)
+      if (keys.length > 1) out.push('x-api-keys', keys.join(','))
+      out.push('authorization', `Bearer ${first}`)
+    }
+    if (!present.has('x-synthtunnel-lease-id')) out.push('x-synthtunnel-lease-id', this.leaseId({ frame } as RequestContext))
+    if (!present.has('x-synthtunnel-request-id')) out.push('x-synthtunnel-request-id', frame.rid)
+    out.push('x-forwarded-proto', 'https')
+    return out
+  }
+
+  private dispatch(ctx: RequestContext, body: Buffer | BodyStream | undefined): void {
+    ctx.dispatched = true
+    void this.forward(ctx, body)
+  }
+
+  private async forward(ctx: RequestContext, body: Buffer | BodyStream | undefined): Promise<void> {
+    const { frame, controller } = ctx
+    const o = this.agent.options
+    const leaseId = this.leaseId(ctx)
+    let sentHeaders = false
+    try {
+      const path = (frame.path.startsWith('/') ? frame.path : `/${frame.path}`) + (frame.query ? `?${frame.query}` : '')
+      const res = await this.pool.request({
+        method: frame.method,
+        path,
+        headers: this.requestHeaders(frame),
+        body: body ?? null,
+        signal: controller.signal,
+      })
+      try {
+        if (controller.signal.aborted) throw controller.signal.reason
+        const headers: HeaderPairs = []
+        for (const [name, value] of Object.entries(res.headers)) {
+          if (value === undefined || HOP_BY_HOP_HEADERS.has(name)) continue
+          if (Array.isArray(value)) for (const v of value) headers.push([name, v])
+          else headers.push([name, value])
+        }
+        void this.send({ type: 'RESP_HEADERS', lease_id: leaseId, rid: frame.rid, status: res.statusCode, headers })
+        sentHeaders = true
+        let total = 0
+        for await (const chunk of res.body as AsyncIterable<Buffer>) {
+          if (controller.signal.aborted) break
+          if (chunk.length === 0) continue
+          total += chunk.length
+          if (total > o.maxResponseBytes) {
+            this.fail(ctx, 'LOCAL_BAD_RESPONSE', `Response too large (over ${o.maxResponseBytes} bytes)`)
+            return
+          }
+          for (const part of chunksOf(chunk)) {
+            const sent = this.send({
+              type: 'RESP_BODY',
+              lease_id: leaseId,
+              rid: frame.rid,
+              chunk_b64: toBase64(part),
+              eof: false,
+            })
+            if (this.ws.bufferedAmount > SEND_HIGH_WATER) await sent
+            if (controller.signal.aborted) break
+          }
+        }
+        if (controller.signal.aborted) throw controller.signal.reason
+        void this.send({ type: 'RESP_END', lease_id: leaseId, rid: frame.rid })
+        this.release(ctx)
+      } finally {
+        if (!res.body.destroyed) res.body.destroy()
+      }
+    } catch (err) {
+      if (ctx.silent || !this.ctxs.has(frame.rid)) return
+      const message = ctx.deadlineHit
+        ? `deadline of ${frame.deadline_ms} ms exceeded`
+        : `${(err as Error)?.message ?? String(err)}`
+      o.logger.debug({ rid: frame.rid, err: message }, 'synthtunnel: local request failed')
+      this.fail(ctx, sentHeaders ? 'LOCAL_BAD_RESPONSE' : 'LOCAL_CONNECT_FAILED', message)
+    }
+  }
+}

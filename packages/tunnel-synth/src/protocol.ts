@@ -1,0 +1,274 @@
+/**
+ * The SynthTunnel wire protocol (reference: synth-ai `synth_tunnel.py` / `synth_tunnel.rs`):
+ * JSON text frames, bodies as standard padded base64 in `chunk_b64`. Parsers never throw: a
+ * malformed frame yields `undefined` so neither side can be crashed by its peer.
+ */
+
+/** Largest body chunk in one frame (the reference's `max_body_chunk_bytes`). */
+export const MAX_BODY_CHUNK_BYTES = 65_536
+/** Default request deadline when `REQ_HEADERS` carries none. */
+export const DEFAULT_DEADLINE_MS = 600_000
+/** Default response size cap (`limits.max_response_bytes`). */
+export const DEFAULT_MAX_RESPONSE_BYTES = 200_000_000
+/** Default in-flight cap (`limits.max_inflight`). */
+export const DEFAULT_MAX_INFLIGHT = 128
+/** REST path of the lease API, below the backend URL. */
+export const LEASES_PATH = '/api/v1/synthtunnel/leases'
+/** WebSocket path of our relay's agent endpoint. */
+export const AGENT_PATH = '/api/v1/synthtunnel/agent'
+/** Header a caller sends the worker token in. */
+export const WORKER_TOKEN_HEADER = 'X-SynthTunnel-Worker-Token'
+
+/** Relay WebSocket close codes (ours; a reference relay may use others). */
+export const CloseCode = {
+  LeaseDeleted: 4000,
+  LeaseExpired: 4001,
+  Replaced: 4002,
+  BadAttach: 4003,
+  AttachTimeout: 4008,
+} as const
+
+export type HeaderPairs = [string, string][]
+
+export interface AttachFrame {
+  type: 'ATTACH'
+  agent_id: string
+  leases: { lease_id: string; local_target?: { host: string; port: number } }[]
+  capabilities: Record<string, unknown>
+}
+export interface AttachAckFrame {
+  type: 'ATTACH_ACK'
+  agent_id?: string
+  [k: string]: unknown
+}
+export interface ReqHeadersFrame {
+  type: 'REQ_HEADERS'
+  lease_id: string
+  rid: string
+  method: string
+  path: string
+  query: string
+  headers: HeaderPairs
+  deadline_ms: number
+}
+export interface ReqBodyFrame {
+  type: 'REQ_BODY'
+  rid: string
+  chunk_b64: string
+}
+export interface RidFrame<T extends string> {
+  type: T
+  rid: string
+}
+export interface RespHeadersFrame {
+  type: 'RESP_HEADERS'
+  lease_id: string
+  rid: string
+  status: number
+  headers: HeaderPairs
+}
+export interface RespBodyFrame {
+  type: 'RESP_BODY'
+  lease_id: string
+  rid: string
+  chunk_b64: string
+  eof: false
+}
+export interface RespEndFrame {
+  type: 'RESP_END'
+  lease_id: string
+  rid: string
+}
+export interface RespErrorFrame {
+  type: 'RESP_ERROR'
+  lease_id: string
+  rid: string
+  code: string
+  message: string
+}
+
+/** Frames the relay sends to the agent. */
+export type RelayFrame = AttachAckFrame | ReqHeadersFrame | ReqBodyFrame | RidFrame<'REQ_END'> | RidFrame<'CANCEL'>
+/** Frames the agent sends to the relay (after ATTACH). */
+export type AgentFrame = RespHeadersFrame | RespBodyFrame | RespEndFrame | RespErrorFrame
+
+type Json = Record<string, unknown>
+
+function parseObject(text: unknown): Json | undefined {
+  if (typeof text !== 'string') return undefined
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Json) : undefined
+}
+
+function rid(value: unknown): string | undefined {
+  if (typeof value === 'string' && value.length > 0 && value.length <= 256) return value
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value)
+  return undefined
+}
+
+function str(value: unknown, fallback: string): string | undefined {
+  if (value === undefined || value === null) return fallback
+  return typeof value === 'string' ? value : undefined
+}
+
+/** Header pairs `[[name, value], ...]`; `undefined` when malformed. */
+export function parseHeaderPairs(value: unknown): HeaderPairs | undefined {
+  if (value === undefined || value === null) return []
+  if (!Array.isArray(value)) return undefined
+  const out: HeaderPairs = []
+  for (const pair of value) {
+    if (!Array.isArray(pair) || pair.length !== 2) return undefined
+    const [name, v] = pair as unknown[]
+    if (typeof name !== 'string' || typeof v !== 'string') return undefined
+    out.push([name, v])
+  }
+  return out
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/
+
+/** Decode standard padded base64; `undefined` when it is not valid base64. */
+export function decodeBase64(value: unknown): Buffer | undefined {
+  if (typeof value !== 'string' || value.length % 4 !== 0 || !BASE64.test(value)) return undefined
+  return Buffer.from(value, 'base64')
+}
+
+/** Parse one relay → agent frame. Returns `undefined` for anything malformed. */
+export function parseRelayFrame(text: unknown): RelayFrame | undefined {
+  const f = parseObject(text)
+  if (!f) return undefined
+  switch (f.type) {
+    case 'ATTACH_ACK':
+      return { ...f, type: 'ATTACH_ACK' }
+    case 'REQ_HEADERS': {
+      const id = rid(f.rid)
+      const method = str(f.method, 'GET')
+      const path = str(f.path, '/')
+      const query = str(f.query, '')
+      const headers = parseHeaderPairs(f.headers)
+      const leaseId = str(f.lease_id, '')
+      const deadline = f.deadline_ms ?? DEFAULT_DEADLINE_MS
+      if (id === undefined || !method || path === undefined || query === undefined) return undefined
+      if (headers === undefined || leaseId === undefined) return undefined
+      if (typeof deadline !== 'number' || !Number.isFinite(deadline) || deadline <= 0) return undefined
+      if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(method)) return undefined
+      return {
+        type: 'REQ_HEADERS',
+        lease_id: leaseId,
+        rid: id,
+        method: method.toUpperCase(),
+        path,
+        query: query.replace(/^\?/, ''),
+        headers,
+        deadline_ms: Math.min(deadline, 2_147_483_647),
+      }
+    }
+    case 'REQ_BODY': {
+      const id = rid(f.rid)
+      if (id === undefined || typeof f.chunk_b64 !== 'string') return undefined
+      return { type: 'REQ_BODY', rid: id, chunk_b64: f.chunk_b64 }
+    }
+    case 'REQ_END':
+    case 'CANCEL': {
+      const id = rid(f.rid)
+      return id === undefined ? undefined : { type: f.type, rid: id }
+    }
+    default:
+      return undefined
+  }
+}
+
+/** Parse one agent → relay frame. Returns `undefined` for anything malformed. */
+export function parseAgentFrame(text: unknown): AgentFrame | undefined {
+  const f = parseObject(text)
+  if (!f) return undefined
+  const id = rid(f.rid)
+  if (id === undefined) return undefined
+  const leaseId = typeof f.lease_id === 'string' ? f.lease_id : ''
+  switch (f.type) {
+    case 'RESP_HEADERS': {
+      const headers = parseHeaderPairs(f.headers)
+      const status = f.status
+      if (headers === undefined || typeof status !== 'number' || !Number.isInteger(status)) return undefined
+      if (status < 200 || status > 999) return undefined
+      return { type: 'RESP_HEADERS', lease_id: leaseId, rid: id, status, headers }
+    }
+    case 'RESP_BODY':
+      if (typeof f.chunk_b64 !== 'string') return undefined
+      return { type: 'RESP_BODY', lease_id: leaseId, rid: id, chunk_b64: f.chunk_b64, eof: false }
+    case 'RESP_END':
+      return { type: 'RESP_END', lease_id: leaseId, rid: id }
+    case 'RESP_ERROR':
+      return {
+        type: 'RESP_ERROR',
+        lease_id: leaseId,
+        rid: id,
+        code: typeof f.code === 'string' ? f.code : 'UNKNOWN',
+        message: typeof f.message === 'string' ? f.message : '',
+      }
+    default:
+      return undefined
+  }
+}
+
+/** Parse the agent's first frame. */
+export function parseAttachFrame(text: unknown): AttachFrame | undefined {
+  const f = parseObject(text)
+  if (!f || f.type !== 'ATTACH') return undefined
+  const agentId = typeof f.agent_id === 'string' ? f.agent_id : ''
+  const leases: AttachFrame['leases'] = []
+  if (f.leases !== undefined) {
+    if (!Array.isArray(f.leases)) return undefined
+    for (const l of f.leases as unknown[]) {
+      if (typeof l !== 'object' || l === null) return undefined
+      const leaseId = (l as Json).lease_id
+      if (typeof leaseId !== 'string') return undefined
+      leases.push({ lease_id: leaseId })
+    }
+  }
+  const caps = f.capabilities
+  const capabilities = typeof caps === 'object' && caps !== null && !Array.isArray(caps) ? (caps as Json) : {}
+  return { type: 'ATTACH', agent_id: agentId, leases, capabilities }
+}
+
+/** Hop-by-hop headers, never forwarded in either direction. */
+export const HOP_BY_HOP_HEADERS: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'trailers',
+  'transfer-encoding',
+  'upgrade',
+])
+
+/** Headers the agent drops from forwarded requests (hop-by-hop plus the newest reference list). */
+export const AGENT_DROPPED_REQUEST_HEADERS: ReadonlySet<string> = new Set([
+  ...HOP_BY_HOP_HEADERS,
+  'authorization',
+  'host',
+  'x-synthtunnel-worker-token',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-forwarded-port',
+  'x-forwarded-for',
+  'forwarded',
+  'content-length',
+])
+
+/** Split a buffer into views of at most `size` bytes (no copy). */
+export function* chunksOf(buf: Uint8Array, size = MAX_BODY_CHUNK_BYTES): Generator<Uint8Array> {
+  for (let i = 0; i < buf.byteLength; i += size) yield buf.subarray(i, Math.min(i + size, buf.byteLength))
+}
+
+/** Base64 of a byte view. */
+export function toBase64(chunk: Uint8Array): string {
+  return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('base64')
+}

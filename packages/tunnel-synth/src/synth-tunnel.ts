@@ -1,0 +1,250 @@
+import { randomBytes } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
+import { SynthTunnelAgent } from './agent'
+import type { SynthTunnelEvent } from './agent'
+import { SynthTunnelError, SynthTunnelErrorCode } from './errors'
+import { createLease, deleteLease } from './lease-client'
+import { WORKER_TOKEN_HEADER } from './protocol'
+import { redact, silentLogger } from './types'
+import type { Logger, OpenTunnel, TunnelBackend, TunnelTarget } from './types'
+
+/** Options of {@link synthTunnel}. */
+export interface SynthTunnelOptions {
+  /**
+   * Backend (or self-hosted relay) base URL; the lease API is `{backendUrl}/api/v1/synthtunnel/leases`.
+   * A trailing `/api` is tolerated.
+   * @default process.env.SYNTH_BACKEND_URL ?? 'https://api.usesynth.ai'
+   */
+  backendUrl?: string
+  /** Bearer key for the lease API. @default process.env.SYNTH_API_KEY */
+  apiKey?: string
+  /**
+   * Keys the agent injects into forwarded requests (`X-API-Key`, `X-API-Keys`, `Authorization`),
+   * overwriting what the caller sent. Empty: inject nothing.
+   * @default ENVIRONMENT_API_KEY, DEV_ENVIRONMENT_API_KEY, then ENVIRONMENT_API_KEY_ALIASES (comma list), deduplicated
+   */
+  localApiKeys?: readonly string[]
+  /** Most requests the agent holds at once; more are answered with an error frame. @default the lease's `limits.max_inflight` (128) */
+  maxInflight?: number
+  /** Largest response forwarded. @default the lease's `limits.max_response_bytes` (200 MB) */
+  maxResponseBytes?: number
+  /** Request-body bytes the agent buffers before it stops reading the relay. @default 16 MiB */
+  maxBufferedBytes?: number
+  /** Deadline for ATTACH_ACK. @default 10_000 */
+  attachTimeoutMs?: number
+  /** Deadline for the lease request. @default SYNTH_TUNNEL_TIMEOUT_SEC × 1000, else 30_000 */
+  leaseTimeoutMs?: number
+  /** Deadline for deleting the lease in `close()`. @default 5_000 */
+  closeTimeoutMs?: number
+  /** Lease lifetime asked for. @default 3600 */
+  requestedTtlSeconds?: number
+  /** WebSocket ping period; a missing pong drops the connection. @default 20_000 */
+  pingIntervalMs?: number
+  /** First reconnect delay; doubles per failure. @default 250 */
+  reconnectInitialMs?: number
+  /** Reconnect delay cap. @default 5_000 */
+  reconnectMaxMs?: number
+  /** `agent_id` / `client_instance_id`. @default the content of ~/.synth/client_instance_id, else a random `session-<hex>` */
+  clientInstanceId?: string
+  /** pino-compatible logger. @default silent */
+  logger?: Logger
+  /** Called on connected / disconnected / reconnecting / closed. */
+  onEvent?: (event: SynthTunnelEvent) => void
+  /** Environment to read defaults from. @default process.env */
+  env?: Readonly<Record<string, string | undefined>>
+}
+
+/** The open SynthTunnel: an `OpenTunnel` plus the worker token and lease details. */
+export interface SynthOpenTunnel extends OpenTunnel {
+  /** `public_url` of the lease. */
+  readonly url: string
+  /** `{ 'X-SynthTunnel-Worker-Token': workerToken }`. */
+  readonly headers: Readonly<Record<string, string>>
+  /** The token callers must present. Secret: do not log it. */
+  readonly workerToken: string
+  readonly leaseId: string
+  readonly expiresAt: Date
+  /** Whether the agent is attached right now. */
+  readonly connected: boolean
+  /** Set when the tunnel died on its own (`TASKAPP_ERR_SYNTH_LEASE_GONE`). */
+  readonly error: SynthTunnelError | undefined
+}
+
+/** `synthTunnel()` as a backend. */
+export interface SynthTunnelBackend extends TunnelBackend {
+  readonly name: 'synthtunnel'
+  open(target: TunnelTarget, options?: { signal?: AbortSignal }): Promise<SynthOpenTunnel>
+}
+
+function positiveInt(name: string, value: number | undefined): void {
+  if (value === undefined) return
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new SynthTunnelError(
+      SynthTunnelErrorCode.InvalidOptions,
+      `synthTunnel: ${name} must be a positive number, got ${String(value)}.`,
+    )
+  }
+}
+
+/** Keys to inject, collected from the environment like the reference `_collect_container_keys`. */
+export function localApiKeysFromEnv(env: Readonly<Record<string, string | undefined>> = process.env): string[] {
+  const keys = [env.ENVIRONMENT_API_KEY, env.DEV_ENVIRONMENT_API_KEY, ...(env.ENVIRONMENT_API_KEY_ALIASES ?? '').split(',')]
+    .map((k) => k?.trim())
+    .filter((k): k is string => !!k)
+  return [...new Set(keys)]
+}
+
+async function defaultClientInstanceId(): Promise<string> {
+  try {
+    const id = (await readFile(join(homedir(), '.synth', 'client_instance_id'), 'utf8')).trim()
+    if (id.length >= 8) return id
+  } catch {
+    // no stored id: use an ephemeral one (we never write to the home directory)
+  }
+  return `session-${randomBytes(8).toString('hex')}`
+}
+
+/**
+ * The SynthTunnel backend: `open()` creates a lease, attaches the agent to the relay and resolves
+ * an `OpenTunnel` whose `url` is the lease's `public_url`; callers send `tunnel.headers`.
+ *
+ * @example
+ * ```ts
+ * import { synthTunnel } from '@taskapp/tunnel-synth'
+ *
+ * const backend = synthTunnel({ backendUrl: 'http://127.0.0.1:8700', apiKey: 'relay-key' })
+ * await using tunnel = await backend.open({ localUrl: 'http://127.0.0.1:8114', host: '127.0.0.1', port: 8114 })
+ * await fetch(`${tunnel.url}/health`, { headers: tunnel.headers })
+ * ```
+ */
+export function synthTunnel(options: SynthTunnelOptions = {}): SynthTunnelBackend {
+  const env = options.env ?? process.env
+  for (const key of [
+    'maxInflight',
+    'maxResponseBytes',
+    'maxBufferedBytes',
+    'attachTimeoutMs',
+    'leaseTimeoutMs',
+    'closeTimeoutMs',
+    'requestedTtlSeconds',
+    'pingIntervalMs',
+    'reconnectInitialMs',
+    'reconnectMaxMs',
+  ] as const) {
+    positiveInt(key, options[key])
+  }
+  if (options.localApiKeys !== undefined && !Array.isArray(options.localApiKeys)) {
+    throw new SynthTunnelError(SynthTunnelErrorCode.InvalidOptions, 'synthTunnel: localApiKeys must be an array of strings.')
+  }
+  const rawBackend = options.backendUrl ?? env.SYNTH_BACKEND_URL ?? 'https://api.usesynth.ai'
+  let backendUrl: string
+  try {
+    const u = new URL(rawBackend)
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new TypeError('not http(s)')
+    backendUrl = u.href.replace(/\/+$/, '').replace(/\/api$/, '')
+  } catch (err) {
+    throw new SynthTunnelError(
+      SynthTunnelErrorCode.InvalidOptions,
+      `synthTunnel: backendUrl must be an http(s) URL, got "${rawBackend}".`,
+      { cause: err },
+    )
+  }
+  const logger = options.logger ?? silentLogger
+  const envTimeout = Number(env.SYNTH_TUNNEL_TIMEOUT_SEC)
+  const leaseTimeoutMs = options.leaseTimeoutMs ?? (envTimeout > 0 ? envTimeout * 1000 : 30_000)
+
+  return {
+    name: 'synthtunnel',
+    async open(target, openOptions = {}) {
+      const { signal } = openOptions
+      signal?.throwIfAborted()
+      const apiKey = options.apiKey ?? env.SYNTH_API_KEY
+      if (!apiKey) {
+        throw new SynthTunnelError(
+          SynthTunnelErrorCode.ApiKeyMissing,
+          'SynthTunnel needs an API key: pass apiKey or set SYNTH_API_KEY (for a self-hosted relay, one of its apiKeys).',
+        )
+      }
+      const localHost = target.host === '0.0.0.0' || target.host === '::' || !target.host ? '127.0.0.1' : target.host
+      let localOrigin: string
+      try {
+        localOrigin = new URL(target.localUrl).origin
+      } catch {
+        localOrigin = `http://${localHost.includes(':') ? `[${localHost}]` : localHost}:${target.port}`
+      }
+      const clientInstanceId = options.clientInstanceId ?? (await defaultClientInstanceId())
+      const lease = await createLease({
+        backendUrl,
+        apiKey,
+        clientInstanceId,
+        localTarget: { host: localHost, port: target.port },
+        requestedTtlSeconds: options.requestedTtlSeconds ?? 3600,
+        timeoutMs: leaseTimeoutMs,
+        ...(signal ? { signal } : {}),
+      })
+      logger.info(
+        { leaseId: lease.leaseId, url: lease.publicUrl, workerToken: redact(lease.workerToken) },
+        'synthtunnel: lease created',
+      )
+      const closeTimeoutMs = options.closeTimeoutMs ?? 5_000
+      const removeLease = async () => {
+        try {
+          await deleteLease({ backendUrl, apiKey, leaseId: lease.leaseId, timeoutMs: closeTimeoutMs })
+        } catch (err) {
+          logger.warn({ err: (err as Error).message, leaseId: lease.leaseId }, 'synthtunnel: could not delete the lease')
+        }
+      }
+      const agent = new SynthTunnelAgent({
+        connectUrl: lease.agentConnectUrl,
+        agentToken: lease.agentToken,
+        leaseId: lease.leaseId,
+        agentId: clientInstanceId,
+        localOrigin,
+        localTarget: { host: localHost, port: target.port },
+        localApiKeys: options.localApiKeys ?? localApiKeysFromEnv(env),
+        maxInflight: options.maxInflight ?? lease.limits.maxInflight,
+        maxResponseBytes: options.maxResponseBytes ?? lease.limits.maxResponseBytes,
+        maxBufferedBytes: options.maxBufferedBytes ?? 16 * 1024 * 1024,
+        attachTimeoutMs: options.attachTimeoutMs ?? 10_000,
+        pingIntervalMs: options.pingIntervalMs ?? 20_000,
+        reconnectInitialMs: options.reconnectInitialMs ?? 250,
+        reconnectMaxMs: options.reconnectMaxMs ?? 5_000,
+        logger,
+        onEvent: options.onEvent,
+      })
+      try {
+        await agent.start(signal)
+      } catch (err) {
+        await agent.stop()
+        await removeLease()
+        throw err
+      }
+      let closing: Promise<void> | undefined
+      const close = () =>
+        (closing ??= (async () => {
+          await agent.stop()
+          await removeLease()
+          logger.info({ leaseId: lease.leaseId }, 'synthtunnel: tunnel closed')
+        })())
+      const tunnel: SynthOpenTunnel = {
+        url: lease.publicUrl,
+        headers: Object.freeze({ [WORKER_TOKEN_HEADER]: lease.workerToken }),
+        workerToken: lease.workerToken,
+        leaseId: lease.leaseId,
+        expiresAt: lease.expiresAt,
+        get connected() {
+          return agent.connected
+        },
+        get error() {
+          return agent.error
+        },
+        closed: agent.closed,
+        close,
+        [Symbol.asyncDispose]: close,
+      }
+      return tunnel
+    },
+  }
+}
