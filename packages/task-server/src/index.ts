@@ -1,1 +1,37 @@
-export {}
+export { createTaskApp } from './create-task-app'
+export type { TaskApp, TaskAppLifecycle, TaskAppState } from './create-task-app'
+export { defineTaskAppConfig } from './config'
+export type {
+  TaskAppConfig,
+  TaskAppLimits,
+  RolloutRequest,
+  RolloutContext,
+  RolloutCompleteEvent,
+  RolloutCompleteHook,
+  LifecycleHook,
+  LifecycleHookContext,
+  RubricBundle,
+} from './config'
+export { TaskServerError, isTaskServerError } from './errors'
+export type { TaskServerErrorCode } from './errors'
+export { createMemoryJobStore } from './job-store'
+export type { JobStore, MemoryJobStore, MemoryJobStoreOptions, RolloutJob, RolloutJobStatus } from './job-store'
+export { createMlflowTracker } from './mlflow-tracker'
+export type { MlflowTracker, MlflowTrackerOptions } from './mlflow-tracker'
+export type { ProxyConfig } from './proxy'
+export type { TaskAppLogger } from './logger'
+export type { ErrorEnvelope, WireErrorCode } from './http-errors'
+export { rolloutRequestSchema, rolloutResponseSchema, taskInfoSchema } from './schemas'
+export type {
+  TaskInfo,
+  TaskInfoOutput,
+  TaskDescriptor,
+  DatasetInfo,
+  InferenceInfo,
+  LimitsInfo,
+  RewardInfo,
+  RolloutRequestInput,
+  RolloutResponse,
+  RolloutResponseOutput,
+  ValidationIssue,
+} from './schemas'

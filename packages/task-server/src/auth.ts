@@ -1,0 +1,108 @@
+/**
+ * API-key auth compatible with synth-ai's `auth.py`: keys from the config or from
+ * `ENVIRONMENT_API_KEY` (falling back to `DEV_ENVIRONMENT_API_KEY`) plus the comma-separated
+ * `ENVIRONMENT_API_KEY_ALIASES`; presented in `X-API-Key`, `X-API-Keys` (comma list) or
+ * `Authorization: Bearer`; compared in constant time.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { IncomingHttpHeaders } from 'node:http'
+
+/** At most this many candidate keys are checked per request (a header full of commas costs no more). */
+const MAX_CANDIDATES = 16
+/** Candidates longer than this are ignored (no key is that long; it bounds hashing work). */
+const MAX_KEY_LENGTH = 4096
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value, 'utf8').digest()
+}
+
+interface KeySet {
+  readonly keys: readonly string[]
+  readonly digests: readonly Buffer[]
+}
+
+function splitKeys(raw: string | undefined): string[] {
+  if (raw === undefined) return []
+  return raw
+    .split(',')
+    .map((k) => k.trim())
+    .filter((k) => k !== '')
+}
+
+/** The allowed keys: the configured ones, or those in the environment at call time. */
+export interface KeySource {
+  current(): KeySet
+}
+
+/** Builds the key source; with `apiKeys` the environment is never read. */
+export function createKeySource(apiKeys: readonly string[] | undefined, env: NodeJS.ProcessEnv = process.env): KeySource {
+  if (apiKeys !== undefined) {
+    const keys = [...new Set(apiKeys.map((k) => k.trim()).filter((k) => k !== ''))]
+    const fixed: KeySet = { keys, digests: keys.map(digest) }
+    return { current: () => fixed }
+  }
+  let cacheKey: string | undefined
+  let cached: KeySet = { keys: [], digests: [] }
+  return {
+    current() {
+      const primary = env.ENVIRONMENT_API_KEY?.trim() || env.DEV_ENVIRONMENT_API_KEY?.trim() || env.dev_environment_api_key?.trim() || ''
+      const aliases = env.ENVIRONMENT_API_KEY_ALIASES ?? ''
+      const key = `${primary}\u0000${aliases}`
+      if (key !== cacheKey) {
+        const keys = [...new Set([primary, ...splitKeys(aliases)].filter((k) => k !== ''))]
+        cached = { keys, digests: keys.map(digest) }
+        cacheKey = key
+      }
+      return cached
+    },
+  }
+}
+
+function headerValues(value: string | string[] | undefined): string[] {
+  if (value === undefined) return []
+  return Array.isArray(value) ? value : [value]
+}
+
+/**
+ * Candidate keys in a request: every comma-separated entry of `X-API-Key`, `X-API-Keys` and
+ * `Authorization`, with a leading `Bearer ` removed (case-insensitive).
+ */
+export function candidateKeys(headers: IncomingHttpHeaders): string[] {
+  const out: string[] = []
+  const raw = [
+    ...headerValues(headers['x-api-key']),
+    ...headerValues(headers['x-api-keys']),
+    ...headerValues(headers.authorization),
+  ]
+  for (const value of raw) {
+    for (const part of value.split(',')) {
+      let k = part.trim()
+      if (/^bearer\s/i.test(k)) k = k.slice(6).trim()
+      if (k !== '' && k.length <= MAX_KEY_LENGTH) out.push(k)
+      if (out.length >= MAX_CANDIDATES) return out
+    }
+  }
+  return out
+}
+
+/** True when any candidate equals any allowed key. Compares SHA-256 digests with `timingSafeEqual`, without early exit. */
+export function isAuthorized(candidates: readonly string[], allowed: KeySet): boolean {
+  let ok = false
+  for (const candidate of candidates) {
+    const d = digest(candidate)
+    for (const a of allowed.digests) {
+      // Non-short-circuiting OR: the time does not depend on which key matched.
+      ok = timingSafeEqual(d, a) || ok
+    }
+  }
+  return ok
+}
+
+/**
+ * `abcdef...` for a key, `<unset>` for none: the most of a key this package ever shows. At most 6
+ * characters and at most a quarter of the key, so a short key is never shown whole.
+ */
+export function keyPrefix(key: string | undefined): string {
+  if (!key) return '<unset>'
+  return `${key.slice(0, Math.min(6, Math.floor(key.length / 4)))}...`
+}

@@ -1,0 +1,143 @@
+/**
+ * Where async rollout jobs live: an interface, and a bounded in-memory default.
+ */
+import { TaskServerError } from './errors'
+import type { RolloutResponseOutput } from './schemas'
+
+/** Status of a rollout job. `succeeded`, `failed` and `cancelled` are final. */
+export type RolloutJobStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled'
+
+/** A rollout job as the store keeps it. Times are epoch milliseconds. */
+export interface RolloutJob {
+  readonly id: string
+  readonly status: RolloutJobStatus
+  readonly traceCorrelationId: string
+  readonly createdAt: number
+  readonly startedAt?: number
+  readonly finishedAt?: number
+  /** The validated response of a `succeeded` job. */
+  readonly result?: RolloutResponseOutput
+  /** Why a `failed` or `cancelled` job ended (wire code, safe message, error id). */
+  readonly error?: { readonly code: string; readonly message: string; readonly errorId?: string }
+}
+
+/** True for `succeeded`, `failed` and `cancelled`. */
+export function isFinalStatus(status: RolloutJobStatus): boolean {
+  return status === 'succeeded' || status === 'failed' || status === 'cancelled'
+}
+
+/**
+ * Storage for rollout jobs. The app calls `put` with a fresh record on every state change and
+ * `get` to answer `GET /rollouts/:id`. A store may drop finished jobs whenever it likes, but must
+ * keep a job that is not final. `put` of a new job may throw `TASKAPP_ERR_JOB_STORE_FULL`; the
+ * caller then gets 503 `job_store_full`.
+ *
+ * @example
+ * ```ts
+ * const jobs = new Map<string, RolloutJob>()
+ * const store: JobStore = { put: (job) => void jobs.set(job.id, job), get: (id) => jobs.get(id) }
+ * ```
+ */
+export interface JobStore {
+  /** Adds a job or replaces the record with the same id. */
+  put(job: RolloutJob): void | Promise<void>
+  /** The job with this id, or `undefined` when unknown or evicted. */
+  get(id: string): RolloutJob | undefined | Promise<RolloutJob | undefined>
+  /** Releases timers and connections; `lifecycle.close()` calls it last. */
+  close?(): void | Promise<void>
+}
+
+/** Options of {@link createMemoryJobStore}. */
+export interface MemoryJobStoreOptions {
+  /**
+   * Most jobs kept at once. When full, the oldest finished job is evicted; when every job is
+   * still running, `put` of a new job throws `TASKAPP_ERR_JOB_STORE_FULL`.
+   * @default 1000
+   */
+  maxJobs?: number
+  /**
+   * How long a finished job stays readable, in milliseconds.
+   * @default 600000 (10 minutes)
+   */
+  ttlMs?: number
+}
+
+/** The in-memory job store: bounded, evicts finished jobs after a TTL (timers unref'd), never a running one. */
+export interface MemoryJobStore extends JobStore, AsyncDisposable {
+  /** Number of jobs held. */
+  readonly size: number
+  put(job: RolloutJob): void
+  get(id: string): RolloutJob | undefined
+  /** Clears every eviction timer and forgets all jobs. */
+  close(): Promise<void>
+}
+
+/**
+ * Creates the default bounded in-memory {@link JobStore}.
+ *
+ * @example
+ * ```ts
+ * const app = createTaskApp({ ...config, jobStore: createMemoryJobStore({ maxJobs: 100, ttlMs: 60_000 }) })
+ * ```
+ */
+export function createMemoryJobStore(options: MemoryJobStoreOptions = {}): MemoryJobStore {
+  const maxJobs = options.maxJobs ?? 1000
+  const ttlMs = options.ttlMs ?? 600_000
+  if (!Number.isInteger(maxJobs) || maxJobs < 1) {
+    throw new TaskServerError('TASKAPP_ERR_INVALID_CONFIG', `maxJobs must be a positive integer (got ${String(maxJobs)}).`)
+  }
+  if (typeof ttlMs !== 'number' || !(ttlMs >= 0) || !Number.isFinite(ttlMs)) {
+    throw new TaskServerError('TASKAPP_ERR_INVALID_CONFIG', `ttlMs must be a finite number >= 0 (got ${String(ttlMs)}).`)
+  }
+  const jobs = new Map<string, RolloutJob>()
+  const timers = new Map<string, ReturnType<typeof setTimeout>>()
+
+  const forget = (id: string) => {
+    const timer = timers.get(id)
+    if (timer !== undefined) clearTimeout(timer)
+    timers.delete(id)
+    jobs.delete(id)
+  }
+
+  const evictOldestFinished = (): boolean => {
+    for (const [id, job] of jobs) {
+      if (isFinalStatus(job.status)) {
+        forget(id)
+        return true
+      }
+    }
+    return false
+  }
+
+  const close = async () => {
+    for (const timer of timers.values()) clearTimeout(timer)
+    timers.clear()
+    jobs.clear()
+  }
+
+  return {
+    get size() {
+      return jobs.size
+    },
+    put(job) {
+      if (!jobs.has(job.id) && jobs.size >= maxJobs && !evictOldestFinished()) {
+        throw new TaskServerError(
+          'TASKAPP_ERR_JOB_STORE_FULL',
+          `The job store holds ${maxJobs} running jobs; wait for some to finish or raise maxJobs.`,
+        )
+      }
+      jobs.set(job.id, { ...job })
+      if (isFinalStatus(job.status) && !timers.has(job.id)) {
+        // Reached at call time, so fake timers work in tests.
+        const timer = globalThis.setTimeout(() => forget(job.id), ttlMs)
+        timer.unref()
+        timers.set(job.id, timer)
+      }
+    },
+    get(id) {
+      return jobs.get(id)
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  }
+}

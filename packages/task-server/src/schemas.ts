@@ -1,0 +1,171 @@
+/**
+ * Wire schemas of the task-app contract (synth-ai `contracts.py`), written with zod. Field names
+ * stay snake_case exactly as on the wire. Every object accepts extra keys (pydantic's
+ * `extra="allow"`), and optional fields accept `null` because Python clients serialize absent
+ * optionals as `null`.
+ */
+import { z } from 'zod'
+
+const str = z.string()
+const optStr = str.nullish()
+const jsonRecord = z.record(z.string(), z.unknown())
+
+/** `TaskInfo.task`. */
+export const taskDescriptorSchema = z.looseObject({
+  id: str,
+  name: str,
+  description: optStr,
+  version: optStr,
+})
+
+/** `TaskInfo.dataset`. */
+export const datasetInfoSchema = z.looseObject({
+  id: optStr,
+  name: optStr,
+  version: optStr,
+  splits: z.array(str).nullish(),
+  default_split: optStr,
+  description: optStr,
+})
+
+/** `TaskInfo.inference`. */
+export const inferenceInfoSchema = z.looseObject({
+  model: optStr,
+  inference_url: optStr,
+})
+
+/** `TaskInfo.limits`. */
+export const limitsInfoSchema = z.looseObject({
+  max_turns: z.int().nullish(),
+  max_response_tokens: z.int().nullish(),
+  timeout_seconds: z.number().nullish(),
+})
+
+/** A `TaskInfo`: what `/task_info?seed=N` answers for one seed and what `/info` is built from. */
+export const taskInfoSchema = z.looseObject({
+  task: taskDescriptorSchema,
+  dataset: datasetInfoSchema.default({}),
+  inference: inferenceInfoSchema.default({}),
+  limits: limitsInfoSchema.default({}),
+  environment: optStr,
+  task_metadata: jsonRecord.default({}),
+})
+
+/** `RolloutRequest.env`. */
+export const rolloutEnvSchema = z.looseObject({
+  env_id: optStr,
+  env_name: optStr,
+  config: jsonRecord.nullish().transform((v) => v ?? {}),
+  seed: z.int().nullish(),
+})
+
+/** `RolloutRequest.policy`. */
+export const rolloutPolicySchema = z.looseObject({
+  policy_id: optStr,
+  policy_name: optStr,
+  config: jsonRecord.nullish().transform((v) => v ?? {}),
+  output_mode: z
+    .enum(['tool_calls', 'text', 'structured'])
+    .nullish()
+    .transform((v) => v ?? 'tool_calls'),
+  structured_config: jsonRecord.nullish(),
+})
+
+/** `RolloutRequest.safety`. */
+export const rolloutSafetySchema = z.looseObject({
+  max_time_s: z
+    .number()
+    .positive()
+    .nullish()
+    .transform((v) => v ?? 3600),
+})
+
+/** The body of `POST /rollout` (the current synth-ai contract). */
+export const rolloutRequestSchema = z.looseObject({
+  trace_correlation_id: str.min(1),
+  env: rolloutEnvSchema,
+  policy: rolloutPolicySchema,
+  on_done: optStr.transform((v) => v ?? 'reset'),
+  safety: rolloutSafetySchema.nullish().transform((v) => v ?? { max_time_s: 3600 }),
+  training_session_id: optStr,
+  synth_base_url: optStr,
+  context_overrides: z.unknown().optional(),
+  override_bundle_id: optStr,
+})
+
+/** `RolloutResponse.reward_info` (input alias: `metrics`). */
+export const rewardInfoSchema = z
+  .looseObject({
+    outcome_reward: z.number(),
+    event_rewards: z.array(z.number()).nullish(),
+    outcome_objectives: z.record(z.string(), z.number()).nullish(),
+    event_objectives: z.array(z.record(z.string(), z.number())).nullish(),
+    instance_objectives: z.unknown().optional(),
+    details: jsonRecord.nullish().transform((v) => v ?? {}),
+  })
+  .transform((v) => ({ ...v, outcome_objectives: v.outcome_objectives ?? { reward: v.outcome_reward } }))
+
+/** What a rollout handler returns (the current synth-ai contract). */
+export const rolloutResponseSchema = z.looseObject({
+  trace_correlation_id: str.min(1),
+  reward_info: rewardInfoSchema,
+  trace: z.unknown().optional(),
+  inference_url: optStr,
+  artifact: z.array(z.unknown()).nullish(),
+  success_status: optStr,
+  status_detail: optStr,
+  override_application_results: z.unknown().optional(),
+})
+
+/** Query of `GET /task_info`: `seed` and `seeds`, both repeatable integers. */
+const seedList = z
+  .union([str, z.array(str)])
+  .optional()
+  .transform((v) => (v === undefined ? [] : Array.isArray(v) ? v : [v]))
+  .pipe(z.array(str.regex(/^-?\d{1,15}$/, 'expected an integer seed').transform(Number)))
+
+export const taskInfoQuerySchema = z.looseObject({ seed: seedList, seeds: seedList })
+
+/** One validation problem on the wire: a dotted path and a message. */
+export interface ValidationIssue {
+  /** Dotted path of the bad field (`env.seed`, `reward_info.outcome_reward`); `""` for the root. */
+  path: string
+  /** What is wrong with it. */
+  message: string
+}
+
+/** Turns zod issues into `{ path, message }` pairs, with an optional path prefix. */
+export function toIssues(error: z.ZodError, prefix: readonly PropertyKey[] = []): ValidationIssue[] {
+  return error.issues.map((issue) => ({
+    path: [...prefix, ...issue.path].map(String).join('.'),
+    message: issue.message,
+  }))
+}
+
+/** Summarizes issues in one line: `env.seed: expected int; policy: required`. */
+export function describeIssues(issues: readonly ValidationIssue[], max = 5): string {
+  const shown = issues.slice(0, max).map((i) => `${i.path || '(root)'}: ${i.message}`)
+  if (issues.length > max) shown.push(`and ${issues.length - max} more`)
+  return shown.join('; ')
+}
+
+/** A `TaskInfo` as a config or handler writes it (defaults not yet applied). */
+export type TaskInfo = z.input<typeof taskInfoSchema>
+/** A `TaskInfo` after validation (defaults applied), as served on the wire. */
+export type TaskInfoOutput = z.output<typeof taskInfoSchema>
+/** `TaskInfo.task`. */
+export type TaskDescriptor = z.input<typeof taskDescriptorSchema>
+/** `TaskInfo.dataset`. */
+export type DatasetInfo = z.input<typeof datasetInfoSchema>
+/** `TaskInfo.inference`. */
+export type InferenceInfo = z.input<typeof inferenceInfoSchema>
+/** `TaskInfo.limits`. */
+export type LimitsInfo = z.input<typeof limitsInfoSchema>
+/** A rollout request as sent on the wire (defaults not yet applied). */
+export type RolloutRequestInput = z.input<typeof rolloutRequestSchema>
+/** `RolloutResponse.reward_info` as a handler writes it. */
+export type RewardInfo = z.input<typeof rewardInfoSchema>
+/** What a rollout handler returns: `{ trace_correlation_id, reward_info: { outcome_reward, ... }, ... }`. */
+export type RolloutResponse = z.input<typeof rolloutResponseSchema>
+/** A validated rollout response, as it is sent on the wire (`outcome_objectives` filled in). */
+export type RolloutResponseOutput = z.output<typeof rolloutResponseSchema>
