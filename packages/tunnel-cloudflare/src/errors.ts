@@ -1,0 +1,64 @@
+/** Every stable error code this package throws (see the README's Errors table). */
+export type CloudflareTunnelErrorCode =
+  | 'TASKAPP_ERR_INVALID_OPTIONS'
+  | 'TASKAPP_ERR_CLOUDFLARED_NOT_FOUND'
+  | 'TASKAPP_ERR_CLOUDFLARED_SPAWN_FAILED'
+  | 'TASKAPP_ERR_CLOUDFLARED_EXITED'
+  | 'TASKAPP_ERR_TUNNEL_TIMEOUT'
+  | 'TASKAPP_ERR_TUNNEL_RATE_LIMITED'
+  | 'TASKAPP_ERR_TUNNEL_TOKEN_INVALID'
+  | 'TASKAPP_ERR_TUNNEL_VERIFY_FAILED'
+  | 'TASKAPP_ERR_INSTALL_UNSUPPORTED'
+  | 'TASKAPP_ERR_INSTALL_DOWNLOAD'
+  | 'TASKAPP_ERR_INSTALL_CHECKSUM'
+
+/** Extra facts an error can carry. */
+export interface CloudflareTunnelErrorDetails {
+  /** The underlying error. */
+  cause?: unknown
+  /** The last lines cloudflared printed (secrets redacted). */
+  lines?: readonly string[]
+  /** cloudflared's exit code, when it exited. */
+  exitCode?: number | null
+  /** The signal that ended cloudflared, when one did. */
+  exitSignal?: string | null
+}
+
+/**
+ * The one error family of `@taskapp/tunnel-cloudflare`. Match on `err.code`.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await cloudflareQuickTunnel().open(target)
+ * } catch (err) {
+ *   if (err instanceof CloudflareTunnelError && err.code === 'TASKAPP_ERR_TUNNEL_RATE_LIMITED') retryLater()
+ * }
+ * ```
+ */
+export class CloudflareTunnelError extends Error {
+  override readonly name = 'CloudflareTunnelError'
+  /** Stable code, e.g. `TASKAPP_ERR_CLOUDFLARED_EXITED`. */
+  readonly code: CloudflareTunnelErrorCode
+  /** The last lines cloudflared printed (secrets redacted); empty when not relevant. */
+  readonly lines: readonly string[]
+  /** cloudflared's exit code, when it exited. */
+  readonly exitCode: number | null | undefined
+  /** The signal that ended cloudflared, when one did. */
+  readonly exitSignal: string | null | undefined
+
+  constructor(code: CloudflareTunnelErrorCode, message: string, details: CloudflareTunnelErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause })
+    this.code = code
+    this.lines = details.lines ?? []
+    this.exitCode = details.exitCode
+    this.exitSignal = details.exitSignal
+  }
+}
+
+/** Formats output lines for an error message: indented, at most `max` of them. */
+export function formatLines(lines: readonly string[], max = 15): string {
+  if (lines.length === 0) return '  (no output)'
+  const shown = lines.slice(-max)
+  return shown.map((l) => `  | ${l}`).join('\n')
+}
