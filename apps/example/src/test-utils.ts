@@ -46,7 +46,7 @@ export async function startFakeChatServer(reply: FakeChatReply): Promise<FakeCha
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
-      let body: RecordedChatRequest['body'] = {}
+      let body: RecordedChatRequest['body']
       try {
         body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as RecordedChatRequest['body']
       } catch {

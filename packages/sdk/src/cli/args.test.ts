@@ -1,0 +1,364 @@
+import { describe, expect, it } from 'vitest'
+import { SdkError } from '../errors.js'
+import { DEFAULTS, parseCommand, type CliEnv } from './args.js'
+import { helpText } from './help.js'
+
+function usageError(argv: string[], env: CliEnv = {}): SdkError {
+  try {
+    parseCommand(argv, env)
+  } catch (err) {
+    expect(err).toBeInstanceOf(SdkError)
+    expect((err as SdkError).code).toBe('TASKAPP_ERR_CLI_USAGE')
+    return err as SdkError
+  }
+  throw new Error(`expected ${argv.join(' ')} to be rejected`)
+}
+
+describe('parseCommand: help and version', () => {
+  it.each([
+    [[], undefined],
+    [['--help'], undefined],
+    [['-h'], undefined],
+    [['help'], undefined],
+    [['help', 'serve'], 'serve'],
+    [['serve', '--help'], 'serve'],
+    [['serve', 'x.ts', '-h'], 'serve'],
+    [['check', '--help'], 'check'],
+    [['relay', '--help'], 'relay'],
+  ] as const)('%j → help %s', (argv, topic) => {
+    expect(parseCommand(argv)).toEqual(topic === undefined ? { command: 'help' } : { command: 'help', topic })
+  })
+
+  it('--version', () => {
+    expect(parseCommand(['--version'])).toEqual({ command: 'version' })
+  })
+
+  it('every help text names every flag its parser accepts', () => {
+    const flags = {
+      serve: [
+        '--port',
+        '--host',
+        '--tunnel',
+        '--relay-url',
+        '--relay-api-key',
+        '--api-key',
+        '--public-url',
+        '--cloudflare-token',
+        '--hostname',
+        '--on-port-conflict',
+        '--verify-tunnel',
+        '--json',
+        '--log-level',
+        '--verbose',
+        '--allow-non-loopback',
+      ],
+      check: ['--api-key', '--header', '--timeout', '--wait', '--json'],
+      relay: [
+        '--port',
+        '--host',
+        '--public-url',
+        '--api-key',
+        '--log-level',
+        '--verbose',
+        '--allow-non-loopback',
+      ],
+    } as const
+    for (const [topic, names] of Object.entries(flags) as [keyof typeof flags, readonly string[]][]) {
+      const text = helpText(topic)
+      expect(text).toContain(`Usage: taskapp ${topic}`)
+      for (const name of names) expect(text).toContain(name)
+    }
+    expect(helpText()).toMatch(/serve[\s\S]*check[\s\S]*relay/)
+  })
+})
+
+describe('parseCommand: serve', () => {
+  it('applies the defaults', () => {
+    expect(parseCommand(['serve', 'app.ts'])).toEqual({
+      command: 'serve',
+      file: 'app.ts',
+      port: DEFAULTS.servePort,
+      host: '127.0.0.1',
+      tunnel: 'local',
+      onPortConflict: 'next',
+      verifyTunnel: false,
+      json: false,
+      logLevel: 'info',
+      allowNonLoopback: false,
+    })
+  })
+
+  it('reads every flag', () => {
+    const cmd = parseCommand([
+      'serve',
+      './app.mjs',
+      '-p',
+      '9000',
+      '--host',
+      'localhost',
+      '--tunnel',
+      'synthtunnel',
+      '--relay-url',
+      'http://127.0.0.1:8787/',
+      '--relay-api-key',
+      'relay-key',
+      '--api-key',
+      'app-key',
+      '--on-port-conflict',
+      'error',
+      '--verify-tunnel',
+      '--json',
+      '--verbose',
+    ])
+    expect(cmd).toMatchObject({
+      file: './app.mjs',
+      port: 9000,
+      host: 'localhost',
+      tunnel: 'synthtunnel',
+      relayUrl: 'http://127.0.0.1:8787',
+      relayApiKey: 'relay-key',
+      apiKey: 'app-key',
+      apiKeyFrom: 'flag',
+      onPortConflict: 'error',
+      verifyTunnel: true,
+      json: true,
+      logLevel: 'debug',
+    })
+  })
+
+  it('takes values from the environment when flags are absent, flags win', () => {
+    const env = {
+      TASKAPP_PORT: '9100',
+      TASKAPP_RELAY_URL: 'http://127.0.0.1:9999',
+      SYNTH_API_KEY: 'synth-key',
+      ENVIRONMENT_API_KEY: 'env-key',
+      TASKAPP_LOG_LEVEL: 'WARN',
+    }
+    expect(parseCommand(['serve', 'a.ts'], env)).toMatchObject({
+      port: 9100,
+      tunnel: 'synthtunnel', // a relay URL is known, so the relay is the default tunnel
+      relayUrl: 'http://127.0.0.1:9999',
+      relayApiKey: 'synth-key',
+      apiKey: 'env-key',
+      apiKeyFrom: 'env',
+      logLevel: 'warn',
+    })
+    expect(
+      parseCommand(['serve', 'a.ts', '--port', '9200', '--tunnel', 'local'], { TASKAPP_PORT: '9100' }),
+    ).toMatchObject({
+      port: 9200,
+      tunnel: 'local',
+    })
+  })
+
+  it('named and preconfigured modes take their settings', () => {
+    expect(
+      parseCommand([
+        'serve',
+        'a.ts',
+        '--tunnel',
+        'named',
+        '--cloudflare-token',
+        't0k',
+        '--hostname',
+        'app.example.com',
+      ]),
+    ).toMatchObject({ tunnel: 'named', cloudflareToken: 't0k', hostname: 'app.example.com' })
+    expect(
+      parseCommand(['serve', 'a.ts', '--tunnel', 'preconfigured', '--public-url', 'https://x.example.com/']),
+    ).toMatchObject({
+      tunnel: 'preconfigured',
+      publicUrl: 'https://x.example.com',
+    })
+    expect(
+      parseCommand(['serve', 'a.ts', '--tunnel', 'preconfigured'], { TASKAPP_URL: 'https://y.example.com' }),
+    ).toMatchObject({
+      publicUrl: 'https://y.example.com',
+    })
+  })
+
+  it.each([
+    { argv: ['serve'], message: /missing task app file/ },
+    { argv: ['serve', 'a.ts', 'b.ts'], message: /expected one task app file, got 2/ },
+    { argv: ['serve', 'a.py'], message: /must end in \.ts, \.mts, \.js or \.mjs/ },
+    {
+      argv: ['serve', 'a.ts', '--port', 'abc'],
+      message: /--port must be 0 \(any free port\) or an integer in \[1024, 65535\], got "abc"/,
+    },
+    { argv: ['serve', 'a.ts', '--port', '80'], message: /got 80/ },
+    { argv: ['serve', 'a.ts', '--port', '70000'], message: /got 70000/ },
+    { argv: ['serve', 'a.ts', '--port'], message: /--port/ },
+    {
+      argv: ['serve', 'a.ts', '--tunnel', 'ngrok'],
+      message: /--tunnel must be one of local, quick, named, synthtunnel, preconfigured, got "ngrok"/,
+    },
+    { argv: ['serve', 'a.ts', '--bogus'], message: /Unknown option '--bogus'/ },
+    {
+      argv: ['serve', 'a.ts', '--relay-url', 'not a url', '--tunnel', 'synthtunnel'],
+      message: /--relay-url must be an absolute URL/,
+    },
+    {
+      argv: ['serve', 'a.ts', '--relay-url', 'ws://127.0.0.1:1'],
+      message: /--relay-url must use http or https/,
+    },
+    {
+      argv: ['serve', 'a.ts', '--tunnel', 'local', '--relay-url', 'http://127.0.0.1:1'],
+      message: /--relay-url only applies to --tunnel synthtunnel/,
+    },
+    { argv: ['serve', 'a.ts', '--tunnel', 'preconfigured'], message: /needs --public-url/ },
+    {
+      argv: ['serve', 'a.ts', '--public-url', 'https://x.example.com'],
+      message: /--public-url only applies to --tunnel preconfigured/,
+    },
+    {
+      argv: ['serve', 'a.ts', '--tunnel', 'named'],
+      message: /needs --cloudflare-token <token> and --hostname/,
+    },
+    {
+      argv: ['serve', 'a.ts', '--on-port-conflict', 'steal'],
+      message: /--on-port-conflict must be one of next, error, kill/,
+    },
+    {
+      argv: ['serve', 'a.ts', '--log-level', 'loud'],
+      message: /--log-level must be one of debug, info, warn, error, silent/,
+    },
+  ])('$argv → usage error', ({ argv, message }) => {
+    const err = usageError(argv)
+    expect(err.message).toMatch(message)
+    expect(err.message).toMatch(/^taskapp serve: /)
+    expect(err.message).toContain('Run `taskapp serve --help` for usage.')
+  })
+})
+
+describe('parseCommand: check', () => {
+  it('reads the URL, key, headers, timeout', () => {
+    expect(
+      parseCommand([
+        'check',
+        'http://127.0.0.1:8114/',
+        '--api-key',
+        'k',
+        '-H',
+        'X-SynthTunnel-Worker-Token: wt_1',
+        '--header',
+        'X-Other:v:w',
+        '--timeout',
+        '1500',
+        '--wait',
+        '--json',
+      ]),
+    ).toEqual({
+      command: 'check',
+      url: 'http://127.0.0.1:8114',
+      apiKey: 'k',
+      headers: { 'X-SynthTunnel-Worker-Token': 'wt_1', 'X-Other': 'v:w' },
+      timeoutMs: 1500,
+      wait: true,
+      json: true,
+    })
+  })
+
+  it('defaults: env key, 5 s, probe once', () => {
+    expect(parseCommand(['check', 'https://a.example.com'], { ENVIRONMENT_API_KEY: 'e' })).toEqual({
+      command: 'check',
+      url: 'https://a.example.com',
+      apiKey: 'e',
+      headers: {},
+      timeoutMs: DEFAULTS.checkTimeoutMs,
+      wait: false,
+      json: false,
+    })
+  })
+
+  it.each([
+    { argv: ['check'], message: /missing task app URL/ },
+    { argv: ['check', 'localhost:8114'], message: /<url> must use http or https/ },
+    { argv: ['check', 'nope'], message: /<url> must be an absolute URL/ },
+    {
+      argv: ['check', 'http://127.0.0.1:1', '--timeout', '0'],
+      message: /--timeout must be a positive number/,
+    },
+    {
+      argv: ['check', 'http://127.0.0.1:1', '--timeout', 'soon'],
+      message: /--timeout must be a positive number/,
+    },
+    {
+      argv: ['check', 'http://127.0.0.1:1', '-H', 'no-colon'],
+      message: /--header must look like "Name: value"/,
+    },
+    { argv: ['check', 'http://127.0.0.1:1', '-H', 'bad name: v'], message: /--header must look like/ },
+    { argv: ['check', 'http://127.0.0.1:1', '--port', '1'], message: /Unknown option '--port'/ },
+  ])('$argv → usage error', ({ argv, message }) => {
+    const err = usageError(argv)
+    expect(err.message).toMatch(message)
+    expect(err.message).toContain('taskapp check --help')
+  })
+})
+
+describe('parseCommand: relay', () => {
+  it('defaults, flags and env', () => {
+    expect(parseCommand(['relay'])).toEqual({
+      command: 'relay',
+      port: DEFAULTS.relayPort,
+      host: '127.0.0.1',
+      apiKeys: [],
+      logLevel: 'info',
+      allowNonLoopback: false,
+    })
+    expect(
+      parseCommand([
+        'relay',
+        '--port',
+        '0',
+        '--api-key',
+        'a',
+        '--api-key',
+        'b',
+        '--public-url',
+        'https://relay.example.com/',
+        '-v',
+      ]),
+    ).toMatchObject({
+      port: 0,
+      apiKeys: ['a', 'b'],
+      publicUrl: 'https://relay.example.com',
+      logLevel: 'debug',
+    })
+    expect(
+      parseCommand(['relay'], {
+        TASKAPP_RELAY_PORT: '9001',
+        TASKAPP_RELAY_HOST: '::1',
+        TASKAPP_RELAY_API_KEYS: 'k1, k2,,',
+        TASKAPP_RELAY_PUBLIC_URL: 'https://r.example.com',
+        TASKAPP_LOG_LEVEL: 'debug',
+      }),
+    ).toMatchObject({
+      port: 9001,
+      host: '::1',
+      apiKeys: ['k1', 'k2'],
+      publicUrl: 'https://r.example.com',
+      logLevel: 'debug',
+    })
+  })
+
+  it.each([
+    { argv: ['relay', 'extra'], message: /takes no positional arguments/ },
+    { argv: ['relay', '--port', '-1'], message: /--port/ },
+    { argv: ['relay', '--public-url', 'relay.example.com'], message: /--public-url must be an absolute URL/ },
+    { argv: ['relay', '--api-key', ''], message: /--api-key must not be empty/ },
+  ])('$argv → usage error', ({ argv, message }) => {
+    expect(usageError(argv).message).toMatch(message)
+  })
+})
+
+describe('parseCommand: top level', () => {
+  it.each([
+    { argv: ['deploy'], message: /unknown command "deploy"; use one of serve, check, relay/ },
+    { argv: ['--port', '1'], message: /unknown option "--port" \(options come after the command\)/ },
+    { argv: ['help', 'deploy'], message: /unknown help topic "deploy"/ },
+  ])('$argv → usage error', ({ argv, message }) => {
+    const err = usageError(argv)
+    expect(err.message).toMatch(message)
+    expect(err.message).toContain('taskapp --help')
+  })
+})

@@ -1,0 +1,57 @@
+/**
+ * The `taskapp` CLI as a function: argv in, exit status out. `cli.ts` is the thin entry that
+ * calls it with the real process.
+ */
+import pkg from '../../package.json' with { type: 'json' }
+import { SdkError } from '../errors.js'
+import { parseCommand, type CliEnv } from './args.js'
+import { runCheck } from './check.js'
+import { helpText } from './help.js'
+import type { CliIo } from './output.js'
+import { runRelay } from './relay.js'
+import { runServe, type ServeProcess } from './serve.js'
+
+/** The CLI's version (the sdk package's). */
+export const CLI_VERSION: string = (pkg as { version: string }).version
+
+/**
+ * Runs the CLI; resolves to the exit status: 0 ok, 1 failure, 2 bad usage, 130/143 after
+ * SIGINT/SIGTERM. Usage errors go to stderr with a pointer to `--help`.
+ *
+ * @example
+ * ```ts
+ * process.exitCode = await runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr }, process.env, process)
+ * ```
+ */
+export async function runCli(
+  argv: readonly string[],
+  io: CliIo,
+  env: CliEnv,
+  proc: ServeProcess,
+): Promise<number> {
+  try {
+    const cmd = parseCommand(argv, env)
+    switch (cmd.command) {
+      case 'help':
+        io.stdout.write(helpText(cmd.topic))
+        return 0
+      case 'version':
+        io.stdout.write(`${CLI_VERSION}\n`)
+        return 0
+      case 'check':
+        return await runCheck(cmd, io)
+      case 'serve':
+        return await runServe(cmd, io, proc)
+      case 'relay':
+        return await runRelay(cmd, io, proc)
+    }
+  } catch (err) {
+    if (err instanceof SdkError) {
+      io.stderr.write(`${err.message}\n`)
+      return err.code === 'TASKAPP_ERR_CLI_USAGE' ? 2 : 1
+    }
+    const e = err as { code?: string; message?: string }
+    io.stderr.write(`taskapp: ${e.code ? `[${e.code}] ` : ''}${e.message ?? String(err)}\n`)
+    return 1
+  }
+}

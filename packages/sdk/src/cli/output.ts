@@ -1,0 +1,150 @@
+/**
+ * CLI output: a pino-compatible logger for stderr (secrets shortened to a prefix), and the
+ * small writer interface every command prints through (so tests can capture it).
+ */
+import type { LogLevel } from './args.js'
+
+/** Where a command writes: stdout for results, stderr for progress and logs. */
+export interface CliIo {
+  readonly stdout: { write(text: string): unknown; readonly isTTY?: boolean }
+  readonly stderr: { write(text: string): unknown; readonly isTTY?: boolean }
+}
+
+/** A pino-compatible logger (what `InProcessTaskApp`, the relay and the task server accept). */
+export interface CliLogger {
+  debug(obj: Record<string, unknown>, msg?: string): void
+  info(obj: Record<string, unknown>, msg?: string): void
+  warn(obj: Record<string, unknown>, msg?: string): void
+  error(obj: Record<string, unknown>, msg?: string): void
+  child(bindings: Record<string, unknown>): CliLogger
+}
+
+const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 99 }
+const SECRET_KEY = /key|token|secret|password|authorization|cookie/i
+
+/**
+ * A secret shortened to a prefix for logs (`sk-l…`); short secrets show nothing at all.
+ *
+ * @example
+ * ```ts
+ * redactSecret('sk-live-123456') // 'sk-l…'
+ * ```
+ */
+export function redactSecret(secret: string | undefined): string {
+  if (secret === undefined || secret === '') return '<unset>'
+  if (secret.length <= 8) return '…'
+  return `${secret.slice(0, 4)}…`
+}
+
+function redactFields(value: unknown, depth = 0): unknown {
+  if (value instanceof Error) {
+    return { name: value.name, message: value.message, code: (value as { code?: unknown }).code }
+  }
+  if (value === null || typeof value !== 'object' || depth > 4) return value
+  if (Array.isArray(value)) return value.map((v) => redactFields(v, depth + 1))
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(value)) {
+    out[k] = SECRET_KEY.test(k) && typeof v === 'string' ? redactSecret(v) : redactFields(v, depth + 1)
+  }
+  return out
+}
+
+function format(obj: Record<string, unknown>): string {
+  if (Object.keys(obj).length === 0) return ''
+  try {
+    return ` ${JSON.stringify(redactFields(obj))}`
+  } catch {
+    return ''
+  }
+}
+
+/**
+ * A logger writing one line per record to `io.stderr` (`[taskapp] INFO message {"k":"v"}`),
+ * dropping records below `level`. Fields whose name looks secret (key, token, authorization,
+ * ...) are shortened to a prefix.
+ *
+ * @example
+ * ```ts
+ * const logger = createCliLogger('debug', { stdout: process.stdout, stderr: process.stderr })
+ * logger.info({ port: 8114 }, 'listening')
+ * ```
+ */
+export function createCliLogger(
+  level: LogLevel,
+  io: CliIo,
+  bindings: Record<string, unknown> = {},
+): CliLogger {
+  const threshold = ORDER[level]
+  const emit = (lvl: Exclude<LogLevel, 'silent'>, obj: Record<string, unknown>, msg?: string): void => {
+    if (ORDER[lvl] < threshold) return
+    const fields = { ...bindings, ...(obj ?? {}) }
+    io.stderr.write(`[taskapp] ${lvl.toUpperCase()} ${msg ?? ''}${format(fields)}\n`)
+  }
+  return {
+    debug: (obj, msg) => emit('debug', obj, msg),
+    info: (obj, msg) => emit('info', obj, msg),
+    warn: (obj, msg) => emit('warn', obj, msg),
+    error: (obj, msg) => emit('error', obj, msg),
+    child: (more) => createCliLogger(level, io, { ...bindings, ...more }),
+  }
+}
+
+/**
+ * Progress on stderr while something slow runs: a line when a step starts and one when it
+ * ends with its duration. On a TTY an elapsed-seconds ticker redraws the current line.
+ */
+export class Progress {
+  readonly #io: CliIo
+  readonly #enabled: boolean
+  #step: { label: string; started: number } | undefined
+  #ticker: NodeJS.Timeout | undefined
+
+  constructor(io: CliIo, enabled: boolean) {
+    this.#io = io
+    this.#enabled = enabled
+  }
+
+  /** Starts a step (ends the previous one first). */
+  step(label: string): void {
+    this.done()
+    if (!this.#enabled) return
+    this.#step = { label, started: performance.now() }
+    if (this.#io.stderr.isTTY === true) {
+      this.#io.stderr.write(`… ${label}`)
+      this.#ticker = setInterval(() => {
+        if (this.#step === undefined) return
+        const s = ((performance.now() - this.#step.started) / 1000).toFixed(1)
+        this.#io.stderr.write(`\r… ${this.#step.label} (${s} s)`)
+      }, 250)
+      this.#ticker.unref()
+    } else {
+      this.#io.stderr.write(`… ${label}\n`)
+    }
+  }
+
+  /** Ends the current step with a check mark and its duration. */
+  done(detail?: string): void {
+    this.#stopTicker()
+    const step = this.#step
+    this.#step = undefined
+    if (step === undefined || !this.#enabled) return
+    const ms = Math.round(performance.now() - step.started)
+    const line = `✓ ${step.label}${detail ? `: ${detail}` : ''} (${ms} ms)`
+    this.#io.stderr.write(this.#io.stderr.isTTY === true ? `\r\x1b[2K${line}\n` : `${line}\n`)
+  }
+
+  /** Ends the current step as failed. */
+  fail(reason: string): void {
+    this.#stopTicker()
+    const step = this.#step
+    this.#step = undefined
+    if (step === undefined || !this.#enabled) return
+    const line = `✗ ${step.label}: ${reason}`
+    this.#io.stderr.write(this.#io.stderr.isTTY === true ? `\r\x1b[2K${line}\n` : `${line}\n`)
+  }
+
+  #stopTicker(): void {
+    if (this.#ticker !== undefined) clearInterval(this.#ticker)
+    this.#ticker = undefined
+  }
+}

@@ -1,0 +1,82 @@
+/** `taskapp relay`: run a self-hosted SynthTunnel relay until SIGINT/SIGTERM. */
+import { randomBytes } from 'node:crypto'
+import { createRelayServer } from '@taskapp/tunnel-synth/relay'
+import type { RelayCommand } from './args.js'
+import { SdkError } from '../errors.js'
+import { createCliLogger, redactSecret, type CliIo } from './output.js'
+import type { ServeProcess } from './serve.js'
+
+const EXIT_ON_SIGNAL = { SIGINT: 130, SIGTERM: 143 } as const
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
+
+/**
+ * Runs `taskapp relay`: starts the relay, prints its URL (and a generated API key when none was
+ * given), then waits for SIGINT/SIGTERM and closes it. Resolves to the exit status.
+ *
+ * @example
+ * ```ts
+ * process.exitCode = await runRelay(cmd, { stdout: process.stdout, stderr: process.stderr }, process)
+ * ```
+ */
+export async function runRelay(cmd: RelayCommand, io: CliIo, proc: ServeProcess): Promise<number> {
+  if (!cmd.allowNonLoopback && !LOOPBACK.has(cmd.host)) {
+    throw new SdkError(
+      'TASKAPP_ERR_CLI_USAGE',
+      `taskapp relay: --host ${cmd.host} is not loopback; add --allow-non-loopback to expose the relay on it.\nRun \`taskapp relay --help\` for usage.`,
+    )
+  }
+  const logger = createCliLogger(cmd.logLevel, io)
+  const generated = cmd.apiKeys.length === 0 ? `relay_${randomBytes(24).toString('base64url')}` : undefined
+  const apiKeys = generated === undefined ? [...cmd.apiKeys] : [generated]
+  let received: 'SIGINT' | 'SIGTERM' | undefined
+  let wake!: () => void
+  const stopRequested = new Promise<void>((r) => {
+    wake = r
+  })
+  const onSignal = (sig: 'SIGINT' | 'SIGTERM') => () => {
+    if (received !== undefined) process.exit(EXIT_ON_SIGNAL[sig])
+    received = sig
+    wake()
+  }
+  const onInt = onSignal('SIGINT')
+  const onTerm = onSignal('SIGTERM')
+  proc.on('SIGINT', onInt)
+  proc.on('SIGTERM', onTerm)
+  try {
+    let relay: Awaited<ReturnType<typeof createRelayServer>>
+    try {
+      relay = await createRelayServer({
+        port: cmd.port,
+        host: cmd.host,
+        apiKeys,
+        logger,
+        ...(cmd.publicUrl !== undefined && { publicBaseUrl: cmd.publicUrl }),
+      })
+    } catch (err) {
+      const e = err as { code?: string; message?: string }
+      io.stderr.write(
+        `taskapp relay: could not start${e.code ? ` [${e.code}]` : ''}: ${e.message ?? String(err)}\n`,
+      )
+      return 1
+    }
+    try {
+      const lines = [`taskapp relay: listening`, `  url:     ${relay.url}`, `  health:  ${relay.url}/health`]
+      if (generated !== undefined)
+        lines.push(`  api key: ${generated}  (generated for this run; pass --api-key to choose one)`)
+      else lines.push(`  api keys: ${apiKeys.map(redactSecret).join(', ')}`)
+      lines.push(
+        `Task apps connect with: taskapp serve <file> --relay-url ${relay.url} --relay-api-key <key>`,
+      )
+      lines.push('Press Ctrl+C to stop.')
+      io.stdout.write(`${lines.join('\n')}\n`)
+      await stopRequested
+      io.stderr.write(`taskapp relay: ${received ?? 'signal'}, closing\n`)
+    } finally {
+      await relay.close()
+    }
+    return received === undefined ? 0 : EXIT_ON_SIGNAL[received]
+  } finally {
+    proc.off('SIGINT', onInt)
+    proc.off('SIGTERM', onTerm)
+  }
+}
