@@ -1,0 +1,322 @@
+import { createServer } from 'node:http'
+import { Agent, request } from 'undici'
+import { describe, expect, onTestFinished, test } from 'vitest'
+import { SynthTunnelError, SynthTunnelErrorCode } from './errors'
+import { readBody, startLocalServer } from './fixtures/local-server'
+import { startReferenceRelay } from './fixtures/reference-peers'
+import type { ReferenceRelayOptions } from './fixtures/reference-peers'
+import { deferred, waitFor, within } from './fixtures/wait'
+import { createMemoryLeaseStore, createRelayServer } from './relay/index'
+import type { SynthTunnelEvent } from './agent'
+import { synthTunnel } from './synth-tunnel'
+
+function client() {
+  const dispatcher = new Agent({ connections: 32 })
+  onTestFinished(() => dispatcher.close())
+  return dispatcher
+}
+
+async function closedPort(): Promise<number> {
+  const s = createServer()
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
+  const port = (s.address() as { port: number }).port
+  await new Promise<void>((r) => s.close(() => r()))
+  return port
+}
+
+describe('synthTunnel().open() errors carry stable codes', () => {
+  const cases: [string, ReferenceRelayOptions | 'unreachable-backend' | 'unreachable-relay', SynthTunnelErrorCode][] = [
+    ['lease refused (401)', { leaseStatus: 401 }, SynthTunnelErrorCode.LeaseRefused],
+    ['lease refused (403)', { leaseStatus: 403 }, SynthTunnelErrorCode.LeaseRefused],
+    ['usage limit (429)', { leaseStatus: 429 }, SynthTunnelErrorCode.UsageLimit],
+    ['other HTTP error (500)', { leaseStatus: 500 }, SynthTunnelErrorCode.LeaseFailed],
+    ['response is not JSON', { leaseBody: '<html>' }, SynthTunnelErrorCode.LeaseInvalid],
+    ['response lacks worker_token', { leaseBody: '{"lease_id":"x"}' }, SynthTunnelErrorCode.LeaseInvalid],
+    ['backend unreachable', 'unreachable-backend', SynthTunnelErrorCode.BackendUnreachable],
+    ['relay unreachable', 'unreachable-relay', SynthTunnelErrorCode.RelayUnreachable],
+    ['no ATTACH_ACK', { ack: 'none' }, SynthTunnelErrorCode.AttachTimeout],
+    ['wrong answer to ATTACH', { ack: 'wrong' }, SynthTunnelErrorCode.AttachRejected],
+    ['relay closes during ATTACH', { ack: 'close' }, SynthTunnelErrorCode.AttachRejected],
+    ['upgrade refused (401)', { upgradeStatus: 401 }, SynthTunnelErrorCode.AttachRejected],
+  ]
+  test.each(cases)('%s', async (_name, setup, code) => {
+    let backendUrl: string
+    let deletes: string[] = []
+    if (setup === 'unreachable-backend') {
+      backendUrl = `http://127.0.0.1:${await closedPort()}`
+    } else {
+      const opts = setup === 'unreachable-relay' ? { agentConnectUrl: `ws://127.0.0.1:${await closedPort()}/agent` } : setup
+      const ref = await startReferenceRelay(opts)
+      onTestFinished(() => ref.close())
+      backendUrl = ref.url
+      deletes = ref.deletes
+    }
+    const err = await synthTunnel({ backendUrl, apiKey: 'k', attachTimeoutMs: 300, env: {} })
+      .open({ localUrl: 'http://127.0.0.1:1', host: '127.0.0.1', port: 1 })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+    expect(err).toBeInstanceOf(SynthTunnelError)
+    expect(err).toMatchObject({ name: 'SynthTunnelError', code })
+    expect((err as Error).message.length).toBeGreaterThan(20)
+    // a lease that was created is deleted again when attaching fails
+    if (typeof setup === 'object' && setup.leaseStatus === undefined && setup.leaseBody === undefined) {
+      expect(deletes).toEqual(['lease_ref_1'])
+    }
+  })
+
+  test('missing API key → TASKAPP_ERR_SYNTH_API_KEY_MISSING; bad options → TASKAPP_ERR_SYNTH_INVALID_OPTIONS', async () => {
+    await expect(
+      synthTunnel({ backendUrl: 'http://127.0.0.1:1', env: {} }).open({ localUrl: 'http://127.0.0.1:1', host: '127.0.0.1', port: 1 }),
+    ).rejects.toMatchObject({ code: SynthTunnelErrorCode.ApiKeyMissing })
+    expect(() => synthTunnel({ maxInflight: 0 })).toThrow(expect.objectContaining({ code: SynthTunnelErrorCode.InvalidOptions }))
+    expect(() => synthTunnel({ backendUrl: 'ftp://x' })).toThrow(expect.objectContaining({ code: SynthTunnelErrorCode.InvalidOptions }))
+  })
+
+  test('an aborted signal rejects with its reason', async () => {
+    await using ref = await startReferenceRelay({ ack: 'none' })
+    const controller = new AbortController()
+    const reason = new Error('stop now')
+    const pending = synthTunnel({ backendUrl: ref.url, apiKey: 'k', env: {} }).open(
+      { localUrl: 'http://127.0.0.1:1', host: '127.0.0.1', port: 1 },
+      { signal: controller.signal },
+    )
+    await waitFor(() => ref.attaches.length === 1, { message: 'ATTACH sent' })
+    controller.abort(reason)
+    await expect(pending).rejects.toBe(reason)
+    await waitFor(() => ref.deletes.length === 1, { message: 'lease deleted after abort' })
+  })
+})
+
+describe('agent against a minimal reference relay (compatibility)', () => {
+  test('lease request, ATTACH, frames, header filtering and DELETE follow the reference', async () => {
+    await using local = await startLocalServer(async (req, res) => {
+      const body = await readBody(req)
+      res.setHeader('set-cookie', ['a=1', 'b=2'])
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ url: req.url, headers: req.headers, body: body.toString() }))
+    })
+    await using ref = await startReferenceRelay()
+    const tunnel = await synthTunnel({
+      backendUrl: `${ref.url}/api`,
+      apiKey: 'synth-key',
+      localApiKeys: ['env-key'],
+      clientInstanceId: 'client-0123456789',
+      env: {},
+    }).open(local.target)
+    expect(tunnel.url).toBe(`${ref.url}/s/rt_reference`)
+    expect(tunnel.headers).toEqual({ 'X-SynthTunnel-Worker-Token': 'worker-token-ref' })
+    expect(ref.leaseRequests).toEqual([
+      {
+        auth: 'Bearer synth-key',
+        body: {
+          client_instance_id: 'client-0123456789',
+          local_target: { host: '127.0.0.1', port: local.port },
+          requested_ttl_seconds: 3600,
+          metadata: {},
+          capabilities: {},
+        },
+      },
+    ])
+    expect(ref.agentAuth).toEqual(['Bearer agent-token-ref'])
+    expect(ref.attaches).toEqual([
+      {
+        type: 'ATTACH',
+        agent_id: 'client-0123456789',
+        leases: [{ lease_id: 'lease_ref_1', local_target: { host: '127.0.0.1', port: local.port } }],
+        capabilities: { streaming: true, max_inflight: 128, max_body_chunk_bytes: 65536, supports_cancel: true },
+      },
+    ])
+    const body = Buffer.alloc(200_000, 'x')
+    const res = await ref.request({
+      method: 'POST',
+      path: '/probe',
+      query: 'seed=1',
+      headers: [
+        ['Content-Type', 'text/plain'],
+        ['Connection', 'keep-alive'],
+        ['Authorization', 'Bearer worker-token-ref'],
+        ['X-SynthTunnel-Worker-Token', 'worker-token-ref'],
+        ['X-Forwarded-For', '1.2.3.4'],
+        ['Content-Length', '200000'],
+        ['X-Api-Key', 'caller'],
+      ],
+      body,
+    })
+    expect(res.status).toBe(200)
+    const echoed = JSON.parse(res.body.toString()) as { url: string; headers: Record<string, string>; body: string }
+    expect(echoed.url).toBe('/probe?seed=1')
+    expect(echoed.body).toBe(body.toString())
+    expect(echoed.headers['content-type']).toBe('text/plain')
+    expect(echoed.headers['x-forwarded-for']).toBeUndefined()
+    expect(echoed.headers['x-synthtunnel-worker-token']).toBeUndefined()
+    expect(echoed.headers['x-api-key']).toBe('env-key')
+    expect(echoed.headers.authorization).toBe('Bearer env-key')
+    expect(echoed.headers['x-synthtunnel-lease-id']).toBe('lease_ref_1')
+    expect(echoed.headers['x-forwarded-proto']).toBe('https')
+    expect(res.headers.filter(([k]) => k === 'set-cookie')).toEqual([
+      ['set-cookie', 'a=1'],
+      ['set-cookie', 'b=2'],
+    ])
+    await tunnel.close()
+    expect(ref.deletes).toEqual(['lease_ref_1'])
+  })
+
+  test('RESP_BODY frames carry at most 64 KiB, in padded base64, and end with RESP_END', async () => {
+    const payload = Buffer.alloc(300_001, 3)
+    await using local = await startLocalServer((_req, res) => res.end(payload))
+    await using ref = await startReferenceRelay()
+    await using _tunnel = await synthTunnel({ backendUrl: ref.url, apiKey: 'k', env: {} }).open(local.target)
+    const seen: Record<string, any>[] = []
+    ref.frames.on('frame', (f: Record<string, any>) => seen.push(f))
+    const res = await ref.request({ path: '/big' })
+    expect(res.body.equals(payload)).toBe(true)
+    const bodies = seen.filter((f) => f.type === 'RESP_BODY')
+    for (const f of bodies) {
+      expect(Buffer.from(f.chunk_b64, 'base64').length).toBeLessThanOrEqual(65536)
+      expect(f.chunk_b64.length % 4).toBe(0)
+      expect(f).toMatchObject({ lease_id: 'lease_ref_1', eof: false })
+    }
+    expect(seen.map((f) => f.type).at(0)).toBe('RESP_HEADERS')
+    expect(seen.map((f) => f.type).at(-1)).toBe('RESP_END')
+  })
+
+  test('reference error codes: LOCAL_CONNECT_FAILED, BAD_REQUEST_FRAME, and our AGENT_CAPACITY_EXCEEDED', async () => {
+    const release = deferred()
+    await using local = await startLocalServer(async (_req, res) => {
+      await release.promise
+      res.end('ok')
+    })
+    await using ref = await startReferenceRelay()
+    await using _tunnel = await synthTunnel({ backendUrl: ref.url, apiKey: 'k', env: {}, maxInflight: 2 }).open(local.target)
+    const errorOf = (rid: string) =>
+      new Promise<Record<string, any>>((resolve) => {
+        const on = (f: Record<string, any>) => {
+          if (f.rid === rid && f.type === 'RESP_ERROR') {
+            ref.frames.off('frame', on)
+            resolve(f)
+          }
+        }
+        ref.frames.on('frame', on)
+      })
+    // malformed base64
+    const bad = errorOf('bad')
+    ref.sendRaw(JSON.stringify({ type: 'REQ_HEADERS', lease_id: 'lease_ref_1', rid: 'bad', method: 'POST', path: '/' }))
+    ref.sendRaw(JSON.stringify({ type: 'REQ_BODY', rid: 'bad', chunk_b64: '***not base64***' }))
+    expect(await bad).toMatchObject({ code: 'BAD_REQUEST_FRAME', lease_id: 'lease_ref_1' })
+    // capacity: two held, the third refused
+    const held = [ref.request({ rid: 'h1', path: '/a' }), ref.request({ rid: 'h2', path: '/b' })]
+    const third = errorOf('h3')
+    await waitFor(async () => ((await new Promise<number>((r) => local.server.getConnections((_e, n) => r(n)))) >= 2), {
+      message: 'two requests at the local server',
+    })
+    ref.sendRaw(JSON.stringify({ type: 'REQ_HEADERS', lease_id: 'lease_ref_1', rid: 'h3', path: '/c' }))
+    expect(await third).toMatchObject({ code: 'AGENT_CAPACITY_EXCEEDED' })
+    release.resolve()
+    for (const r of await Promise.all(held)) expect(r.body.toString()).toBe('ok')
+    // local server gone
+    await local.close()
+    const down = await ref.request({ path: '/x' })
+    expect(down.error?.code).toBe('LOCAL_CONNECT_FAILED')
+  })
+})
+
+describe('reconnect', () => {
+  test('relay restarted while requests fly: they fail with 502 at once, the agent reconnects and new requests succeed', async () => {
+    const leaseStore = createMemoryLeaseStore()
+    let started = 0
+    const hang = deferred()
+    onTestFinished(() => hang.resolve())
+    await using local = await startLocalServer(async (req, res) => {
+      if (req.url === '/hang') {
+        started += 1
+        await hang.promise
+      }
+      res.end(`ok ${req.url}`)
+    })
+    const relay1 = await createRelayServer({ apiKeys: ['k'], leaseStore })
+    const events: (SynthTunnelEvent & { at: number })[] = []
+    await using tunnel = await synthTunnel({
+      backendUrl: relay1.url,
+      apiKey: 'k',
+      env: {},
+      onEvent: (e) => events.push({ ...e, at: performance.now() }),
+    }).open(local.target)
+    const dispatcher = client()
+    const inflight = [1, 2, 3].map(() => request(`${tunnel.url}/hang`, { headers: tunnel.headers, dispatcher }))
+    await waitFor(() => started === 3, { message: 'three requests at the handler' })
+    const closedAt = performance.now()
+    await relay1.close()
+    const results = await within(Promise.all(inflight), 2_000, 'in-flight requests failing')
+    for (const r of results) {
+      expect(r.statusCode).toBe(502)
+      expect(await r.body.json()).toMatchObject({ code: 'TUNNEL_RELAY_SHUTTING_DOWN' })
+    }
+    await using relay2 = await createRelayServer({ apiKeys: ['k'], leaseStore, port: relay1.port })
+    await waitFor(() => tunnel.connected, { timeoutMs: 8_000, message: 'agent reconnected' })
+    const reconnectMs = events.find((e) => e.type === 'connected' && e.connection === 2)!.at - closedAt
+    expect(reconnectMs).toBeLessThan(3_000) // ~250-750 ms on an idle machine (first retry after 250 ms)
+    expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['connected', 'disconnected', 'reconnecting']))
+    const res = await request(`${tunnel.url}/after`, { headers: tunnel.headers, dispatcher })
+    expect(res.statusCode).toBe(200)
+    expect(await res.body.text()).toBe('ok /after')
+    expect(relay2.stats().agents).toBe(1)
+  })
+
+  test('an abrupt drop (socket destroyed) is followed by a fresh ATTACH', async () => {
+    await using local = await startLocalServer((_req, res) => res.end('ok'))
+    await using ref = await startReferenceRelay()
+    await using tunnel = await synthTunnel({ backendUrl: ref.url, apiKey: 'k', env: {}, reconnectInitialMs: 20 }).open(local.target)
+    ref.socket()!.terminate()
+    await waitFor(() => ref.attaches.length === 2, { message: 'second ATTACH' })
+    await waitFor(() => tunnel.connected)
+    const res = await ref.request({ path: '/again' })
+    expect(res.body.toString()).toBe('ok')
+  })
+
+  test('a dead relay (no pong) is detected by pings and the agent reconnects', async () => {
+    await using local = await startLocalServer((_req, res) => res.end('ok'))
+    await using ref = await startReferenceRelay()
+    await using tunnel = await synthTunnel({
+      backendUrl: ref.url,
+      apiKey: 'k',
+      env: {},
+      pingIntervalMs: 100,
+      reconnectInitialMs: 20,
+    }).open(local.target)
+    // freeze the relay side: its socket stops reading, so no pong comes back
+    ;(ref.socket() as unknown as { _socket: { pause(): void } })._socket.pause()
+    await waitFor(() => ref.attaches.length === 2, { message: 're-ATTACH after missed pongs' })
+    await waitFor(() => tunnel.connected)
+  })
+
+  test('closed settles when the lease is deleted for good, with TASKAPP_ERR_SYNTH_LEASE_GONE', async () => {
+    await using local = await startLocalServer((_req, res) => res.end('ok'))
+    await using relay = await createRelayServer({ apiKeys: ['k'] })
+    await using tunnel = await synthTunnel({ backendUrl: relay.url, apiKey: 'k', env: {} }).open(local.target)
+    const res = await request(`${relay.url}/api/v1/synthtunnel/leases/${tunnel.leaseId}`, {
+      method: 'DELETE',
+      headers: { authorization: 'Bearer k' },
+      dispatcher: client(),
+    })
+    expect(res.statusCode).toBe(204)
+    await within(tunnel.closed, 5_000, 'tunnel.closed')
+    expect(tunnel.error?.code).toBe(SynthTunnelErrorCode.LeaseGone)
+    expect(tunnel.connected).toBe(false)
+  })
+
+  test('closed settles on close(); close() is idempotent and deletes the lease', async () => {
+    await using local = await startLocalServer((_req, res) => res.end('ok'))
+    await using ref = await startReferenceRelay()
+    const tunnel = await synthTunnel({ backendUrl: ref.url, apiKey: 'k', env: {} }).open(local.target)
+    let settled = false
+    void tunnel.closed.then(() => (settled = true))
+    await Promise.all([tunnel.close(), tunnel.close()])
+    await tunnel[Symbol.asyncDispose]()
+    await within(tunnel.closed, 1_000, 'closed')
+    expect(settled).toBe(true)
+    expect(tunnel.error).toBeUndefined()
+    expect(ref.deletes).toEqual(['lease_ref_1'])
+  })
+})

@@ -1,0 +1,304 @@
+import { once } from 'node:events'
+import { request as httpRequest } from 'node:http'
+import { Agent, request } from 'undici'
+import { describe, expect, onTestFinished, test } from 'vitest'
+import { readBody } from './fixtures/local-server'
+import { startStack } from './fixtures/stack'
+import { deferred, waitFor } from './fixtures/wait'
+import { createRelayServer, relayOptionsFromEnv } from './relay/index'
+import { SynthTunnelErrorCode } from './errors'
+
+function client() {
+  const dispatcher = new Agent({ connections: 64 })
+  onTestFinished(() => dispatcher.close())
+  return dispatcher
+}
+
+async function createLease(relayUrl: string, apiKey: string, dispatcher: Agent) {
+  const res = await request(`${relayUrl}/api/v1/synthtunnel/leases`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ client_instance_id: 'test-client', local_target: { host: '127.0.0.1', port: 1 } }),
+    dispatcher,
+  })
+  return { status: res.statusCode, body: (await res.body.json()) as Record<string, any> }
+}
+
+describe('lease REST API', () => {
+  test('create returns the reference shape; tokens are unguessable and distinct; delete answers 204 then 404', async () => {
+    await using relay = await createRelayServer({ apiKeys: ['k1'], leaseTtlSeconds: 120 })
+    const dispatcher = client()
+    const a = await createLease(relay.url, 'k1', dispatcher)
+    const b = await createLease(relay.url, 'k1', dispatcher)
+    expect(a.status).toBe(201)
+    const lease = a.body
+    expect(lease).toMatchObject({
+      lease_id: expect.stringMatching(/^lease_[0-9a-f]{24}$/),
+      route_token: expect.stringMatching(/^rt_[A-Za-z0-9_-]{32}$/),
+      public_base_url: `${relay.url}/s`,
+      agent_connect: { url: `${relay.url.replace('http', 'ws')}/api/v1/synthtunnel/agent`, agent_token: expect.stringMatching(/^at_/) },
+      worker_token: expect.stringMatching(/^wt_[A-Za-z0-9_-]{32}$/),
+      limits: { max_inflight: 128, max_response_bytes: 200_000_000, max_body_chunk_bytes: 65536 },
+      heartbeat: {},
+    })
+    expect(lease.public_url).toBe(`${relay.url}/s/${lease.route_token}`)
+    const ttl = Date.parse(lease.expires_at) - Date.now()
+    expect(ttl).toBeGreaterThan(100_000)
+    expect(ttl).toBeLessThanOrEqual(120_000)
+    const secrets = [a.body, b.body].flatMap((l) => [l.route_token, l.worker_token, l.agent_connect.agent_token, l.lease_id])
+    expect(new Set(secrets).size).toBe(8)
+
+    const del = (key: string, id: string) =>
+      request(`${relay.url}/api/v1/synthtunnel/leases/${id}`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${key}` },
+        dispatcher,
+      }).then(async (r) => (await r.body.dump(), r.statusCode))
+    expect(await del('wrong', lease.lease_id)).toBe(401)
+    expect(await del('k1', lease.lease_id)).toBe(204)
+    expect(await del('k1', lease.lease_id)).toBe(404)
+    // a deleted lease no longer routes
+    const res = await request(`${lease.public_url}/health`, { headers: { 'x-synthtunnel-worker-token': lease.worker_token }, dispatcher })
+    expect(res.statusCode).toBe(404)
+    expect(await res.body.json()).toMatchObject({ code: 'TUNNEL_NOT_FOUND' })
+  })
+
+  test('a lease is refused without a valid key (401), a malformed body gets 400', async () => {
+    await using relay = await createRelayServer({ apiKeys: ['k1', 'k2'] })
+    const dispatcher = client()
+    expect((await createLease(relay.url, 'nope', dispatcher)).status).toBe(401)
+    expect((await createLease(relay.url, 'k2', dispatcher)).status).toBe(201)
+    const res = await request(`${relay.url}/api/v1/synthtunnel/leases`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer k1' },
+      body: '[not json',
+      dispatcher,
+    })
+    expect(res.statusCode).toBe(400)
+    expect(await res.body.json()).toMatchObject({ error: { code: 'invalid_request' } })
+  })
+
+  test('without apiKeys the relay generates one key and exposes it as relay.apiKey', async () => {
+    await using relay = await createRelayServer()
+    expect(relay.apiKey).toMatch(/^rk_[A-Za-z0-9_-]{32}$/)
+    expect((await createLease(relay.url, relay.apiKey, client())).status).toBe(201)
+  })
+
+  test('leases expire: the route stops working', async () => {
+    await using relay = await createRelayServer({ apiKeys: ['k'], leaseTtlSeconds: 1 })
+    const lease = (await createLease(relay.url, 'k', client())).body
+    await waitFor(
+      async () => {
+        const r = await request(`${lease.public_url}/x`, { headers: { authorization: `Bearer ${lease.worker_token}` }, dispatcher: client() })
+        await r.body.dump()
+        return r.statusCode === 404
+      },
+      { timeoutMs: 5_000, intervalMs: 100, message: 'lease expiry' },
+    )
+  })
+
+  test('health route answers with counters', async () => {
+    await using relay = await createRelayServer({ apiKeys: ['k'] })
+    const res = await request(`${relay.url}/health`, { dispatcher: client() })
+    expect(res.statusCode).toBe(200)
+    expect(await res.body.json()).toEqual({ status: 'ok', agents: 0, inflight: 0 })
+  })
+})
+
+describe('public traffic errors are problem+json with the reference codes', () => {
+  test('no agent attached → 503 TUNNEL_AGENT_OFFLINE', async () => {
+    await using relay = await createRelayServer({ apiKeys: ['k'] })
+    const lease = (await createLease(relay.url, 'k', client())).body
+    const res = await request(`${lease.public_url}/health`, {
+      headers: { 'x-synthtunnel-worker-token': lease.worker_token },
+      dispatcher: client(),
+    })
+    expect(res.statusCode).toBe(503)
+    expect(res.headers['content-type']).toBe('application/problem+json')
+    expect(res.headers['retry-after']).toBe('1')
+    expect(await res.body.json()).toMatchObject({ status: 503, code: 'TUNNEL_AGENT_OFFLINE' })
+  })
+
+  test.each([
+    ['no token', {}],
+    ['wrong worker token header', { 'x-synthtunnel-worker-token': 'wt_wrong' }],
+    ['wrong bearer', { authorization: 'Bearer wt_wrong' }],
+    ['agent token is not a worker token', 'agent'],
+  ])('%s → 401 TUNNEL_AUTH_REQUIRED', async (_name, headers) => {
+    let reached = false
+    await using stack = await startStack((_req, res) => {
+      reached = true
+      res.end('x')
+    })
+    const h = headers === 'agent' ? { authorization: 'Bearer at_guess' } : headers
+    const res = await request(`${stack.tunnel.url}/health`, { headers: h, dispatcher: client() })
+    expect(res.statusCode).toBe(401)
+    const body = (await res.body.json()) as Record<string, unknown>
+    expect(body).toMatchObject({ status: 401, code: 'TUNNEL_AUTH_REQUIRED' })
+    expect(String(body.detail)).toContain('x-synthtunnel-worker-token')
+    expect(reached).toBe(false)
+  })
+
+  test('unknown route token → 404 TUNNEL_NOT_FOUND', async () => {
+    await using stack = await startStack((_req, res) => res.end('x'))
+    const res = await request(`${stack.relay.url}/s/rt_unknown/health`, { headers: stack.tunnel.headers, dispatcher: client() })
+    expect(res.statusCode).toBe(404)
+    expect(await res.body.json()).toMatchObject({ code: 'TUNNEL_NOT_FOUND' })
+  })
+
+  test('over the in-flight limit → 429 TUNNEL_CAPACITY_EXCEEDED with Retry-After', async () => {
+    const release = deferred()
+    let started = 0
+    await using stack = await startStack(
+      async (_req, res) => {
+        started += 1
+        await release.promise
+        res.end('done')
+      },
+      { relay: { maxInflight: 2 } },
+    )
+    const dispatcher = client()
+    const slow = [1, 2].map((i) => request(`${stack.tunnel.url}/slow/${i}`, { headers: stack.tunnel.headers, dispatcher }))
+    await waitFor(() => started === 2, { message: 'two handlers running' })
+    const res = await request(`${stack.tunnel.url}/third`, { headers: stack.tunnel.headers, dispatcher })
+    expect(res.statusCode).toBe(429)
+    expect(res.headers['retry-after']).toBe('1')
+    expect(await res.body.json()).toMatchObject({ code: 'TUNNEL_CAPACITY_EXCEEDED' })
+    release.resolve()
+    for (const r of await Promise.all(slow)) expect(await r.body.text()).toBe('done')
+  })
+
+  test('over the memory budget → 429: a caller that does not read makes the relay stop reading the agent', async () => {
+    const chunk = Buffer.alloc(64 * 1024, 7)
+    let produced = 0
+    await using stack = await startStack(
+      async (req, res) => {
+        if (req.url === '/small') return void res.end('small')
+        res.writeHead(200)
+        // write until the local socket pushes back; a relay that buffered would let this run to 64 MB
+        while (produced < 64 * 1024 * 1024) {
+          produced += chunk.length
+          if (!res.write(chunk)) await once(res, 'drain')
+        }
+        res.end()
+      },
+      { relay: { memoryBudgetBytes: 64 * 1024, maxInflight: 4 } },
+    )
+    // a raw caller that never reads its response
+    const url = new URL(`${stack.tunnel.url}/big`)
+    const req = httpRequest(url, { headers: stack.tunnel.headers })
+    const response = deferred<import('node:http').IncomingMessage>()
+    req.on('response', (r) => {
+      r.pause()
+      response.resolve(r)
+    })
+    req.on('error', () => {})
+    req.end()
+    const stalled = await response.promise
+    onTestFinished(() => void stalled.destroy())
+    // the producer stalls well below 64 MB because every hop applies backpressure
+    await waitFor(() => stack.relay.stats().memoryInUse >= 64 * 1024, { message: 'relay buffer reaches the budget' })
+    const before = produced
+    const res = await request(`${stack.tunnel.url}/small`, { headers: stack.tunnel.headers, dispatcher: client() })
+    expect(res.statusCode).toBe(429)
+    expect(await res.body.json()).toMatchObject({ code: 'TUNNEL_CAPACITY_EXCEEDED' })
+    expect(produced).toBeLessThan(32 * 1024 * 1024)
+    expect(produced - before).toBeLessThan(16 * 1024 * 1024)
+    // the relay holds at most the budget plus one frame per request in flight
+    expect(stack.relay.stats().peakMemoryInUse).toBeLessThan(64 * 1024 + 4 * 128 * 1024)
+  })
+
+  test('deadline → 504 TUNNEL_TIMEOUT, and the local request is aborted', async () => {
+    const aborted = deferred()
+    await using stack = await startStack(
+      (_req, res) => {
+        res.on('close', () => aborted.resolve())
+      },
+      { relay: { defaultDeadlineMs: 300 } },
+    )
+    const res = await request(`${stack.tunnel.url}/hang`, { headers: stack.tunnel.headers, dispatcher: client() })
+    expect(res.statusCode).toBe(504)
+    expect(await res.body.json()).toMatchObject({ code: 'TUNNEL_TIMEOUT' })
+    await aborted.promise
+  })
+
+  test('too large: declared Content-Length → 413; streamed chunked body → 413', async () => {
+    let reached = 0
+    await using stack = await startStack(
+      async (req, res) => {
+        reached += 1
+        await readBody(req).catch(() => {})
+        res.end('x')
+      },
+      { relay: { maxRequestBytes: 100_000 } },
+    )
+    const dispatcher = client()
+    const big = await request(`${stack.tunnel.url}/upload`, {
+      method: 'POST',
+      headers: stack.tunnel.headers,
+      body: Buffer.alloc(200_000),
+      dispatcher,
+    })
+    expect(big.statusCode).toBe(413)
+    expect(await big.body.json()).toMatchObject({ code: 'TUNNEL_PAYLOAD_TOO_LARGE' })
+    expect(reached).toBe(0)
+    async function* gen() {
+      for (let i = 0; i < 10; i++) yield Buffer.alloc(50_000, i)
+    }
+    const chunked = await request(`${stack.tunnel.url}/upload`, {
+      method: 'POST',
+      headers: stack.tunnel.headers,
+      body: gen(),
+      dispatcher,
+    })
+    expect(chunked.statusCode).toBe(413)
+    expect(await chunked.body.json()).toMatchObject({ code: 'TUNNEL_PAYLOAD_TOO_LARGE' })
+  })
+
+  test('local server down → 502 TUNNEL_UPSTREAM_ERROR carrying LOCAL_CONNECT_FAILED', async () => {
+    await using stack = await startStack((_req, res) => res.end('x'))
+    await stack.local.close()
+    const res = await request(`${stack.tunnel.url}/x`, { headers: stack.tunnel.headers, dispatcher: client() })
+    expect(res.statusCode).toBe(502)
+    const body = (await res.body.json()) as Record<string, unknown>
+    expect(body).toMatchObject({ code: 'TUNNEL_UPSTREAM_ERROR' })
+    expect(String(body.detail)).toContain('LOCAL_CONNECT_FAILED')
+  })
+
+  test('a response over the agent cap is cut off (LOCAL_BAD_RESPONSE) instead of forwarded', async () => {
+    await using stack = await startStack((_req, res) => res.end(Buffer.alloc(300_000)), {
+      agent: { maxResponseBytes: 100_000 },
+    })
+    const res = await request(`${stack.tunnel.url}/big`, { headers: stack.tunnel.headers, dispatcher: client() })
+    expect(res.statusCode).toBe(200)
+    await expect(res.body.arrayBuffer()).rejects.toThrow()
+  })
+})
+
+describe('relayOptionsFromEnv', () => {
+  test('reads port, host, keys, public URL and limits', () => {
+    expect(
+      relayOptionsFromEnv({
+        TASKAPP_RELAY_PORT: '8700',
+        TASKAPP_RELAY_HOST: '0.0.0.0',
+        TASKAPP_RELAY_API_KEYS: 'a, b,,c',
+        TASKAPP_RELAY_PUBLIC_BASE_URL: 'https://relay.example.com',
+        TASKAPP_RELAY_MAX_INFLIGHT: '64',
+        TASKAPP_RELAY_MEMORY_BUDGET_BYTES: '1048576',
+        TASKAPP_RELAY_DEADLINE_MS: '1000',
+      }),
+    ).toEqual({
+      port: 8700,
+      host: '0.0.0.0',
+      apiKeys: ['a', 'b', 'c'],
+      publicBaseUrl: 'https://relay.example.com',
+      maxInflight: 64,
+      memoryBudgetBytes: 1048576,
+      defaultDeadlineMs: 1000,
+    })
+    expect(relayOptionsFromEnv({ PORT: '9000' })).toEqual({ port: 9000 })
+    expect(() => relayOptionsFromEnv({ TASKAPP_RELAY_PORT: 'abc' })).toThrow(
+      expect.objectContaining({ code: SynthTunnelErrorCode.RelayInvalidOptions }),
+    )
+  })
+})
