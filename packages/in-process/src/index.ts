@@ -1,1 +1,17 @@
-export {}
+export { InProcessTaskApp } from './in-process-task-app'
+export type { InProcessTaskAppEvents, TunnelLostEvent } from './in-process-task-app'
+export { InProcessError } from './errors'
+export type { InProcessErrorCode, StartStep } from './errors'
+export { TUNNEL_MODES } from './options'
+export type {
+  AppLifecycle,
+  AppLike,
+  InProcessTaskAppOptions,
+  PortConflictPolicy,
+  RequestListener,
+  TaskAppState,
+  TunnelMode,
+} from './options'
+export type { OpenTunnel, TunnelBackend, TunnelTarget } from './tunnel'
+export { defaultLogger, redact } from './logger'
+export type { Logger } from './logger'

@@ -1,0 +1,459 @@
+import { EventEmitter } from 'node:events'
+import type { AddressInfo } from 'node:net'
+import { waitForHealthy } from '@taskapp/health-checker'
+import { listen } from '@taskapp/port-manager'
+import { InProcessError, messageOf } from './errors'
+import type { StartStep } from './errors'
+import { createDrainableServer } from './http-server'
+import { resolveApp } from './load'
+import type { ResolvedApp } from './load'
+import { defaultLogger, redact, safeLog } from './logger'
+import type { Logger } from './logger'
+import { validateOptions } from './options'
+import type { InProcessTaskAppOptions, ResolvedOptions, TaskAppState, TunnelMode } from './options'
+import { registerForSignals, unregisterForSignals } from './signals'
+import type { SignalTarget } from './signals'
+import type { OpenTunnel } from './tunnel'
+import { prepareTunnel } from './tunnels'
+
+/** What `tunnel-lost` listeners receive. */
+export interface TunnelLostEvent {
+  /** The public URL that no longer reaches the app. */
+  readonly url: string
+  /** Name of the tunnel backend. */
+  readonly tunnel: string
+  /** Why, when the tunnel said (its `closed` promise rejected). */
+  readonly error?: unknown
+}
+
+/**
+ * Events of {@link InProcessTaskApp}: `start` and `stop` with the instance, `tunnel-lost` when the
+ * tunnel dies on its own, `error` for a failure nobody can await (a stop run by a signal).
+ */
+export interface InProcessTaskAppEvents {
+  start: [app: InProcessTaskApp]
+  stop: [app: InProcessTaskApp]
+  'tunnel-lost': [event: TunnelLostEvent]
+  error: [error: Error]
+}
+
+interface Cleanup {
+  readonly name: string
+  readonly run: () => Promise<void>
+}
+
+function localUrlOf(address: AddressInfo): string {
+  let host = address.address
+  if (host === '0.0.0.0' || host === '::') host = '127.0.0.1'
+  if (host.includes(':')) host = `[${host}]`
+  return `http://${host}:${address.port}`
+}
+
+function notYet(what: string): InProcessError {
+  return new InProcessError(
+    'TASKAPP_ERR_INVALID_STATE',
+    `${what} is not known yet: read it after start() resolves.`,
+  )
+}
+
+/**
+ * Runs a task app inside this Node.js process: binds a port, waits until the app answers healthy,
+ * opens a tunnel, and tears it all down on `stop()`, on dispose, on an abort signal, or on
+ * SIGINT/SIGTERM. See the README for the lifecycle and every option.
+ *
+ * @example
+ * ```ts
+ * await using app = await InProcessTaskApp.start({ configFactory: buildConfig, tunnelMode: 'local' })
+ * console.log(app.url) // http://127.0.0.1:8114
+ * ```
+ *
+ * @example
+ * ```ts
+ * const app = new InProcessTaskApp({ taskAppPath: './task-app.ts', port: 0 })
+ * await app.start()
+ * try { await runJob(app.url, app.headers) } finally { await app.stop() }
+ * ```
+ */
+export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> implements AsyncDisposable {
+  /**
+   * Creates an instance and starts it; resolves once it is running.
+   *
+   * @example
+   * ```ts
+   * await using app = await InProcessTaskApp.start({ config, tunnelMode: 'local', port: 0 })
+   * ```
+   */
+  static async start(options: InProcessTaskAppOptions<InProcessTaskApp>): Promise<InProcessTaskApp> {
+    const app = new InProcessTaskApp(options)
+    return app.start()
+  }
+
+  readonly #options: ResolvedOptions
+  readonly #logger: Logger
+  readonly #abort = new AbortController()
+  readonly #cleanups: Cleanup[] = []
+  #state: TaskAppState = 'idle'
+  #startPromise: Promise<this> | undefined
+  #stopPromise: Promise<void> | undefined
+  #stopRequested = false
+  #resolved: ResolvedApp | undefined
+  #tunnel: OpenTunnel | undefined
+  #tunnelName: string | undefined
+  #closingTunnel = false
+  #port: number | undefined
+  #localUrl: string | undefined
+  #url: string | undefined
+  #registered = false
+  readonly #signalTarget: SignalTarget
+  readonly #onUserAbort = (): void => {
+    this.#backgroundStop('signal option aborted')
+  }
+
+  /**
+   * Checks every option (throws {@link InProcessError} on a bad one) without starting anything.
+   *
+   * @example
+   * ```ts
+   * const app = new InProcessTaskApp({ config, tunnelMode: 'local' })
+   * await app.start()
+   * ```
+   */
+  constructor(options: InProcessTaskAppOptions<InProcessTaskApp>) {
+    super()
+    this.#options = validateOptions(options)
+    this.#logger = this.#options.logger ?? defaultLogger
+    this.#signalTarget = {
+      logger: this.#logger,
+      stopGraceMs: this.#options.stopGraceMs,
+      stopForSignal: async (sig) => {
+        safeLog(this.#logger, 'info', { signal: sig, port: this.#port }, 'stopping task app on signal')
+        this.#backgroundStop(sig)
+        await this.stop().catch(() => {})
+      },
+    }
+  }
+
+  /** Lifecycle state. */
+  get state(): TaskAppState {
+    return this.#state
+  }
+
+  /** Public URL (no trailing slash): the tunnel's, or the local one in `local` mode. Throws before start. */
+  get url(): string {
+    if (this.#url === undefined) throw notYet('url')
+    return this.#url
+  }
+
+  /** Local URL, `http://127.0.0.1:<port>` (127.0.0.1 even when bound to 0.0.0.0). Throws before the port is bound. */
+  get localUrl(): string {
+    if (this.#localUrl === undefined) throw notYet('localUrl')
+    return this.#localUrl
+  }
+
+  /** The port actually bound (may differ from the option with `onPortConflict: 'next'` or port 0). Throws before bind. */
+  get port(): number {
+    if (this.#port === undefined) throw notYet('port')
+    return this.#port
+  }
+
+  /** The host the server binds. */
+  get host(): string {
+    return this.#options.host
+  }
+
+  /** The tunnel mode; `'custom'` when a `tunnel` backend was given. */
+  get tunnelMode(): TunnelMode | 'custom' {
+    return this.#options.tunnelMode
+  }
+
+  /** Headers a caller must send through the public URL (e.g. a relay worker token); `{}` when none. */
+  get headers(): Readonly<Record<string, string>> {
+    return { ...(this.#tunnel?.headers ?? {}) }
+  }
+
+  /** Relay tunnels only: the worker token jobs must send. */
+  get taskAppWorkerToken(): string | undefined {
+    const tunnel = this.#tunnel
+    if (!tunnel) return undefined
+    return tunnel.workerToken ?? tunnel.headers?.['X-SynthTunnel-Worker-Token']
+  }
+
+  /**
+   * The API key the app accepts and the health check sends: the `apiKey` option, else
+   * `ENVIRONMENT_API_KEY`, else the config's first key, else one generated for this run.
+   * `undefined` for a ready-made `app` when none is set. Never log it in full.
+   */
+  get apiKey(): string | undefined {
+    return this.#resolved?.apiKey ?? this.#options.apiKey
+  }
+
+  /**
+   * Starts the app: resolve it, bind the port, wait until healthy, open the tunnel, register for
+   * signals, call `onStart`. Resolves with the instance once running. Calling it again returns the
+   * same promise. On failure everything already started is stopped, in reverse order, and the
+   * promise rejects with `TASKAPP_ERR_START_FAILED` (the original error as `cause`).
+   *
+   * @example
+   * ```ts
+   * const app = new InProcessTaskApp({ config, tunnelMode: 'local' })
+   * await app.start()
+   * ```
+   */
+  start(): Promise<this> {
+    if (this.#startPromise && (this.#state === 'starting' || this.#state === 'running'))
+      return this.#startPromise
+    if (this.#state !== 'idle') {
+      return Promise.reject(
+        new InProcessError(
+          'TASKAPP_ERR_INVALID_STATE',
+          `Cannot start a task app that is ${this.#state}; create a new instance.`,
+        ),
+      )
+    }
+    this.#startPromise = this.#run()
+    return this.#startPromise
+  }
+
+  async #run(): Promise<this> {
+    const options = this.#options
+    if (options.signal?.aborted) {
+      this.#state = 'stopped'
+      throw options.signal.reason
+    }
+    this.#state = 'starting'
+    const signal = options.signal ? AbortSignal.any([this.#abort.signal, options.signal]) : this.#abort.signal
+    options.signal?.addEventListener('abort', this.#onUserAbort, { once: true })
+    if (options.handleSignals) {
+      registerForSignals(this.#signalTarget)
+      this.#registered = true
+    }
+    let step: StartStep | undefined
+    try {
+      const makeBackend = await prepareTunnel(options)
+      signal.throwIfAborted()
+      const resolved = await resolveApp(options.input, { apiKey: options.apiKey, logger: options.logger })
+      this.#resolved = resolved
+      const lifecycle = resolved.lifecycle
+      if (typeof lifecycle?.close === 'function') {
+        this.#cleanups.push({
+          name: 'app',
+          run: () => lifecycle.close!({ graceMs: options.stopGraceMs }),
+        })
+      }
+      if (resolved.generatedKey) {
+        safeLog(
+          this.#logger,
+          'info',
+          { apiKey: redact(resolved.apiKey) },
+          'no API key given: generated one for this run (app.apiKey)',
+        )
+      }
+      signal.throwIfAborted()
+
+      step = 'bind'
+      const server = createDrainableServer(resolved.listener)
+      this.#cleanups.push({ name: 'server', run: () => server.close(options.stopGraceMs) })
+      this.#port = await listen(server.server, {
+        port: options.port,
+        host: options.host,
+        onConflict: options.onPortConflict,
+        allowNonLoopback: options.allowNonLoopback,
+        signal,
+      })
+      const localUrl = localUrlOf(server.server.address() as AddressInfo)
+      this.#localUrl = localUrl
+      safeLog(this.#logger, 'debug', { localUrl, source: resolved.source }, 'task app bound')
+
+      step = 'health'
+      const health = await waitForHealthy(`${localUrl}/health`, {
+        ...(resolved.apiKey ? { apiKey: resolved.apiKey } : {}),
+        timeoutMs: options.healthCheckTimeoutMs,
+        signal,
+      })
+      safeLog(
+        this.#logger,
+        'debug',
+        { attempts: health.attempts, elapsedMs: health.elapsedMs },
+        'task app healthy',
+      )
+
+      step = 'tunnel'
+      const backend = makeBackend({ apiKey: resolved.apiKey, logger: this.#logger })
+      this.#tunnelName = backend.name
+      const tunnel = await backend.open({ localUrl, port: this.#port, host: options.host }, { signal })
+      this.#tunnel = tunnel
+      this.#cleanups.push({
+        name: 'tunnel',
+        run: () => {
+          this.#closingTunnel = true
+          return tunnel.close()
+        },
+      })
+      this.#url = tunnel.url.replace(/\/+$/, '')
+      this.#watchTunnel(tunnel, backend.name)
+      signal.throwIfAborted()
+
+      if (options.verifyTunnel) {
+        step = 'verify'
+        await waitForHealthy(`${this.#url}/health`, {
+          ...(resolved.apiKey ? { apiKey: resolved.apiKey } : {}),
+          headers: { ...(tunnel.headers ?? {}) },
+          timeoutMs: options.healthCheckTimeoutMs,
+          signal,
+        })
+      }
+
+      step = 'onStart'
+      await options.onStart?.(this as never)
+      signal.throwIfAborted()
+    } catch (err) {
+      await this.#runCleanups('start failed')
+      this.#unregister()
+      this.#state = this.#stopRequested ? 'stopped' : 'failed'
+      if (options.signal?.aborted) throw options.signal.reason
+      if (this.#abort.signal.aborted) throw this.#abort.signal.reason
+      if (step === undefined) throw err
+      safeLog(this.#logger, 'error', { step, error: err }, `task app failed to start (${step})`)
+      throw new InProcessError(
+        'TASKAPP_ERR_START_FAILED',
+        `Task app failed to start at step '${step}': ${messageOf(err)}`,
+        {
+          cause: err,
+          step,
+        },
+      )
+    }
+    this.#state = 'running'
+    safeLog(
+      this.#logger,
+      'info',
+      { url: this.#url, localUrl: this.#localUrl, port: this.#port, tunnel: this.#tunnelName },
+      `task app running at ${this.#url}`,
+    )
+    this.#emitSafe('start', this)
+    return this
+  }
+
+  #watchTunnel(tunnel: OpenTunnel, name: string): void {
+    const lost = (error?: unknown): void => {
+      if (this.#closingTunnel) return
+      const url = tunnel.url
+      safeLog(
+        this.#logger,
+        'warn',
+        { url, tunnel: name, ...(error === undefined ? {} : { error }) },
+        'tunnel closed on its own: the public URL no longer reaches the app (the local server still runs)',
+      )
+      this.#emitSafe('tunnel-lost', { url, tunnel: name, ...(error === undefined ? {} : { error }) })
+    }
+    tunnel.closed.then(
+      () => lost(),
+      (err: unknown) => lost(err),
+    )
+  }
+
+  #emitSafe<K extends keyof InProcessTaskAppEvents>(event: K, ...args: InProcessTaskAppEvents[K]): void {
+    if (event === 'error' && this.listenerCount('error') === 0) return
+    try {
+      ;(this.emit as (event: K, ...args: InProcessTaskAppEvents[K]) => boolean)(event, ...args)
+    } catch (err) {
+      safeLog(this.#logger, 'warn', { event, error: err }, `a '${event}' listener threw; ignored`)
+    }
+  }
+
+  async #runCleanups(reason: string): Promise<unknown[]> {
+    const errors: unknown[] = []
+    while (this.#cleanups.length > 0) {
+      const cleanup = this.#cleanups.pop()!
+      try {
+        await cleanup.run()
+      } catch (err) {
+        errors.push(err)
+        safeLog(
+          this.#logger,
+          'error',
+          { step: cleanup.name, reason, error: err },
+          `failed to close the ${cleanup.name}`,
+        )
+      }
+    }
+    return errors
+  }
+
+  #unregister(): void {
+    this.#options.signal?.removeEventListener('abort', this.#onUserAbort)
+    if (this.#registered) {
+      this.#registered = false
+      unregisterForSignals(this.#signalTarget)
+    }
+  }
+
+  /** A stop nobody awaits (signal, abort): failures go to the `error` event and the log. */
+  #backgroundStop(reason: string): void {
+    this.stop().catch((err: unknown) => {
+      safeLog(this.#logger, 'error', { reason, error: err }, 'task app did not stop cleanly')
+      this.#emitSafe('error', err instanceof Error ? err : new Error(String(err)))
+    })
+  }
+
+  /**
+   * Stops the app: `onStop`, close the tunnel, close the server (in-flight requests get
+   * `stopGraceMs`, then their sockets are destroyed), close the app, unregister signals. Idempotent
+   * and safe to call concurrently (every call gets the same promise); a failing step does not skip
+   * the others, and the promise then rejects with `TASKAPP_ERR_STOP_FAILED`. Called during
+   * `start()`, it aborts the start.
+   *
+   * @example
+   * ```ts
+   * await app.stop()
+   * ```
+   */
+  stop(): Promise<void> {
+    this.#stopPromise ??= this.#doStop()
+    return this.#stopPromise
+  }
+
+  async #doStop(): Promise<void> {
+    this.#stopRequested = true
+    switch (this.#state) {
+      case 'idle':
+        this.#state = 'stopped'
+        return
+      case 'starting':
+        this.#abort.abort(
+          new InProcessError('TASKAPP_ERR_ABORTED', 'The task app was stopped while starting.'),
+        )
+        await this.#startPromise?.catch(() => {})
+        return
+      case 'running':
+        break
+      default:
+        return
+    }
+    this.#state = 'stopping'
+    safeLog(this.#logger, 'info', { url: this.#url }, 'stopping task app')
+    try {
+      await this.#options.onStop?.(this as never)
+    } catch (err) {
+      safeLog(this.#logger, 'warn', { error: err }, 'onStop threw; stopping anyway')
+    }
+    const errors = await this.#runCleanups('stop')
+    this.#unregister()
+    this.#state = 'stopped'
+    safeLog(this.#logger, 'info', { url: this.#url }, 'task app stopped')
+    this.#emitSafe('stop', this)
+    if (errors.length > 0) {
+      const cause = errors.length === 1 ? errors[0] : new AggregateError(errors, 'several stop steps failed')
+      throw new InProcessError(
+        'TASKAPP_ERR_STOP_FAILED',
+        `The task app stopped, but a step failed: ${errors.map(messageOf).join('; ')}`,
+        { cause },
+      )
+    }
+  }
+
+  /** Same as {@link InProcessTaskApp.stop}, for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop()
+  }
+}

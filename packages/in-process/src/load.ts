@@ -1,0 +1,213 @@
+import { randomBytes } from 'node:crypto'
+import { extname } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { createTaskApp } from '@taskapp/task-server'
+import type { TaskAppConfig } from '@taskapp/task-server'
+import { InProcessError, messageOf } from './errors'
+import type { Logger } from './logger'
+import type { AppLike, AppLifecycle, ResolvedOptions } from './options'
+
+/** The app to serve, with the key the health check must send. */
+export interface ResolvedApp {
+  readonly listener: AppLike
+  readonly lifecycle: AppLifecycle | undefined
+  /** The key the app accepts (undefined for a ready-made app when none was configured). */
+  readonly apiKey: string | undefined
+  /** True when the key was generated for this run. */
+  readonly generatedKey: boolean
+  /** Where the app came from, for logs. */
+  readonly source: string
+}
+
+/** Export names looked up in a task-app file, in order. */
+export const TASK_APP_EXPORTS = ['default', 'app', 'buildConfig', 'config'] as const
+
+/** Imports a module; `.ts`/`.mts` through tsx. Swappable in tests. */
+export type ModuleImporter = (path: string) => Promise<Record<string, unknown>>
+
+export const importTaskAppModule: ModuleImporter = async (path) => {
+  const ext = extname(path).toLowerCase()
+  const url = pathToFileURL(path).href
+  if (ext === '.ts' || ext === '.mts') {
+    const { tsImport } = await import('tsx/esm/api')
+    return (await tsImport(url, import.meta.url)) as Record<string, unknown>
+  }
+  return (await import(url)) as Record<string, unknown>
+}
+
+function isAppLike(value: unknown): value is AppLike {
+  if (typeof value !== 'function') return false
+  const v = value as unknown as Record<string, unknown>
+  // Express apps have handle/listen; createTaskApp apps have lifecycle; bare listeners take (req, res).
+  return (
+    typeof v.handle === 'function' ||
+    typeof v.listen === 'function' ||
+    typeof v.lifecycle === 'object' ||
+    value.length >= 2
+  )
+}
+
+function lifecycleOf(app: AppLike): AppLifecycle | undefined {
+  const lifecycle = (app as { lifecycle?: unknown }).lifecycle
+  return typeof lifecycle === 'object' && lifecycle !== null ? lifecycle : undefined
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null'
+  if (typeof value === 'function') return `a function of ${value.length} parameter(s)`
+  if (Array.isArray(value)) return 'an array'
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`
+}
+
+function envAliases(): string[] {
+  return (process.env.ENVIRONMENT_API_KEY_ALIASES ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+}
+
+function generateKey(): string {
+  return `tk_${randomBytes(24).toString('base64url')}`
+}
+
+/** Builds the app from a config, making sure the server accepts the key the health check sends. */
+function fromConfig(
+  config: TaskAppConfig,
+  apiKey: string | undefined,
+  logger: Logger | undefined,
+  source: string,
+): ResolvedApp {
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) {
+    throw new InProcessError(
+      'TASKAPP_ERR_TASK_APP_INVALID',
+      `${source} gave ${describe(config)}, not a TaskAppConfig object.`,
+    )
+  }
+  const configured: readonly string[] | undefined =
+    config.apiKeys === undefined ? undefined : [...config.apiKeys]
+  let key = apiKey ?? configured?.[0]
+  const generatedKey = key === undefined
+  key ??= generateKey()
+  const apiKeys = configured
+    ? [...new Set([...configured, key])]
+    : [
+        ...new Set([
+          key,
+          ...(process.env.ENVIRONMENT_API_KEY ? [process.env.ENVIRONMENT_API_KEY] : []),
+          ...envAliases(),
+        ]),
+      ]
+  let app: AppLike
+  try {
+    app = createTaskApp({
+      ...config,
+      apiKeys,
+      ...(config.logger === undefined && logger ? { logger } : {}),
+    })
+  } catch (err) {
+    throw new InProcessError(
+      'TASKAPP_ERR_TASK_APP_INVALID',
+      `${source}: createTaskApp rejected the config: ${messageOf(err)}`,
+      {
+        cause: err,
+      },
+    )
+  }
+  return { listener: app, lifecycle: lifecycleOf(app), apiKey: key, generatedKey, source }
+}
+
+function fromApp(app: AppLike, apiKey: string | undefined, source: string): ResolvedApp {
+  return { listener: app, lifecycle: lifecycleOf(app), apiKey, generatedKey: false, source }
+}
+
+async function callFactory(factory: () => unknown, source: string): Promise<unknown> {
+  try {
+    return await factory()
+  } catch (err) {
+    throw new InProcessError('TASKAPP_ERR_TASK_APP_LOAD_FAILED', `${source} threw: ${messageOf(err)}`, {
+      cause: err,
+    })
+  }
+}
+
+/** Interprets one export (or what a factory returned): an app, a config, or a factory of either. */
+async function fromValue(
+  value: unknown,
+  source: string,
+  apiKey: string | undefined,
+  logger: Logger | undefined,
+  depth = 0,
+): Promise<ResolvedApp> {
+  if (isAppLike(value)) return fromApp(value, apiKey, source)
+  if (typeof value === 'function' && depth === 0) {
+    const produced = await callFactory(value as () => unknown, `${source}()`)
+    return fromValue(produced, `${source}()`, apiKey, logger, depth + 1)
+  }
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    return fromConfig(value as TaskAppConfig, apiKey, logger, source)
+  }
+  throw new InProcessError(
+    'TASKAPP_ERR_TASK_APP_INVALID',
+    `${source} is ${describe(value)}: expected a TaskAppConfig, an Express app or (req, res) listener, or a function returning one.`,
+  )
+}
+
+/**
+ * Turns the validated input into a request listener, importing the file when there is one.
+ * @internal
+ */
+export async function resolveApp(
+  input: ResolvedOptions['input'],
+  options: { apiKey: string | undefined; logger: Logger | undefined; importer?: ModuleImporter },
+): Promise<ResolvedApp> {
+  const { apiKey, logger } = options
+  switch (input.kind) {
+    case 'app':
+      return fromApp(input.app, apiKey, 'app')
+    case 'config':
+      return fromConfig(input.config, apiKey, logger, 'config')
+    case 'configFactory': {
+      const config = await callFactory(input.configFactory, 'configFactory()')
+      if (isAppLike(config)) return fromApp(config, apiKey, 'configFactory()')
+      return fromConfig(config as TaskAppConfig, apiKey, logger, 'configFactory()')
+    }
+    case 'taskAppPath': {
+      let mod: Record<string, unknown>
+      try {
+        mod = await (options.importer ?? importTaskAppModule)(input.path)
+      } catch (err) {
+        throw new InProcessError(
+          'TASKAPP_ERR_TASK_APP_LOAD_FAILED',
+          `Could not load task app file ${input.path}: ${messageOf(err)}`,
+          { cause: err },
+        )
+      }
+      // A CommonJS file imported as ESM puts module.exports under `default`.
+      const def = mod.default
+      if (
+        typeof def === 'object' &&
+        def !== null &&
+        !('rollout' in def) &&
+        TASK_APP_EXPORTS.some((name) => name !== 'default' && name in def)
+      ) {
+        mod = def as Record<string, unknown>
+      }
+      for (const name of TASK_APP_EXPORTS) {
+        const value = mod[name]
+        if (value === undefined) continue
+        const source = `${input.path} export '${name}'`
+        if (name === 'buildConfig' && typeof value === 'function') {
+          const produced = await callFactory(value as () => unknown, `${source}()`)
+          return fromValue(produced, `${source}()`, apiKey, logger, 1)
+        }
+        return fromValue(value, source, apiKey, logger)
+      }
+      const found = Object.keys(mod)
+      throw new InProcessError(
+        'TASKAPP_ERR_TASK_APP_INVALID',
+        `Task app file ${input.path} has no usable export: expected one of ${TASK_APP_EXPORTS.join(', ')}; ` +
+          `found ${found.length > 0 ? found.join(', ') : 'no exports'}.`,
+      )
+    }
+  }
+}

@@ -1,0 +1,193 @@
+import { InProcessError, messageOf } from './errors'
+import type { Logger } from './logger'
+import type { ResolvedOptions } from './options'
+import type { OpenTunnel, TunnelBackend, TunnelTarget } from './tunnel'
+
+/** Loads a module by name. Internal seam: tests swap it to simulate a missing package. */
+export type ModuleLoader = (specifier: string) => Promise<Record<string, unknown>>
+
+const defaultLoader: ModuleLoader = (specifier) => import(specifier) as Promise<Record<string, unknown>>
+let loader: ModuleLoader = defaultLoader
+
+/**
+ * Replaces the loader used for tunnel packages; returns a function that restores the previous one.
+ * @internal For tests only.
+ */
+export function setTunnelModuleLoader(next: ModuleLoader): () => void {
+  const previous = loader
+  loader = next
+  return () => {
+    loader = previous
+  }
+}
+
+/** Tunnel packages loaded so far, for the signal path (`killAllTrackedChildren`). */
+const loaded = new Map<string, Record<string, unknown>>()
+
+/** Modules loaded through {@link loadTunnelPackage}. @internal */
+export function loadedTunnelModules(): ReadonlyMap<string, Record<string, unknown>> {
+  return loaded
+}
+
+function isNotFound(err: unknown, specifier: string): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null
+  const code = typeof e?.code === 'string' ? e.code : ''
+  const message = typeof e?.message === 'string' ? e.message : ''
+  return (
+    (code === 'ERR_MODULE_NOT_FOUND' ||
+      code === 'MODULE_NOT_FOUND' ||
+      /cannot find (package|module)|failed to (load|resolve)/i.test(message)) &&
+    message.includes(specifier)
+  )
+}
+
+/**
+ * Imports an optional tunnel package and checks that it has the factory we need.
+ * @internal
+ */
+export async function loadTunnelPackage(
+  specifier: string,
+  exportName: string,
+  mode: string,
+): Promise<(options: object) => unknown> {
+  let mod: Record<string, unknown>
+  try {
+    mod = loaded.get(specifier) ?? (await loader(specifier))
+  } catch (err) {
+    if (isNotFound(err, specifier)) {
+      throw new InProcessError(
+        'TASKAPP_ERR_TUNNEL_UNAVAILABLE',
+        `tunnelMode '${mode}' needs the package ${specifier}, which is not installed. ` +
+          `Add it (npm install ${specifier}), or use tunnelMode: 'local'.`,
+        { cause: err },
+      )
+    }
+    throw new InProcessError(
+      'TASKAPP_ERR_TUNNEL_UNAVAILABLE',
+      `tunnelMode '${mode}' needs ${specifier}, which failed to load: ${messageOf(err)}`,
+      { cause: err },
+    )
+  }
+  loaded.set(specifier, mod)
+  const factory = mod[exportName]
+  if (typeof factory !== 'function') {
+    throw new InProcessError(
+      'TASKAPP_ERR_TUNNEL_UNAVAILABLE',
+      `${specifier} does not export ${exportName}(); install a version that matches @taskapp/in-process.`,
+    )
+  }
+  return factory as (options: object) => unknown
+}
+
+function asBackend(value: unknown, specifier: string, exportName: string): TunnelBackend {
+  if (typeof value !== 'object' || value === null || typeof (value as TunnelBackend).open !== 'function') {
+    throw new InProcessError(
+      'TASKAPP_ERR_TUNNEL_UNAVAILABLE',
+      `${specifier} ${exportName}() did not return a TunnelBackend; install a version that matches @taskapp/in-process.`,
+    )
+  }
+  return value as TunnelBackend
+}
+
+/** A tunnel that is no tunnel: the public URL is a fixed one (local or preconfigured). */
+export function fixedUrlBackend(
+  name: string,
+  url: ((target: TunnelTarget) => string) | string,
+  headers?: Readonly<Record<string, string>>,
+): TunnelBackend {
+  return {
+    name,
+    async open(target, options) {
+      options?.signal?.throwIfAborted()
+      let resolveClosed!: () => void
+      const closed = new Promise<void>((resolve) => {
+        resolveClosed = resolve
+      })
+      const close = async (): Promise<void> => {
+        resolveClosed()
+      }
+      const tunnel: OpenTunnel = {
+        url: typeof url === 'string' ? url : url(target),
+        ...(headers ? { headers } : {}),
+        closed,
+        close,
+        [Symbol.asyncDispose]: close,
+      }
+      return tunnel
+    },
+  }
+}
+
+/** Builds the backend once the app's API key is known. */
+export type TunnelFactory = (context: { apiKey: string | undefined; logger: Logger }) => TunnelBackend
+
+/**
+ * Prepares the backend for the options: the `tunnel` option, or the one `tunnelMode` names. The
+ * tunnel package is imported here, before anything starts, so a missing package fails fast.
+ * @internal
+ */
+export async function prepareTunnel(options: ResolvedOptions): Promise<TunnelFactory> {
+  const { tunnel } = options
+  if (tunnel) return () => tunnel
+  const cloudflaredPath = options.cloudflaredPath ? { cloudflaredPath: options.cloudflaredPath } : {}
+  switch (options.tunnelMode) {
+    case 'local':
+    case 'custom':
+      return () => fixedUrlBackend('local', (target) => target.localUrl)
+    case 'preconfigured': {
+      const url = options.preconfiguredUrl!
+      return () => fixedUrlBackend('preconfigured', url, options.preconfiguredHeaders)
+    }
+    case 'synthtunnel': {
+      const factory = await loadTunnelPackage('@taskapp/tunnel-synth', 'synthTunnel', 'synthtunnel')
+      return ({ apiKey, logger }) =>
+        asBackend(
+          factory({
+            backendUrl: options.relayUrl,
+            ...(options.relayApiKey ? { apiKey: options.relayApiKey } : {}),
+            localApiKeys: apiKey ? [apiKey] : [],
+            logger,
+          }),
+          '@taskapp/tunnel-synth',
+          'synthTunnel',
+        )
+    }
+    case 'quick': {
+      const factory = await loadTunnelPackage('@taskapp/tunnel-cloudflare', 'cloudflareQuickTunnel', 'quick')
+      return ({ logger }) =>
+        asBackend(
+          factory({ ...cloudflaredPath, logger }),
+          '@taskapp/tunnel-cloudflare',
+          'cloudflareQuickTunnel',
+        )
+    }
+    case 'named': {
+      const factory = await loadTunnelPackage('@taskapp/tunnel-cloudflare', 'cloudflareNamedTunnel', 'named')
+      return ({ logger }) =>
+        asBackend(
+          factory({
+            token: options.namedTunnelToken,
+            hostname: options.namedTunnelHostname,
+            ...cloudflaredPath,
+            logger,
+          }),
+          '@taskapp/tunnel-cloudflare',
+          'cloudflareNamedTunnel',
+        )
+    }
+  }
+}
+
+/** Calls `killAllTrackedChildren()` of the Cloudflare package if it was loaded; never throws. @internal */
+export function killTrackedTunnelChildren(): void {
+  const mod = loaded.get('@taskapp/tunnel-cloudflare')
+  const kill = mod?.killAllTrackedChildren
+  if (typeof kill !== 'function') return
+  const run = kill as () => unknown
+  try {
+    const result = run()
+    if (result instanceof Promise) result.catch(() => {})
+  } catch {
+    // defensive: the signal path must go on
+  }
+}
