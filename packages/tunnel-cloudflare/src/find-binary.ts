@@ -27,7 +27,9 @@ export interface FindCloudflaredOptions {
 export function defaultInstallDir(env: NodeJS.ProcessEnv = process.env): string {
   const base =
     env.XDG_CACHE_HOME ??
-    (process.platform === 'win32' && env.LOCALAPPDATA !== undefined ? env.LOCALAPPDATA : join(homedir(), '.cache'))
+    (process.platform === 'win32' && env.LOCALAPPDATA !== undefined
+      ? env.LOCALAPPDATA
+      : join(homedir(), '.cache'))
   return join(base, 'taskapp', 'cloudflared')
 }
 
@@ -86,10 +88,13 @@ function notFound(what: string, path: string): CloudflareTunnelError {
  * if (found) console.log(found.path, found.source)
  * ```
  */
-export async function findCloudflared(options: FindCloudflaredOptions = {}): Promise<FoundCloudflared | undefined> {
+export async function findCloudflared(
+  options: FindCloudflaredOptions = {},
+): Promise<FoundCloudflared | undefined> {
   const env = options.env ?? process.env
   if (options.cloudflaredPath !== undefined) {
-    if (await isExecutable(options.cloudflaredPath)) return { path: options.cloudflaredPath, source: 'option' }
+    if (await isExecutable(options.cloudflaredPath))
+      return { path: options.cloudflaredPath, source: 'option' }
     throw notFound('the cloudflaredPath option', options.cloudflaredPath)
   }
   const fromEnv = env.CLOUDFLARED_PATH
@@ -106,7 +111,9 @@ export async function findCloudflared(options: FindCloudflaredOptions = {}): Pro
   const cache = options.installDir ?? defaultInstallDir(env)
   let versions: string[] = []
   try {
-    versions = (await readdir(cache, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name)
+    versions = (await readdir(cache, { withFileTypes: true }))
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name)
   } catch {
     // no cache yet
   }

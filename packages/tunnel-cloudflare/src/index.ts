@@ -3,7 +3,12 @@
  * watchdog so no cloudflared outlives the process, and a checksum-verified installer.
  */
 export { cloudflareQuickTunnel, cloudflareNamedTunnel } from './tunnel.js'
-export type { CloudflareTunnelOptions, CloudflareNamedTunnelOptions, CloudflareTunnel } from './tunnel.js'
+export type {
+  CloudflareTunnelOptions,
+  CloudflareNamedTunnelOptions,
+  CloudflareTunnel,
+  CloudflareTunnelBackend,
+} from './tunnel.js'
 export { verifyTunnel } from './verify.js'
 export type { VerifyTunnelOptions, VerifyTunnelResult } from './verify.js'
 export {

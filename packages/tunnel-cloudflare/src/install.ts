@@ -66,7 +66,10 @@ const ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm',
  * cloudflaredAssetName('darwin', 'arm64') // 'cloudflared-darwin-arm64.tgz'
  * ```
  */
-export function cloudflaredAssetName(platform: NodeJS.Platform = process.platform, arch: string = process.arch): string {
+export function cloudflaredAssetName(
+  platform: NodeJS.Platform = process.platform,
+  arch: string = process.arch,
+): string {
   const a = ARCH[arch]
   if (platform === 'linux' && a !== undefined) return `cloudflared-linux-${a}`
   if (platform === 'win32' && (a === 'amd64' || a === '386')) return `cloudflared-windows-${a}.exe`
@@ -173,7 +176,9 @@ async function sha256File(path: string): Promise<string | undefined> {
  * await using tunnel = await cloudflareQuickTunnel({ cloudflaredPath: path }).open(target)
  * ```
  */
-export async function installCloudflared(options: InstallCloudflaredOptions = {}): Promise<InstalledCloudflared> {
+export async function installCloudflared(
+  options: InstallCloudflaredOptions = {},
+): Promise<InstalledCloudflared> {
   const platform = options.platform ?? process.platform
   const asset = cloudflaredAssetName(platform, options.arch ?? process.arch)
   if (options.sha256 !== undefined && !/^[0-9a-f]{64}$/i.test(options.sha256)) {
@@ -229,7 +234,10 @@ export async function installCloudflared(options: InstallCloudflaredOptions = {}
   const url =
     version === 'latest' ? `${baseUrl}/latest/download/${asset}` : `${baseUrl}/download/${version}/${asset}`
   const created = await mkdir(targetDir, { recursive: true })
-  const tmpPath = join(targetDir, `.${binaryName(platform)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`)
+  const tmpPath = join(
+    targetDir,
+    `.${binaryName(platform)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`,
+  )
   let renamed = false
   try {
     const hash = createHash('sha256')
@@ -244,7 +252,7 @@ export async function installCloudflared(options: InstallCloudflaredOptions = {}
       }
       const chunks: Buffer[] = []
       try {
-        for await (const chunk of res.body) {
+        for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
           hash.update(chunk)
           if (asset.endsWith('.tgz')) chunks.push(Buffer.from(chunk))
           else await file.write(chunk)

@@ -31,7 +31,14 @@ function splitLevel(line: string): { level: string | undefined; message: string 
     try {
       const obj = JSON.parse(trimmed) as { level?: unknown; message?: unknown }
       const level = typeof obj.level === 'string' ? obj.level.toUpperCase().slice(0, 3) : undefined
-      const map: Record<string, string> = { DEB: 'DBG', INF: 'INF', WAR: 'WRN', ERR: 'ERR', FAT: 'FTL', PAN: 'PNC' }
+      const map: Record<string, string> = {
+        DEB: 'DBG',
+        INF: 'INF',
+        WAR: 'WRN',
+        ERR: 'ERR',
+        FAT: 'FTL',
+        PAN: 'PNC',
+      }
       return {
         level: level === undefined ? undefined : (map[level] ?? level),
         message: typeof obj.message === 'string' ? obj.message : trimmed,
@@ -57,7 +64,10 @@ function splitLevel(line: string): { level: string | undefined; message: string 
 export function parseCloudflaredLine(line: string): ParsedLine {
   const { level, message } = splitLevel(line)
   const urlMatch = level === 'INF' || level === undefined ? URL_ROW.exec(message) : null
-  const url = urlMatch?.[2] !== undefined && urlMatch[2].toLowerCase() !== 'api' ? urlMatch[1]?.toLowerCase() : undefined
+  const url =
+    urlMatch?.[2] !== undefined && urlMatch[2].toLowerCase() !== 'api'
+      ? urlMatch[1]?.toLowerCase()
+      : undefined
   const registered = level === 'INF' && REGISTERED.some((r) => r.test(message))
   const rateLimited =
     (level === 'ERR' || level === 'FTL' || level === undefined) &&

@@ -12,7 +12,6 @@ import {
   startOrigin,
   targetFor,
   waitFor,
-  waitGone,
 } from './fixtures/helpers.js'
 
 async function pidFile() {
@@ -20,10 +19,7 @@ async function pidFile() {
   onTestFinished(() => rm(dir, { recursive: true, force: true }))
   const path = join(dir, 'pids')
   const pids = async () =>
-    (await readFile(path, 'utf8').catch(() => ''))
-      .split('\n')
-      .filter(Boolean)
-      .map(Number)
+    (await readFile(path, 'utf8').catch(() => '')).split('\n').filter(Boolean).map(Number)
   return { path, pids }
 }
 
@@ -46,7 +42,10 @@ describe('cloudflareQuickTunnel against the cloudflared double', () => {
     const { calls, logger } = recordingLogger()
     const backend = cloudflareQuickTunnel(
       options(
-        { CLOUDFLARED_DOUBLE_HOSTNAME: 'buffalo-marco-cardiff-motel.trycloudflare.com', CLOUDFLARED_DOUBLE_REGISTER_DELAY_MS: '800' },
+        {
+          CLOUDFLARED_DOUBLE_HOSTNAME: 'buffalo-marco-cardiff-motel.trycloudflare.com',
+          CLOUDFLARED_DOUBLE_REGISTER_DELAY_MS: '800',
+        },
         { logger },
       ),
     )
@@ -54,7 +53,9 @@ describe('cloudflareQuickTunnel against the cloudflared double', () => {
     await using tunnel = await backend.open(targetFor(origin))
     expect(tunnel.url).toBe('https://buffalo-marco-cardiff-motel.trycloudflare.com')
     const logged = calls.filter((c) => c.level === 'debug').map((c) => c.msg)
-    const urlAt = logged.findIndex((m) => m.includes('|  https://buffalo-marco-cardiff-motel.trycloudflare.com'))
+    const urlAt = logged.findIndex((m) =>
+      m.includes('|  https://buffalo-marco-cardiff-motel.trycloudflare.com'),
+    )
     const registeredAt = logged.findIndex((m) => m.includes('Registered tunnel connection connIndex=0'))
     expect(urlAt).toBeGreaterThanOrEqual(0)
     expect(registeredAt).toBeGreaterThan(urlAt)
@@ -76,7 +77,11 @@ describe('cloudflareQuickTunnel against the cloudflared double', () => {
     const err = await expectTunnelError(
       cloudflareQuickTunnel(
         options(
-          { CLOUDFLARED_DOUBLE_MODE: 'no-register', CLOUDFLARED_DOUBLE_PID_FILE: pids.path, CLOUDFLARED_DOUBLE_REGISTER_DELAY_MS: '100' },
+          {
+            CLOUDFLARED_DOUBLE_MODE: 'no-register',
+            CLOUDFLARED_DOUBLE_PID_FILE: pids.path,
+            CLOUDFLARED_DOUBLE_REGISTER_DELAY_MS: '100',
+          },
           { timeoutMs: 2500 },
         ),
       ).open(targetFor(origin)),
@@ -92,9 +97,9 @@ describe('cloudflareQuickTunnel against the cloudflared double', () => {
 
   it('forwards a real request from its loopback port to the origin, and verifyTunnel sees it', async () => {
     await using origin = await startOrigin()
-    await using tunnel = await cloudflareQuickTunnel(options({ CLOUDFLARED_DOUBLE_REGISTER_DELAY_MS: '50' })).open(
-      targetFor(origin),
-    )
+    await using tunnel = await cloudflareQuickTunnel(
+      options({ CLOUDFLARED_DOUBLE_REGISTER_DELAY_MS: '50' }),
+    ).open(targetFor(origin))
     const forward = await getJson<{ url: string }>(`${tunnel.metricsUrl}/taskapp-double/forward`)
     expect(new URL(forward.url).hostname).toBe('127.0.0.1')
     const res = await fetch(`${forward.url}/rollout?seed=1`, { method: 'POST', body: 'hello' })
@@ -112,7 +117,10 @@ describe('cloudflareQuickTunnel against the cloudflared double', () => {
     const pids = await pidFile()
     const err = await expectTunnelError(
       cloudflareQuickTunnel(
-        options({ CLOUDFLARED_DOUBLE_MODE: 'no-url', CLOUDFLARED_DOUBLE_PID_FILE: pids.path }, { timeoutMs: 1500 }),
+        options(
+          { CLOUDFLARED_DOUBLE_MODE: 'no-url', CLOUDFLARED_DOUBLE_PID_FILE: pids.path },
+          { timeoutMs: 1500 },
+        ),
       ).open(targetFor(origin)),
     )
     expect(err.code).toBe('TASKAPP_ERR_TUNNEL_TIMEOUT')
@@ -131,24 +139,36 @@ describe('cloudflareQuickTunnel against the cloudflared double', () => {
       exitCode: 1,
       line: 'failed to request quick Tunnel: Post "https://api.trycloudflare.com/tunnel"',
     },
-    { mode: 'rate-limit', code: 'TASKAPP_ERR_TUNNEL_RATE_LIMITED', exitCode: undefined, line: '429 Too Many Requests' },
-  ])('$mode: rejects with $code carrying the lines cloudflared printed', async ({ mode, code, exitCode, line }) => {
-    await using origin = await startOrigin()
-    const pids = await pidFile()
-    const err = await expectTunnelError(
-      cloudflareQuickTunnel(
-        options({ CLOUDFLARED_DOUBLE_MODE: mode, CLOUDFLARED_DOUBLE_PID_FILE: pids.path, CLOUDFLARED_DOUBLE_URL_DELAY_MS: '50' }),
-      ).open(targetFor(origin)),
-    )
-    expect(err.code).toBe(code)
-    expect(err.lines.some((l) => l.includes(line))).toBe(true)
-    expect(err.message).toContain(line)
-    if (exitCode !== undefined) expect(err.exitCode).toBe(exitCode)
-    // The api.trycloudflare.com in the failure line is never taken for the tunnel URL.
-    expect(err.message).not.toContain('Your quick Tunnel has been created')
-    for (const pid of await pids.pids()) expect(isAlive(pid)).toBe(false)
-    expect(trackedChildCount()).toBe(0)
-  })
+    {
+      mode: 'rate-limit',
+      code: 'TASKAPP_ERR_TUNNEL_RATE_LIMITED',
+      exitCode: undefined,
+      line: '429 Too Many Requests',
+    },
+  ])(
+    '$mode: rejects with $code carrying the lines cloudflared printed',
+    async ({ mode, code, exitCode, line }) => {
+      await using origin = await startOrigin()
+      const pids = await pidFile()
+      const err = await expectTunnelError(
+        cloudflareQuickTunnel(
+          options({
+            CLOUDFLARED_DOUBLE_MODE: mode,
+            CLOUDFLARED_DOUBLE_PID_FILE: pids.path,
+            CLOUDFLARED_DOUBLE_URL_DELAY_MS: '50',
+          }),
+        ).open(targetFor(origin)),
+      )
+      expect(err.code).toBe(code)
+      expect(err.lines.some((l) => l.includes(line))).toBe(true)
+      expect(err.message).toContain(line)
+      if (exitCode !== undefined) expect(err.exitCode).toBe(exitCode)
+      // The api.trycloudflare.com in the failure line is never taken for the tunnel URL.
+      expect(err.message).not.toContain('Your quick Tunnel has been created')
+      for (const pid of await pids.pids()) expect(isAlive(pid)).toBe(false)
+      expect(trackedChildCount()).toBe(0)
+    },
+  )
 
   it('stops gracefully with SIGTERM, and close() twice (or concurrently) is safe', async () => {
     await using origin = await startOrigin()
@@ -164,14 +184,19 @@ describe('cloudflareQuickTunnel against the cloudflared double', () => {
     expect(isAlive(tunnel.pid)).toBe(false)
     expect(tunnel.exitStatus).toEqual({ code: 0, signal: null })
     expect(tunnel.exitError).toBeUndefined()
-    expect(tunnel.recentOutput().some((l) => l.includes('Initiating graceful shutdown due to signal terminated'))).toBe(true)
+    expect(
+      tunnel.recentOutput().some((l) => l.includes('Initiating graceful shutdown due to signal terminated')),
+    ).toBe(true)
     expect(trackedChildCount()).toBe(0)
   })
 
   it('SIGKILLs a child that ignores SIGTERM after killGraceMs', async () => {
     await using origin = await startOrigin()
     const tunnel = await cloudflareQuickTunnel(
-      options({ CLOUDFLARED_DOUBLE_MODE: 'ignore-sigterm', CLOUDFLARED_DOUBLE_REGISTER_DELAY_MS: '50' }, { killGraceMs: 400 }),
+      options(
+        { CLOUDFLARED_DOUBLE_MODE: 'ignore-sigterm', CLOUDFLARED_DOUBLE_REGISTER_DELAY_MS: '50' },
+        { killGraceMs: 400 },
+      ),
     ).open(targetFor(origin))
     onTestFinished(() => tunnel.close())
     await tunnel.close()
@@ -214,7 +239,10 @@ describe('cloudflareQuickTunnel against the cloudflared double', () => {
     const pids = await pidFile()
     const reason = new Error('already')
     const err = await cloudflareQuickTunnel(options({ CLOUDFLARED_DOUBLE_PID_FILE: pids.path }))
-      .open({ localUrl: 'http://127.0.0.1:9', port: 9, host: '127.0.0.1' }, { signal: AbortSignal.abort(reason) })
+      .open(
+        { localUrl: 'http://127.0.0.1:9', port: 9, host: '127.0.0.1' },
+        { signal: AbortSignal.abort(reason) },
+      )
       .catch((e: unknown) => e)
     expect(err).toBe(reason)
     expect(await pids.pids()).toEqual([])
@@ -224,7 +252,10 @@ describe('cloudflareQuickTunnel against the cloudflared double', () => {
     await using origin = await startOrigin()
     const { logger, calls } = recordingLogger()
     const tunnel = await cloudflareQuickTunnel(
-      options({ CLOUDFLARED_DOUBLE_MODE: 'crash-after-register', CLOUDFLARED_DOUBLE_REGISTER_DELAY_MS: '50' }, { logger }),
+      options(
+        { CLOUDFLARED_DOUBLE_MODE: 'crash-after-register', CLOUDFLARED_DOUBLE_REGISTER_DELAY_MS: '50' },
+        { logger },
+      ),
     ).open(targetFor(origin))
     onTestFinished(() => tunnel.close())
     await tunnel.closed
@@ -232,7 +263,9 @@ describe('cloudflareQuickTunnel against the cloudflared double', () => {
     expect(tunnel.exitError?.code).toBe('TASKAPP_ERR_CLOUDFLARED_EXITED')
     expect(tunnel.exitError?.exitCode).toBe(2)
     expect(tunnel.exitError?.lines.some((l) => l.startsWith('panic: runtime error'))).toBe(true)
-    expect(calls.some((c) => c.level === 'warn' && c.msg.includes('exited with code 2 unexpectedly'))).toBe(true)
+    expect(calls.some((c) => c.level === 'warn' && c.msg.includes('exited with code 2 unexpectedly'))).toBe(
+      true,
+    )
     await tunnel.close() // closing a dead tunnel is fine
     expect(tunnel.exitError?.code).toBe('TASKAPP_ERR_CLOUDFLARED_EXITED')
   })
@@ -240,7 +273,11 @@ describe('cloudflareQuickTunnel against the cloudflared double', () => {
   it('understands --output json logs too', async () => {
     await using origin = await startOrigin()
     await using tunnel = await cloudflareQuickTunnel(
-      options({ TUNNEL_LOG_OUTPUT: 'json', CLOUDFLARED_DOUBLE_HOSTNAME: 'lamp-orbit.trycloudflare.com', CLOUDFLARED_DOUBLE_REGISTER_DELAY_MS: '50' }),
+      options({
+        TUNNEL_LOG_OUTPUT: 'json',
+        CLOUDFLARED_DOUBLE_HOSTNAME: 'lamp-orbit.trycloudflare.com',
+        CLOUDFLARED_DOUBLE_REGISTER_DELAY_MS: '50',
+      }),
     ).open(targetFor(origin))
     expect(tunnel.url).toBe('https://lamp-orbit.trycloudflare.com')
     expect(tunnel.recentOutput()[0]).toMatch(/^\{"level":"info"/)

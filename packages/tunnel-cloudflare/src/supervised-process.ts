@@ -94,15 +94,22 @@ export class SupervisedProcess {
   #stopping: Promise<SupervisedExit> | undefined
 
   constructor(options: SpawnSupervisedOptions) {
-    const env: NodeJS.ProcessEnv = { ...options.env, TASKAPP_SUPERVISOR_GRACE_MS: String(options.killGraceMs) }
+    const env: NodeJS.ProcessEnv = {
+      ...options.env,
+      TASKAPP_SUPERVISOR_GRACE_MS: String(options.killGraceMs),
+    }
     if (env.NODE_OPTIONS !== undefined) env.TASKAPP_SUPERVISOR_NODE_OPTIONS = env.NODE_OPTIONS
     delete env.NODE_OPTIONS
-    this.supervisor = spawn(process.execPath, ['-e', SUPERVISOR_SOURCE, '--', options.file, ...options.args], {
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      env,
-      windowsHide: true,
-      serialization: 'json',
-    })
+    this.supervisor = spawn(
+      process.execPath,
+      ['-e', SUPERVISOR_SOURCE, '--', options.file, ...options.args],
+      {
+        stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+        env,
+        windowsHide: true,
+        serialization: 'json',
+      },
+    )
     const sup = this.supervisor
     let resolveSpawned!: (pid: number) => void
     let rejectSpawned!: (err: unknown) => void
@@ -132,7 +139,11 @@ export class SupervisedProcess {
     this.exited = new Promise<SupervisedExit>((resolve) => {
       sup.on('error', (err) => {
         // The supervisor itself could not start (no Node at process.execPath?).
-        this.#childExit ??= { code: null, signal: null, spawnError: { code: undefined, message: err.message } }
+        this.#childExit ??= {
+          code: null,
+          signal: null,
+          spawnError: { code: undefined, message: err.message },
+        }
         rejectSpawned(err)
         if (sup.pid === undefined) {
           this.#status = this.#childExit
@@ -190,7 +201,8 @@ export class SupervisedProcess {
   killNow(sig: 'SIGTERM' | 'SIGKILL'): void {
     if (this.#status !== undefined) return
     try {
-      if (sig === 'SIGKILL' && this.#pid !== undefined && this.#childExit === undefined) process.kill(this.#pid, sig)
+      if (sig === 'SIGKILL' && this.#pid !== undefined && this.#childExit === undefined)
+        process.kill(this.#pid, sig)
     } catch {
       // already gone
     }

@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { CloudflareTunnelError, formatLines } from './errors.js'
 import { cloudflaredNotFoundError, defaultInstallDir, findCloudflared } from './find-binary.js'
 import { installCloudflared } from './install.js'
+import type { InstallCloudflaredOptions } from './install.js'
 import { parseCloudflaredLine, redactor } from './log-parser.js'
 import { trackChild } from './registry.js'
 import { spawnSupervised } from './supervised-process.js'
@@ -17,8 +18,11 @@ import type { OpenTunnel, TunnelBackend, TunnelLogger, TunnelTarget } from './ty
 export interface CloudflareTunnelOptions {
   /** Path of the cloudflared binary; when set it must exist (no search). @default searched: CLOUDFLARED_PATH, PATH, install cache */
   readonly cloudflaredPath?: string
-  /** Download a checksum-verified cloudflared into the cache when none is found. @default false */
-  readonly install?: boolean
+  /**
+   * Download a checksum-verified cloudflared into the cache when none is found: `true`, or the
+   * options for {@link installCloudflared} (version, baseUrl, sha256, ...). @default false
+   */
+  readonly install?: boolean | Omit<InstallCloudflaredOptions, 'dir' | 'signal'>
   /** Install cache root (searched, and used by `install: true`). @default defaultInstallDir() */
   readonly installDir?: string
   /** Deadline for cloudflared to print the URL and register a connection, in ms. @default 30000 */
@@ -55,6 +59,14 @@ export interface CloudflareTunnel extends OpenTunnel {
   recentOutput(): string[]
 }
 
+/** A {@link TunnelBackend} whose `open()` resolves a {@link CloudflareTunnel}. */
+export interface CloudflareTunnelBackend extends TunnelBackend {
+  /** `cloudflare-quick` or `cloudflare-named`. */
+  readonly name: string
+  /** Starts cloudflared and resolves once the tunnel is ready; rejects with `signal.reason` when aborted. */
+  open(target: TunnelTarget, options?: { signal?: AbortSignal }): Promise<CloudflareTunnel>
+}
+
 const noop = () => {}
 const NOOP_LOGGER: TunnelLogger = { debug: noop, info: noop, warn: noop, error: noop }
 const MAX_LINES = 100
@@ -72,14 +84,19 @@ function checkCommon(options: CloudflareTunnelOptions): void {
   if (killGraceMs !== undefined && !(Number.isFinite(killGraceMs) && killGraceMs >= 0)) {
     throw invalid(`killGraceMs must be a number of milliseconds >= 0, got ${String(killGraceMs)}.`)
   }
-  if (options.cloudflaredPath !== undefined && (typeof options.cloudflaredPath !== 'string' || options.cloudflaredPath === '')) {
+  if (
+    options.cloudflaredPath !== undefined &&
+    (typeof options.cloudflaredPath !== 'string' || options.cloudflaredPath === '')
+  ) {
     throw invalid('cloudflaredPath must be a non-empty string (the path of the cloudflared binary).')
   }
 }
 
 function normalizeHostname(hostname: unknown): string {
   if (typeof hostname !== 'string' || hostname.trim() === '') {
-    throw invalid('cloudflareNamedTunnel: hostname is required (the public hostname routed to the tunnel, e.g. app.example.com).')
+    throw invalid(
+      'cloudflareNamedTunnel: hostname is required (the public hostname routed to the tunnel, e.g. app.example.com).',
+    )
   }
   let url: URL
   try {
@@ -88,7 +105,9 @@ function normalizeHostname(hostname: unknown): string {
     throw invalid(`cloudflareNamedTunnel: hostname ${JSON.stringify(hostname)} is not a valid hostname.`)
   }
   if (url.pathname !== '/' || url.search !== '' || url.username !== '') {
-    throw invalid(`cloudflareNamedTunnel: hostname must be a bare hostname like app.example.com, got ${JSON.stringify(hostname)}.`)
+    throw invalid(
+      `cloudflareNamedTunnel: hostname must be a bare hostname like app.example.com, got ${JSON.stringify(hostname)}.`,
+    )
   }
   return url.host
 }
@@ -109,27 +128,44 @@ function freePort(): Promise<number> {
 /** One GET on the loopback metrics server; resolves status and body, or undefined on any error. */
 function probe(url: string, timeoutMs: number): Promise<{ status: number; body: string } | undefined> {
   return new Promise((resolve) => {
-    const req = request(url, { agent: false, headers: { connection: 'close' }, timeout: timeoutMs }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (c: string) => (body += c.length + body.length > 64_000 ? '' : c))
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
-      res.on('error', () => resolve(undefined))
-    })
+    const req = request(
+      url,
+      { agent: false, headers: { connection: 'close' }, timeout: timeoutMs },
+      (res) => {
+        let body = ''
+        res.setEncoding('utf8')
+        res.on('data', (c: string) => (body += c.length + body.length > 64_000 ? '' : c))
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+        res.on('error', () => resolve(undefined))
+      },
+    )
     req.on('timeout', () => req.destroy())
     req.on('error', () => resolve(undefined))
     req.end()
   })
 }
 
-async function resolveBinary(options: CloudflareTunnelOptions, signal: AbortSignal | undefined, logger: TunnelLogger): Promise<string> {
+async function resolveBinary(
+  options: CloudflareTunnelOptions,
+  signal: AbortSignal | undefined,
+  logger: TunnelLogger,
+): Promise<string> {
   const env = options.env ?? process.env
   const installDir = options.installDir ?? defaultInstallDir(env)
   const found = await findCloudflared({ cloudflaredPath: options.cloudflaredPath, env, installDir })
   if (found !== undefined) return found.path
-  if (options.install !== true) throw cloudflaredNotFoundError(installDir)
+  const install = options.install
+  if (install === undefined || install === false) throw cloudflaredNotFoundError(installDir)
   logger.info({ installDir }, 'cloudflared not found; installing a verified copy')
-  const installed = await installCloudflared({ dir: installDir, signal })
+  const installed = await installCloudflared({
+    ...(install === true ? {} : install),
+    dir: installDir,
+    signal,
+  })
+  logger.info(
+    { path: installed.path, version: installed.version, sha256: installed.sha256 },
+    'cloudflared installed',
+  )
   return installed.path
 }
 
@@ -147,7 +183,11 @@ interface Spec {
   readonly hostname?: string
 }
 
-async function openTunnel(spec: Spec, target: TunnelTarget, userSignal: AbortSignal | undefined): Promise<CloudflareTunnel> {
+async function openTunnel(
+  spec: Spec,
+  target: TunnelTarget,
+  userSignal: AbortSignal | undefined,
+): Promise<CloudflareTunnel> {
   userSignal?.throwIfAborted()
   const { kind, options } = spec
   let localUrl: URL
@@ -179,7 +219,13 @@ async function openTunnel(spec: Spec, target: TunnelTarget, userSignal: AbortSig
     // An explicit `{}` config stops a user's ~/.cloudflared/config.yml from taking over the quick tunnel.
     configDir = await mkdtemp(join(tmpdir(), 'taskapp-cloudflared-'))
     await writeFile(join(configDir, 'config.yml'), '{}\n')
-    args = ['tunnel', '--no-autoupdate', '--config', join(configDir, 'config.yml'), ...(options.extraArgs ?? [])]
+    args = [
+      'tunnel',
+      '--no-autoupdate',
+      '--config',
+      join(configDir, 'config.yml'),
+      ...(options.extraArgs ?? []),
+    ]
     args.push('--url', localUrl.origin, '--metrics', metricsAddress)
   } else {
     env.TUNNEL_TOKEN = spec.token
@@ -302,8 +348,13 @@ async function openTunnel(spec: Spec, target: TunnelTarget, userSignal: AbortSig
       if (ready?.status === 200) {
         if (url === undefined) {
           const qt = await probe(`${metricsUrl}/quicktunnel`, 1000)
-          const host = qt === undefined ? undefined : (JSON.parse(qt.body || '{}') as { hostname?: unknown }).hostname
-          if (typeof host === 'string' && /^[a-z0-9-]+\.trycloudflare\.com$/i.test(host) && !host.startsWith('api.')) {
+          const host =
+            qt === undefined ? undefined : (JSON.parse(qt.body || '{}') as { hostname?: unknown }).hostname
+          if (
+            typeof host === 'string' &&
+            /^[a-z0-9-]+\.trycloudflare\.com$/i.test(host) &&
+            !host.startsWith('api.')
+          ) {
             url = `https://${host.toLowerCase()}`
           }
         }
@@ -331,7 +382,10 @@ async function openTunnel(spec: Spec, target: TunnelTarget, userSignal: AbortSig
   const closed: Promise<void> = proc.exited.then(async (status) => {
     if (!closing) {
       exitErr = exitError(status)
-      logger.warn({ pid: cloudflaredPid, url: publicUrl, code: status.code, signal: status.signal }, exitErr.message)
+      logger.warn(
+        { pid: cloudflaredPid, url: publicUrl, code: status.code, signal: status.signal },
+        exitErr.message,
+      )
     }
     await cleanupConfig().catch(noop)
   })
@@ -373,9 +427,7 @@ async function openTunnel(spec: Spec, target: TunnelTarget, userSignal: AbortSig
  * console.log(tunnel.url) // https://buffalo-marco-cardiff-motel.trycloudflare.com
  * ```
  */
-export function cloudflareQuickTunnel(options: CloudflareTunnelOptions = {}): TunnelBackend & {
-  open(target: TunnelTarget, openOptions?: { signal?: AbortSignal }): Promise<CloudflareTunnel>
-} {
+export function cloudflareQuickTunnel(options: CloudflareTunnelOptions = {}): CloudflareTunnelBackend {
   checkCommon(options)
   const spec: Spec = { kind: 'quick', options: { ...options } }
   return {
@@ -395,14 +447,14 @@ export function cloudflareQuickTunnel(options: CloudflareTunnelOptions = {}): Tu
  * await using tunnel = await backend.open({ localUrl: 'http://127.0.0.1:8114', port: 8114, host: '127.0.0.1' })
  * ```
  */
-export function cloudflareNamedTunnel(options: CloudflareNamedTunnelOptions): TunnelBackend & {
-  open(target: TunnelTarget, openOptions?: { signal?: AbortSignal }): Promise<CloudflareTunnel>
-} {
+export function cloudflareNamedTunnel(options: CloudflareNamedTunnelOptions): CloudflareTunnelBackend {
   if (typeof options !== 'object' || (options as unknown) === null) {
     throw invalid('cloudflareNamedTunnel needs { token, hostname }.')
   }
   if (typeof options.token !== 'string' || options.token.trim() === '') {
-    throw invalid('cloudflareNamedTunnel: token is required (the tunnel token from the Cloudflare dashboard).')
+    throw invalid(
+      'cloudflareNamedTunnel: token is required (the tunnel token from the Cloudflare dashboard).',
+    )
   }
   const hostname = normalizeHostname(options.hostname)
   checkCommon(options)

@@ -53,16 +53,23 @@ function wait(ms: number, signal: AbortSignal): Promise<void> {
  * await verifyTunnel(tunnel.url, { headers: { 'x-api-key': key }, timeoutMs: 60_000 })
  * ```
  */
-export async function verifyTunnel(url: string, options: VerifyTunnelOptions = {}): Promise<VerifyTunnelResult> {
+export async function verifyTunnel(
+  url: string,
+  options: VerifyTunnelOptions = {},
+): Promise<VerifyTunnelResult> {
   const userSignal = options.signal
   userSignal?.throwIfAborted()
   let target: URL
   try {
     target = new URL(url.replace(/\/+$/, '') + (options.path ?? '/health').replace(/^\/?/, '/'))
   } catch (err) {
-    throw new CloudflareTunnelError('TASKAPP_ERR_INVALID_OPTIONS', `verifyTunnel: ${JSON.stringify(url)} is not a valid URL.`, {
-      cause: err,
-    })
+    throw new CloudflareTunnelError(
+      'TASKAPP_ERR_INVALID_OPTIONS',
+      `verifyTunnel: ${JSON.stringify(url)} is not a valid URL.`,
+      {
+        cause: err,
+      },
+    )
   }
   const timeoutMs = options.timeoutMs ?? 60_000
   const accept = options.accept ?? ((status: number) => status < 500)
