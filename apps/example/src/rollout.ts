@@ -35,8 +35,11 @@ export function scorePrediction(prediction: Prediction, gold: Label): Score {
   return { reward: correct ? 1 : 0, correct }
 }
 
-/** The rollout response the example returns (synth-ai wire shape). */
-export interface ClassificationRolloutResponse {
+/**
+ * The rollout response the example returns (synth-ai wire shape). A type literal rather than an
+ * interface, so it is assignable to the task server's open (index-signature) response type.
+ */
+export type ClassificationRolloutResponse = {
   trace_correlation_id: string
   reward_info: {
     outcome_reward: number

@@ -75,3 +75,37 @@ export async function startFakeChatServer(reply: FakeChatReply): Promise<FakeCha
     })
   return { url: `http://127.0.0.1:${port}/v1`, requests, close, [Symbol.asyncDispose]: close }
 }
+
+/** A task app served on 127.0.0.1:0 for a test. */
+export interface ServedApp extends AsyncDisposable {
+  readonly url: string
+  close(): Promise<void>
+}
+
+/**
+ * Serves a request listener (e.g. `createTaskApp(config)`) on 127.0.0.1:0 after its lifecycle
+ * is ready; `close()` closes the app's lifecycle, then the server.
+ */
+export async function serveApp(app: {
+  (req: IncomingMessage, res: ServerResponse): void
+  lifecycle?: { ready(): Promise<void>; close(): Promise<void> }
+}): Promise<ServedApp> {
+  await app.lifecycle?.ready()
+  const server = createServer(app)
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  const { port } = server.address() as AddressInfo
+  const close = async (): Promise<void> => {
+    await app.lifecycle?.close()
+    await new Promise<void>((resolve) => {
+      server.closeAllConnections()
+      server.close(() => resolve())
+    })
+  }
+  return { url: `http://127.0.0.1:${port}`, close, [Symbol.asyncDispose]: close }
+}

@@ -1,9 +1,9 @@
 /** Stable codes of {@link SdkError}; each is listed in the README's Errors table. */
-export type SdkErrorCode = 'TASKAPP_ERR_CLI_USAGE' | 'TASKAPP_ERR_CLI_UNHEALTHY' | 'TASKAPP_ERR_CLI_FAILED'
+export type SdkErrorCode = 'TASKAPP_ERR_CLI_USAGE' | 'TASKAPP_ERR_UNKNOWN_TUNNEL_MODE'
 
 /**
  * The one error family of `@taskapp/sdk` (its own code; everything it re-exports keeps its own
- * family). The CLI maps codes to exit status: `TASKAPP_ERR_CLI_USAGE` → 2, the others → 1.
+ * family). The CLI exits 2 on `TASKAPP_ERR_CLI_USAGE`.
  *
  * @example
  * ```ts

@@ -1,1 +1,202 @@
-export {}
+/**
+ * `@taskapp/sdk`: one import for everything. Re-exports the public API of every taskapp
+ * package by name, builds any tunnel by mode ({@link createTunnel}), and ships the `taskapp` CLI.
+ *
+ * Where two packages export the same structural type (`TunnelBackend`, `OpenTunnel`,
+ * `TunnelTarget`, `Logger`), the sdk exports `@taskapp/in-process`'s, which owns the contract;
+ * the others are the same shape.
+ *
+ * @example
+ * ```ts
+ * import { InProcessTaskApp } from '@taskapp/sdk'
+ *
+ * await using app = await InProcessTaskApp.start({ configFactory: buildConfig, port: 8114 })
+ * console.log(app.url)
+ * ```
+ * @packageDocumentation
+ */
+
+// ---- @taskapp/in-process: InProcessTaskApp and the TunnelBackend contract
+export { InProcessTaskApp, InProcessError, TUNNEL_MODES, defaultLogger, redact } from '@taskapp/in-process'
+export type {
+  InProcessTaskAppEvents,
+  TunnelLostEvent,
+  InProcessErrorCode,
+  StartStep,
+  AppLifecycle,
+  AppLike,
+  InProcessTaskAppOptions,
+  PortConflictPolicy,
+  RequestListener,
+  TaskAppState,
+  TunnelMode,
+  OpenTunnel,
+  TunnelBackend,
+  TunnelTarget,
+  Logger,
+} from '@taskapp/in-process'
+
+// ---- @taskapp/task-server: the task-app HTTP service
+export {
+  createTaskApp,
+  defineTaskAppConfig,
+  TaskServerError,
+  isTaskServerError,
+  createMemoryJobStore,
+  createMlflowTracker,
+  rolloutRequestSchema,
+  rolloutResponseSchema,
+  taskInfoSchema,
+} from '@taskapp/task-server'
+export type {
+  TaskApp,
+  TaskAppLifecycle,
+  TaskAppConfig,
+  TaskAppLimits,
+  RolloutRequest,
+  RolloutContext,
+  RolloutCompleteEvent,
+  RolloutCompleteHook,
+  LifecycleHook,
+  LifecycleHookContext,
+  RubricBundle,
+  TaskServerErrorCode,
+  JobStore,
+  MemoryJobStore,
+  MemoryJobStoreOptions,
+  RolloutJob,
+  RolloutJobStatus,
+  MlflowTracker,
+  MlflowTrackerOptions,
+  ProxyConfig,
+  TaskAppLogger,
+  ErrorEnvelope,
+  WireErrorCode,
+  TaskInfo,
+  TaskInfoOutput,
+  TaskDescriptor,
+  DatasetInfo,
+  InferenceInfo,
+  LimitsInfo,
+  RewardInfo,
+  RolloutRequestInput,
+  RolloutResponse,
+  RolloutResponseOutput,
+  ValidationIssue,
+} from '@taskapp/task-server'
+
+// ---- @taskapp/port-manager
+export {
+  PortManagerError,
+  isPortAvailable,
+  findAvailablePort,
+  listen,
+  findPortOwner,
+  killPortOwner,
+  isLoopbackHost,
+  MIN_PORT,
+  MAX_PORT,
+} from '@taskapp/port-manager'
+export type {
+  PortManagerErrorCode,
+  PortOwner,
+  HostOptions,
+  FindAvailablePortOptions,
+  ListenOptions,
+  OnConflict,
+  KillPortOwnerOptions,
+} from '@taskapp/port-manager'
+
+// ---- @taskapp/health-checker
+export {
+  HealthCheckError,
+  defaultIsHealthy,
+  isUnauthorized,
+  waitForHealthy,
+  checkHealth,
+  watchHealth,
+} from '@taskapp/health-checker'
+export type {
+  HealthCheckErrorCode,
+  LastProbe,
+  HealthPredicate,
+  HealthResponse,
+  ProbeOptions,
+  ProbeResult,
+  WaitForHealthyOptions,
+  WaitForHealthyResult,
+  CheckHealthOptions,
+  HealthEvent,
+  HealthWatcher,
+  WatchHealthOptions,
+} from '@taskapp/health-checker'
+
+// ---- @taskapp/tunnel-synth: the relay tunnel agent, and the self-hostable relay server
+export {
+  synthTunnel,
+  localApiKeysFromEnv,
+  SynthTunnelError,
+  SynthTunnelErrorCode,
+  AGENT_DROPPED_REQUEST_HEADERS,
+  HOP_BY_HOP_HEADERS,
+  MAX_BODY_CHUNK_BYTES,
+  WORKER_TOKEN_HEADER,
+  parseAgentFrame,
+  parseRelayFrame,
+} from '@taskapp/tunnel-synth'
+export type {
+  SynthTunnelOptions,
+  SynthOpenTunnel,
+  SynthTunnelBackend,
+  SynthTunnelEvent,
+  AgentFrame,
+  RelayFrame,
+  HeaderPairs,
+} from '@taskapp/tunnel-synth'
+export { createRelayServer, createMemoryLeaseStore, relayOptionsFromEnv } from '@taskapp/tunnel-synth/relay'
+export type {
+  RelayServer,
+  RelayServerOptions,
+  RelayStats,
+  LeaseStore,
+  RelayLease,
+} from '@taskapp/tunnel-synth/relay'
+
+// ---- @taskapp/tunnel-cloudflare: quick and named Cloudflare tunnels
+export {
+  cloudflareQuickTunnel,
+  cloudflareNamedTunnel,
+  verifyTunnel,
+  installCloudflared,
+  cloudflaredAssetName,
+  parseChecksums,
+  DEFAULT_RELEASES_URL,
+  DEFAULT_RELEASES_API_URL,
+  findCloudflared,
+  defaultInstallDir,
+  killAllTrackedChildren,
+  trackedChildCount,
+  parseCloudflaredLine,
+  CloudflareTunnelError,
+} from '@taskapp/tunnel-cloudflare'
+export type {
+  CloudflareTunnelOptions,
+  CloudflareNamedTunnelOptions,
+  CloudflareTunnel,
+  VerifyTunnelOptions,
+  VerifyTunnelResult,
+  InstallCloudflaredOptions,
+  InstalledCloudflared,
+  FindCloudflaredOptions,
+  FoundCloudflared,
+  ParsedLine,
+  CloudflareTunnelErrorCode,
+  CloudflareTunnelErrorDetails,
+  TunnelLogger,
+} from '@taskapp/tunnel-cloudflare'
+
+// ---- @taskapp/sdk itself
+export { createTunnel, TUNNEL_BACKEND_MODES } from './tunnels.js'
+export type { TunnelSpec } from './tunnels.js'
+export { SdkError } from './errors.js'
+export type { SdkErrorCode } from './errors.js'

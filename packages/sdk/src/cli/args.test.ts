@@ -329,7 +329,7 @@ describe('parseCommand: relay', () => {
         TASKAPP_RELAY_PORT: '9001',
         TASKAPP_RELAY_HOST: '::1',
         TASKAPP_RELAY_API_KEYS: 'k1, k2,,',
-        TASKAPP_RELAY_PUBLIC_URL: 'https://r.example.com',
+        TASKAPP_RELAY_PUBLIC_BASE_URL: 'https://r.example.com',
         TASKAPP_LOG_LEVEL: 'debug',
       }),
     ).toMatchObject({

@@ -335,7 +335,7 @@ function parseRelay(args: readonly string[], env: CliEnv): RelayCommand | HelpCo
     throw usage('relay', `takes no positional arguments, got: ${positionals.join(' ')}.`)
   const rawPort = str(values, 'port') ?? nonEmpty(env.TASKAPP_RELAY_PORT)
   const port = rawPort === undefined ? DEFAULTS.relayPort : parsePort('relay', '--port', rawPort)
-  const publicRaw = str(values, 'public-url') ?? nonEmpty(env.TASKAPP_RELAY_PUBLIC_URL)
+  const publicRaw = str(values, 'public-url') ?? nonEmpty(env.TASKAPP_RELAY_PUBLIC_BASE_URL)
   const publicUrl =
     publicRaw === undefined ? undefined : parseUrl('relay', '--public-url', publicRaw, ['http', 'https'])
   const flagKeys = Array.isArray(values['api-key'])

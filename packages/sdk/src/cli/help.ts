@@ -82,7 +82,7 @@ Options:
       --host <host>           interface to bind [default: ${DEFAULTS.host}; env TASKAPP_RELAY_HOST]
       --allow-non-loopback    allow a --host that is not loopback (e.g. 0.0.0.0 behind a proxy)
       --public-url <url>      base URL callers use (behind a proxy / TLS terminator)
-                              [default: http://<host>:<port>; env TASKAPP_RELAY_PUBLIC_URL]
+                              [default: http://<host>:<port>; env TASKAPP_RELAY_PUBLIC_BASE_URL]
       --api-key <key>         key allowed to create leases, repeatable
                               [env TASKAPP_RELAY_API_KEYS, comma-separated; if none is
                               given, one is generated and printed once]

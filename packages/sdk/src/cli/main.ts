@@ -43,7 +43,7 @@ export async function runCli(
       case 'serve':
         return await runServe(cmd, io, proc)
       case 'relay':
-        return await runRelay(cmd, io, proc)
+        return await runRelay(cmd, io, proc, env)
     }
   } catch (err) {
     if (err instanceof SdkError) {

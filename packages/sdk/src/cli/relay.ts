@@ -1,7 +1,6 @@
 /** `taskapp relay`: run a self-hosted SynthTunnel relay until SIGINT/SIGTERM. */
-import { randomBytes } from 'node:crypto'
-import { createRelayServer } from '@taskapp/tunnel-synth/relay'
-import type { RelayCommand } from './args.js'
+import { createRelayServer, relayOptionsFromEnv } from '@taskapp/tunnel-synth/relay'
+import type { CliEnv, RelayCommand } from './args.js'
 import { SdkError } from '../errors.js'
 import { createCliLogger, redactSecret, type CliIo } from './output.js'
 import type { ServeProcess } from './serve.js'
@@ -18,7 +17,12 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
  * process.exitCode = await runRelay(cmd, { stdout: process.stdout, stderr: process.stderr }, process)
  * ```
  */
-export async function runRelay(cmd: RelayCommand, io: CliIo, proc: ServeProcess): Promise<number> {
+export async function runRelay(
+  cmd: RelayCommand,
+  io: CliIo,
+  proc: ServeProcess,
+  env: CliEnv = {},
+): Promise<number> {
   if (!cmd.allowNonLoopback && !LOOPBACK.has(cmd.host)) {
     throw new SdkError(
       'TASKAPP_ERR_CLI_USAGE',
@@ -26,8 +30,6 @@ export async function runRelay(cmd: RelayCommand, io: CliIo, proc: ServeProcess)
     )
   }
   const logger = createCliLogger(cmd.logLevel, io)
-  const generated = cmd.apiKeys.length === 0 ? `relay_${randomBytes(24).toString('base64url')}` : undefined
-  const apiKeys = generated === undefined ? [...cmd.apiKeys] : [generated]
   let received: 'SIGINT' | 'SIGTERM' | undefined
   let wake!: () => void
   const stopRequested = new Promise<void>((r) => {
@@ -46,10 +48,12 @@ export async function runRelay(cmd: RelayCommand, io: CliIo, proc: ServeProcess)
     let relay: Awaited<ReturnType<typeof createRelayServer>>
     try {
       relay = await createRelayServer({
+        // limits (TASKAPP_RELAY_MAX_INFLIGHT, ...) from the environment; the flags win
+        ...relayOptionsFromEnv(env),
         port: cmd.port,
         host: cmd.host,
-        apiKeys,
         logger,
+        ...(cmd.apiKeys.length > 0 && { apiKeys: cmd.apiKeys }),
         ...(cmd.publicUrl !== undefined && { publicBaseUrl: cmd.publicUrl }),
       })
     } catch (err) {
@@ -60,10 +64,17 @@ export async function runRelay(cmd: RelayCommand, io: CliIo, proc: ServeProcess)
       return 1
     }
     try {
-      const lines = [`taskapp relay: listening`, `  url:     ${relay.url}`, `  health:  ${relay.url}/health`]
-      if (generated !== undefined)
-        lines.push(`  api key: ${generated}  (generated for this run; pass --api-key to choose one)`)
-      else lines.push(`  api keys: ${apiKeys.map(redactSecret).join(', ')}`)
+      const lines = [
+        `taskapp relay: listening`,
+        `  url:     ${relay.url}`,
+        `  public:  ${relay.publicBaseUrl}`,
+        `  health:  ${relay.url}/health`,
+      ]
+      if (cmd.apiKeys.length === 0) {
+        lines.push(`  api key: ${relay.apiKey}  (generated for this run; pass --api-key to choose one)`)
+      } else {
+        lines.push(`  api keys: ${cmd.apiKeys.map(redactSecret).join(', ')}`)
+      }
       lines.push(
         `Task apps connect with: taskapp serve <file> --relay-url ${relay.url} --relay-api-key <key>`,
       )
