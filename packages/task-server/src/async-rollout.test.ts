@@ -50,7 +50,12 @@ describe('async rollouts', () => {
   ])('%s: 202 with id and Location, then poll until succeeded', async (_name, url, headers) => {
     const h = gatedHandler()
     const app = makeApp({ rollout: h.rollout })
-    const res = await inject(app, { method: 'POST', url, headers: { ...AUTH, ...headers }, body: rolloutBody() })
+    const res = await inject(app, {
+      method: 'POST',
+      url,
+      headers: { ...AUTH, ...headers },
+      body: rolloutBody(),
+    })
     expect(res.status).toBe(202)
     const body = res.json()
     expect(body).toEqual({
@@ -64,7 +69,12 @@ describe('async rollouts', () => {
     const ctx = await h.started.promise
     expect(ctx.mode).toBe('async')
     const runningRes = await poll(app, body.status_url, (s) => s === 'running')
-    expect(runningRes.json()).toMatchObject({ status: 'running', result: null, error: null, finished_at: null })
+    expect(runningRes.json()).toMatchObject({
+      status: 'running',
+      result: null,
+      error: null,
+      finished_at: null,
+    })
     h.release.open(0.75)
     const done = await poll(app, body.status_url, (s) => s === 'succeeded')
     const job = done.json()
@@ -76,7 +86,10 @@ describe('async rollouts', () => {
       started_at: expect.any(String),
       finished_at: expect.any(String),
       duration_ms: expect.any(Number),
-      result: { trace_correlation_id: 'trace-1', reward_info: { outcome_reward: 0.75, outcome_objectives: { reward: 0.75 }, details: {} } },
+      result: {
+        trace_correlation_id: 'trace-1',
+        reward_info: { outcome_reward: 0.75, outcome_objectives: { reward: 0.75 }, details: {} },
+      },
       error: null,
     })
     expect(Date.parse(job.finished_at)).toBeGreaterThanOrEqual(Date.parse(job.started_at))
@@ -85,7 +98,12 @@ describe('async rollouts', () => {
   test('DELETE cancels a running job: its signal fires and the status becomes cancelled', async () => {
     const h = gatedHandler()
     const app = makeApp({ rollout: h.rollout })
-    const res = await inject(app, { method: 'POST', url: '/rollout?mode=async', headers: AUTH, body: rolloutBody() })
+    const res = await inject(app, {
+      method: 'POST',
+      url: '/rollout?mode=async',
+      headers: AUTH,
+      body: rolloutBody(),
+    })
     const { id } = res.json()
     await h.started.promise
     const del = await inject(app, { method: 'DELETE', url: `/rollouts/${id}`, headers: AUTH })
@@ -113,12 +131,19 @@ describe('async rollouts', () => {
         return { trace_correlation_id: r.trace_correlation_id, reward_info: { outcome_reward: 1 } }
       },
     })
-    const { id } = (await inject(app, { method: 'POST', url: '/rollout?mode=async', headers: AUTH, body: rolloutBody() })).json()
+    const { id } = (
+      await inject(app, { method: 'POST', url: '/rollout?mode=async', headers: AUTH, body: rolloutBody() })
+    ).json()
     await started.promise
-    expect((await inject(app, { method: 'DELETE', url: `/rollouts/${id}`, headers: AUTH })).json().status).toBe('cancelled')
+    expect(
+      (await inject(app, { method: 'DELETE', url: `/rollouts/${id}`, headers: AUTH })).json().status,
+    ).toBe('cancelled')
     release.open()
     await returned.promise
-    expect((await inject(app, { url: `/rollouts/${id}`, headers: AUTH })).json()).toMatchObject({ status: 'cancelled', result: null })
+    expect((await inject(app, { url: `/rollouts/${id}`, headers: AUTH })).json()).toMatchObject({
+      status: 'cancelled',
+      result: null,
+    })
   })
 
   test('a failing async handler: status failed with the error code and id', async () => {
@@ -127,9 +152,15 @@ describe('async rollouts', () => {
         throw new Error('nope')
       },
     })
-    const { status_url } = (await inject(app, { method: 'POST', url: '/rollout?mode=async', headers: AUTH, body: rolloutBody() })).json()
+    const { status_url } = (
+      await inject(app, { method: 'POST', url: '/rollout?mode=async', headers: AUTH, body: rolloutBody() })
+    ).json()
     const done = await poll(app, status_url, (s) => s === 'failed')
-    expect(done.json().error).toEqual({ code: 'rollout_failed', message: expect.stringContaining('error id'), error_id: expect.any(String) })
+    expect(done.json().error).toEqual({
+      code: 'rollout_failed',
+      message: expect.stringContaining('error id'),
+      error_id: expect.any(String),
+    })
   })
 
   test('GET and DELETE of an unknown job: 404 job_not_found', async () => {
@@ -143,7 +174,9 @@ describe('async rollouts', () => {
 
   test('DELETE of a finished job: 409 job_already_finished', async () => {
     const app = makeApp()
-    const { id, status_url } = (await inject(app, { method: 'POST', url: '/rollout?mode=async', headers: AUTH, body: rolloutBody() })).json()
+    const { id, status_url } = (
+      await inject(app, { method: 'POST', url: '/rollout?mode=async', headers: AUTH, body: rolloutBody() })
+    ).json()
     await poll(app, status_url, (s) => s === 'succeeded')
     const res = await inject(app, { method: 'DELETE', url: `/rollouts/${id}`, headers: AUTH })
     expect(res.status).toBe(409)
@@ -153,17 +186,32 @@ describe('async rollouts', () => {
   test('a full job store: 503 job_store_full with Retry-After, no job started', async () => {
     const h = gatedHandler()
     const app = makeApp({ rollout: h.rollout, jobStore: createMemoryJobStore({ maxJobs: 1 }) })
-    const first = await inject(app, { method: 'POST', url: '/rollout?mode=async', headers: AUTH, body: rolloutBody() })
+    const first = await inject(app, {
+      method: 'POST',
+      url: '/rollout?mode=async',
+      headers: AUTH,
+      body: rolloutBody(),
+    })
     expect(first.status).toBe(202)
     await h.started.promise
-    const second = await inject(app, { method: 'POST', url: '/rollout?mode=async', headers: AUTH, body: rolloutBody() })
+    const second = await inject(app, {
+      method: 'POST',
+      url: '/rollout?mode=async',
+      headers: AUTH,
+      body: rolloutBody(),
+    })
     expect(second.status).toBe(503)
     expect(second.headers['retry-after']).toBe('5')
     expect(second.json().detail.error.code).toBe('job_store_full')
     h.release.open(1)
     await poll(app, first.json().status_url, (s) => s === 'succeeded')
     // Once the first job is finished it can be evicted to make room.
-    const third = await inject(app, { method: 'POST', url: '/rollout?mode=async', headers: AUTH, body: rolloutBody() })
+    const third = await inject(app, {
+      method: 'POST',
+      url: '/rollout?mode=async',
+      headers: AUTH,
+      body: rolloutBody(),
+    })
     expect(third.status).toBe(202)
   })
 })
@@ -211,7 +259,13 @@ describe('deadlines and disconnects', () => {
     const logger = recordingLogger()
     const app = makeApp({ rollout: h.rollout, logger })
     const client = new AbortController()
-    const pending = inject(app, { method: 'POST', url: '/rollout', headers: AUTH, body: rolloutBody(), signal: client.signal })
+    const pending = inject(app, {
+      method: 'POST',
+      url: '/rollout',
+      headers: AUTH,
+      body: rolloutBody(),
+      signal: client.signal,
+    })
     pending.catch(() => {})
     await h.started.promise
     client.abort()
@@ -229,7 +283,12 @@ describe('deadlines and disconnects', () => {
       },
     })
     onTestFinished(() => never.open())
-    const res = await inject(app, { method: 'POST', url: '/rollout', headers: AUTH, body: rolloutBody({ safety: { max_time_s: 0.03 } }) })
+    const res = await inject(app, {
+      method: 'POST',
+      url: '/rollout',
+      headers: AUTH,
+      body: rolloutBody({ safety: { max_time_s: 0.03 } }),
+    })
     expect(res.status).toBe(504)
   })
 })
@@ -247,7 +306,9 @@ describe('onRolloutComplete', () => {
     })
     const res = await inject(app, { method: 'POST', url: '/rollout', headers: AUTH, body: rolloutBody() })
     expect(res.status).toBe(200)
-    await waitFor(() => logger.lines.some((l) => l.msg?.includes('onRolloutComplete')), { what: 'the hook failure log' })
+    await waitFor(() => logger.lines.some((l) => l.msg?.includes('onRolloutComplete')), {
+      what: 'the hook failure log',
+    })
     expect(events).toHaveLength(1)
     expect(events[0]).toMatchObject({
       request: { trace_correlation_id: 'trace-1' },

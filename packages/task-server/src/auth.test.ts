@@ -5,7 +5,12 @@ import type { TaskAppConfig } from './index'
 import { KEY, recordingLogger, testConfig } from './test-utils/app-fixtures'
 import { inject } from './test-utils/inject'
 
-const ENV_KEYS = ['ENVIRONMENT_API_KEY', 'ENVIRONMENT_API_KEY_ALIASES', 'DEV_ENVIRONMENT_API_KEY', 'dev_environment_api_key']
+const ENV_KEYS = [
+  'ENVIRONMENT_API_KEY',
+  'ENVIRONMENT_API_KEY_ALIASES',
+  'DEV_ENVIRONMENT_API_KEY',
+  'dev_environment_api_key',
+]
 
 /** Sets env vars for one test and restores them afterwards. */
 function withEnv(values: Record<string, string | undefined>): void {
@@ -82,7 +87,9 @@ describe('rejections', () => {
     const app = makeApp({ logger })
     const res = await inject(app, { method: 'POST', url: '/rollout', headers, body: {} })
     expect(res.status).toBe(400)
-    expect(res.json()).toEqual({ detail: { error: { code: 'unauthorised', message: expect.stringContaining(message) } } })
+    expect(res.json()).toEqual({
+      detail: { error: { code: 'unauthorised', message: expect.stringContaining(message) } },
+    })
     expect(res.text).not.toContain(KEY.slice(0, 8))
     expect(res.text).not.toContain('wrong-key')
     expect(JSON.stringify(logger.lines)).not.toContain('wrong-key')
@@ -91,7 +98,10 @@ describe('rejections', () => {
   })
 
   test('authFailureStatus: 401 answers 401 with WWW-Authenticate', async () => {
-    const res = await inject(makeApp({ authFailureStatus: 401 }), { url: '/info', headers: { 'x-api-key': 'nope' } })
+    const res = await inject(makeApp({ authFailureStatus: 401 }), {
+      url: '/info',
+      headers: { 'x-api-key': 'nope' },
+    })
     expect(res.status).toBe(401)
     expect(res.headers['www-authenticate']).toBe('Bearer')
     expect(res.json().detail.error.code).toBe('unauthorised')
@@ -99,13 +109,19 @@ describe('rejections', () => {
 
   test('no key configured: 503 missing_environment_api_key', async () => {
     withEnv({})
-    const res = await inject(makeApp({ apiKeys: undefined }), { url: '/health', headers: { 'x-api-key': 'anything' } })
+    const res = await inject(makeApp({ apiKeys: undefined }), {
+      url: '/health',
+      headers: { 'x-api-key': 'anything' },
+    })
     expect(res.status).toBe(503)
     expect(res.json().detail.error.code).toBe('missing_environment_api_key')
   })
 
   test('an empty apiKeys list counts as no key configured', async () => {
-    const res = await inject(makeApp({ apiKeys: [] }), { url: '/health', headers: { 'x-api-key': 'anything' } })
+    const res = await inject(makeApp({ apiKeys: [] }), {
+      url: '/health',
+      headers: { 'x-api-key': 'anything' },
+    })
     expect(res.status).toBe(503)
   })
 
@@ -118,7 +134,12 @@ describe('rejections', () => {
 
 describe('helpers', () => {
   test('candidateKeys splits, trims, strips Bearer and stops at 16', () => {
-    expect(candidateKeys({ 'x-api-key': ' a ', 'x-api-keys': 'b,,c', authorization: 'Bearer d' })).toEqual(['a', 'b', 'c', 'd'])
+    expect(candidateKeys({ 'x-api-key': ' a ', 'x-api-keys': 'b,,c', authorization: 'Bearer d' })).toEqual([
+      'a',
+      'b',
+      'c',
+      'd',
+    ])
     const many = Array.from({ length: 40 }, (_, i) => `k${i}`).join(',')
     expect(candidateKeys({ 'x-api-keys': many })).toHaveLength(16)
   })

@@ -35,7 +35,10 @@ export interface KeySource {
 }
 
 /** Builds the key source; with `apiKeys` the environment is never read. */
-export function createKeySource(apiKeys: readonly string[] | undefined, env: NodeJS.ProcessEnv = process.env): KeySource {
+export function createKeySource(
+  apiKeys: readonly string[] | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): KeySource {
   if (apiKeys !== undefined) {
     const keys = [...new Set(apiKeys.map((k) => k.trim()).filter((k) => k !== ''))]
     const fixed: KeySet = { keys, digests: keys.map(digest) }
@@ -45,7 +48,11 @@ export function createKeySource(apiKeys: readonly string[] | undefined, env: Nod
   let cached: KeySet = { keys: [], digests: [] }
   return {
     current() {
-      const primary = env.ENVIRONMENT_API_KEY?.trim() || env.DEV_ENVIRONMENT_API_KEY?.trim() || env.dev_environment_api_key?.trim() || ''
+      const primary =
+        env.ENVIRONMENT_API_KEY?.trim() ||
+        env.DEV_ENVIRONMENT_API_KEY?.trim() ||
+        env.dev_environment_api_key?.trim() ||
+        ''
       const aliases = env.ENVIRONMENT_API_KEY_ALIASES ?? ''
       const key = `${primary}\u0000${aliases}`
       if (key !== cacheKey) {

@@ -32,7 +32,10 @@ type ParsedRequest = z.output<typeof rolloutRequestSchema>
  * }
  * ```
  */
-export type RolloutRequest<TEnvConfig = Record<string, unknown>, TPolicyConfig = Record<string, unknown>> = ParsedRequest & {
+export type RolloutRequest<
+  TEnvConfig = Record<string, unknown>,
+  TPolicyConfig = Record<string, unknown>,
+> = ParsedRequest & {
   env: ParsedRequest['env'] & { config: TEnvConfig }
   policy: ParsedRequest['policy'] & { config: TPolicyConfig }
 }
@@ -122,7 +125,10 @@ export interface TaskAppLimits {
  * })
  * ```
  */
-export interface TaskAppConfig<TEnvConfig = Record<string, unknown>, TPolicyConfig = Record<string, unknown>> {
+export interface TaskAppConfig<
+  TEnvConfig = Record<string, unknown>,
+  TPolicyConfig = Record<string, unknown>,
+> {
   /** Stable id of the task app; `GET /` answers `{ status: 'ok', service: appId }`. */
   appId: string
   /** Human-readable name. */
@@ -229,9 +235,10 @@ export interface TaskAppConfig<TEnvConfig = Record<string, unknown>, TPolicyConf
  * })
  * ```
  */
-export function defineTaskAppConfig<TEnvConfig = Record<string, unknown>, TPolicyConfig = Record<string, unknown>>(
-  config: TaskAppConfig<TEnvConfig, TPolicyConfig>,
-): TaskAppConfig<TEnvConfig, TPolicyConfig> {
+export function defineTaskAppConfig<
+  TEnvConfig = Record<string, unknown>,
+  TPolicyConfig = Record<string, unknown>,
+>(config: TaskAppConfig<TEnvConfig, TPolicyConfig>): TaskAppConfig<TEnvConfig, TPolicyConfig> {
   return config
 }
 
@@ -270,8 +277,10 @@ export function configProblems(config: unknown): string[] {
       problems.push('apiKeys must be an array of non-empty strings')
     }
   }
-  if (c.requireApiKey !== undefined && typeof c.requireApiKey !== 'boolean') problems.push('requireApiKey must be a boolean')
-  if (c.exposeDebugEnv !== undefined && typeof c.exposeDebugEnv !== 'boolean') problems.push('exposeDebugEnv must be a boolean')
+  if (c.requireApiKey !== undefined && typeof c.requireApiKey !== 'boolean')
+    problems.push('requireApiKey must be a boolean')
+  if (c.exposeDebugEnv !== undefined && typeof c.exposeDebugEnv !== 'boolean')
+    problems.push('exposeDebugEnv must be a boolean')
   if (c.authFailureStatus !== undefined && c.authFailureStatus !== 400 && c.authFailureStatus !== 401) {
     problems.push('authFailureStatus must be 400 or 401')
   }
@@ -287,7 +296,10 @@ export function configProblems(config: unknown): string[] {
     const { bodyLimit, requestTimeoutMs } = c.limits
     if (
       bodyLimit !== undefined &&
-      !(isPositiveFinite(bodyLimit) || (typeof bodyLimit === 'string' && BODY_LIMIT_RE.test(bodyLimit.trim())))
+      !(
+        isPositiveFinite(bodyLimit) ||
+        (typeof bodyLimit === 'string' && BODY_LIMIT_RE.test(bodyLimit.trim()))
+      )
     ) {
       problems.push("limits.bodyLimit must be a positive number of bytes or a size like '10mb'")
     }
@@ -297,7 +309,8 @@ export function configProblems(config: unknown): string[] {
   }
   for (const key of ['envConfigSchema', 'policyConfigSchema'] as const) {
     const schema = c[key] as { safeParse?: unknown } | undefined
-    if (schema !== undefined && typeof schema?.safeParse !== 'function') problems.push(`${key} must be a zod schema`)
+    if (schema !== undefined && typeof schema?.safeParse !== 'function')
+      problems.push(`${key} must be a zod schema`)
   }
   if (c.jobStore !== undefined) {
     const store = c.jobStore as Partial<JobStore>
@@ -307,7 +320,9 @@ export function configProblems(config: unknown): string[] {
   }
   if (c.logger !== undefined) {
     const logger = c.logger as Partial<TaskAppLogger>
-    if (['debug', 'info', 'warn', 'error'].some((l) => typeof logger?.[l as keyof TaskAppLogger] !== 'function')) {
+    if (
+      ['debug', 'info', 'warn', 'error'].some((l) => typeof logger?.[l as keyof TaskAppLogger] !== 'function')
+    ) {
       problems.push('logger must have debug, info, warn and error methods')
     }
   }
@@ -315,13 +330,16 @@ export function configProblems(config: unknown): string[] {
     const p = c.proxy
     if (typeof p !== 'object' || p === null) problems.push('proxy must be an object')
     else {
-      if (p.openaiUrl !== undefined && !URL.canParse(p.openaiUrl)) problems.push('proxy.openaiUrl must be an absolute URL')
-      if (p.timeoutMs !== undefined && !isPositiveFinite(p.timeoutMs)) problems.push('proxy.timeoutMs must be a positive number')
+      if (p.openaiUrl !== undefined && !URL.canParse(p.openaiUrl))
+        problems.push('proxy.openaiUrl must be an absolute URL')
+      if (p.timeoutMs !== undefined && !isPositiveFinite(p.timeoutMs))
+        problems.push('proxy.timeoutMs must be a positive number')
     }
   }
   if (c.baseTaskInfo !== undefined) {
     const parsed = taskInfoSchema.safeParse(c.baseTaskInfo)
-    if (!parsed.success) problems.push(`baseTaskInfo is not a valid TaskInfo (${describeIssues(toIssues(parsed.error))})`)
+    if (!parsed.success)
+      problems.push(`baseTaskInfo is not a valid TaskInfo (${describeIssues(toIssues(parsed.error))})`)
   }
   return problems
 }

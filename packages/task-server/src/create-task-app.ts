@@ -4,11 +4,22 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
-import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler, type Response } from 'express'
+import express, {
+  type ErrorRequestHandler,
+  type Express,
+  type Request,
+  type RequestHandler,
+  type Response,
+} from 'express'
 import { z } from 'zod'
 import { deferred, raceAbort, settleWithin } from './async-utils'
 import { candidateKeys, createKeySource, isAuthorized, keyPrefix } from './auth'
-import { assertValidConfig, type RolloutCompleteEvent, type RolloutRequest, type TaskAppConfig } from './config'
+import {
+  assertValidConfig,
+  type RolloutCompleteEvent,
+  type RolloutRequest,
+  type TaskAppConfig,
+} from './config'
 import { createCorsMiddleware } from './cors'
 import { TaskServerError } from './errors'
 import { sendError, type WireErrorCode } from './http-errors'
@@ -99,9 +110,12 @@ function jobView(job: RolloutJob) {
     created_at: new Date(job.createdAt).toISOString(),
     started_at: job.startedAt === undefined ? null : new Date(job.startedAt).toISOString(),
     finished_at: job.finishedAt === undefined ? null : new Date(job.finishedAt).toISOString(),
-    duration_ms: job.startedAt !== undefined && job.finishedAt !== undefined ? job.finishedAt - job.startedAt : null,
+    duration_ms:
+      job.startedAt !== undefined && job.finishedAt !== undefined ? job.finishedAt - job.startedAt : null,
     result: job.result ?? null,
-    error: job.error ? { code: job.error.code, message: job.error.message, error_id: job.error.errorId ?? null } : null,
+    error: job.error
+      ? { code: job.error.code, message: job.error.message, error_id: job.error.errorId ?? null }
+      : null,
   }
 }
 
@@ -254,9 +268,11 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
       markDone: () => done.resolve(),
     }
     running.set(id, entry)
-    void done.promise.then(() => entry.settled).then(() => {
-      if (running.get(id) === entry) running.delete(id)
-    })
+    void done.promise
+      .then(() => entry.settled)
+      .then(() => {
+        if (running.get(id) === entry) running.delete(id)
+      })
     return entry
   }
 
@@ -273,7 +289,12 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
     return { ok: false, status, code, message, error, durationMs, jobStatus, extra, errorId }
   }
 
-  function validateResponse(raw: unknown, request: RolloutRequest, requestId: string, durationMs: number): Outcome {
+  function validateResponse(
+    raw: unknown,
+    request: RolloutRequest,
+    requestId: string,
+    durationMs: number,
+  ): Outcome {
     let candidate = raw
     if (typeof raw === 'object' && raw !== null && !Array.isArray(raw)) {
       const obj = raw as Record<string, unknown>
@@ -312,7 +333,13 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
     )
   }
 
-  function classifyError(err: unknown, signal: AbortSignal, requestId: string, request: RolloutRequest, durationMs: number): Outcome {
+  function classifyError(
+    err: unknown,
+    signal: AbortSignal,
+    requestId: string,
+    request: RolloutRequest,
+    durationMs: number,
+  ): Outcome {
     if (signal.aborted) {
       const reason: unknown = signal.reason
       if (reason instanceof TaskServerError && reason.code === 'TASKAPP_ERR_ROLLOUT_TIMEOUT') {
@@ -321,9 +348,13 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
       const cancelled =
         reason instanceof TaskServerError
           ? reason
-          : new TaskServerError('TASKAPP_ERR_ROLLOUT_CANCELLED', 'The caller went away before the rollout finished.', {
-              cause: reason === CLIENT_GONE ? undefined : reason,
-            })
+          : new TaskServerError(
+              'TASKAPP_ERR_ROLLOUT_CANCELLED',
+              'The caller went away before the rollout finished.',
+              {
+                cause: reason === CLIENT_GONE ? undefined : reason,
+              },
+            )
       return failure(503, 'rollout_cancelled', cancelled.message, cancelled, durationMs, 'cancelled')
     }
     const errorId = randomUUID()
@@ -356,7 +387,12 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
     const p: Promise<void> = Promise.resolve()
       .then(() => hook(event))
       .catch((err: unknown) => {
-        safeLog(logger, 'warn', { err, requestId: event.requestId }, 'task-server: onRolloutComplete failed (ignored)')
+        safeLog(
+          logger,
+          'warn',
+          { err, requestId: event.requestId },
+          'task-server: onRolloutComplete failed (ignored)',
+        )
       })
       .finally(() => pendingHooks.delete(p))
     pendingHooks.add(p)
@@ -472,7 +508,12 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
             await jobStore.put(base)
             stored = true
           } catch (err) {
-            safeLog(logger, 'warn', { err, requestId }, 'task-server: job store refused the sync-timeout job; still waiting')
+            safeLog(
+              logger,
+              'warn',
+              { err, requestId },
+              'task-server: job store refused the sync-timeout job; still waiting',
+            )
           }
           if (stored) {
             detached = true
@@ -502,7 +543,12 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
   const asyncRollout = async (req: Request, res: Response, request: RolloutRequest, preferred: boolean) => {
     const requestId = requestIdOf(res)
     const entry = register(randomUUID(), true)
-    const base: RolloutJob = { id: entry.id, status: 'pending', traceCorrelationId: request.trace_correlation_id, createdAt: Date.now() }
+    const base: RolloutJob = {
+      id: entry.id,
+      status: 'pending',
+      traceCorrelationId: request.trace_correlation_id,
+      createdAt: Date.now(),
+    }
     try {
       await jobStore.put(base)
     } catch (err) {
@@ -513,9 +559,15 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
       } else {
         const errorId = randomUUID()
         safeLog(logger, 'error', { err, errorId, requestId }, 'task-server: the job store failed')
-        sendError(res, 500, 'internal_error', `The job store failed; look up error id ${errorId} in the server log.`, {
-          error_id: errorId,
-        })
+        sendError(
+          res,
+          500,
+          'internal_error',
+          `The job store failed; look up error id ${errorId} in the server log.`,
+          {
+            error_id: errorId,
+          },
+        )
       }
       return
     }
@@ -535,7 +587,12 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
       try {
         await jobStore.put(runningRecord)
       } catch (err) {
-        safeLog(logger, 'warn', { err, jobId: entry.id }, 'task-server: could not store the running job record')
+        safeLog(
+          logger,
+          'warn',
+          { err, jobId: entry.id },
+          'task-server: could not store the running job record',
+        )
       }
     }
     const outcome = await execute(entry, request, requestId, 'async', req.headers)
@@ -587,7 +644,12 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
     safeLog(
       logger,
       'warn',
-      { requestId: requestIdOf(res), path: req.path, presented: candidates.length, lengths: candidates.map((c) => c.length) },
+      {
+        requestId: requestIdOf(res),
+        path: req.path,
+        presented: candidates.length,
+        lengths: candidates.map((c) => c.length),
+      },
       'task-server: request rejected: API key missing or wrong',
     )
     if (authStatus === 401) res.setHeader('WWW-Authenticate', 'Bearer')
@@ -607,7 +669,8 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
       return
     }
     res.setHeader('Retry-After', '1')
-    if (state === 'failed') sendError(res, 503, 'startup_failed', 'A startup hook failed; see the server log.')
+    if (state === 'failed')
+      sendError(res, 503, 'startup_failed', 'A startup hook failed; see the server log.')
     else sendError(res, 503, 'not_ready', 'The task app is still starting; retry in a moment.')
   }
 
@@ -716,16 +779,32 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
         index += 1
       }
       if (issues.length > 0) {
-        safeLog(logger, 'error', { requestId: requestIdOf(res), issues }, 'task-server: invalid TaskInfo from provideTaskInstances')
-        sendError(res, 500, 'invalid_task_info', `provideTaskInstances returned an invalid TaskInfo: ${describeIssues(issues)}`, {
-          issues,
-        })
+        safeLog(
+          logger,
+          'error',
+          { requestId: requestIdOf(res), issues },
+          'task-server: invalid TaskInfo from provideTaskInstances',
+        )
+        sendError(
+          res,
+          500,
+          'invalid_task_info',
+          `provideTaskInstances returned an invalid TaskInfo: ${describeIssues(issues)}`,
+          {
+            issues,
+          },
+        )
         return
       }
       res.json(payload.length === 1 ? payload[0] : payload)
     } catch (err) {
       if (timedOut()) {
-        sendError(res, 504, 'request_timeout', `The task info provider did not answer within ${requestTimeoutMs} ms.`)
+        sendError(
+          res,
+          504,
+          'request_timeout',
+          `The task info provider did not answer within ${requestTimeoutMs} ms.`,
+        )
       } else if (signal.aborted) {
         sendError(res, 503, 'shutting_down', 'The request was cancelled.')
       } else {
@@ -740,7 +819,9 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
     const mode = req.query.mode
     if (mode !== undefined && mode !== 'async' && mode !== 'sync') {
       const issues = [{ path: 'query.mode', message: "expected 'sync' or 'async'" }]
-      sendError(res, 422, 'invalid_request', "Invalid query: query.mode: expected 'sync' or 'async'", { issues })
+      sendError(res, 422, 'invalid_request', "Invalid query: query.mode: expected 'sync' or 'async'", {
+        issues,
+      })
       return
     }
     const parsed = requestSchema.safeParse(req.body)
@@ -751,14 +832,20 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
     }
     const request = parsed.data as RolloutRequest
     const preferAsync = /(^|[\s,;])respond-async([\s,;]|$)/i.test(String(req.headers.prefer ?? ''))
-    if (mode === 'async' || (mode === undefined && preferAsync)) await asyncRollout(req, res, request, preferAsync)
+    if (mode === 'async' || (mode === undefined && preferAsync))
+      await asyncRollout(req, res, request, preferAsync)
     else await syncRollout(req, res, request)
   })
 
   app.get('/rollouts/:id', auth, async (req, res) => {
     const job = await jobStore.get(req.params.id as string)
     if (job === undefined) {
-      sendError(res, 404, 'job_not_found', `No rollout job ${req.params.id as string}; it never existed or was evicted.`)
+      sendError(
+        res,
+        404,
+        'job_not_found',
+        `No rollout job ${req.params.id as string}; it never existed or was evicted.`,
+      )
       return
     }
     res.json(jobView(job))
@@ -768,7 +855,12 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
     const id = req.params.id as string
     const entry = running.get(id)
     if (entry?.job) {
-      entry.controller.abort(new TaskServerError('TASKAPP_ERR_ROLLOUT_CANCELLED', `Rollout job ${id} was cancelled by the caller.`))
+      entry.controller.abort(
+        new TaskServerError(
+          'TASKAPP_ERR_ROLLOUT_CANCELLED',
+          `Rollout job ${id} was cancelled by the caller.`,
+        ),
+      )
       await entry.done
     }
     const job = await jobStore.get(id)
@@ -780,13 +872,20 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
       res.json(jobView(job))
       return
     }
-    sendError(res, 409, 'job_already_finished', `Rollout job ${id} already ended (${job.status}); nothing to cancel.`, {
-      status: job.status,
-    })
+    sendError(
+      res,
+      409,
+      'job_already_finished',
+      `Rollout job ${id} already ended (${job.status}); nothing to cancel.`,
+      {
+        status: job.status,
+      },
+    )
   })
 
   if (cfg.exposeDebugEnv === true) {
-    const mask = (value: string | undefined) => (!value ? '' : value.length > 6 ? `${value.slice(0, 6)}…` : value)
+    const mask = (value: string | undefined) =>
+      !value ? '' : value.length > 6 ? `${value.slice(0, 6)}…` : value
     app.get('/debug/env', auth, (_req, res) => {
       res.json({
         has_ENVIRONMENT_API_KEY: Boolean(process.env.ENVIRONMENT_API_KEY),
@@ -809,7 +908,12 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
   app.all('/rollouts/:id', methodNotAllowed('GET, HEAD, DELETE'))
 
   app.use((req, res) => {
-    sendError(res, 404, 'not_found', `No route ${req.method} ${req.path}; see the task-app contract for the routes.`)
+    sendError(
+      res,
+      404,
+      'not_found',
+      `No route ${req.method} ${req.path}; see the task-app contract for the routes.`,
+    )
   })
 
   const onError: ErrorRequestHandler = (err: unknown, _req, res, _next) => {
@@ -831,7 +935,12 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
         return
       case 'encoding.unsupported':
       case 'charset.unsupported':
-        sendError(res, 415, 'unsupported_encoding', 'Send the body as UTF-8 JSON, optionally gzip or deflate encoded.')
+        sendError(
+          res,
+          415,
+          'unsupported_encoding',
+          'Send the body as UTF-8 JSON, optionally gzip or deflate encoded.',
+        )
         return
       case 'request.aborted':
         return

@@ -38,7 +38,11 @@ export interface ErrorEnvelope {
 }
 
 /** Builds the envelope. */
-export function errorBody(code: WireErrorCode, message: string, extra?: Record<string, unknown>): ErrorEnvelope {
+export function errorBody(
+  code: WireErrorCode,
+  message: string,
+  extra?: Record<string, unknown>,
+): ErrorEnvelope {
   return { detail: { error: { code, message, ...extra } } }
 }
 

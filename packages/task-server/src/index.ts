@@ -15,7 +15,13 @@ export type {
 export { TaskServerError, isTaskServerError } from './errors'
 export type { TaskServerErrorCode } from './errors'
 export { createMemoryJobStore } from './job-store'
-export type { JobStore, MemoryJobStore, MemoryJobStoreOptions, RolloutJob, RolloutJobStatus } from './job-store'
+export type {
+  JobStore,
+  MemoryJobStore,
+  MemoryJobStoreOptions,
+  RolloutJob,
+  RolloutJobStatus,
+} from './job-store'
 export { createMlflowTracker } from './mlflow-tracker'
 export type { MlflowTracker, MlflowTrackerOptions } from './mlflow-tracker'
 export type { ProxyConfig } from './proxy'

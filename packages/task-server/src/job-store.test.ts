@@ -90,6 +90,11 @@ describe('createMemoryJobStore', () => {
     [{ ttlMs: -1 }, 'ttlMs'],
     [{ ttlMs: Number.POSITIVE_INFINITY }, 'ttlMs'],
   ])('rejects %o', (options, field) => {
-    expect(() => createMemoryJobStore(options)).toThrow(expect.objectContaining({ code: 'TASKAPP_ERR_INVALID_CONFIG', message: expect.stringContaining(field) }))
+    expect(() => createMemoryJobStore(options)).toThrow(
+      expect.objectContaining({
+        code: 'TASKAPP_ERR_INVALID_CONFIG',
+        message: expect.stringContaining(field),
+      }),
+    )
   })
 })

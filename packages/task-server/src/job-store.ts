@@ -84,10 +84,16 @@ export function createMemoryJobStore(options: MemoryJobStoreOptions = {}): Memor
   const maxJobs = options.maxJobs ?? 1000
   const ttlMs = options.ttlMs ?? 600_000
   if (!Number.isInteger(maxJobs) || maxJobs < 1) {
-    throw new TaskServerError('TASKAPP_ERR_INVALID_CONFIG', `maxJobs must be a positive integer (got ${String(maxJobs)}).`)
+    throw new TaskServerError(
+      'TASKAPP_ERR_INVALID_CONFIG',
+      `maxJobs must be a positive integer (got ${String(maxJobs)}).`,
+    )
   }
   if (typeof ttlMs !== 'number' || !(ttlMs >= 0) || !Number.isFinite(ttlMs)) {
-    throw new TaskServerError('TASKAPP_ERR_INVALID_CONFIG', `ttlMs must be a finite number >= 0 (got ${String(ttlMs)}).`)
+    throw new TaskServerError(
+      'TASKAPP_ERR_INVALID_CONFIG',
+      `ttlMs must be a finite number >= 0 (got ${String(ttlMs)}).`,
+    )
   }
   const jobs = new Map<string, RolloutJob>()
   const timers = new Map<string, ReturnType<typeof setTimeout>>()

@@ -103,7 +103,12 @@ describe('close', () => {
         ],
       }),
     )
-    const accepted = await inject(app, { method: 'POST', url: '/rollout?mode=async', headers: AUTH, body: rolloutBody() })
+    const accepted = await inject(app, {
+      method: 'POST',
+      url: '/rollout?mode=async',
+      headers: AUTH,
+      body: rolloutBody(),
+    })
     const ctx = await started.promise
     const first = app.lifecycle.close()
     const second = app.lifecycle.close()
@@ -126,7 +131,9 @@ describe('close', () => {
     const app = makeApp({
       rollout: async (_r, ctx) => {
         started.open()
-        await new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)))
+        await new Promise((_resolve, reject) =>
+          ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)),
+        )
         return { trace_correlation_id: 'x', reward_info: { outcome_reward: 0 } }
       },
     })
@@ -205,7 +212,9 @@ describe('close', () => {
   test('await using disposes the lifecycle', async () => {
     const ran: string[] = []
     {
-      await using lifecycle = createTaskApp(testConfig({ shutdownHooks: [() => void ran.push('closed')] })).lifecycle
+      await using lifecycle = createTaskApp(
+        testConfig({ shutdownHooks: [() => void ran.push('closed')] }),
+      ).lifecycle
       expect(lifecycle.state).toBe('ready')
     }
     expect(ran).toEqual(['closed'])

@@ -20,7 +20,12 @@ const noop = (): void => {}
 export const silentLogger: TaskAppLogger = Object.freeze({ debug: noop, info: noop, warn: noop, error: noop })
 
 /** Runs `fn` and swallows anything a user-supplied logger throws. */
-export function safeLog(logger: TaskAppLogger, level: keyof TaskAppLogger, obj: Record<string, unknown>, msg: string): void {
+export function safeLog(
+  logger: TaskAppLogger,
+  level: keyof TaskAppLogger,
+  obj: Record<string, unknown>,
+  msg: string,
+): void {
   try {
     logger[level](obj, msg)
   } catch {

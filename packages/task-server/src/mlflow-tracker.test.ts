@@ -19,14 +19,21 @@ function success(durationMs = 12.5): RolloutCompleteEvent {
     request,
     requestId: 'req-1',
     durationMs,
-    response: { trace_correlation_id: 'trace-7', reward_info: { outcome_reward: 0.8, outcome_objectives: { reward: 0.8 }, details: {} } },
+    response: {
+      trace_correlation_id: 'trace-7',
+      reward_info: { outcome_reward: 0.8, outcome_objectives: { reward: 0.8 }, details: {} },
+    },
   }
 }
 
 describe('createMlflowTracker', () => {
   test('creates the experiment once, then one run per rollout with params, metrics and status', async () => {
     await using mlflow = await startFakeMlflow()
-    const tracker = createMlflowTracker({ trackingUri: `${mlflow.url}/`, experiment: 'banking77 gepa', headers: { authorization: 'Bearer tok' } })
+    const tracker = createMlflowTracker({
+      trackingUri: `${mlflow.url}/`,
+      experiment: 'banking77 gepa',
+      headers: { authorization: 'Bearer tok' },
+    })
     expect(await tracker.logRollout(success())).toEqual({ runId: 'run-1' })
     expect(await tracker.logRollout(success())).toEqual({ runId: 'run-2' })
     const paths = mlflow.calls.map((c) => `${c.method} ${c.path.split('?')[0]}`)
@@ -40,7 +47,9 @@ describe('createMlflowTracker', () => {
       'POST /api/2.0/mlflow/runs/log-batch',
       'POST /api/2.0/mlflow/runs/update',
     ])
-    expect(mlflow.calls[0]?.path).toBe('/api/2.0/mlflow/experiments/get-by-name?experiment_name=banking77%20gepa')
+    expect(mlflow.calls[0]?.path).toBe(
+      '/api/2.0/mlflow/experiments/get-by-name?experiment_name=banking77%20gepa',
+    )
     expect(mlflow.calls[1]?.body).toEqual({ name: 'banking77 gepa' })
     expect(mlflow.calls[2]?.body).toMatchObject({
       experiment_id: '42',
@@ -62,7 +71,11 @@ describe('createMlflowTracker', () => {
       ['success', 1],
       ['outcome_reward', 0.8],
     ])
-    expect(mlflow.calls[4]?.body).toMatchObject({ run_id: 'run-1', status: 'FINISHED', end_time: expect.any(Number) })
+    expect(mlflow.calls[4]?.body).toMatchObject({
+      run_id: 'run-1',
+      status: 'FINISHED',
+      end_time: expect.any(Number),
+    })
     expect(mlflow.calls.every((c) => c.headers.authorization === 'Bearer tok')).toBe(true)
   })
 
@@ -78,9 +91,17 @@ describe('createMlflowTracker', () => {
     await using mlflow = await startFakeMlflow()
     const tracker = createMlflowTracker({ trackingUri: mlflow.url, experiment: 'e' })
     const { TaskServerError } = await import('./errors')
-    await tracker.logRollout({ request, requestId: 'r', durationMs: 3, error: new TaskServerError('TASKAPP_ERR_ROLLOUT_FAILED', 'x') })
+    await tracker.logRollout({
+      request,
+      requestId: 'r',
+      durationMs: 3,
+      error: new TaskServerError('TASKAPP_ERR_ROLLOUT_FAILED', 'x'),
+    })
     const create = mlflow.calls.find((c) => c.path === '/api/2.0/mlflow/runs/create')
-    expect(create?.body.tags).toContainEqual({ key: 'taskapp.error_code', value: 'TASKAPP_ERR_ROLLOUT_FAILED' })
+    expect(create?.body.tags).toContainEqual({
+      key: 'taskapp.error_code',
+      value: 'TASKAPP_ERR_ROLLOUT_FAILED',
+    })
     const batch = mlflow.calls.find((c) => c.path === '/api/2.0/mlflow/runs/log-batch')
     expect(batch?.body.metrics.map((m: { key: string }) => m.key)).toEqual(['execution_time_ms', 'success'])
     expect(batch?.body.metrics[1].value).toBe(0)
@@ -90,11 +111,20 @@ describe('createMlflowTracker', () => {
   test('logRollout rejects MLFLOW_REQUEST_FAILED on an error answer; onRolloutComplete only logs', async () => {
     await using mlflow = await startFakeMlflow({ failWith: 500 })
     const logger = recordingLogger()
-    const tracker = createMlflowTracker({ trackingUri: mlflow.url, experiment: 'e', logger, headers: { authorization: 'Bearer secret-token' } })
-    await expect(tracker.logRollout(success())).rejects.toMatchObject({ code: 'TASKAPP_ERR_MLFLOW_REQUEST_FAILED' })
+    const tracker = createMlflowTracker({
+      trackingUri: mlflow.url,
+      experiment: 'e',
+      logger,
+      headers: { authorization: 'Bearer secret-token' },
+    })
+    await expect(tracker.logRollout(success())).rejects.toMatchObject({
+      code: 'TASKAPP_ERR_MLFLOW_REQUEST_FAILED',
+    })
     await expect(tracker.onRolloutComplete(success())).resolves.toBeUndefined()
     expect(logger.lines.filter((l) => l.level === 'warn')).toHaveLength(1)
-    expect(JSON.stringify(logger.lines, (_k, v: unknown) => (v instanceof Error ? v.message : v))).not.toContain('secret-token')
+    expect(
+      JSON.stringify(logger.lines, (_k, v: unknown) => (v instanceof Error ? v.message : v)),
+    ).not.toContain('secret-token')
   })
 
   test('an unreachable server: MLFLOW_REQUEST_FAILED with the cause', async () => {
@@ -103,7 +133,11 @@ describe('createMlflowTracker', () => {
     await mlflow.close()
     const tracker = createMlflowTracker({ trackingUri: url, experiment: 'e', timeoutMs: 2000 })
     const err = await tracker.logRollout(success()).catch((e: unknown) => e)
-    expect(err).toMatchObject({ name: 'TaskServerError', code: 'TASKAPP_ERR_MLFLOW_REQUEST_FAILED', cause: expect.anything() })
+    expect(err).toMatchObject({
+      name: 'TaskServerError',
+      code: 'TASKAPP_ERR_MLFLOW_REQUEST_FAILED',
+      cause: expect.anything(),
+    })
   })
 
   test('logRollout({ signal }) rejects with signal.reason', async () => {
@@ -120,7 +154,12 @@ describe('createMlflowTracker', () => {
     [{ trackingUri: 'http://127.0.0.1:5000', experiment: '' }, 'experiment'],
     [{ trackingUri: 'http://127.0.0.1:5000', experiment: 'e', timeoutMs: 0 }, 'timeoutMs'],
   ])('rejects bad options %o', (options, field) => {
-    expect(() => createMlflowTracker(options)).toThrow(expect.objectContaining({ code: 'TASKAPP_ERR_INVALID_CONFIG', message: expect.stringContaining(field) }))
+    expect(() => createMlflowTracker(options)).toThrow(
+      expect.objectContaining({
+        code: 'TASKAPP_ERR_INVALID_CONFIG',
+        message: expect.stringContaining(field),
+      }),
+    )
   })
 })
 
@@ -132,7 +171,9 @@ describe('wired into a task app', () => {
     onTestFinished(() => app.lifecycle.close())
     const res = await inject(app, { method: 'POST', url: '/rollout', headers: AUTH, body: rolloutBody() })
     expect(res.status).toBe(200)
-    await waitFor(() => mlflow.calls.some((c) => c.path === '/api/2.0/mlflow/runs/update'), { what: 'the MLflow run update' })
+    await waitFor(() => mlflow.calls.some((c) => c.path === '/api/2.0/mlflow/runs/update'), {
+      what: 'the MLflow run update',
+    })
 
     await using broken = await startFakeMlflow({ failWith: 503 })
     const logger = recordingLogger()

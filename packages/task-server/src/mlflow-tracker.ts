@@ -53,7 +53,7 @@ const MAX_PARAM_LENGTH = 500
 function paramsOf(event: RolloutCompleteEvent): { key: string; value: string }[] {
   const { request } = event
   const model = request.policy.config.model
-  const candidates: Record<string, unknown> = {
+  const candidates: Record<string, string | number | null | undefined> = {
     trace_correlation_id: request.trace_correlation_id,
     env_name: request.env.env_name,
     env_id: request.env.env_id,
@@ -66,7 +66,7 @@ function paramsOf(event: RolloutCompleteEvent): { key: string; value: string }[]
   const params: { key: string; value: string }[] = []
   for (const [key, value] of Object.entries(candidates)) {
     if (value === undefined || value === null || value === '') continue
-    params.push({ key, value: String(value as string | number).slice(0, MAX_PARAM_LENGTH) })
+    params.push({ key, value: String(value).slice(0, MAX_PARAM_LENGTH) })
   }
   return params
 }
@@ -94,20 +94,31 @@ export function createMlflowTracker(options: MlflowTrackerOptions): MlflowTracke
   const timeoutMs = options?.timeoutMs ?? 10_000
   if (typeof timeoutMs !== 'number' || !(timeoutMs > 0)) problems.push('timeoutMs must be a positive number')
   if (problems.length > 0) {
-    throw new TaskServerError('TASKAPP_ERR_INVALID_CONFIG', `Invalid MLflow tracker options: ${problems.join('; ')}.`)
+    throw new TaskServerError(
+      'TASKAPP_ERR_INVALID_CONFIG',
+      `Invalid MLflow tracker options: ${problems.join('; ')}.`,
+    )
   }
   const base = options.trackingUri.replace(/\/+$/, '')
   const logger = options.logger ?? silentLogger
-  const runName = options.runName ?? ((e: RolloutCompleteEvent) => `rollout-${e.request.trace_correlation_id}`)
+  const runName =
+    options.runName ?? ((e: RolloutCompleteEvent) => `rollout-${e.request.trace_correlation_id}`)
 
-  async function call<T>(path: string, init: { method: 'GET' | 'POST'; body?: unknown }, signal?: AbortSignal): Promise<{ status: number; data: T }> {
+  async function call<T>(
+    path: string,
+    init: { method: 'GET' | 'POST'; body?: unknown },
+    signal?: AbortSignal,
+  ): Promise<{ status: number; data: T }> {
     const timeout = AbortSignal.timeout(timeoutMs)
     const combined = signal ? AbortSignal.any([signal, timeout]) : timeout
     let response: globalThis.Response
     try {
       response = await fetch(`${base}${path}`, {
         method: init.method,
-        headers: { ...options.headers, ...(init.body === undefined ? {} : { 'content-type': 'application/json' }) },
+        headers: {
+          ...options.headers,
+          ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
         body: init.body === undefined ? undefined : JSON.stringify(init.body),
         signal: combined,
       })
@@ -169,7 +180,10 @@ export function createMlflowTracker(options: MlflowTrackerOptions): MlflowTracke
     return r.data
   }
 
-  async function logRollout(event: RolloutCompleteEvent, opts: { signal?: AbortSignal } = {}): Promise<{ runId: string }> {
+  async function logRollout(
+    event: RolloutCompleteEvent,
+    opts: { signal?: AbortSignal } = {},
+  ): Promise<{ runId: string }> {
     opts.signal?.throwIfAborted()
     experimentId ??= resolveExperiment(opts.signal)
     let expId: string
@@ -181,7 +195,9 @@ export function createMlflowTracker(options: MlflowTrackerOptions): MlflowTracke
     }
     const end = Date.now()
     const start = Math.round(end - event.durationMs)
-    const tags = Object.entries({ ...options.tags, 'taskapp.request_id': event.requestId }).map(([key, value]) => ({ key, value }))
+    const tags = Object.entries({ ...options.tags, 'taskapp.request_id': event.requestId }).map(
+      ([key, value]) => ({ key, value }),
+    )
     if (event.error) tags.push({ key: 'taskapp.error_code', value: event.error.code })
     const created = await post<{ run?: { info?: { run_id?: string } } }>(
       '/api/2.0/mlflow/runs/create',
@@ -196,9 +212,18 @@ export function createMlflowTracker(options: MlflowTrackerOptions): MlflowTracke
       { key: 'success', value: success ? 1 : 0, timestamp: end, step: 0 },
     ]
     if (event.response) {
-      metrics.push({ key: 'outcome_reward', value: event.response.reward_info.outcome_reward, timestamp: end, step: 0 })
+      metrics.push({
+        key: 'outcome_reward',
+        value: event.response.reward_info.outcome_reward,
+        timestamp: end,
+        step: 0,
+      })
     }
-    await post('/api/2.0/mlflow/runs/log-batch', { run_id: runId, params: paramsOf(event), metrics, tags: [] }, opts.signal)
+    await post(
+      '/api/2.0/mlflow/runs/log-batch',
+      { run_id: runId, params: paramsOf(event), metrics, tags: [] },
+      opts.signal,
+    )
     await post(
       '/api/2.0/mlflow/runs/update',
       { run_id: runId, status: success ? 'FINISHED' : 'FAILED', end_time: end },

@@ -54,14 +54,25 @@ export function createProxyHandler(config: ProxyConfig, logger: TaskAppLogger) {
   return async (req: Request, res: Response): Promise<void> => {
     const key = config.apiKey ?? process.env.OPENAI_API_KEY
     if (!key) {
-      sendError(res, 503, 'missing_openai_api_key', 'The proxy has no vendor key; set OPENAI_API_KEY or proxy.apiKey.')
+      sendError(
+        res,
+        503,
+        'missing_openai_api_key',
+        'The proxy has no vendor key; set OPENAI_API_KEY or proxy.apiKey.',
+      )
       return
     }
     const body = req.body as unknown
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-      sendError(res, 422, 'invalid_request', 'The body must be a JSON object (an OpenAI chat-completions request).', {
-        issues: [{ path: '', message: 'expected object' }],
-      })
+      sendError(
+        res,
+        422,
+        'invalid_request',
+        'The body must be a JSON object (an OpenAI chat-completions request).',
+        {
+          issues: [{ path: '', message: 'expected object' }],
+        },
+      )
       return
     }
     const payload = withSystemHint(body as Record<string, unknown>, config.systemHint)
@@ -89,14 +100,22 @@ export function createProxyHandler(config: ProxyConfig, logger: TaskAppLogger) {
         data = { raw: text }
       }
       if (response.status >= 400) {
-        sendError(res, response.status, vendorCode, 'Vendor proxy error', { status: response.status, body: data })
+        sendError(res, response.status, vendorCode, 'Vendor proxy error', {
+          status: response.status,
+          body: data,
+        })
         return
       }
       res.status(200).json(data)
     } catch (err) {
       if (disconnect.signal.aborted) return
       safeLog(logger, 'warn', { err, url }, 'proxy: vendor call failed')
-      sendError(res, 502, 'vendor_unreachable', 'The vendor could not be reached or did not answer in time; try again.')
+      sendError(
+        res,
+        502,
+        'vendor_unreachable',
+        'The vendor could not be reached or did not answer in time; try again.',
+      )
     } finally {
       res.off('close', onClose)
     }

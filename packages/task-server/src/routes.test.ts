@@ -30,7 +30,10 @@ describe('GET /health', () => {
     await app.lifecycle.ready()
     const res = await inject(app, { url: '/health', headers: AUTH })
     expect(res.status).toBe(200)
-    expect(res.json()).toEqual({ healthy: true, auth: { required: true, expected_prefix: `${KEY.slice(0, 5)}...` } })
+    expect(res.json()).toEqual({
+      healthy: true,
+      auth: { required: true, expected_prefix: `${KEY.slice(0, 5)}...` },
+    })
   })
 
   test('never shows more than a quarter of a short key', async () => {
@@ -171,7 +174,12 @@ describe('GET /task_info', () => {
 
 describe('POST /rollout (sync) and POST /done', () => {
   test('answers the validated response with outcome_objectives filled in', async () => {
-    const res = await inject(makeApp(), { method: 'POST', url: '/rollout', headers: AUTH, body: rolloutBody() })
+    const res = await inject(makeApp(), {
+      method: 'POST',
+      url: '/rollout',
+      headers: AUTH,
+      body: rolloutBody(),
+    })
     expect(res.status).toBe(200)
     expect(res.json()).toEqual({
       trace_correlation_id: 'trace-1',
@@ -209,7 +217,8 @@ describe('POST /rollout (sync) and POST /done', () => {
 
   test('the legacy `metrics` alias is accepted and answered as reward_info', async () => {
     const app = makeApp({
-      rollout: (r) => ({ trace_correlation_id: r.trace_correlation_id, metrics: { outcome_reward: 0.25 } }) as never,
+      rollout: (r) =>
+        ({ trace_correlation_id: r.trace_correlation_id, metrics: { outcome_reward: 0.25 } }) as never,
     })
     const res = await inject(app, { method: 'POST', url: '/rollout', headers: AUTH, body: rolloutBody() })
     expect(res.status).toBe(200)
@@ -277,7 +286,11 @@ describe('other routes', () => {
     const res = await inject(app, {
       method: 'OPTIONS',
       url: '/rollout',
-      headers: { origin: 'https://optimizer.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'x-api-key' },
+      headers: {
+        origin: 'https://optimizer.example',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'x-api-key',
+      },
     })
     expect(res.status).toBe(200)
     expect(res.headers['access-control-allow-origin']).toBe('https://optimizer.example')

@@ -11,13 +11,21 @@ function makeApp(overrides: Partial<TaskAppConfig> = {}) {
   return app
 }
 
-async function postRollout(app: ReturnType<typeof makeApp>, body: unknown, headers: Record<string, string> = {}) {
+async function postRollout(
+  app: ReturnType<typeof makeApp>,
+  body: unknown,
+  headers: Record<string, string> = {},
+) {
   return inject(app, { method: 'POST', url: '/rollout', headers: { ...AUTH, ...headers }, body })
 }
 
 describe('invalid rollout requests: 422 with the problems, handler never called', () => {
   test.each([
-    ['missing trace_correlation_id', rolloutBody({ trace_correlation_id: undefined }), ['trace_correlation_id']],
+    [
+      'missing trace_correlation_id',
+      rolloutBody({ trace_correlation_id: undefined }),
+      ['trace_correlation_id'],
+    ],
     ['empty trace_correlation_id', rolloutBody({ trace_correlation_id: '' }), ['trace_correlation_id']],
     ['missing env and policy', { trace_correlation_id: 't' }, ['env', 'policy']],
     ['a seed that is not an integer', rolloutBody({ env: { seed: 1.5 } }), ['env.seed']],
@@ -66,7 +74,12 @@ describe('invalid rollout requests: 422 with the problems, handler never called'
   })
 
   test('an unknown ?mode is a 422', async () => {
-    const res = await inject(makeApp(), { method: 'POST', url: '/rollout?mode=later', headers: AUTH, body: rolloutBody() })
+    const res = await inject(makeApp(), {
+      method: 'POST',
+      url: '/rollout?mode=later',
+      headers: AUTH,
+      body: rolloutBody(),
+    })
     expect(res.status).toBe(422)
     expect(res.json().detail.error.issues[0].path).toBe('query.mode')
   })
@@ -84,7 +97,13 @@ describe('Python-client compatibility', () => {
     const res = await postRollout(app, {
       trace_correlation_id: 'trace-py',
       env: { env_id: null, env_name: 'banking77', config: null, seed: null },
-      policy: { policy_id: null, policy_name: null, config: { model: 'm' }, output_mode: null, structured_config: null },
+      policy: {
+        policy_id: null,
+        policy_name: null,
+        config: { model: 'm' },
+        output_mode: null,
+        structured_config: null,
+      },
       on_done: null,
       safety: null,
       training_session_id: null,
@@ -110,7 +129,10 @@ describe('config schemas for env.config and policy.config', () => {
     rollout: (request) => ({
       trace_correlation_id: request.trace_correlation_id,
       // Typed: env.config.split is 'train' | 'test', policy.config.temperature is a number.
-      reward_info: { outcome_reward: request.env.config.split === 'train' ? 1 : 0, details: { t: request.policy.config.temperature } },
+      reward_info: {
+        outcome_reward: request.env.config.split === 'train' ? 1 : 0,
+        details: { t: request.policy.config.temperature },
+      },
     }),
   })
 
@@ -125,7 +147,10 @@ describe('config schemas for env.config and policy.config', () => {
   test('invalid configs are a 422 with paths under env.config / policy.config', async () => {
     const app = createTaskApp(config)
     onTestFinished(() => app.lifecycle.close())
-    const res = await postRollout(app, rolloutBody({ env: { config: { split: 'dev' } }, policy: { config: { temperature: 5 } } }))
+    const res = await postRollout(
+      app,
+      rolloutBody({ env: { config: { split: 'dev' } }, policy: { config: { temperature: 5 } } }),
+    )
     expect(res.status).toBe(422)
     const paths = res.json().detail.error.issues.map((i: { path: string }) => i.path)
     expect(paths).toEqual(['env.config.split', 'policy.config.model', 'policy.config.temperature'])
@@ -162,11 +187,19 @@ describe('handler failures', () => {
 
   test.each([
     ['no reward_info', (t: string) => ({ trace_correlation_id: t }), ['reward_info']],
-    ['a string reward', (t: string) => ({ trace_correlation_id: t, reward_info: { outcome_reward: 'high' } }), ['reward_info.outcome_reward']],
+    [
+      'a string reward',
+      (t: string) => ({ trace_correlation_id: t, reward_info: { outcome_reward: 'high' } }),
+      ['reward_info.outcome_reward'],
+    ],
     ['no trace_correlation_id', () => ({ reward_info: { outcome_reward: 1 } }), ['trace_correlation_id']],
     ['not an object', () => 'done', ['']],
     ['undefined', () => undefined, ['']],
-    ['bad event_rewards', (t: string) => ({ trace_correlation_id: t, reward_info: { outcome_reward: 1, event_rewards: ['x'] } }), ['reward_info.event_rewards.0']],
+    [
+      'bad event_rewards',
+      (t: string) => ({ trace_correlation_id: t, reward_info: { outcome_reward: 1, event_rewards: ['x'] } }),
+      ['reward_info.event_rewards.0'],
+    ],
   ])('a handler returning %s: 500 invalid_rollout_response naming the fields', async (_name, make, paths) => {
     const app = makeApp({ rollout: (r) => make(r.trace_correlation_id) as never })
     const res = await postRollout(app, rolloutBody())
@@ -179,7 +212,10 @@ describe('handler failures', () => {
 
   test('a response that does not echo trace_correlation_id is served, with a warning', async () => {
     const logger = recordingLogger()
-    const app = makeApp({ logger, rollout: () => ({ trace_correlation_id: 'other', reward_info: { outcome_reward: 1 } }) })
+    const app = makeApp({
+      logger,
+      rollout: () => ({ trace_correlation_id: 'other', reward_info: { outcome_reward: 1 } }),
+    })
     const res = await postRollout(app, rolloutBody())
     expect(res.status).toBe(200)
     expect(logger.lines.some((l) => l.level === 'warn' && l.msg?.includes('trace_correlation_id'))).toBe(true)
@@ -205,7 +241,12 @@ describe('body limit', () => {
 
   test('bodies are not parsed before auth', async () => {
     const app = makeApp({ limits: { bodyLimit: 10 } })
-    const res = await inject(app, { method: 'POST', url: '/rollout', headers: { 'x-api-key': 'wrong' }, body: rolloutBody() })
+    const res = await inject(app, {
+      method: 'POST',
+      url: '/rollout',
+      headers: { 'x-api-key': 'wrong' },
+      body: rolloutBody(),
+    })
     expect(res.status).toBe(400)
   })
 })

@@ -7,6 +7,7 @@ export interface RecordedCall {
   method: string
   path: string
   headers: IncomingMessage['headers']
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- test code reads arbitrary JSON
   body: any
 }
 
@@ -55,7 +56,9 @@ function json(res: ServerResponse, status: number, body: unknown): void {
  * A fake MLflow tracking server speaking the REST API subset the tracker uses. `failWith`
  * makes every call answer that status.
  */
-export async function startFakeMlflow(options: { existingExperiment?: string; failWith?: number } = {}): Promise<FakeServer> {
+export async function startFakeMlflow(
+  options: { existingExperiment?: string; failWith?: number } = {},
+): Promise<FakeServer> {
   let runs = 0
   return startRecording((call, res) => {
     if (options.failWith !== undefined) {
@@ -71,7 +74,10 @@ export async function startFakeMlflow(options: { existingExperiment?: string; fa
     } else if (call.path === '/api/2.0/mlflow/runs/create') {
       runs += 1
       json(res, 200, { run: { info: { run_id: `run-${runs}` } } })
-    } else if (call.path === '/api/2.0/mlflow/runs/log-batch' || call.path === '/api/2.0/mlflow/runs/update') {
+    } else if (
+      call.path === '/api/2.0/mlflow/runs/log-batch' ||
+      call.path === '/api/2.0/mlflow/runs/update'
+    ) {
       json(res, 200, {})
     } else {
       json(res, 404, { error_code: 'ENDPOINT_NOT_FOUND' })
@@ -80,7 +86,9 @@ export async function startFakeMlflow(options: { existingExperiment?: string; fa
 }
 
 /** A fake OpenAI-compatible vendor: answers `respond(call)` as JSON. */
-export async function startFakeVendor(respond: (call: RecordedCall) => { status: number; body: unknown; raw?: boolean }): Promise<FakeServer> {
+export async function startFakeVendor(
+  respond: (call: RecordedCall) => { status: number; body: unknown; raw?: boolean },
+): Promise<FakeServer> {
   return startRecording((call, res) => {
     const { status, body, raw } = respond(call)
     if (raw) {

@@ -3,7 +3,13 @@
  * listener) through a real `http.Server` parser and real `IncomingMessage` / `ServerResponse`
  * objects over an in-memory duplex pair. No port is opened.
  */
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type RequestListener, type Server } from 'node:http'
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type RequestListener,
+  type Server,
+} from 'node:http'
 import { Duplex } from 'node:stream'
 
 /** One injected request. */
@@ -22,6 +28,7 @@ export interface InjectResponse {
   status: number
   headers: IncomingHttpHeaders
   text: string
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- test code reads arbitrary JSON
   json<T = any>(): T
 }
 
@@ -75,7 +82,8 @@ export function inject(app: RequestListener, options: InjectOptions): Promise<In
     if (typeof options.body === 'string' || Buffer.isBuffer(options.body)) payload = Buffer.from(options.body)
     else {
       payload = Buffer.from(JSON.stringify(options.body))
-      if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json'
+      if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type'))
+        headers['content-type'] = 'application/json'
     }
   }
   return new Promise<InjectResponse>((resolve, reject) => {
@@ -84,7 +92,7 @@ export function inject(app: RequestListener, options: InjectOptions): Promise<In
         method: options.method ?? 'GET',
         path: options.url,
         headers: { host: 'inject.local', ...headers },
-        createConnection: () => clientSide as never,
+        createConnection: () => clientSide,
         signal: options.signal,
       },
       (res) => {
@@ -98,7 +106,7 @@ export function inject(app: RequestListener, options: InjectOptions): Promise<In
             status: res.statusCode ?? 0,
             headers: res.headers,
             text,
-            json: () => JSON.parse(text),
+            json: <T>() => JSON.parse(text) as T,
           })
         })
       },

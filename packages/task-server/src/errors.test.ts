@@ -1,0 +1,188 @@
+/**
+ * Every TaskServerError code, produced by a real scenario (the README Errors table lists the same
+ * codes), plus the config validation table.
+ */
+import { describe, expect, onTestFinished, test } from 'vitest'
+import { z } from 'zod'
+import {
+  createMemoryJobStore,
+  createMlflowTracker,
+  createTaskApp,
+  isTaskServerError,
+  TaskServerError,
+} from './index'
+import type { RolloutCompleteEvent, TaskAppConfig, TaskServerErrorCode } from './index'
+import { AUTH, rolloutBody, testConfig } from './test-utils/app-fixtures'
+import { startFakeMlflow } from './test-utils/fake-servers'
+import { inject } from './test-utils/inject'
+import { gate, waitFor } from './test-utils/wait-for'
+
+/** Runs one rollout through an app and returns the error its onRolloutComplete hook saw. */
+async function hookErrorOf(
+  overrides: Partial<TaskAppConfig>,
+  body = rolloutBody(),
+  after?: (app: ReturnType<typeof createTaskApp>) => Promise<void>,
+) {
+  const events: RolloutCompleteEvent[] = []
+  const app = createTaskApp(testConfig({ ...overrides, onRolloutComplete: (e) => void events.push(e) }))
+  onTestFinished(() => app.lifecycle.close({ graceMs: 200 }).catch(() => {}))
+  const pending = inject(app, { method: 'POST', url: '/rollout', headers: AUTH, body })
+  if (after) await after(app)
+  await pending
+  await waitFor(() => events.length > 0, { what: 'onRolloutComplete' })
+  return events[0]?.error
+}
+
+const scenarios: Record<TaskServerErrorCode, () => Promise<unknown>> = {
+  TASKAPP_ERR_INVALID_CONFIG: async () => {
+    try {
+      createTaskApp({ ...testConfig(), appId: '' })
+    } catch (err) {
+      return err
+    }
+  },
+  TASKAPP_ERR_STARTUP_FAILED: async () => {
+    const app = createTaskApp(testConfig({ startupHooks: [() => Promise.reject(new Error('x'))] }))
+    onTestFinished(() => app.lifecycle.close())
+    return app.lifecycle.ready().catch((e: unknown) => e)
+  },
+  TASKAPP_ERR_SHUTDOWN_FAILED: async () => {
+    const app = createTaskApp(testConfig({ shutdownHooks: [() => Promise.reject(new Error('x'))] }))
+    return app.lifecycle.close().catch((e: unknown) => e)
+  },
+  TASKAPP_ERR_ROLLOUT_FAILED: () =>
+    hookErrorOf({
+      rollout: () => {
+        throw new Error('x')
+      },
+    }),
+  TASKAPP_ERR_INVALID_ROLLOUT_RESPONSE: () => hookErrorOf({ rollout: () => ({}) as never }),
+  TASKAPP_ERR_ROLLOUT_TIMEOUT: () =>
+    hookErrorOf(
+      {
+        rollout: (_r, ctx) =>
+          new Promise((_res, rej) => ctx.signal.addEventListener('abort', () => rej(ctx.signal.reason))),
+      },
+      rolloutBody({ safety: { max_time_s: 0.02 } }),
+    ),
+  TASKAPP_ERR_ROLLOUT_CANCELLED: () => {
+    const started = gate<void>()
+    return hookErrorOf(
+      {
+        rollout: (_r, ctx) => {
+          started.open()
+          return new Promise((_res, rej) =>
+            ctx.signal.addEventListener('abort', () => rej(ctx.signal.reason)),
+          )
+        },
+      },
+      rolloutBody(),
+      async (app) => {
+        await started.promise
+        await app.lifecycle.close()
+      },
+    )
+  },
+  TASKAPP_ERR_JOB_STORE_FULL: async () => {
+    const store = createMemoryJobStore({ maxJobs: 1 })
+    store.put({ id: 'a', status: 'running', traceCorrelationId: 't', createdAt: 0 })
+    try {
+      store.put({ id: 'b', status: 'running', traceCorrelationId: 't', createdAt: 0 })
+    } catch (err) {
+      return err
+    } finally {
+      await store.close()
+    }
+  },
+  TASKAPP_ERR_MLFLOW_REQUEST_FAILED: async () => {
+    await using mlflow = await startFakeMlflow({ failWith: 500 })
+    const tracker = createMlflowTracker({ trackingUri: mlflow.url, experiment: 'e' })
+    return tracker
+      .logRollout({
+        request: {
+          trace_correlation_id: 't',
+          env: { config: {} },
+          policy: { config: {}, output_mode: 'text' },
+          on_done: 'reset',
+          safety: { max_time_s: 1 },
+        },
+        requestId: 'r',
+        durationMs: 1,
+      })
+      .catch((e: unknown) => e)
+  },
+}
+
+describe('TaskServerError codes', () => {
+  test.each(Object.entries(scenarios))('%s', async (code, produce) => {
+    const err = await produce()
+    expect(err).toBeInstanceOf(TaskServerError)
+    expect(err).toBeInstanceOf(Error)
+    expect(isTaskServerError(err, code as TaskServerErrorCode)).toBe(true)
+    expect((err as TaskServerError).name).toBe('TaskServerError')
+    expect((err as TaskServerError).message.length).toBeGreaterThan(20)
+  })
+})
+
+describe('createTaskApp config validation (TASKAPP_ERR_INVALID_CONFIG)', () => {
+  const base = testConfig()
+  test.each([
+    ['appId', { appId: '' }],
+    ['name', { name: 3 }],
+    ['description', { description: undefined }],
+    ['rollout', { rollout: 'fn' }],
+    ['provideTaskInstances', { provideTaskInstances: undefined }],
+    ['provideTasksetDescription', { provideTasksetDescription: {} }],
+    ['apiKeys', { apiKeys: ['ok', ''] }],
+    ['apiKeys', { apiKeys: 'single-key' }],
+    ['requireApiKey', { requireApiKey: 'yes' }],
+    ['authFailureStatus', { authFailureStatus: 403 }],
+    ['corsOrigins', { corsOrigins: '*' }],
+    ['startupHooks', { startupHooks: [() => {}, 'x'] }],
+    ['shutdownHooks', { shutdownHooks: () => {} }],
+    ['syncTimeoutMs', { syncTimeoutMs: 0 }],
+    ['limits.bodyLimit', { limits: { bodyLimit: 'huge' } }],
+    ['limits.bodyLimit', { limits: { bodyLimit: -5 } }],
+    ['limits.requestTimeoutMs', { limits: { requestTimeoutMs: Number.NaN } }],
+    ['envConfigSchema', { envConfigSchema: { parse: () => 1 } }],
+    ['jobStore', { jobStore: {} }],
+    ['logger', { logger: { info: () => {} } }],
+    ['onRolloutComplete', { onRolloutComplete: true }],
+    ['exposeDebugEnv', { exposeDebugEnv: 1 }],
+    ['proxy.openaiUrl', { proxy: { openaiUrl: 'not a url' } }],
+    ['baseTaskInfo', { baseTaskInfo: { task: { id: 'x' } } }],
+  ])('%s: %o', (field, patch) => {
+    let err: unknown
+    try {
+      createTaskApp({ ...base, ...patch } as unknown as TaskAppConfig)
+    } catch (e) {
+      err = e
+    }
+    expect(isTaskServerError(err, 'TASKAPP_ERR_INVALID_CONFIG')).toBe(true)
+    expect((err as Error).message).toContain(field)
+  })
+
+  test('reports every problem at once', () => {
+    expect(() => createTaskApp({ ...base, appId: '', name: '', syncTimeoutMs: -1 })).toThrow(
+      /appId.*name.*syncTimeoutMs/,
+    )
+  })
+
+  test('a non-object config', () => {
+    expect(() => createTaskApp(null as unknown as TaskAppConfig)).toThrow(
+      expect.objectContaining({ code: 'TASKAPP_ERR_INVALID_CONFIG' }),
+    )
+  })
+
+  test('valid optional fields pass', () => {
+    const app = createTaskApp({
+      ...base,
+      limits: { bodyLimit: '2mb', requestTimeoutMs: 1000 },
+      envConfigSchema: z.object({}),
+      corsOrigins: [],
+      proxy: { openaiUrl: 'http://127.0.0.1:1/v1/chat/completions' },
+    })
+    onTestFinished(() => app.lifecycle.close())
+    expect(app.lifecycle.state).toBe('ready')
+  })
+})
