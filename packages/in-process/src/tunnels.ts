@@ -16,12 +16,14 @@ let loader: ModuleLoader = defaultLoader
 export function setTunnelModuleLoader(next: ModuleLoader): () => void {
   const previous = loader
   loader = next
+  loaded.clear()
   return () => {
     loader = previous
+    loaded.clear()
   }
 }
 
-/** Tunnel packages loaded so far, for the signal path (`killAllTrackedChildren`). */
+/** Tunnel packages loaded so far (Node caches the import itself), for the signal path (`killAllTrackedChildren`). */
 const loaded = new Map<string, Record<string, unknown>>()
 
 /** Modules loaded through {@link loadTunnelPackage}. @internal */
@@ -52,7 +54,7 @@ export async function loadTunnelPackage(
 ): Promise<(options: object) => unknown> {
   let mod: Record<string, unknown>
   try {
-    mod = loaded.get(specifier) ?? (await loader(specifier))
+    mod = await loader(specifier)
   } catch (err) {
     if (isNotFound(err, specifier)) {
       throw new InProcessError(

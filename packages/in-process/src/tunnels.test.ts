@@ -1,0 +1,185 @@
+import { join } from 'node:path'
+import { describe, expect, it, onTestFinished } from 'vitest'
+import { InProcessTaskApp } from './in-process-task-app'
+import { get, plainApp, recordingLogger, testConfig, waitFor } from './test-utils'
+import { loadTunnelPackage, setTunnelModuleLoader } from './tunnels'
+import type { OpenTunnel, TunnelBackend } from './tunnel'
+
+const CLOUDFLARED_DOUBLE = join(
+  import.meta.dirname,
+  '../../tunnel-cloudflare/src/fixtures/cloudflared-double.cjs',
+)
+
+/** A loader that behaves like Node when a package is not installed. */
+function missingPackages(...names: string[]) {
+  return async (specifier: string): Promise<Record<string, unknown>> => {
+    if (names.includes(specifier)) {
+      const err = new Error(
+        `Cannot find package '${specifier}' imported from /app/index.js`,
+      ) as NodeJS.ErrnoException
+      err.code = 'ERR_MODULE_NOT_FOUND'
+      throw err
+    }
+    return (await import(specifier)) as Record<string, unknown>
+  }
+}
+
+describe('optional tunnel packages', () => {
+  it.each([
+    ['synthtunnel', '@taskapp/tunnel-synth', { relayUrl: 'http://127.0.0.1:9' }],
+    ['quick', '@taskapp/tunnel-cloudflare', {}],
+    [
+      'named',
+      '@taskapp/tunnel-cloudflare',
+      { namedTunnelToken: 't', namedTunnelHostname: 'h.example.invalid' },
+    ],
+  ] as const)(
+    "tunnelMode '%s' without %s → TASKAPP_ERR_TUNNEL_UNAVAILABLE naming it, before anything starts",
+    async (mode, pkg, extra) => {
+      onTestFinished(setTunnelModuleLoader(missingPackages(pkg)))
+      const sigint = process.listenerCount('SIGINT')
+      const app = new InProcessTaskApp({ app: plainApp(), port: 0, tunnelMode: mode, ...extra })
+      const err = await app.start().then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      )
+      expect(err).toMatchObject({ name: 'InProcessError', code: 'TASKAPP_ERR_TUNNEL_UNAVAILABLE' })
+      expect(err?.message).toContain(`needs the package ${pkg}`)
+      expect(err?.message).toContain(`npm install ${pkg}`)
+      expect((err?.cause as NodeJS.ErrnoException).code).toBe('ERR_MODULE_NOT_FOUND')
+      expect(() => app.port).toThrow()
+      expect(process.listenerCount('SIGINT')).toBe(sigint)
+    },
+  )
+
+  it("'local' mode never loads a tunnel package", async () => {
+    const asked: string[] = []
+    onTestFinished(
+      setTunnelModuleLoader(async (specifier) => {
+        asked.push(specifier)
+        throw new Error('must not be called')
+      }),
+    )
+    await using app = await InProcessTaskApp.start({
+      app: plainApp(),
+      port: 0,
+      tunnelMode: 'local',
+      handleSignals: false,
+    })
+    expect(app.url).toBe(app.localUrl)
+    expect(asked).toEqual([])
+  })
+
+  it('a real import of a package that does not exist is reported as not installed', async () => {
+    await expect(
+      loadTunnelPackage('@taskapp/tunnel-that-does-not-exist', 'x', 'quick'),
+    ).rejects.toMatchObject({
+      code: 'TASKAPP_ERR_TUNNEL_UNAVAILABLE',
+      message: expect.stringContaining(
+        'needs the package @taskapp/tunnel-that-does-not-exist, which is not installed',
+      ),
+    })
+  })
+
+  it('a package without the expected factory → TASKAPP_ERR_TUNNEL_UNAVAILABLE asking for a matching version', async () => {
+    onTestFinished(setTunnelModuleLoader(async () => ({ somethingElse: 1 })))
+    await expect(
+      InProcessTaskApp.start({ app: plainApp(), port: 0, tunnelMode: 'quick', handleSignals: false }),
+    ).rejects.toMatchObject({
+      code: 'TASKAPP_ERR_TUNNEL_UNAVAILABLE',
+      message: expect.stringContaining('does not export cloudflareQuickTunnel()'),
+    })
+  })
+
+  it('a package that throws while loading → TASKAPP_ERR_TUNNEL_UNAVAILABLE with the error as cause', async () => {
+    const broken = new Error('syntax error in tunnel package')
+    onTestFinished(
+      setTunnelModuleLoader(async () => {
+        throw broken
+      }),
+    )
+    await expect(
+      InProcessTaskApp.start({ app: plainApp(), port: 0, tunnelMode: 'quick', handleSignals: false }),
+    ).rejects.toMatchObject({
+      code: 'TASKAPP_ERR_TUNNEL_UNAVAILABLE',
+      cause: broken,
+      message: expect.stringContaining('failed to load'),
+    })
+  })
+})
+
+describe("tunnelMode 'synthtunnel' through a real relay on loopback", () => {
+  it('serves the app through the relay with the worker token, and releases the lease on stop', async () => {
+    const { createRelayServer } = await import('@taskapp/tunnel-synth/relay')
+    const relay = await createRelayServer({ apiKeys: ['relay-key-for-tests'], port: 0, host: '127.0.0.1' })
+    onTestFinished(() => relay.close())
+    const app = await InProcessTaskApp.start({
+      config: testConfig(),
+      apiKey: 'task-key-for-relay-test',
+      port: 0,
+      handleSignals: false,
+      relayUrl: relay.url,
+      relayApiKey: 'relay-key-for-tests',
+      verifyTunnel: true,
+    })
+    onTestFinished(() => app.stop())
+    expect(app.tunnelMode).toBe('synthtunnel')
+    expect(app.url.startsWith(relay.publicBaseUrl.replace(/\/$/, ''))).toBe(true)
+    expect(app.taskAppWorkerToken).toEqual(expect.any(String))
+    expect(app.headers).toEqual({ 'X-SynthTunnel-Worker-Token': app.taskAppWorkerToken })
+    // A caller with the worker token reaches the app; the agent injects the task key.
+    const through = await get(`${app.url}/`, { headers: { ...app.headers } })
+    expect(JSON.parse(through.body)).toMatchObject({ service: 'test-app' })
+    const health = await get(`${app.url}/health`, { headers: { ...app.headers } })
+    expect(health.status).toBe(200)
+    // Without the token the relay refuses.
+    expect((await get(`${app.url}/health`)).status).toBeGreaterThanOrEqual(400)
+    expect(relay.stats().agents).toBe(1)
+    await app.stop()
+    await waitFor(() => relay.stats().agents === 0, { what: 'the relay to see the agent go' })
+  })
+})
+
+describe("tunnelMode 'quick' with the cloudflared test double", () => {
+  it('loads @taskapp/tunnel-cloudflare lazily, passes cloudflaredPath, and leaves no cloudflared behind', async () => {
+    let opened: (OpenTunnel & { pid?: number; metricsUrl?: string }) | undefined
+    // Wrap the real package to see the tunnel it opens; the import itself is the real one.
+    onTestFinished(
+      setTunnelModuleLoader(async (specifier) => {
+        const mod = (await import(specifier)) as Record<string, unknown>
+        const quick = mod.cloudflareQuickTunnel as (o: object) => TunnelBackend
+        return {
+          ...mod,
+          cloudflareQuickTunnel: (options: object) => {
+            const backend = quick(options)
+            return {
+              name: backend.name,
+              open: async (target, openOptions) => (opened = await backend.open(target, openOptions)),
+            } satisfies TunnelBackend
+          },
+        }
+      }),
+    )
+    const logger = recordingLogger()
+    const app = await InProcessTaskApp.start({
+      app: plainApp(),
+      port: 0,
+      handleSignals: false,
+      tunnelMode: 'quick',
+      cloudflaredPath: CLOUDFLARED_DOUBLE,
+      logger,
+    })
+    onTestFinished(() => app.stop())
+    expect(app.url).toMatch(/^https:\/\/[a-z0-9-]+\.trycloudflare\.com$/)
+    expect(app.headers).toEqual({})
+    const pid = opened?.pid
+    expect(pid).toEqual(expect.any(Number))
+    // The double really forwards: reach the app through it.
+    const forward = JSON.parse((await get(`${opened!.metricsUrl}/taskapp-double/forward`)).body) as {
+      url: string
+    }
+    expect((await get(`${forward.url}/health`)).status).toBe(200)
+    await app.stop()
+    expect(() => process.kill(pid!, 0)).toThrow(expect.objectContaining({ code: 'ESRCH' }))
+  })
+})
