@@ -91,8 +91,11 @@ export async function runServe(cmd: ServeCommand, io: CliIo, proc: ServeProcess)
   proc.on('SIGTERM', onTerm)
 
   const app = new InProcessTaskApp({ ...serveOptions(cmd, logger), signal: stopper.signal })
-  app.on('tunnel-lost', (err: unknown) => {
-    logger.warn({ err }, 'the tunnel closed on its own; the local server still runs (Ctrl+C to stop)')
+  app.on('tunnel-lost', (event) => {
+    logger.warn(
+      { url: event.url, tunnel: event.tunnel, err: event.error },
+      'the tunnel closed on its own; the local server still runs (Ctrl+C to stop)',
+    )
   })
   app.on('error', (err: unknown) => {
     logger.error({ err }, 'task app error')
