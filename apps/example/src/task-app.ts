@@ -4,7 +4,7 @@
  * This file is a task-app file: `taskapp serve apps/example/src/task-app.ts` (or
  * `InProcessTaskApp.start({ taskAppPath })`) picks up its `buildConfig` export.
  */
-import { defineTaskAppConfig, type TaskAppConfig, type TaskInfo } from '@taskapp/sdk'
+import type { TaskAppConfig, TaskInfo } from '@taskapp/sdk'
 import { z } from 'zod'
 import { LABELS, SPLITS, loadDataset, type Dataset } from './dataset.js'
 import { CHAT_SYSTEM_PROMPT, type PolicySelectOptions } from './policies.js'
@@ -47,7 +47,7 @@ const policyConfigSchema = z.looseObject({
  * await using app = await InProcessTaskApp.start({ configFactory: buildConfig, tunnelMode: 'local', port: 0 })
  * ```
  */
-export function buildConfig(options: BuildConfigOptions = {}) {
+export function buildConfig(options: BuildConfigOptions = {}): TaskAppConfig {
   const dataset = options.dataset ?? loadDataset()
   const sizes = dataset.sizes()
   const baseTaskInfo: TaskInfo = {
@@ -70,7 +70,9 @@ export function buildConfig(options: BuildConfigOptions = {}) {
     environment: 'ticket-routing',
     task_metadata: { labels: [...LABELS], system_prompt: CHAT_SYSTEM_PROMPT },
   }
-  return defineTaskAppConfig({
+  // Typed as the plain TaskAppConfig (what InProcessTaskApp and createTaskApp take); the schemas
+  // still validate env.config / policy.config before the rollout runs (422 otherwise).
+  return {
     appId: APP_ID,
     name: 'Support ticket routing (taskapp example)',
     description: 'Classify a customer-support ticket into billing, shipping, technical, account or feedback.',
@@ -125,5 +127,5 @@ export function buildConfig(options: BuildConfigOptions = {}) {
         },
       )
     },
-  })
+  }
 }
