@@ -17,13 +17,14 @@ import { createInterface } from 'node:readline'
 /** The watchdog program, run with `node -e`. Plain CommonJS so it runs on any Node >= 12. */
 export const SUPERVISOR_SOURCE = `'use strict'
 const { spawn } = require('node:child_process')
-const graceMs = Number(process.env.TASKAPP_SUPERVISOR_GRACE_MS) || 5000
+const grace = Number(process.env.TASKAPP_SUPERVISOR_GRACE_MS)
+const graceMs = Number.isFinite(grace) && grace >= 0 ? grace : 5000
 const env = Object.assign({}, process.env)
 delete env.TASKAPP_SUPERVISOR_GRACE_MS
 delete env.NODE_OPTIONS
 if (env.TASKAPP_SUPERVISOR_NODE_OPTIONS !== undefined) env.NODE_OPTIONS = env.TASKAPP_SUPERVISOR_NODE_OPTIONS
 delete env.TASKAPP_SUPERVISOR_NODE_OPTIONS
-let done = false, stopping = false, killTimer
+let done = false, stopping = false, killTimer, child
 const send = (msg, cb) => {
   if (process.connected) { try { process.send(msg, cb); return } catch (e) {} }
   if (cb) cb()
@@ -35,18 +36,19 @@ const finish = (code) => {
   process.exitCode = code
   if (process.connected) process.disconnect()
 }
-const child = spawn(process.argv[1], process.argv.slice(2), { stdio: ['ignore', 'inherit', 'inherit'], env, windowsHide: true })
 const stop = () => {
-  if (stopping || done) return
+  if (stopping || done || !child) return
   stopping = true
   try { child.kill('SIGTERM') } catch (e) {}
   killTimer = setTimeout(() => { try { child.kill('SIGKILL') } catch (e) {} }, graceMs)
 }
+// Handlers first: a signal handled by Node is dispatched after this script, when child exists.
+process.on('disconnect', stop)
+for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(sig, stop)
+child = spawn(process.argv[1], process.argv.slice(2), { stdio: ['ignore', 'inherit', 'inherit'], env, windowsHide: true })
 child.on('spawn', () => send({ type: 'spawn', pid: child.pid }))
 child.on('error', (err) => send({ type: 'error', code: err.code, message: err.message }, () => finish(127)))
 child.on('exit', (code, signal) => send({ type: 'exit', code, signal }, () => finish(code === null ? 1 : code)))
-process.on('disconnect', stop)
-for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(sig, stop)
 `
 
 /** How the supervised program ended. */
@@ -151,8 +153,9 @@ export class SupervisedProcess {
         }
       })
       sup.on('exit', (code, signal) => {
-        if (this.#childExit === undefined && this.#pid !== undefined) {
-          // The supervisor died without reporting: make sure the program goes too.
+        // The supervisor handles TERM/INT/HUP, so only SIGKILL (or a crash) ends it by a signal:
+        // then it could not stop the program, so do it here.
+        if (signal !== null && this.#childExit === undefined && this.#pid !== undefined) {
           try {
             process.kill(this.#pid, 'SIGKILL')
           } catch {

@@ -145,6 +145,20 @@ function probe(url: string, timeoutMs: number): Promise<{ status: number; body: 
   })
 }
 
+/** The URL from the metrics server's `/quicktunnel` answer (`{"hostname":"<words>.trycloudflare.com"}`). */
+function quickTunnelUrl(answer: { status: number; body: string } | undefined): string | undefined {
+  if (answer?.status !== 200) return undefined
+  try {
+    const host = (JSON.parse(answer.body) as { hostname?: unknown }).hostname
+    if (typeof host === 'string' && /^[a-z0-9-]+\.trycloudflare\.com$/i.test(host) && !/^api\./i.test(host)) {
+      return `https://${host.toLowerCase()}`
+    }
+  } catch {
+    // not JSON: ignore
+  }
+  return undefined
+}
+
 async function resolveBinary(
   options: CloudflareTunnelOptions,
   signal: AbortSignal | undefined,
@@ -344,26 +358,18 @@ async function openTunnel(
     // Readiness also comes from the metrics server: /ready answers 200 once a connection is up.
     const poll = async () => {
       if (settled) return
-      const ready = await probe(`${metricsUrl}/ready`, 1000)
-      if (ready?.status === 200) {
-        if (url === undefined) {
-          const qt = await probe(`${metricsUrl}/quicktunnel`, 1000)
-          const host =
-            qt === undefined ? undefined : (JSON.parse(qt.body || '{}') as { hostname?: unknown }).hostname
-          if (
-            typeof host === 'string' &&
-            /^[a-z0-9-]+\.trycloudflare\.com$/i.test(host) &&
-            !host.startsWith('api.')
-          ) {
-            url = `https://${host.toLowerCase()}`
-          }
+      try {
+        const ready = await probe(`${metricsUrl}/ready`, 1000)
+        if (ready?.status === 200) {
+          if (url === undefined) url = quickTunnelUrl(await probe(`${metricsUrl}/quicktunnel`, 1000))
+          registered = url !== undefined || registered
+          check()
         }
-        registered = url !== undefined || registered
-        check()
+      } finally {
+        if (!settled) pollTimer = setTimeout(() => void poll(), READY_POLL_MS).unref()
       }
-      if (!settled) pollTimer = setTimeout(() => void poll().catch(noop), READY_POLL_MS).unref()
     }
-    pollTimer = setTimeout(() => void poll().catch(noop), READY_POLL_MS).unref()
+    pollTimer = setTimeout(() => void poll(), READY_POLL_MS).unref()
     check()
   })
   signal.removeEventListener('abort', onAbort)
@@ -391,7 +397,7 @@ async function openTunnel(
   })
   let closePromise: Promise<void> | undefined
   const close = (): Promise<void> => {
-    closing = closing || exitErr === undefined
+    if (proc.status === undefined) closing = true
     closePromise ??= proc.stop(killGraceMs).then(() => closed)
     return closePromise
   }
