@@ -6,7 +6,11 @@
 import { basename } from 'node:path'
 import { defineProject } from 'vitest/config'
 
-const conditions = ['@taskapp/source', 'node', 'import', 'module', 'default']
+// Vitest passes `ssr.resolve.conditions` to its workers as `node --conditions`. With `import`
+// in that list, Node's own `require()` inside CommonJS dependencies (Express 5's router →
+// is-promise) would resolve ESM entries and break; Vite adds `import` / `require` per import
+// kind by itself. So only the conditions safe for both loaders are listed.
+const conditions = ['@taskapp/source', 'node']
 
 export function taskappProject(dir: string, overrides: { testTimeout?: number } = {}) {
   return defineProject({
