@@ -16,12 +16,23 @@ function closeAll(servers: { close(cb?: () => void): unknown; listening: boolean
   return Promise.all(servers.map((s) => new Promise<void>((r) => (s.listening ? s.close(() => r()) : r()))))
 }
 
+/**
+ * A port that is free now, picked below Linux's ephemeral range (32768-60999) so that other
+ * processes binding port 0 (parallel test suites) cannot be handed it in the meantime.
+ */
 async function freePort(): Promise<number> {
-  const s = createServer()
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
-  const { port } = s.address() as AddressInfo
-  await new Promise<void>((r) => s.close(() => r()))
-  return port
+  for (;;) {
+    const candidate = 20_000 + Math.floor(Math.random() * 12_000)
+    const s = createServer()
+    const ok = await new Promise<boolean>((resolve) => {
+      s.once('error', () => resolve(false))
+      s.listen(candidate, '127.0.0.1', () => resolve(true))
+    })
+    if (ok) {
+      await new Promise<void>((r) => s.close(() => r()))
+      return candidate
+    }
+  }
 }
 
 describe('validation (before any side effect)', () => {
