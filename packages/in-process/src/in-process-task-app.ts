@@ -104,6 +104,12 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
   #localUrl: string | undefined
   #url: string | undefined
   #registered = false
+  #exitingOnSignal = false
+  #markStartSettled: () => void = () => {}
+  /** Resolves once start() has finished, successfully or after its rollback. */
+  readonly #startSettled = new Promise<void>((resolve) => {
+    this.#markStartSettled = resolve
+  })
   readonly #signalTarget: SignalTarget
   readonly #onUserAbort = (): void => {
     this.#backgroundStop('signal option aborted')
@@ -125,7 +131,8 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
     this.#signalTarget = {
       logger: this.#logger,
       stopGraceMs: this.#options.stopGraceMs,
-      stopForSignal: async (sig) => {
+      stopForSignal: async (sig, exiting) => {
+        this.#exitingOnSignal = exiting
         safeLog(this.#logger, 'info', { signal: sig, port: this.#port }, 'stopping task app on signal')
         this.#backgroundStop(sig)
         await this.stop().catch(() => {})
@@ -218,6 +225,7 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
     const options = this.#options
     if (options.signal?.aborted) {
       this.#state = 'stopped'
+      this.#markStartSettled()
       throw options.signal.reason
     }
     this.#state = 'starting'
@@ -310,6 +318,12 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
       await this.#runCleanups('start failed')
       this.#unregister()
       this.#state = this.#stopRequested ? 'stopped' : 'failed'
+      this.#markStartSettled()
+      if (this.#exitingOnSignal) {
+        // SIGINT/SIGTERM arrived while starting and the process is about to die of it (no handler
+        // of the user's): do not surface an error that would crash it with exit code 1 first.
+        await new Promise<never>(() => {})
+      }
       if (options.signal?.aborted) throw options.signal.reason
       if (this.#abort.signal.aborted) throw this.#abort.signal.reason
       if (step === undefined) throw err
@@ -324,6 +338,7 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
       )
     }
     this.#state = 'running'
+    this.#markStartSettled()
     safeLog(
       this.#logger,
       'info',
@@ -415,21 +430,12 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
 
   async #doStop(): Promise<void> {
     this.#stopRequested = true
-    switch (this.#state) {
-      case 'idle':
-        this.#state = 'stopped'
-        return
-      case 'starting':
-        this.#abort.abort(
-          new InProcessError('TASKAPP_ERR_ABORTED', 'The task app was stopped while starting.'),
-        )
-        await this.#startPromise?.catch(() => {})
-        return
-      case 'running':
-        break
-      default:
-        return
+    if (this.#state === 'starting') {
+      this.#abort.abort(new InProcessError('TASKAPP_ERR_ABORTED', 'The task app was stopped while starting.'))
+      await this.#startSettled
     }
+    if (this.#state === 'idle') this.#state = 'stopped'
+    if (this.#state !== 'running') return
     this.#state = 'stopping'
     safeLog(this.#logger, 'info', { url: this.#url }, 'stopping task app')
     try {

@@ -7,7 +7,8 @@ import { killTrackedTunnelChildren } from './tunnels'
 export interface SignalTarget {
   readonly logger: Logger
   readonly stopGraceMs: number
-  stopForSignal(signal: NodeJS.Signals): Promise<void>
+  /** `exiting`: the process will die of the signal once every instance stopped. */
+  stopForSignal(signal: NodeJS.Signals, exiting: boolean): Promise<void>
 }
 
 type HandledSignal = 'SIGINT' | 'SIGTERM'
@@ -70,7 +71,7 @@ function onSignal(sig: HandledSignal): void {
     timer.unref()
   })
   cleaning = Promise.race([
-    Promise.allSettled(all.map((t) => t.stopForSignal(sig))).then(() => {}),
+    Promise.allSettled(all.map((t) => t.stopForSignal(sig, !leaveToUser))).then(() => {}),
     cap,
   ]).finally(() => {
     clearTimeout(timer)

@@ -198,3 +198,86 @@ export function get(
     req.end()
   })
 }
+
+/** A running fixture child process with its stdout parsed as JSON lines. */
+export interface FixtureProcess {
+  readonly child: import('node:child_process').ChildProcess
+  readonly lines: Record<string, unknown>[]
+  /** Resolves with the first line (seen or future) matching `predicate`. */
+  waitForLine(
+    predicate: (line: Record<string, unknown>) => boolean,
+    what?: string,
+  ): Promise<Record<string, unknown>>
+  /** Resolves with how the process ended. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+  stderr(): string
+}
+
+/**
+ * Spawns `node --conditions=@taskapp/source --import tsx <script> ...args` from this package's
+ * folder. Kill it yourself or let `onTestFinished` do it (the caller registers that).
+ */
+export async function spawnFixture(script: string, args: string[]): Promise<FixtureProcess> {
+  const { spawn } = await import('node:child_process')
+  const { dirname, join } = await import('node:path')
+  const cwd = join(dirname(script), '..', '..')
+  const child = spawn(
+    process.execPath,
+    ['--conditions=@taskapp/source', '--import', 'tsx', script, ...args],
+    {
+      cwd,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, NODE_OPTIONS: '' },
+    },
+  )
+  const lines: Record<string, unknown>[] = []
+  const waiters: {
+    predicate: (line: Record<string, unknown>) => boolean
+    resolve: (line: Record<string, unknown>) => void
+  }[] = []
+  let stderr = ''
+  let buffer = ''
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    buffer += chunk
+    let nl: number
+    while ((nl = buffer.indexOf('\n')) >= 0) {
+      const text = buffer.slice(0, nl)
+      buffer = buffer.slice(nl + 1)
+      let line: Record<string, unknown>
+      try {
+        line = JSON.parse(text) as Record<string, unknown>
+      } catch {
+        continue
+      }
+      lines.push(line)
+      for (const waiter of [...waiters]) {
+        if (waiter.predicate(line)) {
+          waiters.splice(waiters.indexOf(waiter), 1)
+          waiter.resolve(line)
+        }
+      }
+    }
+  })
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  )
+  return {
+    child,
+    lines,
+    exited,
+    stderr: () => stderr,
+    waitForLine(predicate, what = 'a line') {
+      const seen = lines.find(predicate)
+      if (seen) return Promise.resolve(seen)
+      return new Promise((resolve, reject) => {
+        waiters.push({ predicate, resolve })
+        void exited.then(({ code, signal }) =>
+          reject(
+            new Error(`fixture exited (code ${code}, signal ${signal}) before ${what}; stderr:\n${stderr}`),
+          ),
+        )
+      })
+    },
+  }
+}
