@@ -125,7 +125,14 @@ describe('agent against a minimal reference relay (compatibility)', () => {
         type: 'ATTACH',
         agent_id: 'client-0123456789',
         leases: [{ lease_id: 'lease_ref_1', local_target: { host: '127.0.0.1', port: local.port } }],
-        capabilities: { streaming: true, max_inflight: 128, max_body_chunk_bytes: 65536, supports_cancel: true },
+        capabilities: {
+          streaming: true,
+          max_inflight: 128,
+          max_body_chunk_bytes: 65536,
+          supports_cancel: true,
+          // our extension: offered, and unused because this reference relay does not echo it
+          taskapp_binary_body_frames: true,
+        },
       },
     ])
     const body = Buffer.alloc(200_000, 'x')

@@ -7,7 +7,13 @@ import {
   CloseCode,
   HOP_BY_HOP_HEADERS,
   MAX_BODY_CHUNK_BYTES,
+  BINARY_FRAMES_CAPABILITY,
+  BinaryKind,
   chunksOf,
+  corkingSender,
+  decodeBinaryBody,
+  encodeBinaryBody,
+  rawToBuffer,
   decodeBase64,
   parseRelayFrame,
   toBase64,
@@ -38,6 +44,8 @@ export interface AgentOptions {
   pingIntervalMs: number
   reconnectInitialMs: number
   reconnectMaxMs: number
+  /** Offer binary body frames in ATTACH (used only when the relay accepts). */
+  binaryFrames: boolean
   logger: Logger
   onEvent?: ((event: SynthTunnelEvent) => void) | undefined
 }
@@ -216,6 +224,7 @@ export class SynthTunnelAgent {
               max_inflight: o.maxInflight,
               max_body_chunk_bytes: MAX_BODY_CHUNK_BYTES,
               supports_cancel: true,
+              ...(o.binaryFrames ? { [BINARY_FRAMES_CAPABILITY]: true } : {}),
             },
           }),
         )
@@ -238,10 +247,16 @@ export class SynthTunnelAgent {
           return
         }
         // Adopt synchronously so no frame that follows the ACK is missed.
-        this.conn = new AgentConnection(this, ws, this.pool)
+        const caps = frame.capabilities
+        const binary =
+          o.binaryFrames &&
+          typeof caps === 'object' &&
+          caps !== null &&
+          (caps as Record<string, unknown>)[BINARY_FRAMES_CAPABILITY] === true
+        this.conn = new AgentConnection(this, ws, this.pool, binary)
         this.connections += 1
         this.attempt = 0
-        o.logger.info({ connection: this.connections, leaseId: o.leaseId }, 'synthtunnel: agent connected')
+        o.logger.info({ connection: this.connections, leaseId: o.leaseId, binary }, 'synthtunnel: agent connected')
         this.emit({ type: 'connected', connection: this.connections })
         resolve()
       }
@@ -315,9 +330,7 @@ export class SynthTunnelAgent {
 }
 
 function rawToString(data: WebSocket.RawData): string {
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8')
-  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8')
-  return data.toString('utf8')
+  return rawToBuffer(data).toString('utf8')
 }
 
 /** One attached WebSocket and the requests that live on it. */
@@ -327,21 +340,31 @@ class AgentConnection {
   private readonly pingTimer: NodeJS.Timeout
   private closedResolve!: () => void
   private readonly closedPromise: Promise<void>
+  private readonly sendRaw: ReturnType<typeof corkingSender>
 
   constructor(
     private readonly agent: SynthTunnelAgent,
     private readonly ws: WebSocket,
     private readonly pool: Pool,
+    /** Body chunks travel as binary frames (negotiated in ATTACH/ATTACH_ACK). */
+    readonly binary: boolean,
   ) {
     const o = agent.options
     this.closedPromise = new Promise((r) => (this.closedResolve = r))
+    this.sendRaw = corkingSender(ws)
     ws.on('message', (data, isBinary) => {
       this.alive = true
-      if (isBinary) {
-        o.logger.debug({}, 'synthtunnel: ignoring a binary frame')
-        return
+      try {
+        if (isBinary) {
+          const frame = this.binary ? decodeBinaryBody(rawToBuffer(data)) : undefined
+          if (frame?.kind === BinaryKind.ReqBody) this.onBody(frame.rid, frame.payload)
+          else o.logger.debug({}, 'synthtunnel: ignoring a binary frame')
+          return
+        }
+        this.onFrame(rawToString(data))
+      } catch (err) {
+        o.logger.error({ err: (err as Error).message }, 'synthtunnel: failed to handle a relay frame')
       }
-      this.onFrame(rawToString(data))
     })
     ws.on('pong', () => (this.alive = true))
     ws.on('ping', () => (this.alive = true))
@@ -381,7 +404,14 @@ class AgentConnection {
   private send(frame: AgentFrame): Promise<void> {
     return new Promise((resolve) => {
       if (this.ws.readyState !== WebSocket.OPEN) return resolve()
-      this.ws.send(JSON.stringify(frame), () => resolve())
+      this.sendRaw(JSON.stringify(frame), () => resolve())
+    })
+  }
+
+  private sendBinary(data: Buffer): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.ws.readyState !== WebSocket.OPEN) return resolve()
+      this.sendRaw(data, () => resolve())
     })
   }
 
@@ -439,22 +469,7 @@ class AgentConnection {
           this.fail(ctx, 'BAD_REQUEST_FRAME', 'REQ_BODY carries invalid base64')
           return
         }
-        if (chunk.length === 0) return
-        if (ctx.body) {
-          ctx.body.push(chunk)
-        } else {
-          ctx.pre.push(chunk)
-          ctx.preBytes += chunk.length
-          if (ctx.preBytes >= STREAM_BODY_AT) {
-            const body = new BodyStream(() => this.checkResume())
-            for (const c of ctx.pre) body.push(c)
-            ctx.pre = []
-            ctx.preBytes = 0
-            ctx.body = body
-            this.dispatch(ctx, body)
-          }
-        }
-        this.checkPause()
+        this.onBody(frame.rid, chunk)
         return
       }
       case 'REQ_END': {
@@ -477,6 +492,27 @@ class AgentConnection {
         return
       }
     }
+  }
+
+  /** A request body chunk (from REQ_BODY or a binary frame). */
+  private onBody(rid: string, chunk: Buffer): void {
+    const ctx = this.ctxs.get(rid)
+    if (!ctx || ctx.ended || chunk.length === 0) return
+    if (ctx.body) {
+      ctx.body.push(chunk)
+    } else {
+      ctx.pre.push(chunk)
+      ctx.preBytes += chunk.length
+      if (ctx.preBytes >= STREAM_BODY_AT) {
+        const body = new BodyStream(() => this.checkResume())
+        for (const c of ctx.pre) body.push(c)
+        ctx.pre = []
+        ctx.preBytes = 0
+        ctx.body = body
+        this.dispatch(ctx, body)
+      }
+    }
+    this.checkPause()
   }
 
   private bufferedBytes(): number {
@@ -572,6 +608,7 @@ class AgentConnection {
         }
         void this.send({ type: 'RESP_HEADERS', lease_id: leaseId, rid: frame.rid, status: res.statusCode, headers })
         sentHeaders = true
+        const binary = this.binary && Buffer.byteLength(frame.rid) <= 255
         let total = 0
         for await (const chunk of res.body as AsyncIterable<Buffer>) {
           if (controller.signal.aborted) break
@@ -582,13 +619,9 @@ class AgentConnection {
             return
           }
           for (const part of chunksOf(chunk)) {
-            const sent = this.send({
-              type: 'RESP_BODY',
-              lease_id: leaseId,
-              rid: frame.rid,
-              chunk_b64: toBase64(part),
-              eof: false,
-            })
+            const sent = binary
+              ? this.sendBinary(encodeBinaryBody(BinaryKind.RespBody, frame.rid, part))
+              : this.send({ type: 'RESP_BODY', lease_id: leaseId, rid: frame.rid, chunk_b64: toBase64(part), eof: false })
             if (this.ws.bufferedAmount > SEND_HIGH_WATER) await sent
             if (controller.signal.aborted) break
           }

@@ -46,6 +46,12 @@ export interface SynthTunnelOptions {
   reconnectInitialMs?: number
   /** Reconnect delay cap. @default 5_000 */
   reconnectMaxMs?: number
+  /**
+   * Offer binary body frames (a taskapp extension negotiated in ATTACH); used only when the relay
+   * accepts, otherwise the reference base64 JSON frames.
+   * @default true
+   */
+  binaryFrames?: boolean
   /** `agent_id` / `client_instance_id`. @default the content of ~/.synth/client_instance_id, else a random `session-<hex>` */
   clientInstanceId?: string
   /** pino-compatible logger. @default silent */
@@ -211,6 +217,7 @@ export function synthTunnel(options: SynthTunnelOptions = {}): SynthTunnelBacken
         pingIntervalMs: options.pingIntervalMs ?? 20_000,
         reconnectInitialMs: options.reconnectInitialMs ?? 250,
         reconnectMaxMs: options.reconnectMaxMs ?? 5_000,
+        binaryFrames: options.binaryFrames ?? true,
         logger,
         onEvent: options.onEvent,
       })

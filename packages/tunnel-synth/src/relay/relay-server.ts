@@ -13,7 +13,13 @@ import {
   HOP_BY_HOP_HEADERS,
   LEASES_PATH,
   MAX_BODY_CHUNK_BYTES,
+  BINARY_FRAMES_CAPABILITY,
+  BinaryKind,
   chunksOf,
+  corkingSender,
+  decodeBinaryBody,
+  encodeBinaryBody,
+  rawToBuffer,
   decodeBase64,
   parseAgentFrame,
   parseAttachFrame,
@@ -61,6 +67,12 @@ export interface RelayServerOptions {
   pingIntervalMs?: number
   /** Where leases live; share one between relay instances to survive a restart. @default in memory */
   leaseStore?: LeaseStore
+  /**
+   * Accept binary body frames when an agent offers them in ATTACH (a taskapp extension; agents
+   * that do not offer it get the reference base64 JSON frames).
+   * @default true
+   */
+  binaryFrames?: boolean
   /** pino-compatible logger; one DEBUG line per request. @default silent */
   logger?: Logger
 }
@@ -91,6 +103,9 @@ export interface RelayServer extends AsyncDisposable {
 
 interface AgentSession {
   ws: WebSocket
+  /** Body chunks as binary frames (negotiated). */
+  binary: boolean
+  send: ReturnType<typeof corkingSender>
   lease: RelayLease
   agentId: string
   maxInflight: number
@@ -203,6 +218,7 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
   const leaseTtlSeconds = positive('leaseTtlSeconds', options.leaseTtlSeconds, 3600)
   const attachTimeoutMs = positive('attachTimeoutMs', options.attachTimeoutMs, 10_000)
   const pingIntervalMs = positive('pingIntervalMs', options.pingIntervalMs, 20_000)
+  const binaryFrames = options.binaryFrames ?? true
   if (options.apiKeys !== undefined && (!Array.isArray(options.apiKeys) || options.apiKeys.some((k) => typeof k !== 'string' || !k))) {
     throw new SynthTunnelError(SynthTunnelErrorCode.RelayInvalidOptions, 'createRelayServer: apiKeys must be non-empty strings.')
   }
@@ -247,7 +263,13 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
   const sendFrame = (session: AgentSession, frame: object): Promise<void> =>
     new Promise((resolve) => {
       if (session.ws.readyState !== WebSocket.OPEN) return resolve()
-      session.ws.send(JSON.stringify(frame), () => resolve())
+      session.send(JSON.stringify(frame), () => resolve())
+    })
+
+  const sendBinary = (session: AgentSession, data: Buffer): Promise<void> =>
+    new Promise((resolve) => {
+      if (session.ws.readyState !== WebSocket.OPEN) return resolve()
+      session.send(data, () => resolve())
     })
 
   const complete = (pr: PublicRequest, status?: number): void => {
@@ -278,6 +300,32 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
     for (const pr of [...session.inflight.values()]) failRequest(pr, status, code, detail, false, { connection: 'close' })
   }
 
+  const onRespBody = (session: AgentSession, pr: PublicRequest, chunk: Buffer): void => {
+    if (!pr.headersSent) {
+      failRequest(pr, 502, 'TUNNEL_BAD_AGENT_RESPONSE', 'The agent broke the protocol: body before RESP_HEADERS.', true)
+      return
+    }
+    pr.bytesOut += chunk.length
+    if (pr.bytesOut > maxResponseBytes) {
+      failRequest(pr, 502, 'TUNNEL_PAYLOAD_TOO_LARGE', `The response exceeds ${maxResponseBytes} bytes.`, true)
+      return
+    }
+    try {
+      pr.res.write(chunk)
+    } catch (err) {
+      failRequest(pr, 502, 'TUNNEL_BAD_AGENT_RESPONSE', `Unwritable response body (${(err as Error).message}).`, true)
+      return
+    }
+    if (pr.res.writableLength > perRequestAllowance || memoryInUse() > memoryBudgetBytes) {
+      // The caller is behind: stop reading from the agent rather than buffering for it.
+      session.pausedBy.add(pr.rid)
+      if (!session.ws.isPaused) session.ws.pause()
+      pr.res.once('drain', () => {
+        if (session.pausedBy.delete(pr.rid) && session.pausedBy.size === 0 && session.ws.isPaused) session.ws.resume()
+      })
+    }
+  }
+
   const onAgentFrame = (session: AgentSession, text: string) => {
     const frame = parseAgentFrame(text)
     if (!frame) {
@@ -297,7 +345,13 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
         }
         try {
           pr.res.writeHead(frame.status, flat)
-          pr.res.flushHeaders()
+          // Send the headers together with the body frames of this turn; flush them alone otherwise.
+          const res = pr.res
+          res.cork()
+          setImmediate(() => {
+            if (!pr.done && pr.bytesOut === 0 && !res.destroyed) res.flushHeaders()
+            res.uncork()
+          })
         } catch (err) {
           pr.res.removeHeader('content-length')
           return bad(`invalid response headers (${(err as Error).message})`)
@@ -309,25 +363,16 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
         if (!pr.headersSent) return bad('RESP_BODY before RESP_HEADERS')
         const chunk = decodeBase64(frame.chunk_b64)
         if (!chunk) return bad('RESP_BODY with invalid base64')
-        pr.bytesOut += chunk.length
-        if (pr.bytesOut > maxResponseBytes) {
-          return failRequest(pr, 502, 'TUNNEL_PAYLOAD_TOO_LARGE', `The response exceeds ${maxResponseBytes} bytes.`, true)
-        }
-        pr.res.write(chunk)
-        if (pr.res.writableLength > perRequestAllowance || memoryInUse() > memoryBudgetBytes) {
-          // The caller is behind: stop reading from the agent rather than buffering for it.
-          session.pausedBy.add(pr.rid)
-          if (!session.ws.isPaused) session.ws.pause()
-          pr.res.once('drain', () => {
-            if (session.pausedBy.delete(pr.rid) && session.pausedBy.size === 0 && session.ws.isPaused) session.ws.resume()
-          })
-        }
-        return
+        return onRespBody(session, pr, chunk)
       }
       case 'RESP_END': {
         if (!pr.headersSent) return bad('RESP_END before RESP_HEADERS')
         complete(pr)
-        pr.res.end()
+        try {
+          pr.res.end()
+        } catch {
+          pr.res.destroy()
+        }
         return
       }
       case 'RESP_ERROR': {
@@ -346,9 +391,26 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
     attachTimer.unref()
     let session: AgentSession | undefined
     ws.on('message', (data, isBinary) => {
-      if (isBinary) return
-      const text = Array.isArray(data) ? Buffer.concat(data).toString() : Buffer.from(data as Buffer).toString()
-      if (session) return onAgentFrame(session, text)
+      if (isBinary) {
+        if (!session?.binary) return
+        try {
+          const frame = decodeBinaryBody(rawToBuffer(data))
+          const pr = frame?.kind === BinaryKind.RespBody ? session.inflight.get(frame.rid) : undefined
+          if (frame && pr) onRespBody(session, pr, frame.payload)
+        } catch (err) {
+          logger.error({ err: (err as Error).message }, 'relay: failed to handle an agent frame')
+        }
+        return
+      }
+      const text = rawToBuffer(data).toString('utf8')
+      if (session) {
+        try {
+          onAgentFrame(session, text)
+        } catch (err) {
+          logger.error({ err: (err as Error).message }, 'relay: failed to handle an agent frame')
+        }
+        return
+      }
       clearTimeout(attachTimer)
       const attach = parseAttachFrame(text)
       if (!attach || (attach.leases.length > 0 && !attach.leases.some((l) => l.lease_id === lease.leaseId))) {
@@ -361,8 +423,11 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
         previous.ws.close(CloseCode.Replaced, 'replaced by a newer agent connection')
       }
       const advertised = attach.capabilities.max_inflight
+      const binary = binaryFrames && attach.capabilities[BINARY_FRAMES_CAPABILITY] === true
       const s: AgentSession = {
         ws,
+        binary,
+        send: corkingSender(ws),
         lease,
         agentId: attach.agent_id,
         maxInflight:
@@ -384,8 +449,15 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
       session = s
       sessions.set(lease.leaseId, s)
       ws.on('pong', () => (s.alive = true))
-      ws.send(JSON.stringify({ type: 'ATTACH_ACK', agent_id: attach.agent_id, lease_ids: [lease.leaseId] }))
-      logger.info({ leaseId: lease.leaseId, agentId: attach.agent_id }, 'relay: agent attached')
+      ws.send(
+        JSON.stringify({
+          type: 'ATTACH_ACK',
+          agent_id: attach.agent_id,
+          lease_ids: [lease.leaseId],
+          ...(binary ? { capabilities: { [BINARY_FRAMES_CAPABILITY]: true } } : {}),
+        }),
+      )
+      logger.info({ leaseId: lease.leaseId, agentId: attach.agent_id, binary }, 'relay: agent attached')
     })
     ws.on('close', (code) => {
       clearTimeout(attachTimer)
@@ -601,7 +673,11 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
         return
       }
       let last: Promise<void> | undefined
-      for (const part of chunksOf(chunk)) last = sendFrame(session, { type: 'REQ_BODY', rid, chunk_b64: toBase64(part) })
+      for (const part of chunksOf(chunk)) {
+        last = session.binary
+          ? sendBinary(session, encodeBinaryBody(BinaryKind.ReqBody, rid, part))
+          : sendFrame(session, { type: 'REQ_BODY', rid, chunk_b64: toBase64(part) })
+      }
       if (last && session.ws.bufferedAmount > wsHighWater) {
         // The agent side is behind: stop reading the caller until the WebSocket has flushed.
         req.pause()

@@ -1,0 +1,191 @@
+/**
+ * SynthTunnel benchmark: 1 KB JSON POSTs at 128 concurrency, direct to the local server vs through
+ * relay + agent on loopback (throughput ratio, added p50/p99 latency), then peak RSS of the relay
+ * and the agent during 128 concurrent 1 MB bodies. Relay, agent and local server each run in
+ * their own process, like in production; the load generator runs here.
+ *
+ * Run: `pnpm bench tunnel-synth` (env BENCH_SECONDS=5 to change the measuring window).
+ */
+import { fork } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { createServer } from 'node:http'
+import { once } from 'node:events'
+import { Pool } from 'undici'
+
+const MB = 1024 * 1024
+const role = process.argv[2]
+
+type Msg = { type: string; [k: string]: unknown }
+
+function sampler() {
+  let baseline = process.memoryUsage().rss
+  let peak = baseline
+  const t = setInterval(() => {
+    const rss = process.memoryUsage().rss
+    if (rss > peak) peak = rss
+  }, 5)
+  t.unref()
+  return {
+    reset() {
+      baseline = process.memoryUsage().rss
+      peak = baseline
+    },
+    report: () => ({ baseline, peak }),
+  }
+}
+
+async function child(): Promise<void> {
+  const rss = sampler()
+  const send = (m: Msg) => process.send?.(m)
+  let extra: () => Record<string, unknown> = () => ({})
+  if (role === 'local') {
+    const server = createServer((req, res) => {
+      if (req.url === '/echo') {
+        // stream the body back (1 MB case)
+        res.writeHead(200, { 'content-type': 'application/octet-stream' })
+        req.pipe(res)
+        return
+      }
+      const chunks: Buffer[] = []
+      req.on('data', (c: Buffer) => chunks.push(c))
+      req.on('end', () => {
+        const body = Buffer.concat(chunks)
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length })
+        res.end(body)
+      })
+    })
+    server.keepAliveTimeout = 30_000
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    send({ type: 'ready', port: (server.address() as { port: number }).port })
+  } else if (role === 'relay') {
+    const { createRelayServer } = await import('@taskapp/tunnel-synth/relay')
+    const relay = await createRelayServer({ apiKeys: ['bench'], maxInflight: 256 })
+    extra = () => ({ peakMemoryInUse: relay.stats().peakMemoryInUse, budget: 64 * MB })
+    send({ type: 'ready', url: relay.url })
+  } else if (role === 'agent') {
+    const { synthTunnel } = await import('@taskapp/tunnel-synth')
+    const [relayUrl, port] = [process.argv[3]!, Number(process.argv[4])]
+    const tunnel = await synthTunnel({ backendUrl: relayUrl, apiKey: 'bench', env: {}, localApiKeys: [], maxInflight: 256 }).open({
+      localUrl: `http://127.0.0.1:${port}`,
+      host: '127.0.0.1',
+      port,
+    })
+    send({ type: 'ready', url: tunnel.url, headers: tunnel.headers })
+  }
+  process.on('disconnect', () => process.exit(0)) // never outlive the benchmark
+  process.on('message', (m: Msg) => {
+    if (m.type === 'reset') {
+      rss.reset()
+      send({ type: 'reset-done' })
+    } else if (m.type === 'report') send({ type: 'report', ...rss.report(), ...extra() })
+    else if (m.type === 'exit') process.exit(0)
+  })
+}
+
+async function start(...args: string[]): Promise<{ proc: ChildProcess; ready: Msg; ask(type: string): Promise<Msg> }> {
+  const proc = fork(import.meta.filename, args, { execArgv: [...process.execArgv, ...(process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/tsprof'] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const [ready] = (await once(proc, 'message')) as [Msg]
+  const ask = async (type: string) => {
+    proc.send({ type })
+    for (;;) {
+      const [m] = (await once(proc, 'message')) as [Msg]
+      if (m.type === `${type}-done` || m.type === type) return m
+    }
+  }
+  return { proc, ready, ask }
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN
+}
+
+async function load(url: string, headers: Record<string, string>, seconds: number, concurrency: number) {
+  const u = new URL(url)
+  const pool = new Pool(u.origin, { connections: concurrency, pipelining: 1 })
+  const body = JSON.stringify({ data: 'x'.repeat(1000 - 12) })
+  const path = `${u.pathname.replace(/\/$/, '')}/json`
+  const lat: number[] = []
+  let errors = 0
+  const run = async (until: number, record: boolean) => {
+    while (performance.now() < until) {
+      const t0 = performance.now()
+      const res = await pool.request({ method: 'POST', path, headers: { ...headers, 'content-type': 'application/json' }, body })
+      await res.body.dump()
+      if (res.statusCode !== 200) errors += 1
+      if (record) lat.push(performance.now() - t0)
+    }
+  }
+  const warm = performance.now() + 1_000
+  await Promise.all(Array.from({ length: concurrency }, () => run(warm, false)))
+  const t0 = performance.now()
+  const end = t0 + seconds * 1000
+  await Promise.all(Array.from({ length: concurrency }, () => run(end, true)))
+  const elapsed = (performance.now() - t0) / 1000
+  await pool.close()
+  lat.sort((a, b) => a - b)
+  return { rps: lat.length / elapsed, p50: percentile(lat, 50), p99: percentile(lat, 99), errors, n: lat.length }
+}
+
+async function bigBodies(url: string, headers: Record<string, string>, concurrency: number, rounds: number) {
+  const u = new URL(url)
+  const pool = new Pool(u.origin, { connections: concurrency })
+  const body = Buffer.alloc(MB, 'b')
+  const path = `${u.pathname.replace(/\/$/, '')}/echo`
+  let ok = 0
+  const t0 = performance.now()
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (let i = 0; i < rounds; i++) {
+        const res = await pool.request({ method: 'POST', path, headers, body })
+        let n = 0
+        for await (const c of res.body) n += (c as Buffer).length
+        if (res.statusCode === 200 && n === MB) ok += 1
+      }
+    }),
+  )
+  await pool.close()
+  return { ok, total: concurrency * rounds, seconds: (performance.now() - t0) / 1000 }
+}
+
+async function main(): Promise<void> {
+  const seconds = Number(process.env.BENCH_SECONDS ?? 5)
+  const concurrency = 128
+  const local = await start('local')
+  const port = local.ready.port as number
+  const relay = await start('relay')
+  const agent = await start('agent', relay.ready.url as string, String(port))
+  const tunnelUrl = agent.ready.url as string
+  const headers = agent.ready.headers as Record<string, string>
+
+  const direct = await load(`http://127.0.0.1:${port}`, {}, seconds, concurrency)
+  const tunnel = await load(tunnelUrl, headers, seconds, concurrency)
+  const f = (n: number, d = 2) => n.toFixed(d)
+  console.log(`1 KB JSON POST, ${concurrency} concurrent, ${seconds} s each (loopback, 2 cores shared)`)
+  console.log(`  direct : ${f(direct.rps, 0)} req/s  p50 ${f(direct.p50)} ms  p99 ${f(direct.p99)} ms  (${direct.n} req, ${direct.errors} errors)`)
+  console.log(`  tunnel : ${f(tunnel.rps, 0)} req/s  p50 ${f(tunnel.p50)} ms  p99 ${f(tunnel.p99)} ms  (${tunnel.n} req, ${tunnel.errors} errors)`)
+  console.log(`  throughput ratio tunnel/direct: ${f((tunnel.rps / direct.rps) * 100, 1)} %  (target >= 60 %)`)
+  console.log(`  added latency: p50 +${f(tunnel.p50 - direct.p50)} ms, p99 +${f(tunnel.p99 - direct.p99)} ms  (target p50 < 1 ms)`)
+  // Little's law view: per-request service overhead at concurrency 1
+  const single = await load(tunnelUrl, headers, 2, 1)
+  const singleDirect = await load(`http://127.0.0.1:${port}`, {}, 2, 1)
+  console.log(`  at concurrency 1: direct p50 ${f(singleDirect.p50, 3)} ms, tunnel p50 ${f(single.p50, 3)} ms, added ${f(single.p50 - singleDirect.p50, 3)} ms`)
+
+  if (process.env.BENCH_SKIP_BIG) {
+    for (const c of [agent, relay, local]) c.proc.send({ type: 'exit' })
+    return
+  }
+  await relay.ask('reset')
+  await agent.ask('reset')
+  const big = await bigBodies(tunnelUrl, headers, concurrency, 2)
+  const r = await relay.ask('report')
+  const a = await agent.ask('report')
+  const mb = (n: unknown) => f((n as number) / MB, 1)
+  console.log(`${concurrency} concurrent 1 MB bodies echoed through the tunnel, ${big.total} requests: ${big.ok} ok in ${f(big.seconds)} s`)
+  console.log(`  relay RSS: baseline ${mb(r.baseline)} MB, peak ${mb(r.peak)} MB (+${mb((r.peak as number) - (r.baseline as number))} MB); bytes in transit peak ${mb(r.peakMemoryInUse)} MB of a ${mb(r.budget)} MB budget`)
+  console.log(`  agent RSS: baseline ${mb(a.baseline)} MB, peak ${mb(a.peak)} MB (+${mb((a.peak as number) - (a.baseline as number))} MB)`)
+  console.log(`  data moved: ${f((big.total * 2 * MB) / MB, 0)} MB; buffering whole bodies would need >= ${concurrency * 2} MB per process`)
+  for (const c of [agent, relay, local]) c.proc.send({ type: 'exit' })
+}
+
+if (role) await child()
+else await main()
