@@ -2,7 +2,13 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { CloudflareTunnelError, cloudflareQuickTunnel, trackedChildCount, verifyTunnel } from './index.js'
+import {
+  CloudflareTunnelError,
+  cloudflareQuickTunnel,
+  killAllTrackedChildren,
+  trackedChildCount,
+  verifyTunnel,
+} from './index.js'
 import type { CloudflareTunnelOptions } from './index.js'
 import {
   DOUBLE_PATH,
@@ -292,5 +298,41 @@ describe('cloudflareQuickTunnel against the cloudflared double', () => {
     expect(a.metricsUrl).not.toBe(b.metricsUrl)
     expect(trackedChildCount()).toBe(2)
     await waitFor(async () => (await fetch(`${b.metricsUrl}/ready`)).status === 200, { what: 'b ready' })
+  })
+
+  it.each([
+    { mode: 'silent-register', what: 'no registration line: readiness comes from GET /ready' },
+    { mode: 'silent-register,hide-url', what: 'no URL line either: the URL comes from GET /quicktunnel' },
+  ])('$what', async ({ mode }) => {
+    await using origin = await startOrigin()
+    await using tunnel = await cloudflareQuickTunnel(
+      options({
+        CLOUDFLARED_DOUBLE_MODE: mode,
+        CLOUDFLARED_DOUBLE_HOSTNAME: 'quiet-maple.trycloudflare.com',
+        CLOUDFLARED_DOUBLE_REGISTER_DELAY_MS: '300',
+      }),
+    ).open(targetFor(origin))
+    expect(tunnel.url).toBe('https://quiet-maple.trycloudflare.com')
+    expect(tunnel.recentOutput().some((l) => l.includes('Registered tunnel connection'))).toBe(false)
+    expect(tunnel.recentOutput().some((l) => l.includes('quiet-maple'))).toBe(!mode.includes('hide-url'))
+    expect((await fetch(`${tunnel.metricsUrl}/ready`)).status).toBe(200)
+  })
+
+  it.each([
+    { signal: 'SIGTERM' as const, status: { code: 0, signal: null } },
+    { signal: 'SIGKILL' as const, status: { code: null, signal: 'SIGKILL' } },
+  ])('killAllTrackedChildren($signal) stops every tunnel synchronously', async ({ signal, status }) => {
+    await using origin = await startOrigin()
+    const backend = cloudflareQuickTunnel(options({ CLOUDFLARED_DOUBLE_REGISTER_DELAY_MS: '50' }))
+    const tunnels = [await backend.open(targetFor(origin)), await backend.open(targetFor(origin))]
+    onTestFinished(() => Promise.all(tunnels.map((t) => t.close())).then(() => undefined))
+    expect(killAllTrackedChildren(signal)).toBe(2)
+    await Promise.all(tunnels.map((t) => t.closed))
+    for (const t of tunnels) {
+      expect(isAlive(t.pid)).toBe(false)
+      expect(t.exitStatus).toEqual(status)
+    }
+    expect(trackedChildCount()).toBe(0)
+    expect(killAllTrackedChildren()).toBe(0)
   })
 })

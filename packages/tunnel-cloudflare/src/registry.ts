@@ -28,7 +28,8 @@ export function trackChild(proc: SupervisedProcess): void {
  * Kills every cloudflared this package started and that is still running, synchronously (safe in
  * an `'exit'` listener or a signal handler). With `SIGTERM` (the default) each watchdog forwards
  * it and escalates to SIGKILL after the grace period on its own, even if this process exits right
- * away; with `SIGKILL` both are killed at once. Returns how many were signalled.
+ * away; with `SIGKILL` cloudflared dies at once and its watchdog reaps it and exits. Returns how
+ * many were signalled.
  *
  * @example
  * ```ts

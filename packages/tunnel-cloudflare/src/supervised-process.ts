@@ -198,19 +198,18 @@ export class SupervisedProcess {
   }
 
   /**
-   * Synchronous last-chance kill for process exit. SIGTERM goes to the supervisor, which forwards
-   * it and enforces SIGKILL after the grace period even though we are gone; SIGKILL goes to both.
+   * Synchronous last-chance kill, safe in an `'exit'` listener. SIGTERM goes to the watchdog, which
+   * forwards it and enforces SIGKILL after the grace period even if we are gone by then. SIGKILL goes
+   * to the program only: the watchdog stays to reap it (so no zombie is left for init) and then exits.
    */
   killNow(sig: 'SIGTERM' | 'SIGKILL'): void {
     if (this.#status !== undefined) return
     try {
-      if (sig === 'SIGKILL' && this.#pid !== undefined && this.#childExit === undefined)
-        process.kill(this.#pid, sig)
-    } catch {
-      // already gone
-    }
-    try {
-      this.supervisor.kill(sig)
+      if (sig === 'SIGKILL' && this.#pid !== undefined) {
+        if (this.#childExit === undefined) process.kill(this.#pid, 'SIGKILL')
+      } else {
+        this.supervisor.kill('SIGTERM')
+      }
     } catch {
       // already gone
     }
@@ -222,8 +221,8 @@ export class SupervisedProcess {
       if (this.#status !== undefined) return this.#status
       this.signal('SIGTERM')
       const timer = setTimeout(() => {
-        this.signal('SIGKILL')
-        if (this.#pid === undefined) this.killNow('SIGKILL')
+        if (this.#pid === undefined) this.supervisor.kill('SIGKILL')
+        else this.signal('SIGKILL')
       }, graceMs)
       try {
         return await this.exited
