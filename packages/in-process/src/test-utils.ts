@@ -2,7 +2,10 @@
  * Helpers for this package's tests (not exported from the package): polling with a deadline,
  * fake tunnel backends, tiny apps and HTTP helpers. Timers here are unref'd.
  */
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { request as httpRequest } from 'node:http'
+import { dirname, join } from 'node:path'
 import type { Agent, IncomingMessage, ServerResponse } from 'node:http'
 import { isPortAvailable } from '@taskapp/port-manager'
 import type { TaskAppConfig } from '@taskapp/task-server'
@@ -201,7 +204,7 @@ export function get(
 
 /** A running fixture child process with its stdout parsed as JSON lines. */
 export interface FixtureProcess {
-  readonly child: import('node:child_process').ChildProcess
+  readonly child: ChildProcess
   readonly lines: Record<string, unknown>[]
   /** Resolves with the first line (seen or future) matching `predicate`. */
   waitForLine(
@@ -218,8 +221,6 @@ export interface FixtureProcess {
  * folder. Kill it yourself or let `onTestFinished` do it (the caller registers that).
  */
 export async function spawnFixture(script: string, args: string[]): Promise<FixtureProcess> {
-  const { spawn } = await import('node:child_process')
-  const { dirname, join } = await import('node:path')
   const cwd = join(dirname(script), '..', '..')
   const child = spawn(
     process.execPath,
