@@ -93,8 +93,7 @@ function p90(values: number[]): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.9))]!
 }
 
-const buildConfigApp = (): RequestListener =>
-  createTaskApp({ ...config, apiKeys: [KEY] }) as unknown as RequestListener
+const buildConfigApp = (): RequestListener => createTaskApp({ ...config, apiKeys: [KEY] })
 
 for (let i = 0; i < WARMUP; i++) {
   await baseline(buildConfigApp)
