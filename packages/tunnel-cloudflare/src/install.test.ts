@@ -284,11 +284,14 @@ describe('install helpers', () => {
     })
   })
 
-  it('rejects a malformed sha256 option before any download', async () => {
-    await expect(installCloudflared({ sha256: 'xyz', baseUrl: 'http://127.0.0.1:9' })).rejects.toMatchObject({
-      code: 'TASKAPP_ERR_INVALID_OPTIONS',
-    })
-  })
+  it.each([{ sha256: 'xyz' }, { version: '../../etc' }, { version: '' }, { version: 'a/b' }])(
+    'rejects %j before any download',
+    async (bad) => {
+      await expect(installCloudflared({ ...bad, baseUrl: 'http://127.0.0.1:9' })).rejects.toMatchObject({
+        code: 'TASKAPP_ERR_INVALID_OPTIONS',
+      })
+    },
+  )
 
   it('parses sha256sum text, "name: hex" lists and release JSON', () => {
     const hex = 'ab'.repeat(32)

@@ -187,6 +187,7 @@ export async function installCloudflared(
       'installCloudflared: sha256 must be 64 hex characters.',
     )
   }
+  checkVersion(options.version ?? 'latest')
   const userSignal = options.signal
   userSignal?.throwIfAborted()
   const timeout = AbortSignal.timeout(options.timeoutMs ?? 120_000)
@@ -217,7 +218,7 @@ export async function installCloudflared(
       )
     }
     expected = parsed.sha256
-    if (version === 'latest' && parsed.tag !== undefined) version = parsed.tag
+    if (version === 'latest' && parsed.tag !== undefined) version = checkVersion(parsed.tag)
   }
 
   const targetDir = join(dir, version)
@@ -239,6 +240,7 @@ export async function installCloudflared(
     `.${binaryName(platform)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`,
   )
   let renamed = false
+  let sidecar = false
   try {
     const hash = createHash('sha256')
     const file = await open(tmpPath, 'wx', 0o755)
@@ -274,17 +276,31 @@ export async function installCloudflared(
       await file.close()
     }
     await chmod(tmpPath, 0o755)
-    if (asset.endsWith('.tgz')) await writeSidecar(`${finalPath}.sha256`, expected)
+    if (asset.endsWith('.tgz')) {
+      sidecar = true
+      await writeSidecar(`${finalPath}.sha256`, expected)
+    }
     await rename(tmpPath, finalPath)
     renamed = true
     return { path: finalPath, version, sha256: expected, cached: false }
   } finally {
     if (!renamed) {
       await unlink(tmpPath).catch(() => {})
-      await unlink(`${finalPath}.sha256`).catch(() => {})
+      if (sidecar) await unlink(`${finalPath}.sha256`).catch(() => {})
       if (created !== undefined) await removeEmptyDirs(targetDir, created)
     }
   }
+}
+
+/** A version becomes a folder name: allow tags like `2026.8.2` only, never a path. */
+function checkVersion(version: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(version) || version.includes('..')) {
+    throw new CloudflareTunnelError(
+      'TASKAPP_ERR_INVALID_OPTIONS',
+      `installCloudflared: version must be a release tag like 2026.8.2 or 'latest', got ${JSON.stringify(version)}.`,
+    )
+  }
+  return version
 }
 
 async function writeSidecar(path: string, content: string): Promise<void> {
