@@ -4,7 +4,7 @@
  * `ENVIRONMENT_API_KEY_ALIASES`; presented in `X-API-Key`, `X-API-Keys` (comma list) or
  * `Authorization: Bearer`; compared in constant time.
  */
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { timingSafeEqual } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
 
 /** At most this many candidate keys are checked per request (a header full of commas costs no more). */
@@ -12,13 +12,14 @@ const MAX_CANDIDATES = 16
 /** Candidates longer than this are ignored (no key is that long; it bounds hashing work). */
 const MAX_KEY_LENGTH = 4096
 
-function digest(value: string): Buffer {
-  return createHash('sha256').update(value, 'utf8').digest()
-}
-
 interface KeySet {
   readonly keys: readonly string[]
-  readonly digests: readonly Buffer[]
+  /** UTF-8 bytes of each key. */
+  readonly buffers: readonly Buffer[]
+}
+
+function toBuffers(keys: readonly string[]): Buffer[] {
+  return keys.map((k) => Buffer.from(k, 'utf8'))
 }
 
 function splitKeys(raw: string | undefined): string[] {
@@ -41,11 +42,11 @@ export function createKeySource(
 ): KeySource {
   if (apiKeys !== undefined) {
     const keys = [...new Set(apiKeys.map((k) => k.trim()).filter((k) => k !== ''))]
-    const fixed: KeySet = { keys, digests: keys.map(digest) }
+    const fixed: KeySet = { keys, buffers: toBuffers(keys) }
     return { current: () => fixed }
   }
   let cacheKey: string | undefined
-  let cached: KeySet = { keys: [], digests: [] }
+  let cached: KeySet = { keys: [], buffers: [] }
   return {
     current() {
       const primary =
@@ -57,7 +58,7 @@ export function createKeySource(
       const key = `${primary}\u0000${aliases}`
       if (key !== cacheKey) {
         const keys = [...new Set([primary, ...splitKeys(aliases)].filter((k) => k !== ''))]
-        cached = { keys, digests: keys.map(digest) }
+        cached = { keys, buffers: toBuffers(keys) }
         cacheKey = key
       }
       return cached
@@ -92,14 +93,21 @@ export function candidateKeys(headers: IncomingHttpHeaders): string[] {
   return out
 }
 
-/** True when any candidate equals any allowed key. Compares SHA-256 digests with `timingSafeEqual`, without early exit. */
+/**
+ * True when any candidate equals any allowed key. Every comparison is a `timingSafeEqual` over the
+ * allowed key's full length (a candidate of another length is replaced by the key itself and
+ * counted as a mismatch), and all pairs are compared without early exit, so the time depends
+ * only on the number and lengths of the allowed keys, never on how much of a key was guessed.
+ */
 export function isAuthorized(candidates: readonly string[], allowed: KeySet): boolean {
   let ok = false
   for (const candidate of candidates) {
-    const d = digest(candidate)
-    for (const a of allowed.digests) {
-      // Non-short-circuiting OR: the time does not depend on which key matched.
-      ok = timingSafeEqual(d, a) || ok
+    const c = Buffer.from(candidate, 'utf8')
+    for (const a of allowed.buffers) {
+      const sameLength = c.length === a.length
+      const equal = timingSafeEqual(sameLength ? c : a, a)
+      // Non-short-circuiting: the time does not depend on which key matched.
+      ok = (equal && sameLength) || ok
     }
   }
   return ok

@@ -87,6 +87,15 @@ interface RunEntry {
   /** Settles when the outcome is known and, for a job, its final record is stored. */
   readonly done: Promise<void>
   readonly markDone: () => void
+  /** Set while the handler runs: settles the outcome at once when the run is aborted. */
+  onAbort?: () => void
+}
+
+/** Aborts a run: fires the handler's signal and settles its outcome without waiting for the handler. */
+function abortRun(entry: RunEntry, reason: unknown): void {
+  if (entry.controller.signal.aborted) return
+  entry.controller.abort(reason)
+  entry.onAbort?.()
 }
 
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/
@@ -210,7 +219,7 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
     lifecycleAbort.abort(reason)
     const deadline = Date.now() + graceMs
     await settleWithin(startup, graceMs, signal)
-    for (const entry of running.values()) entry.controller.abort(reason)
+    for (const entry of running.values()) abortRun(entry, reason)
     const waits = [...running.values()].flatMap((e) => [e.settled, e.done])
     await settleWithin(Promise.all([...waits, ...pendingHooks]), deadline - Date.now(), signal)
     const errors: unknown[] = []
@@ -409,7 +418,8 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
     const { signal } = entry.controller
     const maxMs = request.safety.max_time_s * 1000
     const timer = globalThis.setTimeout(() => {
-      entry.controller.abort(
+      abortRun(
+        entry,
         new TaskServerError(
           'TASKAPP_ERR_ROLLOUT_TIMEOUT',
           `The rollout ran longer than safety.max_time_s (${request.safety.max_time_s} s) and was aborted.`,
@@ -431,19 +441,33 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
       () => {},
       () => {},
     )
-    const outcome = raceAbort(handler, signal).then(
-      (raw) => validateResponse(raw, request, requestId, performance.now() - started),
-      (err: unknown) => classifyError(err, signal, requestId, request, performance.now() - started),
-    )
-    return outcome.then((o) => {
+    // No listener on the signal (EventTarget listeners are slow on the hot path): every abort
+    // goes through abortRun, which calls onAbort.
+    let settle!: (o: Outcome) => void
+    const outcome = new Promise<Outcome>((resolve) => {
+      settle = resolve
+    })
+    let finished = false
+    const finish = (o: Outcome) => {
+      if (finished) return
+      finished = true
+      entry.onAbort = undefined
       clearTimeout(timer)
       notify(
         o.ok
           ? { request, response: o.response, durationMs: o.durationMs, requestId }
           : { request, error: o.error, durationMs: o.durationMs, requestId },
       )
-      return o
-    })
+      settle(o)
+    }
+    const classify = (err: unknown) =>
+      finish(classifyError(err, signal, requestId, request, performance.now() - started))
+    entry.onAbort = () => classify(signal.reason)
+    handler.then((raw) => {
+      if (signal.aborted) classify(signal.reason)
+      else finish(validateResponse(raw, request, requestId, performance.now() - started))
+    }, classify)
+    return outcome
   }
 
   async function storeFinal(entry: RunEntry, base: RolloutJob, outcome: Outcome): Promise<void> {
@@ -483,9 +507,9 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
     const createdAt = Date.now()
     let detached = false
     const onClose = () => {
-      if (!detached && !res.writableFinished) entry.controller.abort(CLIENT_GONE)
+      if (!detached && !res.writableFinished) abortRun(entry, CLIENT_GONE)
     }
-    res.once('close', onClose)
+    res.on('close', onClose)
     const outcome = execute(entry, request, requestId, 'sync', req.headers)
     try {
       const syncTimeoutMs = cfg.syncTimeoutMs
@@ -621,11 +645,9 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
   })
   if (cfg.corsOrigins !== undefined) app.use(createCorsMiddleware(cfg.corsOrigins))
 
-  const auth: RequestHandler = (req, res, next) => {
-    if (!requireKey) {
-      next()
-      return
-    }
+  /** True when the request may go on; otherwise the error answer has been sent. */
+  function authorized(req: Request, res: Response): boolean {
+    if (!requireKey) return true
     const allowed = keys.current()
     if (allowed.keys.length === 0) {
       sendError(
@@ -634,13 +656,10 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
         'missing_environment_api_key',
         'No API key is configured on the server; set ENVIRONMENT_API_KEY (or pass apiKeys) and restart the task app.',
       )
-      return
+      return false
     }
     const candidates = candidateKeys(req.headers)
-    if (isAuthorized(candidates, allowed)) {
-      next()
-      return
-    }
+    if (isAuthorized(candidates, allowed)) return true
     safeLog(
       logger,
       'warn',
@@ -661,17 +680,25 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
         ? 'API key missing: send it in X-API-Key, X-API-Keys or Authorization: Bearer.'
         : 'API key not accepted: send one of the ENVIRONMENT_API_KEY keys in X-API-Key, X-API-Keys or Authorization: Bearer.',
     )
+    return false
   }
 
-  const readyGate: RequestHandler = (_req, res, next) => {
-    if (state === 'ready') {
-      next()
-      return
-    }
+  const auth: RequestHandler = (req, res, next) => {
+    if (authorized(req, res)) next()
+  }
+
+  /** True once the startup hooks are done; otherwise a 503 has been sent. */
+  function isReady(res: Response): boolean {
+    if (state === 'ready') return true
     res.setHeader('Retry-After', '1')
     if (state === 'failed')
       sendError(res, 503, 'startup_failed', 'A startup hook failed; see the server log.')
     else sendError(res, 503, 'not_ready', 'The task app is still starting; retry in a moment.')
+    return false
+  }
+
+  const readyGate: RequestHandler = (_req, res, next) => {
+    if (isReady(res)) next()
   }
 
   const methodNotAllowed =
@@ -714,6 +741,15 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
       error_id: errorId,
     })
   }
+
+  // One layer instead of four (auth, ready, JSON, handler): this is the hot path, registered first.
+  app.post('/rollout', (req, res, next) => {
+    if (!authorized(req, res) || !isReady(res)) return
+    jsonParser(req, res, (err?: unknown) => {
+      if (err) next(err)
+      else handleRollout(req, res).catch(next)
+    })
+  })
 
   app.head('/', (_req, res) => {
     res.status(200).json({ status: 'ok' })
@@ -815,7 +851,7 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
     }
   })
 
-  app.post('/rollout', auth, readyGate, jsonParser, async (req, res) => {
+  async function handleRollout(req: Request, res: Response): Promise<void> {
     const mode = req.query.mode
     if (mode !== undefined && mode !== 'async' && mode !== 'sync') {
       const issues = [{ path: 'query.mode', message: "expected 'sync' or 'async'" }]
@@ -827,7 +863,9 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
     const parsed = requestSchema.safeParse(req.body)
     if (!parsed.success) {
       const issues = toIssues(parsed.error)
-      sendError(res, 422, 'invalid_request', `Invalid rollout request: ${describeIssues(issues)}`, { issues })
+      sendError(res, 422, 'invalid_request', `Invalid rollout request: ${describeIssues(issues)}`, {
+        issues,
+      })
       return
     }
     const request = parsed.data as RolloutRequest
@@ -835,7 +873,7 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
     if (mode === 'async' || (mode === undefined && preferAsync))
       await asyncRollout(req, res, request, preferAsync)
     else await syncRollout(req, res, request)
-  })
+  }
 
   app.get('/rollouts/:id', auth, async (req, res) => {
     const job = await jobStore.get(req.params.id as string)
@@ -855,7 +893,8 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
     const id = req.params.id as string
     const entry = running.get(id)
     if (entry?.job) {
-      entry.controller.abort(
+      abortRun(
+        entry,
         new TaskServerError(
           'TASKAPP_ERR_ROLLOUT_CANCELLED',
           `Rollout job ${id} was cancelled by the caller.`,
