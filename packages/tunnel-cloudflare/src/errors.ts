@@ -1,4 +1,11 @@
-/** Every stable error code this package throws (see the README's Errors table). */
+/**
+ * Every stable error code this package throws (see the README's Errors table).
+ *
+ * @example
+ * ```ts
+ * if (err instanceof CloudflareTunnelError && err.code === 'TASKAPP_ERR_TUNNEL_TIMEOUT') retry()
+ * ```
+ */
 export type CloudflareTunnelErrorCode =
   | 'TASKAPP_ERR_INVALID_OPTIONS'
   | 'TASKAPP_ERR_CLOUDFLARED_NOT_FOUND'
@@ -12,7 +19,14 @@ export type CloudflareTunnelErrorCode =
   | 'TASKAPP_ERR_INSTALL_DOWNLOAD'
   | 'TASKAPP_ERR_INSTALL_CHECKSUM'
 
-/** Extra facts an error can carry. */
+/**
+ * Extra facts an error can carry.
+ *
+ * @example
+ * ```ts
+ * new CloudflareTunnelError('TASKAPP_ERR_CLOUDFLARED_EXITED', 'exited', { exitCode: 1, lines })
+ * ```
+ */
 export interface CloudflareTunnelErrorDetails {
   /** The underlying error. */
   cause?: unknown

@@ -5,7 +5,14 @@ import { homedir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { CloudflareTunnelError } from './errors.js'
 
-/** Options of {@link findCloudflared}. */
+/**
+ * Options of {@link findCloudflared}.
+ *
+ * @example
+ * ```ts
+ * await findCloudflared({ env: { PATH: '/usr/local/bin' } })
+ * ```
+ */
 export interface FindCloudflaredOptions {
   /** Explicit path; when set it must be executable (no fallback). */
   readonly cloudflaredPath?: string
@@ -63,7 +70,14 @@ function compareVersionsDesc(a: string, b: string): number {
   return 0
 }
 
-/** Where a binary was found. */
+/**
+ * Where a binary was found.
+ *
+ * @example
+ * ```ts
+ * const found: FoundCloudflared | undefined = await findCloudflared() // { path, source: 'path' }
+ * ```
+ */
 export interface FoundCloudflared {
   readonly path: string
   readonly source: 'option' | 'env' | 'path' | 'cache'

@@ -11,12 +11,33 @@ import { fetch } from 'undici'
 import { CloudflareTunnelError } from './errors.js'
 import { binaryName, defaultInstallDir } from './find-binary.js'
 
-/** Default release download base. */
+/**
+ * Default release download base.
+ *
+ * @example
+ * ```ts
+ * await installCloudflared({ baseUrl: DEFAULT_RELEASES_URL })
+ * ```
+ */
 export const DEFAULT_RELEASES_URL = 'https://github.com/cloudflare/cloudflared/releases'
-/** Default release metadata base (GitHub API), where checksums are read from. */
+/**
+ * Default release metadata base (GitHub API), where checksums are read from.
+ *
+ * @example
+ * ```ts
+ * await installCloudflared({ checksumUrl: `${DEFAULT_RELEASES_API_URL}/tags/2026.8.2` })
+ * ```
+ */
 export const DEFAULT_RELEASES_API_URL = 'https://api.github.com/repos/cloudflare/cloudflared/releases'
 
-/** Options of {@link installCloudflared}. */
+/**
+ * Options of {@link installCloudflared}.
+ *
+ * @example
+ * ```ts
+ * const options: InstallCloudflaredOptions = { version: '2026.8.2', sha256: '…64 hex…' }
+ * ```
+ */
 export interface InstallCloudflaredOptions {
   /** Release tag, e.g. `2026.8.2`. @default 'latest' */
   readonly version?: string
@@ -44,7 +65,14 @@ export interface InstallCloudflaredOptions {
   readonly signal?: AbortSignal
 }
 
-/** Result of {@link installCloudflared}. */
+/**
+ * Result of {@link installCloudflared}.
+ *
+ * @example
+ * ```ts
+ * const { path, cached } = await installCloudflared()
+ * ```
+ */
 export interface InstalledCloudflared {
   /** Absolute path of the executable. */
   readonly path: string

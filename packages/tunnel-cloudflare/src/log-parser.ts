@@ -3,7 +3,14 @@
  * `cmd/cloudflared/tunnel/quick_tunnel.go`, `connection/observer.go`).
  */
 
-/** What one line of cloudflared output tells us. */
+/**
+ * What one line of cloudflared output tells us.
+ *
+ * @example
+ * ```ts
+ * const { url, registered } = parseCloudflaredLine(line)
+ * ```
+ */
 export interface ParsedLine {
   /** `DBG|INF|WRN|ERR|FTL|PNC`, or `undefined` for a plain line (CLI error, panic, usage). */
   readonly level: string | undefined

@@ -14,7 +14,14 @@ import { spawnSupervised } from './supervised-process.js'
 import type { SupervisedExit, SupervisedProcess } from './supervised-process.js'
 import type { OpenTunnel, TunnelBackend, TunnelLogger, TunnelTarget } from './types.js'
 
-/** Options shared by quick and named tunnels. */
+/**
+ * Options shared by quick and named tunnels.
+ *
+ * @example
+ * ```ts
+ * const options: CloudflareTunnelOptions = { cloudflaredPath: '/usr/local/bin/cloudflared', timeoutMs: 45_000, logger }
+ * ```
+ */
 export interface CloudflareTunnelOptions {
   /** Path of the cloudflared binary; when set it must exist (no search). @default searched: CLOUDFLARED_PATH, PATH, install cache */
   readonly cloudflaredPath?: string
@@ -37,7 +44,14 @@ export interface CloudflareTunnelOptions {
   readonly extraArgs?: readonly string[]
 }
 
-/** Options of {@link cloudflareNamedTunnel}. */
+/**
+ * Options of {@link cloudflareNamedTunnel}.
+ *
+ * @example
+ * ```ts
+ * const options: CloudflareNamedTunnelOptions = { token: process.env.CF_TUNNEL_TOKEN!, hostname: 'app.example.com' }
+ * ```
+ */
 export interface CloudflareNamedTunnelOptions extends CloudflareTunnelOptions {
   /** The tunnel token from the Cloudflare dashboard. Passed as `TUNNEL_TOKEN`, never on the command line. */
   readonly token: string
@@ -45,7 +59,15 @@ export interface CloudflareNamedTunnelOptions extends CloudflareTunnelOptions {
   readonly hostname: string
 }
 
-/** A running Cloudflare tunnel. */
+/**
+ * A running Cloudflare tunnel.
+ *
+ * @example
+ * ```ts
+ * await using tunnel: CloudflareTunnel = await cloudflareQuickTunnel().open(target)
+ * void tunnel.closed.then(() => console.log(tunnel.exitError?.message ?? 'closed'))
+ * ```
+ */
 export interface CloudflareTunnel extends OpenTunnel {
   /** PID of the cloudflared process. */
   readonly pid: number
@@ -59,7 +81,14 @@ export interface CloudflareTunnel extends OpenTunnel {
   recentOutput(): string[]
 }
 
-/** A {@link TunnelBackend} whose `open()` resolves a {@link CloudflareTunnel}. */
+/**
+ * A {@link TunnelBackend} whose `open()` resolves a {@link CloudflareTunnel}.
+ *
+ * @example
+ * ```ts
+ * const backend: CloudflareTunnelBackend = cloudflareQuickTunnel()
+ * ```
+ */
 export interface CloudflareTunnelBackend extends TunnelBackend {
   /** `cloudflare-quick` or `cloudflare-named`. */
   readonly name: string

@@ -3,7 +3,14 @@
  * here again (same shape) so this package needs no dependency on `in-process`.
  */
 
-/** Where the tunnel should send traffic: the local task app. */
+/**
+ * Where the tunnel should send traffic: the local task app.
+ *
+ * @example
+ * ```ts
+ * const target: TunnelTarget = { localUrl: 'http://127.0.0.1:8114', port: 8114, host: '127.0.0.1' }
+ * ```
+ */
 export interface TunnelTarget {
   /** Local base URL, e.g. `http://127.0.0.1:8114`. */
   readonly localUrl: string

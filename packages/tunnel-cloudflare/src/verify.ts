@@ -2,7 +2,14 @@
 import { fetch } from 'undici'
 import { CloudflareTunnelError } from './errors.js'
 
-/** Options of {@link verifyTunnel}. */
+/**
+ * Options of {@link verifyTunnel}.
+ *
+ * @example
+ * ```ts
+ * const options: VerifyTunnelOptions = { path: '/health', headers: { 'x-api-key': key }, timeoutMs: 60_000 }
+ * ```
+ */
 export interface VerifyTunnelOptions {
   /** Path to request. @default '/health' */
   readonly path?: string
@@ -20,7 +27,14 @@ export interface VerifyTunnelOptions {
   readonly signal?: AbortSignal
 }
 
-/** Result of a successful {@link verifyTunnel}. */
+/**
+ * Result of a successful {@link verifyTunnel}.
+ *
+ * @example
+ * ```ts
+ * const { status, attempts } = await verifyTunnel(tunnel.url)
+ * ```
+ */
 export interface VerifyTunnelResult {
   /** Status of the accepted response. */
   readonly status: number
