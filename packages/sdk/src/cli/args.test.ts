@@ -83,7 +83,7 @@ describe('parseCommand: serve', () => {
       onPortConflict: 'next',
       verifyTunnel: false,
       json: false,
-      logLevel: 'info',
+      logLevel: 'warn',
       allowNonLoopback: false,
     })
   })

@@ -162,8 +162,11 @@ function parseFlags(
       allowPositionals: true,
     })
   } catch (cause) {
-    const message = cause instanceof Error ? cause.message.split('\n')[0] : String(cause)
-    throw usage(command, message ?? 'bad arguments')
+    const raw = cause instanceof Error ? cause.message : String(cause)
+    // Node's parseArgs messages: keep the first sentence ("Unknown option '--x'", "Option '--port
+    // <value>' argument missing"), drop its advice about '--' positionals.
+    const message = raw.split('\n')[0]?.replace(/\. To specify a positional argument.*$/, '') ?? raw
+    throw usage(command, `${message}.`)
   }
 }
 
@@ -208,10 +211,10 @@ function str(values: Values, name: string): string | undefined {
   return typeof v === 'string' ? v : undefined
 }
 
-function logLevelOf(command: string, values: Values, env: CliEnv): LogLevel {
+function logLevelOf(command: string, values: Values, env: CliEnv, fallback: LogLevel): LogLevel {
   if (values.verbose === true) return 'debug'
   const raw = str(values, 'log-level') ?? nonEmpty(env.TASKAPP_LOG_LEVEL)
-  return raw === undefined ? 'info' : oneOf(command, '--log-level', raw.toLowerCase(), LOG_LEVELS)
+  return raw === undefined ? fallback : oneOf(command, '--log-level', raw.toLowerCase(), LOG_LEVELS)
 }
 
 function exactlyOnePositional(command: string, positionals: string[], what: string, example: string): string {
@@ -287,7 +290,7 @@ function parseServe(args: readonly string[], env: CliEnv): ServeCommand | HelpCo
         : oneOf('serve', '--on-port-conflict', conflictRaw, PORT_CONFLICT_POLICIES),
     verifyTunnel: values['verify-tunnel'] === true,
     json: values.json === true,
-    logLevel: logLevelOf('serve', values, env),
+    logLevel: logLevelOf('serve', values, env, 'warn'),
     allowNonLoopback: values['allow-non-loopback'] === true,
   }
 }
@@ -353,7 +356,7 @@ function parseRelay(args: readonly string[], env: CliEnv): RelayCommand | HelpCo
     host: str(values, 'host') ?? nonEmpty(env.TASKAPP_RELAY_HOST) ?? DEFAULTS.host,
     ...(publicUrl !== undefined && { publicUrl }),
     apiKeys,
-    logLevel: logLevelOf('relay', values, env),
+    logLevel: logLevelOf('relay', values, env, 'info'),
     allowNonLoopback: values['allow-non-loopback'] === true,
   }
 }

@@ -40,8 +40,8 @@ Options:
       --on-port-conflict <p>  next | error | kill [default: next]
       --verify-tunnel         probe /health through the public URL before reporting ready
       --json                  print one JSON line {url, localUrl, port, headers} on stdout
-      --log-level <level>     debug | info | warn | error | silent [default: info;
-                              env TASKAPP_LOG_LEVEL]
+      --log-level <level>     debug | info | warn | error | silent [default: warn;
+                              env TASKAPP_LOG_LEVEL]; progress lines show unless error/silent
   -v, --verbose               same as --log-level debug
   -h, --help                  this help
 

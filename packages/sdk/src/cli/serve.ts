@@ -72,6 +72,7 @@ export async function runServe(cmd: ServeCommand, io: CliIo, proc: ServeProcess)
   const progress = new Progress(io, cmd.logLevel !== 'silent' && cmd.logLevel !== 'error')
   const stopper = new AbortController()
   let received: 'SIGINT' | 'SIGTERM' | undefined
+  let running = false
   let stopped!: () => void
   const stopRequested = new Promise<void>((r) => {
     stopped = r
@@ -82,6 +83,8 @@ export async function runServe(cmd: ServeCommand, io: CliIo, proc: ServeProcess)
       process.exit(EXIT_ON_SIGNAL[sig])
     }
     received = sig
+    if (!running) progress.fail(`interrupted by ${sig}`)
+    progress.step(`stopping (${sig})`)
     stopper.abort(new Error(`taskapp serve: ${sig}`))
     stopped()
   }
@@ -105,8 +108,11 @@ export async function runServe(cmd: ServeCommand, io: CliIo, proc: ServeProcess)
     try {
       await app.start()
     } catch (err) {
+      if (received !== undefined) {
+        progress.done()
+        return EXIT_ON_SIGNAL[received]
+      }
       progress.fail(err instanceof Error ? err.message : String(err))
-      if (received !== undefined) return EXIT_ON_SIGNAL[received]
       const e = err as { code?: string; message?: string; cause?: { message?: string } }
       io.stderr.write(
         `taskapp serve: could not start ${cmd.file}${e.code ? ` [${e.code}]` : ''}: ${e.message ?? String(err)}` +
@@ -114,6 +120,7 @@ export async function runServe(cmd: ServeCommand, io: CliIo, proc: ServeProcess)
       )
       return 1
     }
+    running = true
     progress.done(app.url)
     const headers: Record<string, string> = { ...(app.headers ?? {}) }
     const source = apiKeySource(cmd, app.apiKey)
@@ -142,7 +149,6 @@ export async function runServe(cmd: ServeCommand, io: CliIo, proc: ServeProcess)
       io.stdout.write(`${lines.join('\n')}\n`)
     }
     await stopRequested
-    progress.step(`stopping (${received ?? 'signal'})`)
     await app.stop()
     progress.done()
     return received === undefined ? 0 : EXIT_ON_SIGNAL[received]

@@ -1,0 +1,211 @@
+/**
+ * End to end, real processes: the `taskapp` CLI (run from source with tsx) serving the example
+ * task app file, checked and called through the printed URL, stopped with Ctrl+C (SIGINT).
+ */
+import { join } from 'node:path'
+import { createRelayServer } from '@taskapp/sdk'
+import { describe, expect, it } from 'vitest'
+import { REPO_ROOT, groupMembers, portIsFree, shellStatus, spawnTs, waitFor } from './support.js'
+
+const CLI = join(REPO_ROOT, 'packages/sdk/src/cli/cli.ts')
+const EXAMPLE = 'apps/example/src/task-app.ts'
+
+interface Printed {
+  url: string
+  local: string
+  headers: Record<string, string>
+}
+
+/** Reads the block `taskapp serve` prints on stdout once running. */
+function parseServeOutput(stdout: string): Printed {
+  const url = /^ {2}url: +(\S+)$/m.exec(stdout)?.[1]
+  const local = /^ {2}local: +(\S+)$/m.exec(stdout)?.[1]
+  if (url === undefined || local === undefined) throw new Error(`no url/local line in:\n${stdout}`)
+  const headers: Record<string, string> = {}
+  for (const m of stdout.matchAll(/^ {2}header: ([A-Za-z0-9-]+): (\S+)$/gm)) headers[m[1]!] = m[2]!
+  return { url, local, headers }
+}
+
+describe('taskapp serve (the example file)', () => {
+  it('relay tunnel: prints URL and headers, serves rollouts through the URL, Ctrl+C stops cleanly', async () => {
+    await using relay = await createRelayServer({ port: 0, host: '127.0.0.1' })
+    await using cli = spawnTs(CLI, [
+      'serve',
+      EXAMPLE,
+      '--port',
+      '0',
+      '--relay-url',
+      relay.url,
+      '--relay-api-key',
+      relay.apiKey,
+    ])
+    await cli.waitForLine(/^Press Ctrl\+C to stop\.$/, 45_000)
+    const printed = parseServeOutput(cli.stdout())
+    expect(printed.url.startsWith(`${relay.url}/s/rt_`)).toBe(true)
+    // No key was given, so one was generated and printed with the relay's worker token.
+    expect(Object.keys(printed.headers).sort()).toEqual(['X-API-Key', 'X-SynthTunnel-Worker-Token'])
+    expect(cli.stderr()).toMatch(/… starting apps\/example\/src\/task-app\.ts \(synthtunnel tunnel\)/)
+    expect(cli.stderr()).toMatch(/✓ starting .*: http:\/\/127\.0\.0\.1:\d+\/s\/rt_\S+ \(\d+ ms\)/)
+
+    const health = await fetch(`${printed.url}/health`, { headers: printed.headers })
+    expect(health.status).toBe(200)
+    const rollout = await fetch(`${printed.url}/rollout`, {
+      method: 'POST',
+      headers: { ...printed.headers, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        trace_correlation_id: 'cli-1',
+        env: { seed: 2, config: { split: 'test' } },
+        policy: { config: {} },
+      }),
+    })
+    expect(rollout.status).toBe(200)
+    const body = (await rollout.json()) as { reward_info: { outcome_reward: number } }
+    expect([0, 1]).toContain(body.reward_info.outcome_reward)
+    // Without the worker token the relay refuses the call.
+    const refused = await fetch(`${printed.url}/health`, {
+      headers: { 'X-API-Key': printed.headers['X-API-Key']! },
+    })
+    expect(refused.status).toBe(401)
+
+    const port = Number(new URL(printed.local).port)
+    expect(await portIsFree(port)).toBe(false)
+    cli.signal('SIGINT')
+    expect(shellStatus(await cli.exited)).toBe(130)
+    expect(cli.stderr()).toMatch(/✓ stopping \(SIGINT\)/)
+    await waitFor(`port ${port} to be free`, () => portIsFree(port))
+    await waitFor('no process of the CLI group left', () => groupMembers(cli.pid).length === 0)
+    await waitFor('the relay to drop the agent', () => relay.stats().agents === 0)
+  })
+
+  it('local tunnel with --json and a given key: prints one JSON line, SIGTERM exits 143', async () => {
+    await using cli = spawnTs(CLI, [
+      'serve',
+      EXAMPLE,
+      '--port',
+      '0',
+      '--tunnel',
+      'local',
+      '--api-key',
+      'cli-json-key',
+      '--json',
+    ])
+    const [line] = await cli.waitForLine(/^\{.*\}$/, 45_000)
+    const report = JSON.parse(line) as {
+      url: string
+      port: number
+      tunnelMode: string
+      headers: object
+      apiKeySource: string
+    }
+    expect(report).toMatchObject({ tunnelMode: 'local', headers: {}, apiKeySource: 'flag' })
+    expect(report.url).toBe(`http://127.0.0.1:${report.port}`)
+    expect(cli.stdout()).not.toContain('cli-json-key') // a key the user gave is never echoed
+    const info = await fetch(`${report.url}/info`, { headers: { 'X-API-Key': 'cli-json-key' } })
+    expect(info.status).toBe(200)
+    cli.signal('SIGTERM')
+    expect(shellStatus(await cli.exited)).toBe(143)
+    await waitFor(`port ${report.port} to be free`, () => portIsFree(report.port))
+  })
+
+  it('a file that does not exist: exit 1 with the reason, nothing left running', async () => {
+    await using cli = spawnTs(CLI, [
+      'serve',
+      'apps/example/src/no-such-file.ts',
+      '--port',
+      '0',
+      '--tunnel',
+      'local',
+    ])
+    const exit = await cli.exited
+    expect(exit.code).toBe(1)
+    expect(cli.stderr()).toMatch(/TASKAPP_ERR_TASK_APP_NOT_FOUND/)
+    expect(cli.stderr()).toContain('no-such-file.ts')
+    expect(groupMembers(cli.pid)).toEqual([])
+  })
+})
+
+describe('taskapp check / relay / usage', () => {
+  it('check: 0 when healthy (prints task and dataset), 1 when the key is wrong or nothing listens', async () => {
+    await using app = spawnTs(CLI, [
+      'serve',
+      EXAMPLE,
+      '--port',
+      '0',
+      '--tunnel',
+      'local',
+      '--api-key',
+      'check-key',
+      '--json',
+    ])
+    const [line] = await app.waitForLine(/^\{.*\}$/, 45_000)
+    const { url, port } = JSON.parse(line) as { url: string; port: number }
+
+    await using ok = spawnTs(CLI, ['check', url, '--api-key', 'check-key'])
+    expect((await ok.exited).code).toBe(0)
+    expect(ok.stdout()).toMatch(/✓ healthy +http:\/\/127\.0\.0\.1:\d+\/health +HTTP 200/)
+    expect(ok.stdout()).toContain('task:    Support ticket routing (ticket-routing)')
+
+    await using wrong = spawnTs(CLI, ['check', url, '--api-key', 'nope', '--json'])
+    expect((await wrong.exited).code).toBe(1)
+    expect(JSON.parse(wrong.stdout()) as object).toMatchObject({ healthy: false, status: 400 })
+
+    app.signal('SIGINT')
+    expect(shellStatus(await app.exited)).toBe(130)
+    await waitFor(`port ${port} to be free`, () => portIsFree(port))
+    await using dead = spawnTs(CLI, ['check', url, '--timeout', '2000'])
+    expect((await dead.exited).code).toBe(1)
+    expect(dead.stdout()).toMatch(/✗ unhealthy/)
+  })
+
+  it('relay: serves /health, logs one DEBUG line per request with -v, SIGTERM exits 143', async () => {
+    await using relay = spawnTs(CLI, ['relay', '--port', '0', '--api-key', 'relay-cli-key', '-v'])
+    const [, url] = await relay.waitForLine(/^ {2}url: +(\S+)$/, 45_000)
+    await relay.waitForLine(/^Press Ctrl\+C to stop\.$/)
+    expect(relay.stdout()).not.toContain('relay-cli-key')
+    const res = await fetch(`${url}/health`)
+    expect(res.status).toBe(200)
+    const lease = await fetch(`${url}/api/v1/synthtunnel/leases`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer wrong' },
+    })
+    expect(lease.status).toBe(401)
+    await waitFor(
+      'two DEBUG request lines',
+      () => (relay.stderr().match(/DEBUG relay request /g) ?? []).length >= 2,
+    )
+    expect(relay.stderr()).toMatch(/DEBUG relay request \{"method":"GET","path":"\/health","status":200/)
+    const port = Number(new URL(url!).port)
+    relay.signal('SIGTERM')
+    expect(shellStatus(await relay.exited)).toBe(143)
+    await waitFor(`port ${port} to be free`, () => portIsFree(port))
+  })
+
+  it.each([
+    {
+      argv: ['serve', EXAMPLE, '--port', 'abc'],
+      message: /taskapp serve: --port must be 0 \(any free port\) or an integer/,
+    },
+    {
+      argv: ['serve', EXAMPLE, '--tunnel', 'ngrok'],
+      message: /--tunnel must be one of local, quick, named, synthtunnel, preconfigured/,
+    },
+    { argv: ['check'], message: /taskapp check: missing task app URL/ },
+    { argv: ['relay', '--nope'], message: /taskapp relay: Unknown option '--nope'\./ },
+    { argv: ['launch'], message: /unknown command "launch"/ },
+  ])('bad usage $argv: exit 2 with a clear message', async ({ argv, message }) => {
+    await using cli = spawnTs(CLI, argv)
+    expect((await cli.exited).code).toBe(2)
+    expect(cli.stderr()).toMatch(message)
+    expect(cli.stderr()).toMatch(/Run `taskapp( \w+)? --help` for usage\./)
+    expect(cli.stdout()).toBe('')
+  })
+
+  it.each([['--help'], ['serve', '--help'], ['check', '-h'], ['help', 'relay']])(
+    '%s: exit 0 with usage',
+    async (...argv) => {
+      await using cli = spawnTs(CLI, argv)
+      expect((await cli.exited).code).toBe(0)
+      expect(cli.stdout()).toMatch(/Usage:/)
+    },
+  )
+})
