@@ -138,6 +138,12 @@ describe('InProcessTaskApp in local mode', () => {
     expect(app.state).toBe('stopped')
   })
 
+  it('binds an IPv6 loopback host and brackets it in the URL', async () => {
+    await using app = await InProcessTaskApp.start({ ...base, host: '::1', app: plainApp() })
+    expect(app.url).toBe(`http://[::1]:${app.port}`)
+    expect((await get(`${app.url}/health`)).status).toBe(200)
+  })
+
   it('maps 0.0.0.0 to a 127.0.0.1 URL when allowNonLoopback is set', async () => {
     await using app = await InProcessTaskApp.start({
       ...base,

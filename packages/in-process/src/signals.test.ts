@@ -3,7 +3,8 @@ import { join } from 'node:path'
 import { isPortAvailable } from '@taskapp/port-manager'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { InProcessTaskApp } from './in-process-task-app'
-import { plainApp, spawnFixture } from './test-utils'
+import { fakeTunnel, plainApp, spawnFixture, waitFor } from './test-utils'
+import { setTunnelModuleLoader } from './tunnels'
 import type { FixtureProcess } from './test-utils'
 
 const SCRIPT = join(import.meta.dirname, 'fixtures', 'signal-app.ts')
@@ -114,5 +115,35 @@ describe('shared signal handler bookkeeping (in-process)', () => {
     })
     expect(app.state).toBe('running')
     expect(process.listenerCount('SIGINT')).toBe(sigint)
+  })
+
+  it('on a signal with a user handler present: stops every instance, calls killAllTrackedChildren, exits nothing', async () => {
+    let kills = 0
+    const tunnel = fakeTunnel()
+    onTestFinished(
+      setTunnelModuleLoader(async (specifier) => {
+        if (specifier !== '@taskapp/tunnel-cloudflare') throw new Error(`unexpected ${specifier}`)
+        return { cloudflareQuickTunnel: () => tunnel, killAllTrackedChildren: () => void (kills += 1) }
+      }),
+    )
+    const userHandler = (): void => {}
+    process.on('SIGINT', userHandler)
+    onTestFinished(() => void process.off('SIGINT', userHandler))
+    const sigint = process.listenerCount('SIGINT')
+    const a = await InProcessTaskApp.start({ app: plainApp(), port: 0, tunnelMode: 'quick' })
+    const b = await InProcessTaskApp.start({ app: plainApp(), port: 0, tunnelMode: 'local' })
+    onTestFinished(() => Promise.all([a.stop(), b.stop()]).then(() => {}))
+    const bothStopped = Promise.all([
+      new Promise((r) => a.once('stop', r)),
+      new Promise((r) => b.once('stop', r)),
+    ])
+    // Deliver SIGINT to the listeners the way Node does (a real kill would also run ours, then the user's).
+    process.emit('SIGINT', 'SIGINT')
+    await bothStopped
+    expect(kills).toBe(1)
+    expect(tunnel.current?.closeCalls).toBe(1)
+    expect(await isPortAvailable(a.port, { host: '127.0.0.1' })).toBe(true)
+    expect(await isPortAvailable(b.port, { host: '127.0.0.1' })).toBe(true)
+    await waitFor(() => process.listenerCount('SIGINT') === sigint, { what: 'our handler to go' })
   })
 })
