@@ -93,17 +93,31 @@ export async function runServe(cmd: ServeCommand, io: CliIo, proc: ServeProcess)
   proc.on('SIGINT', onInt)
   proc.on('SIGTERM', onTerm)
 
-  const app = new InProcessTaskApp({ ...serveOptions(cmd, logger), signal: stopper.signal })
-  app.on('tunnel-lost', (event) => {
-    logger.warn(
-      { url: event.url, tunnel: event.tunnel, err: event.error },
-      'the tunnel closed on its own; the local server still runs (Ctrl+C to stop)',
+  const couldNotStart = (err: unknown): number => {
+    const e = err as { code?: string; message?: string; cause?: { message?: string } }
+    io.stderr.write(
+      `taskapp serve: could not start ${cmd.file}${e.code ? ` [${e.code}]` : ''}: ${e.message ?? String(err)}` +
+        `${e.cause?.message ? `\n  cause: ${e.cause.message}` : ''}\n`,
     )
-  })
-  app.on('error', (err: unknown) => {
-    logger.error({ err }, 'task app error')
-  })
+    return 1
+  }
+  let app: InProcessTaskApp | undefined
   try {
+    try {
+      // The constructor validates every option (and that the file exists) before anything starts.
+      app = new InProcessTaskApp({ ...serveOptions(cmd, logger), signal: stopper.signal })
+    } catch (err) {
+      return couldNotStart(err)
+    }
+    app.on('tunnel-lost', (event) => {
+      logger.warn(
+        { url: event.url, tunnel: event.tunnel, err: event.error },
+        'the tunnel closed on its own; the local server still runs (Ctrl+C to stop)',
+      )
+    })
+    app.on('error', (err: unknown) => {
+      logger.error({ err }, 'task app error')
+    })
     progress.step(`starting ${cmd.file} (${cmd.tunnel} tunnel)`)
     try {
       await app.start()
@@ -113,12 +127,7 @@ export async function runServe(cmd: ServeCommand, io: CliIo, proc: ServeProcess)
         return EXIT_ON_SIGNAL[received]
       }
       progress.fail(err instanceof Error ? err.message : String(err))
-      const e = err as { code?: string; message?: string; cause?: { message?: string } }
-      io.stderr.write(
-        `taskapp serve: could not start ${cmd.file}${e.code ? ` [${e.code}]` : ''}: ${e.message ?? String(err)}` +
-          `${e.cause?.message ? `\n  cause: ${e.cause.message}` : ''}\n`,
-      )
-      return 1
+      return couldNotStart(err)
     }
     running = true
     progress.done(app.url)
@@ -155,7 +164,8 @@ export async function runServe(cmd: ServeCommand, io: CliIo, proc: ServeProcess)
   } finally {
     proc.off('SIGINT', onInt)
     proc.off('SIGTERM', onTerm)
-    if (app.state !== 'stopped' && app.state !== 'idle' && app.state !== 'failed')
+    if (app !== undefined && app.state !== 'stopped' && app.state !== 'idle' && app.state !== 'failed') {
       await app.stop().catch(() => undefined)
+    }
   }
 }

@@ -1,0 +1,190 @@
+import { fileURLToPath } from 'node:url'
+import { createTaskApp } from '@taskapp/task-server'
+import { createRelayServer } from '@taskapp/tunnel-synth/relay'
+import { describe, expect, it } from 'vitest'
+import pkg from '../../package.json' with { type: 'json' }
+import { FakeProcess, captureIo, serveListener, until } from '../test-utils.js'
+import { buildConfig } from '../fixtures/echo-app.js'
+import { runCheckProbe } from './check.js'
+import { runCli } from './main.js'
+import { createCliLogger, Progress, redactSecret } from './output.js'
+
+const ECHO_APP = fileURLToPath(new URL('../fixtures/echo-app.ts', import.meta.url))
+
+async function cli(argv: string[], env: Record<string, string> = {}) {
+  const io = captureIo()
+  const status = await runCli(argv, io, env, new FakeProcess())
+  return { status, out: io.out(), err: io.err() }
+}
+
+describe('runCli: help, version, usage errors', () => {
+  it('--help and help <cmd> print usage on stdout, exit 0', async () => {
+    const main = await cli(['--help'])
+    expect(main).toMatchObject({ status: 0, err: '' })
+    expect(main.out).toMatch(/taskapp serve <file>/)
+    expect((await cli(['help', 'check'])).out).toMatch(/^Usage: taskapp check <url>/)
+  })
+
+  it('--version prints the package version', async () => {
+    expect(await cli(['--version'])).toEqual({ status: 0, out: `${pkg.version}\n`, err: '' })
+  })
+
+  it('bad flags exit 2 with the message on stderr and nothing on stdout', async () => {
+    const r = await cli(['serve', 'a.ts', '--port', 'x'])
+    expect(r.status).toBe(2)
+    expect(r.out).toBe('')
+    expect(r.err).toMatch(/^taskapp serve: --port must be/)
+  })
+
+  it('relay refuses a non-loopback host without --allow-non-loopback (exit 2, nothing bound)', async () => {
+    const r = await cli(['relay', '--host', '0.0.0.0', '--port', '0'])
+    expect(r.status).toBe(2)
+    expect(r.err).toContain('add --allow-non-loopback')
+  })
+})
+
+describe('taskapp check against a real task app on 127.0.0.1:0', () => {
+  it('healthy + info → exit 0; the report carries /info', async () => {
+    const app = createTaskApp({ ...buildConfig(), apiKeys: ['check-key'] })
+    await using served = await serveListener(app)
+    await app.lifecycle.ready()
+    const ok = await cli(['check', served.url, '--api-key', 'check-key'])
+    expect(ok.status).toBe(0)
+    expect(ok.out).toMatch(/✓ healthy/)
+    expect(ok.out).toContain('task:    Echo (echo)')
+    const json = await cli(['check', served.url, '--json'], { ENVIRONMENT_API_KEY: 'check-key' })
+    const report = JSON.parse(json.out) as {
+      healthy: boolean
+      infoStatus: number
+      info: { service: { task: { id: string } } }
+    }
+    expect(report).toMatchObject({ healthy: true, infoStatus: 200 })
+    expect(report.info.service.task.id).toBe('echo')
+    await app.lifecycle.close()
+  })
+
+  it('a refused key → exit 1 and says so; headers from -H are sent', async () => {
+    const seen: (string | undefined)[] = []
+    await using served = await serveListener((req, res) => {
+      seen.push(req.headers['x-synthtunnel-worker-token'] as string | undefined)
+      res.statusCode = 400
+      res.setHeader('content-type', 'application/json')
+      res.end(JSON.stringify({ detail: { error: { code: 'unauthorised', message: 'no' } } }))
+    })
+    const r = await cli(['check', served.url, '-H', 'X-SynthTunnel-Worker-Token: wt_x'])
+    expect(r.status).toBe(1)
+    expect(r.out).toMatch(/✗ unhealthy .*HTTP 400 \(the API key was refused\)/)
+    expect(seen).toEqual(['wt_x'])
+  })
+
+  it('--wait keeps probing until the app turns healthy', async () => {
+    let calls = 0
+    await using served = await serveListener((_req, res) => {
+      calls += 1
+      res.setHeader('content-type', 'application/json')
+      res.statusCode = calls < 3 ? 503 : 200
+      res.end(JSON.stringify(calls < 3 ? { healthy: false } : { healthy: true }))
+    })
+    const report = await runCheckProbe({
+      command: 'check',
+      url: served.url,
+      headers: {},
+      timeoutMs: 10_000,
+      wait: true,
+      json: true,
+    })
+    expect(report.healthy).toBe(true)
+    expect(calls).toBeGreaterThanOrEqual(3)
+  })
+})
+
+describe('taskapp serve in-process (fake process for signals)', () => {
+  it('starts the file, prints URL and headers, stops on SIGINT with status 130', async () => {
+    await using relay = await createRelayServer({ port: 0, host: '127.0.0.1' })
+    const io = captureIo()
+    const proc = new FakeProcess()
+    const done = runCli(
+      [
+        'serve',
+        ECHO_APP,
+        '--port',
+        '0',
+        '--relay-url',
+        relay.url,
+        '--relay-api-key',
+        relay.apiKey,
+        '--api-key',
+        'serve-key-123456',
+      ],
+      io,
+      {},
+      proc,
+    )
+    await until('the URL block', () => io.out().includes('Press Ctrl+C'))
+    const url = /url: +(\S+)/.exec(io.out())?.[1] ?? ''
+    const token = /X-SynthTunnel-Worker-Token: (\S+)/.exec(io.out())?.[1] ?? ''
+    expect(url.startsWith(`${relay.url}/s/rt_`)).toBe(true)
+    expect(io.out()).toContain('X-API-Key: <your task app key, serv…>')
+    expect(io.out()).not.toContain('serve-key-123456')
+    const res = await fetch(`${url}/task_info?seed=4`, {
+      headers: { 'X-SynthTunnel-Worker-Token': token, 'X-API-Key': 'serve-key-123456' },
+    })
+    expect(res.status).toBe(200)
+    expect(proc.listenerCount('SIGINT')).toBe(1)
+    proc.emit('SIGINT')
+    expect(await done).toBe(130)
+    expect(io.err()).toMatch(/✓ stopping \(SIGINT\)/)
+    expect(proc.listenerCount('SIGINT')).toBe(0)
+    await until('the relay to drop the agent', () => relay.stats().agents === 0)
+  })
+
+  it('a start failure exits 1 with the code and cause, and removes its signal listeners', async () => {
+    const io = captureIo()
+    const proc = new FakeProcess()
+    const status = await runCli(['serve', '/nonexistent/app.ts', '--port', '0'], io, {}, proc)
+    expect(status).toBe(1)
+    expect(io.err()).toMatch(/could not start \/nonexistent\/app\.ts \[TASKAPP_ERR_TASK_APP_NOT_FOUND\]/)
+    expect(proc.listenerCount('SIGINT') + proc.listenerCount('SIGTERM')).toBe(0)
+  })
+})
+
+describe('output helpers', () => {
+  it('the logger filters by level and shortens secret-looking fields', () => {
+    const io = captureIo()
+    const logger = createCliLogger('info', io)
+    logger.debug({ a: 1 }, 'hidden')
+    logger.info({ apiKey: 'sk-live-abcdef123', nested: { workerToken: 'wt_0123456789' }, port: 1 }, 'shown')
+    logger.child({ component: 'relay' }).warn({ authorization: 'Bearer abcdefghijk' }, 'warned')
+    expect(io.err()).toBe(
+      '[taskapp] INFO shown {"apiKey":"sk-l…","nested":{"workerToken":"wt_0…"},"port":1}\n' +
+        '[taskapp] WARN warned {"component":"relay","authorization":"Bear…"}\n',
+    )
+    const silent = captureIo()
+    createCliLogger('silent', silent).error({}, 'x')
+    expect(silent.err()).toBe('')
+  })
+
+  it.each([
+    [undefined, '<unset>'],
+    ['', '<unset>'],
+    ['short', '…'],
+    ['sk-1234567890', 'sk-1…'],
+  ])('redactSecret(%j) → %j', (secret, shown) => {
+    expect(redactSecret(secret)).toBe(shown)
+  })
+
+  it('progress prints a start line and a done line with the duration (non-TTY)', () => {
+    const io = captureIo()
+    const progress = new Progress(io, true)
+    progress.step('opening tunnel')
+    progress.done('http://x')
+    progress.step('second')
+    progress.fail('boom')
+    expect(io.err()).toMatch(
+      /^… opening tunnel\n✓ opening tunnel: http:\/\/x \(\d+ ms\)\n… second\n✗ second: boom\n$/,
+    )
+    const off = captureIo()
+    new Progress(off, false).step('x')
+    expect(off.err()).toBe('')
+  })
+})
