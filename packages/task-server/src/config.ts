@@ -11,10 +11,10 @@ import {
   type RolloutResponse,
   type RolloutResponseOutput,
   type TaskInfo,
-  type rolloutRequestSchema,
+  type RolloutRequestOutput,
 } from './schemas'
 
-type ParsedRequest = z.output<typeof rolloutRequestSchema>
+type ParsedRequest = RolloutRequestOutput
 
 /**
  * A validated rollout request, as the handler receives it (snake_case, defaults applied:

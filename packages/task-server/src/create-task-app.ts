@@ -17,6 +17,7 @@ import { candidateKeys, createKeySource, isAuthorized, keyPrefix } from './auth'
 import {
   assertValidConfig,
   type RolloutCompleteEvent,
+  type RolloutContext,
   type RolloutRequest,
   type TaskAppConfig,
 } from './config'
@@ -27,6 +28,8 @@ import { createMemoryJobStore, type RolloutJob } from './job-store'
 import { safeLog, silentLogger } from './logger'
 import { createProxyHandler } from './proxy'
 import {
+  applyRequestDefaults,
+  applyResponseDefaults,
   describeIssues,
   rolloutEnvSchema,
   rolloutPolicySchema,
@@ -78,24 +81,71 @@ type Outcome =
       readonly errorId?: string
     }
 
+/**
+ * One rollout in flight. Plain fields and callbacks instead of promises, so a rollout whose
+ * handler answers synchronously allocates no promise at all; `whenIdle` / `whenRecorded` make
+ * promises only for the rare callers that wait (close, DELETE).
+ */
 interface RunEntry {
-  readonly id: string
-  readonly controller: AbortController
+  /** Key in the running map; the job id once the rollout is a job. */
+  id: string
+  /** Created on first use of `ctx.signal` (AbortSignals are costly to create on the hot path). */
+  controller?: AbortController
+  aborted: boolean
+  abortReason?: unknown
+  /** True when the rollout is an async job (from the start or after a sync timeout). */
   job: boolean
-  /** Settles when the user's handler has settled (or the run ended before it started). */
-  settled: Promise<void>
-  /** Settles when the outcome is known and, for a job, its final record is stored. */
-  readonly done: Promise<void>
-  readonly markDone: () => void
+  /** The user's handler has returned or settled. */
+  handlerDone: boolean
+  /** The final job record is stored (always true for a plain sync rollout). */
+  recordDone: boolean
   /** Set while the handler runs: settles the outcome at once when the run is aborted. */
   onAbort?: () => void
+  /** Callers waiting for a state change. */
+  waiters?: { ready: () => boolean; resolve: () => void }[]
 }
 
 /** Aborts a run: fires the handler's signal and settles its outcome without waiting for the handler. */
 function abortRun(entry: RunEntry, reason: unknown): void {
-  if (entry.controller.signal.aborted) return
-  entry.controller.abort(reason)
+  if (entry.aborted) return
+  entry.aborted = true
+  entry.abortReason = reason
+  entry.controller?.abort(reason)
   entry.onAbort?.()
+}
+
+/** Resolves once `ready()` holds for the entry. */
+function waitFor(entry: RunEntry, ready: () => boolean): Promise<void> {
+  if (ready()) return Promise.resolve()
+  return new Promise<void>((resolve) => {
+    ;(entry.waiters ??= []).push({ ready, resolve })
+  })
+}
+
+/** Wakes the waiters whose condition now holds. */
+function wake(entry: RunEntry): void {
+  if (entry.waiters === undefined) return
+  entry.waiters = entry.waiters.filter((w) => {
+    if (!w.ready()) return true
+    w.resolve()
+    return false
+  })
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value instanceof Promise ||
+    (typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function')
+  )
+}
+
+/** The run's AbortSignal, created on first use (already aborted if the run was). */
+function signalOf(entry: RunEntry): AbortSignal {
+  if (entry.controller === undefined) {
+    entry.controller = new AbortController()
+    if (entry.aborted) entry.controller.abort(entry.abortReason)
+  }
+  return entry.controller.signal
 }
 
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/
@@ -220,7 +270,7 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
     const deadline = Date.now() + graceMs
     await settleWithin(startup, graceMs, signal)
     for (const entry of running.values()) abortRun(entry, reason)
-    const waits = [...running.values()].flatMap((e) => [e.settled, e.done])
+    const waits = [...running.values()].map((e) => waitFor(e, () => e.handlerDone && e.recordDone))
     await settleWithin(Promise.all([...waits, ...pendingHooks]), deadline - Date.now(), signal)
     const errors: unknown[] = []
     const hookAbort = new AbortController()
@@ -266,23 +316,18 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
   }
 
   // ---- rollouts ---------------------------------------------------------------------------
+  let syncSeq = 0
+
   function register(id: string, job: boolean): RunEntry {
-    const done = deferred()
-    const entry: RunEntry = {
-      id,
-      controller: new AbortController(),
-      job,
-      settled: done.promise,
-      done: done.promise,
-      markDone: () => done.resolve(),
-    }
+    const entry: RunEntry = { id, aborted: false, job, handlerDone: false, recordDone: !job }
     running.set(id, entry)
-    void done.promise
-      .then(() => entry.settled)
-      .then(() => {
-        if (running.get(id) === entry) running.delete(id)
-      })
     return entry
+  }
+
+  /** Drops the entry from the running map once its handler and its record are both done. */
+  function update(entry: RunEntry): void {
+    if (entry.handlerDone && entry.recordDone && running.get(entry.id) === entry) running.delete(entry.id)
+    wake(entry)
   }
 
   function failure(
@@ -314,6 +359,7 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
     }
     const parsed = rolloutResponseSchema.safeParse(candidate)
     if (parsed.success) {
+      const response = applyResponseDefaults(parsed.data)
       if (parsed.data.trace_correlation_id !== request.trace_correlation_id) {
         safeLog(
           logger,
@@ -322,7 +368,7 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
           'task-server: the rollout response does not echo the request trace_correlation_id',
         )
       }
-      return { ok: true, response: parsed.data, durationMs }
+      return { ok: true, response, durationMs }
     }
     const issues = toIssues(parsed.error)
     const summary = describeIssues(issues)
@@ -344,13 +390,13 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
 
   function classifyError(
     err: unknown,
-    signal: AbortSignal,
+    entry: RunEntry,
     requestId: string,
     request: RolloutRequest,
     durationMs: number,
   ): Outcome {
-    if (signal.aborted) {
-      const reason: unknown = signal.reason
+    if (entry.aborted) {
+      const reason: unknown = entry.abortReason
       if (reason instanceof TaskServerError && reason.code === 'TASKAPP_ERR_ROLLOUT_TIMEOUT') {
         return failure(504, 'rollout_timeout', reason.message, reason, durationMs, 'failed')
       }
@@ -407,67 +453,91 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
     pendingHooks.add(p)
   }
 
-  /** Starts the user's handler for `entry` and resolves with its outcome (never rejects). */
+  /**
+   * Runs the user's handler for `entry`. Returns the outcome directly when the handler answers
+   * synchronously (no promise, no timer), else a promise of it (never rejects).
+   */
   function execute(
     entry: RunEntry,
     request: RolloutRequest,
     requestId: string,
     mode: 'sync' | 'async',
     headers: IncomingHttpHeaders,
-  ): Promise<Outcome> {
-    const { signal } = entry.controller
-    const maxMs = request.safety.max_time_s * 1000
-    const timer = globalThis.setTimeout(() => {
-      abortRun(
-        entry,
-        new TaskServerError(
-          'TASKAPP_ERR_ROLLOUT_TIMEOUT',
-          `The rollout ran longer than safety.max_time_s (${request.safety.max_time_s} s) and was aborted.`,
-        ),
-      )
-    }, maxMs)
-    timer.unref()
+  ): Outcome | Promise<Outcome> {
     const started = performance.now()
-    let handler: Promise<unknown>
-    if (signal.aborted) handler = Promise.reject(signal.reason)
-    else {
-      try {
-        handler = Promise.resolve(cfg.rollout(request, { signal, requestId, logger, mode, headers }))
-      } catch (err) {
-        handler = Promise.reject(err)
-      }
-    }
-    entry.settled = handler.then(
-      () => {},
-      () => {},
-    )
-    // No listener on the signal (EventTarget listeners are slow on the hot path): every abort
-    // goes through abortRun, which calls onAbort.
-    let settle!: (o: Outcome) => void
-    const outcome = new Promise<Outcome>((resolve) => {
-      settle = resolve
-    })
-    let finished = false
-    const finish = (o: Outcome) => {
-      if (finished) return
-      finished = true
-      entry.onAbort = undefined
-      clearTimeout(timer)
+    const report = (o: Outcome): Outcome => {
       notify(
         o.ok
           ? { request, response: o.response, durationMs: o.durationMs, requestId }
           : { request, error: o.error, durationMs: o.durationMs, requestId },
       )
-      settle(o)
+      return o
     }
     const classify = (err: unknown) =>
-      finish(classifyError(err, signal, requestId, request, performance.now() - started))
-    entry.onAbort = () => classify(signal.reason)
-    handler.then((raw) => {
-      if (signal.aborted) classify(signal.reason)
-      else finish(validateResponse(raw, request, requestId, performance.now() - started))
-    }, classify)
-    return outcome
+      classifyError(err, entry, requestId, request, performance.now() - started)
+    const handlerSettled = () => {
+      entry.handlerDone = true
+      update(entry)
+    }
+    if (entry.aborted) {
+      handlerSettled()
+      return report(classify(entry.abortReason))
+    }
+    const ctx: RolloutContext = {
+      get signal() {
+        return signalOf(entry)
+      },
+      requestId,
+      logger,
+      mode,
+      headers,
+    }
+    let result: unknown
+    try {
+      result = cfg.rollout(request, ctx)
+    } catch (err) {
+      handlerSettled()
+      return report(classify(err))
+    }
+    if (!isThenable(result)) {
+      handlerSettled()
+      return report(validateResponse(result, request, requestId, performance.now() - started))
+    }
+    const maxTime = request.safety.max_time_s
+    const timer = globalThis.setTimeout(() => {
+      abortRun(
+        entry,
+        new TaskServerError(
+          'TASKAPP_ERR_ROLLOUT_TIMEOUT',
+          `The rollout ran longer than safety.max_time_s (${maxTime} s) and was aborted.`,
+        ),
+      )
+    }, maxTime * 1000)
+    timer.unref()
+    return new Promise<Outcome>((resolve) => {
+      let finished = false
+      // No listener on the signal (EventTarget listeners are slow on the hot path): every abort
+      // goes through abortRun, which calls onAbort and settles the outcome at once.
+      const finish = (o: Outcome) => {
+        if (finished) return
+        finished = true
+        entry.onAbort = undefined
+        clearTimeout(timer)
+        resolve(report(o))
+      }
+      entry.onAbort = () => finish(classify(entry.abortReason))
+      result.then(
+        (raw) => {
+          handlerSettled()
+          if (entry.aborted) finish(classify(entry.abortReason))
+          else finish(validateResponse(raw, request, requestId, performance.now() - started))
+        },
+        (err: unknown) => {
+          handlerSettled()
+          finish(classify(err))
+        },
+      )
+    })
   }
 
   async function storeFinal(entry: RunEntry, base: RolloutJob, outcome: Outcome): Promise<void> {
@@ -485,7 +555,8 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
     } catch (err) {
       safeLog(logger, 'error', { err, jobId: entry.id }, 'task-server: could not store the final job record')
     } finally {
-      entry.markDone()
+      entry.recordDone = true
+      update(entry)
     }
   }
 
@@ -501,16 +572,30 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
     return res.locals.requestId as string
   }
 
-  const syncRollout = async (req: Request, res: Response, request: RolloutRequest): Promise<void> => {
+  function syncRollout(req: Request, res: Response, request: RolloutRequest): void | Promise<void> {
     const requestId = requestIdOf(res)
-    const entry = register(randomUUID(), false)
+    const entry = register(`sync-${++syncSeq}`, false)
     const createdAt = Date.now()
+    const result = execute(entry, request, requestId, 'sync', req.headers)
+    if (!(result instanceof Promise)) {
+      sendOutcome(res, result)
+      return
+    }
+    return awaitSyncRollout(res, request, entry, result, createdAt)
+  }
+
+  async function awaitSyncRollout(
+    res: Response,
+    request: RolloutRequest,
+    entry: RunEntry,
+    outcome: Promise<Outcome>,
+    createdAt: number,
+  ): Promise<void> {
     let detached = false
     const onClose = () => {
       if (!detached && !res.writableFinished) abortRun(entry, CLIENT_GONE)
     }
     res.on('close', onClose)
-    const outcome = execute(entry, request, requestId, 'sync', req.headers)
     try {
       const syncTimeoutMs = cfg.syncTimeoutMs
       if (syncTimeoutMs !== undefined) {
@@ -520,6 +605,13 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
         const first = await Promise.race([outcome, fallback.promise])
         clearTimeout(timer)
         if (first === 'fallback') {
+          // Becomes a job: a random id (sync ids are a counter), and the record must be stored
+          // before the entry may leave the running map.
+          running.delete(entry.id)
+          entry.id = randomUUID()
+          running.set(entry.id, entry)
+          entry.job = true
+          entry.recordDone = false
           const base: RolloutJob = {
             id: entry.id,
             status: 'running',
@@ -527,38 +619,36 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
             createdAt,
             startedAt: createdAt,
           }
-          let stored = false
           try {
             await jobStore.put(base)
-            stored = true
           } catch (err) {
             safeLog(
               logger,
               'warn',
-              { err, requestId },
+              { err, requestId: requestIdOf(res) },
               'task-server: job store refused the sync-timeout job; still waiting',
             )
-          }
-          if (stored) {
-            detached = true
-            entry.job = true
-            void outcome.then((o) => storeFinal(entry, base, o))
-            res
-              .status(202)
-              .location(`/rollouts/${entry.id}`)
-              .json({
-                id: entry.id,
-                status: 'running',
-                trace_correlation_id: request.trace_correlation_id,
-                status_url: `/rollouts/${entry.id}`,
-              })
+            entry.job = false
+            entry.recordDone = true
+            update(entry)
+            sendOutcome(res, await outcome)
             return
           }
+          detached = true
+          void outcome.then((o) => storeFinal(entry, base, o))
+          res
+            .status(202)
+            .location(`/rollouts/${entry.id}`)
+            .json({
+              id: entry.id,
+              status: 'running',
+              trace_correlation_id: request.trace_correlation_id,
+              status_url: `/rollouts/${entry.id}`,
+            })
+          return
         }
       }
-      const o = await outcome
-      entry.markDone()
-      sendOutcome(res, o)
+      sendOutcome(res, await outcome)
     } finally {
       res.off('close', onClose)
     }
@@ -576,7 +666,9 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
     try {
       await jobStore.put(base)
     } catch (err) {
-      entry.markDone()
+      entry.handlerDone = true
+      entry.recordDone = true
+      update(entry)
       if (err instanceof TaskServerError && err.code === 'TASKAPP_ERR_JOB_STORE_FULL') {
         res.setHeader('Retry-After', '5')
         sendError(res, 503, 'job_store_full', 'Too many rollout jobs are running; retry later.')
@@ -607,7 +699,7 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
       })
     const startedAt = Date.now()
     const runningRecord: RolloutJob = { ...base, status: 'running', startedAt }
-    if (!entry.controller.signal.aborted) {
+    if (!entry.aborted) {
       try {
         await jobStore.put(runningRecord)
       } catch (err) {
@@ -631,7 +723,8 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
 
   const jsonParser = express.json({ limit: cfg.limits?.bodyLimit ?? '10mb', type: () => true, strict: true })
 
-  app.use((req, res, next) => {
+  /** Sets the request id and refuses work while closing; true when the request may go on. */
+  function prelude(req: Request, res: Response): boolean {
     const given = req.headers['x-request-id']
     const requestId = typeof given === 'string' && REQUEST_ID_RE.test(given) ? given : randomUUID()
     res.locals.requestId = requestId
@@ -639,11 +732,32 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
     if ((state === 'closing' || state === 'closed') && req.path !== '/health' && req.path !== '/') {
       res.setHeader('Connection', 'close')
       sendError(res, 503, 'shutting_down', 'The task app is shutting down; retry against a new instance.')
-      return
+      return false
     }
-    next()
-  })
+    return true
+  }
+
   if (cfg.corsOrigins !== undefined) app.use(createCorsMiddleware(cfg.corsOrigins))
+
+  // The hot path: one layer instead of five (prelude, auth, ready, JSON, handler), matched first.
+  app.post('/rollout', (req, res, next) => {
+    if (!prelude(req, res) || !authorized(req, res) || !isReady(res)) return
+    jsonParser(req, res, (err?: unknown) => {
+      if (err) next(err)
+      else {
+        try {
+          const pending = handleRollout(req, res)
+          if (pending !== undefined) pending.catch(next)
+        } catch (e) {
+          next(e)
+        }
+      }
+    })
+  })
+
+  app.use((req, res, next) => {
+    if (prelude(req, res)) next()
+  })
 
   /** True when the request may go on; otherwise the error answer has been sent. */
   function authorized(req: Request, res: Response): boolean {
@@ -741,15 +855,6 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
       error_id: errorId,
     })
   }
-
-  // One layer instead of four (auth, ready, JSON, handler): this is the hot path, registered first.
-  app.post('/rollout', (req, res, next) => {
-    if (!authorized(req, res) || !isReady(res)) return
-    jsonParser(req, res, (err?: unknown) => {
-      if (err) next(err)
-      else handleRollout(req, res).catch(next)
-    })
-  })
 
   app.head('/', (_req, res) => {
     res.status(200).json({ status: 'ok' })
@@ -851,8 +956,8 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
     }
   })
 
-  async function handleRollout(req: Request, res: Response): Promise<void> {
-    const mode = req.query.mode
+  function handleRollout(req: Request, res: Response): void | Promise<void> {
+    const mode = req.url.includes('?') ? req.query.mode : undefined
     if (mode !== undefined && mode !== 'async' && mode !== 'sync') {
       const issues = [{ path: 'query.mode', message: "expected 'sync' or 'async'" }]
       sendError(res, 422, 'invalid_request', "Invalid query: query.mode: expected 'sync' or 'async'", {
@@ -868,11 +973,14 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
       })
       return
     }
-    const request = parsed.data as RolloutRequest
-    const preferAsync = /(^|[\s,;])respond-async([\s,;]|$)/i.test(String(req.headers.prefer ?? ''))
+    const request = applyRequestDefaults(
+      parsed.data as z.output<typeof rolloutRequestSchema>,
+    )
+    const prefer = req.headers.prefer
+    const preferAsync = prefer !== undefined && /(^|[\s,;])respond-async([\s,;]|$)/i.test(String(prefer))
     if (mode === 'async' || (mode === undefined && preferAsync))
-      await asyncRollout(req, res, request, preferAsync)
-    else await syncRollout(req, res, request)
+      return asyncRollout(req, res, request, preferAsync)
+    return syncRollout(req, res, request)
   }
 
   app.get('/rollouts/:id', auth, async (req, res) => {
@@ -900,7 +1008,7 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
           `Rollout job ${id} was cancelled by the caller.`,
         ),
       )
-      await entry.done
+      await waitFor(entry, () => entry.recordDone)
     }
     const job = await jobStore.get(id)
     if (job === undefined) {
