@@ -318,10 +318,20 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
   // ---- rollouts ---------------------------------------------------------------------------
   let syncSeq = 0
 
-  function register(id: string, job: boolean): RunEntry {
+  /** A new run; `track` puts it in the running map at once (jobs), else execute does when it goes async. */
+  function register(id: string, job: boolean, track = true): RunEntry {
     const entry: RunEntry = { id, aborted: false, job, handlerDone: false, recordDone: !job }
-    running.set(id, entry)
+    if (track) running.set(id, entry)
     return entry
+  }
+
+  function report(o: Outcome, request: RolloutRequest, requestId: string): Outcome {
+    notify(
+      o.ok
+        ? { request, response: o.response, durationMs: o.durationMs, requestId }
+        : { request, error: o.error, durationMs: o.durationMs, requestId },
+    )
+    return o
   }
 
   /** Drops the entry from the running map once its handler and its record are both done. */
@@ -465,23 +475,10 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
     headers: IncomingHttpHeaders,
   ): Outcome | Promise<Outcome> {
     const started = performance.now()
-    const report = (o: Outcome): Outcome => {
-      notify(
-        o.ok
-          ? { request, response: o.response, durationMs: o.durationMs, requestId }
-          : { request, error: o.error, durationMs: o.durationMs, requestId },
-      )
-      return o
-    }
-    const classify = (err: unknown) =>
-      classifyError(err, entry, requestId, request, performance.now() - started)
-    const handlerSettled = () => {
+    if (entry.aborted) {
       entry.handlerDone = true
       update(entry)
-    }
-    if (entry.aborted) {
-      handlerSettled()
-      return report(classify(entry.abortReason))
+      return report(classifyError(entry.abortReason, entry, requestId, request, 0), request, requestId)
     }
     const ctx: RolloutContext = {
       get signal() {
@@ -496,12 +493,31 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
     try {
       result = cfg.rollout(request, ctx)
     } catch (err) {
-      handlerSettled()
-      return report(classify(err))
+      entry.handlerDone = true
+      update(entry)
+      return report(
+        classifyError(err, entry, requestId, request, performance.now() - started),
+        request,
+        requestId,
+      )
     }
     if (!isThenable(result)) {
-      handlerSettled()
-      return report(validateResponse(result, request, requestId, performance.now() - started))
+      // Answered synchronously: nothing can have interleaved, no timer or promise is needed.
+      entry.handlerDone = true
+      update(entry)
+      return report(
+        validateResponse(result, request, requestId, performance.now() - started),
+        request,
+        requestId,
+      )
+    }
+    // From here on the run is in flight: close() and DELETE must be able to find it.
+    if (running.get(entry.id) !== entry) running.set(entry.id, entry)
+    const classify = (err: unknown) =>
+      classifyError(err, entry, requestId, request, performance.now() - started)
+    const handlerSettled = () => {
+      entry.handlerDone = true
+      update(entry)
     }
     const maxTime = request.safety.max_time_s
     const timer = globalThis.setTimeout(() => {
@@ -523,7 +539,7 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
         finished = true
         entry.onAbort = undefined
         clearTimeout(timer)
-        resolve(report(o))
+        resolve(report(o, request, requestId))
       }
       entry.onAbort = () => finish(classify(entry.abortReason))
       result.then(
@@ -574,7 +590,7 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
 
   function syncRollout(req: Request, res: Response, request: RolloutRequest): void | Promise<void> {
     const requestId = requestIdOf(res)
-    const entry = register(`sync-${++syncSeq}`, false)
+    const entry = register(`sync-${++syncSeq}`, false, false)
     const createdAt = Date.now()
     const result = execute(entry, request, requestId, 'sync', req.headers)
     if (!(result instanceof Promise)) {
@@ -973,9 +989,7 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
       })
       return
     }
-    const request = applyRequestDefaults(
-      parsed.data as z.output<typeof rolloutRequestSchema>,
-    )
+    const request = applyRequestDefaults(parsed.data as z.output<typeof rolloutRequestSchema>)
     const prefer = req.headers.prefer
     const preferAsync = prefer !== undefined && /(^|[\s,;])respond-async([\s,;]|$)/i.test(String(prefer))
     if (mode === 'async' || (mode === undefined && preferAsync))
