@@ -22,8 +22,9 @@ import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import express from 'express'
 import { Pool } from 'undici'
+import type * as TaskServerModule from '@taskapp/task-server'
 
-type TaskServer = typeof import('@taskapp/task-server')
+type TaskServer = typeof TaskServerModule
 
 const PACKAGE_DIR = fileURLToPath(new URL('../packages/task-server/', import.meta.url))
 const DIST_ENTRY = new URL('../packages/task-server/dist/index.js', import.meta.url)
@@ -45,7 +46,8 @@ function ensureBuilt(): void {
   if (built > newestSource) return
   console.log('task-server bench: building @taskapp/task-server first (dist/ is missing or stale)')
   const r = spawnSync('pnpm', ['--filter', '@taskapp/task-server', 'build'], { stdio: 'ignore' })
-  if (r.status !== 0) throw new Error('building @taskapp/task-server failed; run `pnpm --filter @taskapp/task-server build`')
+  if (r.status !== 0)
+    throw new Error('building @taskapp/task-server failed; run `pnpm --filter @taskapp/task-server build`')
 }
 
 const CONNECTIONS = 64
@@ -55,6 +57,8 @@ const SLICES = 20
 const KEY = 'sk-env-bench-0123456789abcdef'
 
 type Kind = 'bare' | 'taskapp'
+/** `sync`: the handler returns its answer; `async`: an `async` handler (a promise), as most real ones are. */
+type HandlerKind = 'sync' | 'async'
 
 const body = JSON.stringify({
   trace_correlation_id: 'trace-bench',
@@ -72,15 +76,25 @@ function handler(request: RolloutLike) {
   return { trace_correlation_id: request.trace_correlation_id, reward_info: { outcome_reward: 1 } }
 }
 
-async function buildApp(kind: Kind) {
+async function asyncHandler(request: RolloutLike) {
+  return handler(request)
+}
+
+async function buildApp(kind: Kind, handlerKind: HandlerKind) {
   if (kind === 'bare') {
     const app = express()
     app.disable('x-powered-by')
     app.set('etag', false)
     app.use(express.json({ limit: '10mb' }))
-    app.post('/rollout', (req, res) => {
-      res.json(handler(req.body as RolloutLike))
-    })
+    if (handlerKind === 'sync') {
+      app.post('/rollout', (req, res) => {
+        res.json(handler(req.body as RolloutLike))
+      })
+    } else {
+      app.post('/rollout', async (req, res) => {
+        res.json(await asyncHandler(req.body as RolloutLike))
+      })
+    }
     return app
   }
   const { createTaskApp } = (await import(DIST_ENTRY.href)) as TaskServer
@@ -91,13 +105,13 @@ async function buildApp(kind: Kind) {
     apiKeys: [KEY],
     provideTasksetDescription: () => ({}),
     provideTaskInstances: () => [],
-    rollout: (request) => handler(request),
+    rollout: handlerKind === 'sync' ? (request) => handler(request) : (request) => asyncHandler(request),
   })
 }
 
 // ---- child: one server ------------------------------------------------------------------
-async function serve(kind: Kind): Promise<void> {
-  const app = await buildApp(kind)
+async function serve(kind: Kind, handlerKind: HandlerKind): Promise<void> {
+  const app = await buildApp(kind, handlerKind)
   const server = app.listen(0, '127.0.0.1')
   await new Promise<void>((resolve) => server.once('listening', () => resolve()))
   let cpuAtStart = process.cpuUsage()
@@ -125,7 +139,8 @@ function nextMessage<T>(child: ChildProcess, type: string): Promise<T> {
       child.off('exit', onExit)
       resolve(msg)
     }
-    const onExit = (code: number | null) => reject(new Error(`server child exited (${code}) before sending ${type}`))
+    const onExit = (code: number | null) =>
+      reject(new Error(`server child exited (${code}) before sending ${type}`))
     child.on('message', onMessage)
     child.once('exit', onExit)
   })
@@ -159,8 +174,8 @@ interface Server {
   ms: number
 }
 
-async function startServer(kind: Kind): Promise<Server> {
-  const child = fork(fileURLToPath(import.meta.url), ['--serve', kind], {
+async function startServer(kind: Kind, handlerKind: HandlerKind): Promise<Server> {
+  const child = fork(fileURLToPath(import.meta.url), ['--serve', kind, handlerKind], {
     execArgv: process.execArgv,
     stdio: 'inherit',
   })
@@ -186,12 +201,20 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
 }
 
-async function main(): Promise<void> {
-  ensureBuilt()
+interface Comparison {
+  handlerKind: HandlerKind
+  bareRps: number
+  appRps: number
+  bareCpu: number
+  appCpu: number
+  sliceMedian: number
+}
+
+async function compare(handlerKind: HandlerKind): Promise<Comparison> {
   // Both servers run side by side and take turns under load in short slices (ABBA order), so
   // both see the same background noise of a shared machine; the ratio is the figure to read.
-  const bare = await startServer('bare')
-  const app = await startServer('taskapp')
+  const bare = await startServer('bare', handlerKind)
+  const app = await startServer('taskapp', handlerKind)
   try {
     await load(bare.pool, WARMUP_MS)
     await load(app.pool, WARMUP_MS)
@@ -207,34 +230,45 @@ async function main(): Promise<void> {
         const t0 = performance.now()
         const { ok, failed } = await load(s.pool, SLICE_MS)
         const ms = performance.now() - t0
-        if (failed > 0 || ok === 0) throw new Error(`${s === bare ? 'bare' : 'taskapp'}: ${failed} non-200 answers`)
+        if (failed > 0 || ok === 0)
+          throw new Error(`${s === bare ? 'bare' : 'taskapp'}: ${failed} non-200 answers`)
         s.ok += ok
         s.ms += ms
         rps.set(s, ok / ms)
       }
       sliceRatios.push(rps.get(app)! / rps.get(bare)!)
     }
-    const bareRps = (bare.ok / bare.ms) * 1000
-    const appRps = (app.ok / app.ms) * 1000
-    const bareCpu = (await cpuMicros(bare)) / bare.ok
-    const appCpu = (await cpuMicros(app)) / app.ok
-    const ratio = appRps / bareRps
-    console.log(
-      `task-server: POST /rollout, trivial handler, undici pool of ${CONNECTIONS} connections, ${SLICES} alternating slices of ${SLICE_MS} ms per server`,
-    )
-    console.log('| server | requests/s | server CPU per request |')
-    console.log('|---|---|---|')
-    console.log(`| bare Express (express.json + handler) | ${bareRps.toFixed(0)} | ${bareCpu.toFixed(1)} µs |`)
-    console.log(`| createTaskApp (auth + zod + job bookkeeping) | ${appRps.toFixed(0)} | ${appCpu.toFixed(1)} µs |`)
-    console.log(
-      `| task app / bare | **${(ratio * 100).toFixed(1)} %** (median of slices ${(median(sliceRatios) * 100).toFixed(1)} %) | ${((bareCpu / appCpu) * 100).toFixed(1)} % (bare CPU / app CPU) |`,
-    )
-    console.log(`target >= 80 % of bare Express: ${ratio >= 0.8 ? 'met' : 'MISSED'}`)
+    return {
+      handlerKind,
+      bareRps: (bare.ok / bare.ms) * 1000,
+      appRps: (app.ok / app.ms) * 1000,
+      bareCpu: (await cpuMicros(bare)) / bare.ok,
+      appCpu: (await cpuMicros(app)) / app.ok,
+      sliceMedian: median(sliceRatios),
+    }
   } finally {
     await stopServer(bare)
     await stopServer(app)
   }
 }
 
-if (process.argv[2] === '--serve') await serve(process.argv[3] as Kind)
+async function main(): Promise<void> {
+  ensureBuilt()
+  const results = [await compare('sync'), await compare('async')]
+  console.log(
+    `task-server: POST /rollout over 127.0.0.1, undici pool of ${CONNECTIONS} connections, ${SLICES} alternating slices of ${SLICE_MS} ms per server (target: task app >= 80 % of bare Express)`,
+  )
+  console.log(
+    '| handler | bare Express req/s | createTaskApp req/s | ratio (median of slices) | server CPU/request bare → app |',
+  )
+  console.log('|---|---|---|---|---|')
+  for (const r of results) {
+    const ratio = r.appRps / r.bareRps
+    console.log(
+      `| ${r.handlerKind} | ${r.bareRps.toFixed(0)} | ${r.appRps.toFixed(0)} | **${(ratio * 100).toFixed(1)} %** (${(r.sliceMedian * 100).toFixed(1)} %) ${ratio >= 0.8 ? 'met' : 'MISSED'} | ${r.bareCpu.toFixed(0)} µs → ${r.appCpu.toFixed(0)} µs |`,
+    )
+  }
+}
+
+if (process.argv[2] === '--serve') await serve(process.argv[3] as Kind, process.argv[4] as HandlerKind)
 else await main()

@@ -146,6 +146,31 @@ describe('async rollouts', () => {
     })
   })
 
+  test('a handler that first reads ctx.signal after the job was cancelled sees it aborted', async () => {
+    const release = gate<void>()
+    const started = gate<void>()
+    const seen = gate<{ aborted: boolean; code: string | undefined }>()
+    const app = makeApp({
+      rollout: async (r, ctx) => {
+        started.open()
+        await release.promise
+        // The AbortSignal is created lazily, on this first access, already aborted.
+        seen.open({
+          aborted: ctx.signal.aborted,
+          code: (ctx.signal.reason as { code?: string } | undefined)?.code,
+        })
+        return { trace_correlation_id: r.trace_correlation_id, reward_info: { outcome_reward: 1 } }
+      },
+    })
+    const { id } = (
+      await inject(app, { method: 'POST', url: '/rollout?mode=async', headers: AUTH, body: rolloutBody() })
+    ).json()
+    await started.promise
+    await inject(app, { method: 'DELETE', url: `/rollouts/${id}`, headers: AUTH })
+    release.open()
+    expect(await seen.promise).toEqual({ aborted: true, code: 'TASKAPP_ERR_ROLLOUT_CANCELLED' })
+  })
+
   test('a failing async handler: status failed with the error code and id', async () => {
     const app = makeApp({
       rollout: () => {
@@ -224,6 +249,7 @@ describe('sync rollouts with syncTimeoutMs', () => {
     expect(res.status).toBe(202)
     const body = res.json()
     expect(body.status).toBe('running')
+    expect(body.id).toMatch(/^[0-9a-f]{8}-[0-9a-f-]{27}$/) // a random job id, not the internal sync counter
     expect(res.headers.location).toBe(body.status_url)
     expect(h.state.aborted).toBe(false) // the caller's disconnect after a 202 does not cancel the job
     h.release.open(0.5)

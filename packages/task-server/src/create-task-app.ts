@@ -326,6 +326,7 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
   }
 
   function report(o: Outcome, request: RolloutRequest, requestId: string): Outcome {
+    if (cfg.onRolloutComplete === undefined) return o
     notify(
       o.ok
         ? { request, response: o.response, durationMs: o.durationMs, requestId }
@@ -591,13 +592,12 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
   function syncRollout(req: Request, res: Response, request: RolloutRequest): void | Promise<void> {
     const requestId = requestIdOf(res)
     const entry = register(`sync-${++syncSeq}`, false, false)
-    const createdAt = Date.now()
     const result = execute(entry, request, requestId, 'sync', req.headers)
     if (!(result instanceof Promise)) {
       sendOutcome(res, result)
       return
     }
-    return awaitSyncRollout(res, request, entry, result, createdAt)
+    return awaitSyncRollout(res, request, entry, result, Date.now())
   }
 
   async function awaitSyncRollout(

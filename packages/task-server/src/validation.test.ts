@@ -210,6 +210,22 @@ describe('handler failures', () => {
     for (const p of paths.filter(Boolean)) expect(error.message).toContain(p)
   })
 
+  test('a frozen response object from the handler is served (validation works on a copy)', async () => {
+    const frozen = Object.freeze({
+      trace_correlation_id: 'trace-1',
+      reward_info: Object.freeze({ outcome_reward: 0.5 }),
+    })
+    const app = makeApp({ rollout: () => frozen })
+    const first = await postRollout(app, rolloutBody())
+    const second = await postRollout(app, rolloutBody())
+    expect(first.status).toBe(200)
+    expect(second.json()).toEqual({
+      trace_correlation_id: 'trace-1',
+      reward_info: { outcome_reward: 0.5, outcome_objectives: { reward: 0.5 }, details: {} },
+    })
+    expect(frozen.reward_info).toEqual({ outcome_reward: 0.5 })
+  })
+
   test('a response that does not echo trace_correlation_id is served, with a warning', async () => {
     const logger = recordingLogger()
     const app = makeApp({
