@@ -37,7 +37,16 @@ export class TaskServerError extends Error {
   }
 }
 
-/** True when `err` is a {@link TaskServerError} with the given code. */
+/**
+ * True when `err` is a {@link TaskServerError}, with the given code if one is passed.
+ *
+ * @example
+ * ```ts
+ * await app.lifecycle.ready().catch((err) => {
+ *   if (isTaskServerError(err, 'TASKAPP_ERR_STARTUP_FAILED')) console.error('startup failed:', err.cause)
+ * })
+ * ```
+ */
 export function isTaskServerError(err: unknown, code?: TaskServerErrorCode): err is TaskServerError {
   return err instanceof TaskServerError && (code === undefined || err.code === code)
 }

@@ -41,7 +41,14 @@ export const limitsInfoSchema = z.looseObject({
   timeout_seconds: z.number().nullish(),
 })
 
-/** A `TaskInfo`: what `/task_info?seed=N` answers for one seed and what `/info` is built from. */
+/**
+ * A `TaskInfo`: what `/task_info?seed=N` answers for one seed and what `/info` is built from.
+ *
+ * @example
+ * ```ts
+ * taskInfoSchema.parse({ task: { id: 'banking77', name: 'Banking77' }, task_metadata: { seed: 1 } })
+ * ```
+ */
 export const taskInfoSchema = z.looseObject({
   task: taskDescriptorSchema,
   dataset: datasetInfoSchema.default({}),
@@ -77,8 +84,14 @@ export const rolloutSafetySchema = z.looseObject({
 })
 
 /**
- * The body of `POST /rollout` (the current synth-ai contract). Parse with
- * {@link parseRolloutRequest} to get the defaults applied.
+ * The body of `POST /rollout` (the current synth-ai contract), as a zod schema; the server applies
+ * the defaults after parsing (see {@link applyRequestDefaults}). Useful to check a request in a
+ * client or a test.
+ *
+ * @example
+ * ```ts
+ * const ok = rolloutRequestSchema.safeParse({ trace_correlation_id: 't', env: {}, policy: {} }).success // true
+ * ```
  */
 export const rolloutRequestSchema = z.looseObject({
   trace_correlation_id: str.min(1),
@@ -130,7 +143,14 @@ export const rewardInfoSchema = z.looseObject({
   details: jsonRecord.nullish(),
 })
 
-/** What a rollout handler returns (the current synth-ai contract). */
+/**
+ * What a rollout handler returns (the current synth-ai contract), as a zod schema.
+ *
+ * @example
+ * ```ts
+ * rolloutResponseSchema.parse({ trace_correlation_id: 't', reward_info: { outcome_reward: 1 } })
+ * ```
+ */
 export const rolloutResponseSchema = z.looseObject({
   trace_correlation_id: str.min(1),
   reward_info: rewardInfoSchema,
