@@ -63,6 +63,23 @@ describe('invalid rollout requests: 422 with the problems, handler never called'
     expect(res.json().detail.error.code).toBe('invalid_json')
   })
 
+  test.each([
+    ['an unsupported charset', { 'content-type': 'application/json; charset=latin1' }],
+    [
+      'an unsupported content-encoding',
+      { 'content-type': 'application/json', 'content-encoding': 'compress' },
+    ],
+  ])('%s: 415 unsupported_encoding', async (_name, headers) => {
+    const res = await inject(makeApp(), {
+      method: 'POST',
+      url: '/rollout',
+      headers: { ...AUTH, ...headers },
+      body: JSON.stringify(rolloutBody()),
+    })
+    expect(res.status).toBe(415)
+    expect(res.json().detail.error.code).toBe('unsupported_encoding')
+  })
+
   test('JSON without a content type is still parsed (curl -d sends a form type)', async () => {
     const res = await inject(makeApp(), {
       method: 'POST',
