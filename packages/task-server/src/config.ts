@@ -73,7 +73,7 @@ export type RolloutCompleteHook = (event: RolloutCompleteEvent) => void | Promis
 
 /** What startup and shutdown hooks receive. */
 export interface LifecycleHookContext {
-  /** Aborted when the app closes (startup hooks) or when the close grace period ends (shutdown hooks). */
+  /** Startup hooks: aborted when the app closes. Shutdown hooks: aborted when the signal given to `close()` aborts. */
   readonly signal: AbortSignal
   /** The app's logger. */
   readonly logger: TaskAppLogger
@@ -200,7 +200,8 @@ export interface TaskAppConfig<
    */
   syncTimeoutMs?: number
   /**
-   * Where async rollout jobs are kept.
+   * Where async rollout jobs are kept. A store you pass stays yours: `lifecycle.close()` does not
+   * close it (it closes the default one).
    * @default createMemoryJobStore() (1000 jobs, finished ones evicted after 10 minutes)
    */
   jobStore?: JobStore

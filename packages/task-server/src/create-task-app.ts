@@ -56,7 +56,7 @@ export interface TaskAppLifecycle extends AsyncDisposable {
   ready(options?: { signal?: AbortSignal }): Promise<void>
   /**
    * Stops taking requests (503 `shutting_down`), cancels running rollouts (their `AbortSignal`
-   * fires), waits for them up to `graceMs`, then runs the shutdown hooks in order and closes the
+   * fires), waits for them up to `graceMs`, then runs the shutdown hooks in order and closes the default
    * job store. Idempotent: every call returns the same outcome. Rejects with
    * `TASKAPP_ERR_SHUTDOWN_FAILED` if a shutdown hook threw (the others still run), or with
    * `signal.reason` (the signal also ends the grace wait early).
@@ -212,6 +212,8 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
   const requireKey = cfg.requireApiKey ?? true
   const authStatus = cfg.authFailureStatus ?? 400
   const requestTimeoutMs = cfg.limits?.requestTimeoutMs ?? 30_000
+  // A store passed in belongs to the caller (it may be shared); only the default one is closed here.
+  const ownsJobStore = cfg.jobStore === undefined
   const jobStore = cfg.jobStore ?? createMemoryJobStore()
   const baseTaskInfo = taskInfoSchema.parse(
     cfg.baseTaskInfo ?? {
@@ -275,7 +277,8 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
     const errors: unknown[] = []
     const hookAbort = new AbortController()
     const onAbort = () => hookAbort.abort(signal?.reason)
-    signal?.addEventListener('abort', onAbort, { once: true })
+    if (signal?.aborted) onAbort()
+    else signal?.addEventListener('abort', onAbort, { once: true })
     try {
       for (const hook of cfg.shutdownHooks ?? []) {
         try {
@@ -288,11 +291,7 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
     } finally {
       signal?.removeEventListener('abort', onAbort)
     }
-    try {
-      await jobStore.close?.()
-    } catch (err) {
-      errors.push(err)
-    }
+    if (ownsJobStore) await jobStore.close?.()
     state = 'closed'
     if (errors.length > 0) {
       throw new TaskServerError(

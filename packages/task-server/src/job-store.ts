@@ -43,7 +43,7 @@ export interface JobStore {
   put(job: RolloutJob): void | Promise<void>
   /** The job with this id, or `undefined` when unknown or evicted. */
   get(id: string): RolloutJob | undefined | Promise<RolloutJob | undefined>
-  /** Releases timers and connections; `lifecycle.close()` calls it last. */
+  /** Releases timers and connections. `lifecycle.close()` calls it only on the default store it created. */
   close?(): void | Promise<void>
 }
 

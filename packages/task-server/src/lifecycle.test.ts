@@ -1,5 +1,5 @@
 import { describe, expect, onTestFinished, test } from 'vitest'
-import { createTaskApp, TaskServerError } from './index'
+import { createMemoryJobStore, createTaskApp, TaskServerError } from './index'
 import type { LifecycleHookContext, RolloutContext, TaskAppConfig } from './index'
 import { AUTH, rolloutBody, testConfig } from './test-utils/app-fixtures'
 import { inject } from './test-utils/inject'
@@ -207,6 +207,31 @@ describe('close', () => {
     const err = await app.lifecycle.close().catch((e: unknown) => e)
     expect(err).toMatchObject({ name: 'TaskServerError', code: 'TASKAPP_ERR_SHUTDOWN_FAILED', cause: boom })
     expect(ran).toEqual(['a', 'b'])
+  })
+
+  test('a jobStore passed in is not closed (it may be shared); its jobs survive close()', async () => {
+    const store = createMemoryJobStore()
+    onTestFinished(() => store.close())
+    const app = createTaskApp(testConfig({ jobStore: store }))
+    const res = await inject(app, {
+      method: 'POST',
+      url: '/rollout?mode=async',
+      headers: AUTH,
+      body: rolloutBody(),
+    })
+    const { id } = res.json()
+    await waitFor(() => store.get(id)?.status === 'succeeded', { what: 'the job to finish' })
+    await app.lifecycle.close()
+    expect(store.get(id)?.status).toBe('succeeded')
+  })
+
+  test('close({ signal }) with an already aborted signal: shutdown hooks see it aborted', async () => {
+    const seen: boolean[] = []
+    const app = createTaskApp(testConfig({ shutdownHooks: [({ signal }) => void seen.push(signal.aborted)] }))
+    const reason = new Error('now')
+    await expect(app.lifecycle.close({ signal: AbortSignal.abort(reason) })).rejects.toBe(reason)
+    await waitFor(() => app.lifecycle.state === 'closed', { what: 'the close to finish' })
+    expect(seen).toEqual([true])
   })
 
   test('await using disposes the lifecycle', async () => {
