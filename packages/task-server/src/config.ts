@@ -98,8 +98,9 @@ export interface TaskAppLimits {
    */
   bodyLimit?: number | string
   /**
-   * Deadline for the non-rollout routes that call your code (`/task_info`, proxy); past it the
-   * caller gets 504 `request_timeout` and the `signal` given to your code fires.
+   * Deadline of `provideTasksetDescription` / `provideTaskInstances` behind `GET /task_info`;
+   * past it the caller gets 504 `request_timeout` and the `signal` given to them fires. Rollouts
+   * are bounded by the request's `safety.max_time_s` instead, the proxy by `proxy.timeoutMs`.
    * @default 30000
    */
   requestTimeoutMs?: number

@@ -85,8 +85,8 @@ export const rolloutSafetySchema = z.looseObject({
 
 /**
  * The body of `POST /rollout` (the current synth-ai contract), as a zod schema; the server applies
- * the defaults after parsing (see {@link applyRequestDefaults}). Useful to check a request in a
- * client or a test.
+ * the defaults (`config: {}`, `output_mode: 'tool_calls'`, ...) after parsing. Useful to check a
+ * request in a client or a test.
  *
  * @example
  * ```ts
