@@ -611,6 +611,8 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
       if (!detached && !res.writableFinished) abortRun(entry, CLIENT_GONE)
     }
     res.on('close', onClose)
+    // The caller may already have gone while the body was read or the handler started.
+    if (res.socket === null || res.socket.destroyed) onClose()
     try {
       const syncTimeoutMs = cfg.syncTimeoutMs
       if (syncTimeoutMs !== undefined) {
