@@ -5,11 +5,9 @@
 import pkg from '../../package.json' with { type: 'json' }
 import { SdkError } from '../errors.js'
 import { parseCommand, type CliEnv } from './args.js'
-import { runCheck } from './check.js'
 import { helpText } from './help.js'
 import type { CliIo } from './output.js'
-import { runRelay } from './relay.js'
-import { runServe, type ServeProcess } from './serve.js'
+import type { ServeProcess } from './serve.js'
 
 /** The CLI's version (the sdk package's). */
 export const CLI_VERSION: string = (pkg as { version: string }).version
@@ -38,12 +36,13 @@ export async function runCli(
       case 'version':
         io.stdout.write(`${CLI_VERSION}\n`)
         return 0
+      // Each command loads its own dependencies, so `--help` and bad usage answer at once.
       case 'check':
-        return await runCheck(cmd, io)
+        return await (await import('./check.js')).runCheck(cmd, io)
       case 'serve':
-        return await runServe(cmd, io, proc)
+        return await (await import('./serve.js')).runServe(cmd, io, proc)
       case 'relay':
-        return await runRelay(cmd, io, proc, env)
+        return await (await import('./relay.js')).runRelay(cmd, io, proc, env)
     }
   } catch (err) {
     if (err instanceof SdkError) {
