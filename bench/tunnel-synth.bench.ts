@@ -17,9 +17,18 @@ const role = process.argv[2]
 
 type Msg = { type: string; [k: string]: unknown }
 
+/** Children report warnings and errors on stderr so a failed run explains itself. */
+const benchLogger = {
+  debug() {},
+  info() {},
+  warn: (obj: object, msg?: string) => console.error(`[${role}] warn ${msg} ${JSON.stringify(obj)}`),
+  error: (obj: object, msg?: string) => console.error(`[${role}] error ${msg} ${JSON.stringify(obj)}`),
+}
+
 function sampler() {
   let baseline = process.memoryUsage().rss
   let peak = baseline
+  let cpu = process.cpuUsage()
   const t = setInterval(() => {
     const rss = process.memoryUsage().rss
     if (rss > peak) peak = rss
@@ -29,8 +38,12 @@ function sampler() {
     reset() {
       baseline = process.memoryUsage().rss
       peak = baseline
+      cpu = process.cpuUsage()
     },
-    report: () => ({ baseline, peak }),
+    report: () => {
+      const c = process.cpuUsage(cpu)
+      return { baseline, peak, cpuMs: (c.user + c.system) / 1000 }
+    },
   }
 }
 
@@ -59,13 +72,21 @@ async function child(): Promise<void> {
     send({ type: 'ready', port: (server.address() as { port: number }).port })
   } else if (role === 'relay') {
     const { createRelayServer } = await import('@taskapp/tunnel-synth/relay')
-    const relay = await createRelayServer({ apiKeys: ['bench'], maxInflight: 256 })
+    const relay = await createRelayServer({ apiKeys: ['bench'], maxInflight: 256, logger: benchLogger })
     extra = () => ({ peakMemoryInUse: relay.stats().peakMemoryInUse, budget: 64 * MB })
     send({ type: 'ready', url: relay.url })
   } else if (role === 'agent') {
     const { synthTunnel } = await import('@taskapp/tunnel-synth')
-    const [relayUrl, port] = [process.argv[3]!, Number(process.argv[4])]
-    const tunnel = await synthTunnel({ backendUrl: relayUrl, apiKey: 'bench', env: {}, localApiKeys: [], maxInflight: 256 }).open({
+    const [relayUrl, port, frames] = [process.argv[3]!, Number(process.argv[4]), process.argv[5]]
+    const tunnel = await synthTunnel({
+      backendUrl: relayUrl,
+      apiKey: 'bench',
+      env: {},
+      localApiKeys: [],
+      maxInflight: 256,
+      binaryFrames: frames !== 'plain',
+      logger: benchLogger,
+    }).open({
       localUrl: `http://127.0.0.1:${port}`,
       host: '127.0.0.1',
       port,
@@ -82,8 +103,16 @@ async function child(): Promise<void> {
   })
 }
 
-async function start(...args: string[]): Promise<{ proc: ChildProcess; ready: Msg; ask(type: string): Promise<Msg> }> {
-  const proc = fork(import.meta.filename, args, { execArgv: [...process.execArgv, ...(process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/tsprof'] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+async function start(
+  ...args: string[]
+): Promise<{ proc: ChildProcess; ready: Msg; ask(type: string): Promise<Msg> }> {
+  const proc = fork(import.meta.filename, args, {
+    execArgv: [
+      ...process.execArgv,
+      ...(process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/tsprof'] : []),
+    ],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  })
   const [ready] = (await once(proc, 'message')) as [Msg]
   const ask = async (type: string) => {
     proc.send({ type })
@@ -109,7 +138,12 @@ async function load(url: string, headers: Record<string, string>, seconds: numbe
   const run = async (until: number, record: boolean) => {
     while (performance.now() < until) {
       const t0 = performance.now()
-      const res = await pool.request({ method: 'POST', path, headers: { ...headers, 'content-type': 'application/json' }, body })
+      const res = await pool.request({
+        method: 'POST',
+        path,
+        headers: { ...headers, 'content-type': 'application/json' },
+        body,
+      })
       await res.body.dump()
       if (res.statusCode !== 200) errors += 1
       if (record) lat.push(performance.now() - t0)
@@ -123,7 +157,13 @@ async function load(url: string, headers: Record<string, string>, seconds: numbe
   const elapsed = (performance.now() - t0) / 1000
   await pool.close()
   lat.sort((a, b) => a - b)
-  return { rps: lat.length / elapsed, p50: percentile(lat, 50), p99: percentile(lat, 99), errors, n: lat.length }
+  return {
+    rps: lat.length / elapsed,
+    p50: percentile(lat, 50),
+    p99: percentile(lat, 99),
+    errors,
+    n: lat.length,
+  }
 }
 
 async function bigBodies(url: string, headers: Record<string, string>, concurrency: number, rounds: number) {
@@ -132,59 +172,99 @@ async function bigBodies(url: string, headers: Record<string, string>, concurren
   const body = Buffer.alloc(MB, 'b')
   const path = `${u.pathname.replace(/\/$/, '')}/echo`
   let ok = 0
+  let failed = 0
   const t0 = performance.now()
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       for (let i = 0; i < rounds; i++) {
-        const res = await pool.request({ method: 'POST', path, headers, body })
-        let n = 0
-        for await (const c of res.body) n += (c as Buffer).length
-        if (res.statusCode === 200 && n === MB) ok += 1
+        try {
+          const res = await pool.request({ method: 'POST', path, headers, body })
+          let n = 0
+          for await (const c of res.body) n += (c as Buffer).length
+          if (res.statusCode === 200 && n === MB) ok += 1
+          else failed += 1
+        } catch {
+          failed += 1
+        }
       }
     }),
   )
   await pool.close()
-  return { ok, total: concurrency * rounds, seconds: (performance.now() - t0) / 1000 }
+  return { ok, failed, total: concurrency * rounds, seconds: (performance.now() - t0) / 1000 }
 }
 
 async function main(): Promise<void> {
   const seconds = Number(process.env.BENCH_SECONDS ?? 5)
   const concurrency = 128
+  const f = (n: number, d = 2) => n.toFixed(d)
+  const mb = (n: unknown) => f((n as number) / MB, 1)
   const local = await start('local')
   const port = local.ready.port as number
   const relay = await start('relay')
-  const agent = await start('agent', relay.ready.url as string, String(port))
-  const tunnelUrl = agent.ready.url as string
-  const headers = agent.ready.headers as Record<string, string>
+  const agent = await start('agent', relay.ready.url as string, String(port), 'binary')
+  const plain = await start('agent', relay.ready.url as string, String(port), 'plain')
+  const children = [agent, plain, relay, local]
+  try {
+    const tunnelUrl = agent.ready.url as string
+    const headers = agent.ready.headers as Record<string, string>
 
-  const direct = await load(`http://127.0.0.1:${port}`, {}, seconds, concurrency)
-  const tunnel = await load(tunnelUrl, headers, seconds, concurrency)
-  const f = (n: number, d = 2) => n.toFixed(d)
-  console.log(`1 KB JSON POST, ${concurrency} concurrent, ${seconds} s each (loopback, 2 cores shared)`)
-  console.log(`  direct : ${f(direct.rps, 0)} req/s  p50 ${f(direct.p50)} ms  p99 ${f(direct.p99)} ms  (${direct.n} req, ${direct.errors} errors)`)
-  console.log(`  tunnel : ${f(tunnel.rps, 0)} req/s  p50 ${f(tunnel.p50)} ms  p99 ${f(tunnel.p99)} ms  (${tunnel.n} req, ${tunnel.errors} errors)`)
-  console.log(`  throughput ratio tunnel/direct: ${f((tunnel.rps / direct.rps) * 100, 1)} %  (target >= 60 %)`)
-  console.log(`  added latency: p50 +${f(tunnel.p50 - direct.p50)} ms, p99 +${f(tunnel.p99 - direct.p99)} ms  (target p50 < 1 ms)`)
-  // Little's law view: per-request service overhead at concurrency 1
-  const single = await load(tunnelUrl, headers, 2, 1)
-  const singleDirect = await load(`http://127.0.0.1:${port}`, {}, 2, 1)
-  console.log(`  at concurrency 1: direct p50 ${f(singleDirect.p50, 3)} ms, tunnel p50 ${f(single.p50, 3)} ms, added ${f(single.p50 - singleDirect.p50, 3)} ms`)
+    const direct = await load(`http://127.0.0.1:${port}`, {}, seconds, concurrency)
+    for (const c of [relay, agent]) await c.ask('reset')
+    const tunnel = await load(tunnelUrl, headers, seconds, concurrency)
+    const [rc, ac] = [await relay.ask('report'), await agent.ask('report')]
+    console.log(
+      `1 KB JSON POST, ${concurrency} concurrent, ${seconds} s each; relay, agent, local server and load generator in separate processes on loopback`,
+    )
+    console.log(
+      `  direct : ${f(direct.rps, 0)} req/s  p50 ${f(direct.p50)} ms  p99 ${f(direct.p99)} ms  (${direct.n} req, ${direct.errors} errors)`,
+    )
+    console.log(
+      `  tunnel : ${f(tunnel.rps, 0)} req/s  p50 ${f(tunnel.p50)} ms  p99 ${f(tunnel.p99)} ms  (${tunnel.n} req, ${tunnel.errors} errors)`,
+    )
+    console.log(
+      `  throughput ratio tunnel/direct: ${f((tunnel.rps / direct.rps) * 100, 1)} %  (target >= 60 %)`,
+    )
+    console.log(
+      `  added latency at 128 concurrent: p50 +${f(tunnel.p50 - direct.p50)} ms, p99 +${f(tunnel.p99 - direct.p99)} ms`,
+    )
+    console.log(
+      `  CPU per tunneled request: relay ${f(((rc.cpuMs as number) * 1000) / tunnel.n, 0)} µs, agent ${f(((ac.cpuMs as number) * 1000) / tunnel.n, 0)} µs`,
+    )
+    const singleDirect = await load(`http://127.0.0.1:${port}`, {}, 2, 1)
+    const single = await load(tunnelUrl, headers, 2, 1)
+    console.log(
+      `  added latency at concurrency 1: p50 +${f(single.p50 - singleDirect.p50, 3)} ms (direct ${f(singleDirect.p50, 3)} ms, tunnel ${f(single.p50, 3)} ms)  (target < 1 ms)`,
+    )
 
-  if (process.env.BENCH_SKIP_BIG) {
-    for (const c of [agent, relay, local]) c.proc.send({ type: 'exit' })
-    return
+    if (process.env.BENCH_SKIP_BIG) return
+    for (const [name, a] of [
+      ['binary frames (negotiated)', agent],
+      ['reference base64 JSON frames', plain],
+    ] as const) {
+      await relay.ask('reset')
+      await a.ask('reset')
+      const big = await bigBodies(
+        a.ready.url as string,
+        a.ready.headers as Record<string, string>,
+        concurrency,
+        2,
+      )
+      const r = await relay.ask('report')
+      const g = await a.ask('report')
+      console.log(
+        `${concurrency} concurrent 1 MB bodies echoed, ${name}: ${big.ok}/${big.total} ok, ${f((big.total * 2) / big.seconds, 1)} MB/s`,
+      )
+      console.log(
+        `  relay RSS peak ${mb(r.peak)} MB (+${mb((r.peak as number) - (r.baseline as number))} MB); bytes in transit peak ${mb(r.peakMemoryInUse)} MB of a ${mb(r.budget)} MB budget; CPU ${f(r.cpuMs as number, 0)} ms`,
+      )
+      console.log(
+        `  agent RSS peak ${mb(g.peak)} MB (+${mb((g.peak as number) - (g.baseline as number))} MB); CPU ${f(g.cpuMs as number, 0)} ms`,
+      )
+    }
+    console.log(`  (buffering whole bodies would hold >= ${concurrency} MB in each process)`)
+  } finally {
+    for (const c of children) c.proc.send({ type: 'exit' })
   }
-  await relay.ask('reset')
-  await agent.ask('reset')
-  const big = await bigBodies(tunnelUrl, headers, concurrency, 2)
-  const r = await relay.ask('report')
-  const a = await agent.ask('report')
-  const mb = (n: unknown) => f((n as number) / MB, 1)
-  console.log(`${concurrency} concurrent 1 MB bodies echoed through the tunnel, ${big.total} requests: ${big.ok} ok in ${f(big.seconds)} s`)
-  console.log(`  relay RSS: baseline ${mb(r.baseline)} MB, peak ${mb(r.peak)} MB (+${mb((r.peak as number) - (r.baseline as number))} MB); bytes in transit peak ${mb(r.peakMemoryInUse)} MB of a ${mb(r.budget)} MB budget`)
-  console.log(`  agent RSS: baseline ${mb(a.baseline)} MB, peak ${mb(a.peak)} MB (+${mb((a.peak as number) - (a.baseline as number))} MB)`)
-  console.log(`  data moved: ${f((big.total * 2 * MB) / MB, 0)} MB; buffering whole bodies would need >= ${concurrency * 2} MB per process`)
-  for (const c of [agent, relay, local]) c.proc.send({ type: 'exit' })
 }
 
 if (role) await child()

@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- wire frames are untyped JSON in these tests */
 import { createServer } from 'node:http'
 import { Agent, request } from 'undici'
 import { describe, expect, onTestFinished, test } from 'vitest'
@@ -25,7 +26,11 @@ async function closedPort(): Promise<number> {
 }
 
 describe('synthTunnel().open() errors carry stable codes', () => {
-  const cases: [string, ReferenceRelayOptions | 'unreachable-backend' | 'unreachable-relay', SynthTunnelErrorCode][] = [
+  const cases: [
+    string,
+    ReferenceRelayOptions | 'unreachable-backend' | 'unreachable-relay',
+    SynthTunnelErrorCode,
+  ][] = [
     ['lease refused (401)', { leaseStatus: 401 }, SynthTunnelErrorCode.LeaseRefused],
     ['lease refused (403)', { leaseStatus: 403 }, SynthTunnelErrorCode.LeaseRefused],
     ['usage limit (429)', { leaseStatus: 429 }, SynthTunnelErrorCode.UsageLimit],
@@ -45,7 +50,10 @@ describe('synthTunnel().open() errors carry stable codes', () => {
     if (setup === 'unreachable-backend') {
       backendUrl = `http://127.0.0.1:${await closedPort()}`
     } else {
-      const opts = setup === 'unreachable-relay' ? { agentConnectUrl: `ws://127.0.0.1:${await closedPort()}/agent` } : setup
+      const opts =
+        setup === 'unreachable-relay'
+          ? { agentConnectUrl: `ws://127.0.0.1:${await closedPort()}/agent` }
+          : setup
       const ref = await startReferenceRelay(opts)
       onTestFinished(() => ref.close())
       backendUrl = ref.url
@@ -68,10 +76,18 @@ describe('synthTunnel().open() errors carry stable codes', () => {
 
   test('missing API key → TASKAPP_ERR_SYNTH_API_KEY_MISSING; bad options → TASKAPP_ERR_SYNTH_INVALID_OPTIONS', async () => {
     await expect(
-      synthTunnel({ backendUrl: 'http://127.0.0.1:1', env: {} }).open({ localUrl: 'http://127.0.0.1:1', host: '127.0.0.1', port: 1 }),
+      synthTunnel({ backendUrl: 'http://127.0.0.1:1', env: {} }).open({
+        localUrl: 'http://127.0.0.1:1',
+        host: '127.0.0.1',
+        port: 1,
+      }),
     ).rejects.toMatchObject({ code: SynthTunnelErrorCode.ApiKeyMissing })
-    expect(() => synthTunnel({ maxInflight: 0 })).toThrow(expect.objectContaining({ code: SynthTunnelErrorCode.InvalidOptions }))
-    expect(() => synthTunnel({ backendUrl: 'ftp://x' })).toThrow(expect.objectContaining({ code: SynthTunnelErrorCode.InvalidOptions }))
+    expect(() => synthTunnel({ maxInflight: 0 })).toThrow(
+      expect.objectContaining({ code: SynthTunnelErrorCode.InvalidOptions }),
+    )
+    expect(() => synthTunnel({ backendUrl: 'ftp://x' })).toThrow(
+      expect.objectContaining({ code: SynthTunnelErrorCode.InvalidOptions }),
+    )
   })
 
   test('an aborted signal rejects with its reason', async () => {
@@ -152,7 +168,11 @@ describe('agent against a minimal reference relay (compatibility)', () => {
       body,
     })
     expect(res.status).toBe(200)
-    const echoed = JSON.parse(res.body.toString()) as { url: string; headers: Record<string, string>; body: string }
+    const echoed = JSON.parse(res.body.toString()) as {
+      url: string
+      headers: Record<string, string>
+      body: string
+    }
     expect(echoed.url).toBe('/probe?seed=1')
     expect(echoed.body).toBe(body.toString())
     expect(echoed.headers['content-type']).toBe('text/plain')
@@ -196,7 +216,12 @@ describe('agent against a minimal reference relay (compatibility)', () => {
       res.end('ok')
     })
     await using ref = await startReferenceRelay()
-    await using _tunnel = await synthTunnel({ backendUrl: ref.url, apiKey: 'k', env: {}, maxInflight: 2 }).open(local.target)
+    await using _tunnel = await synthTunnel({
+      backendUrl: ref.url,
+      apiKey: 'k',
+      env: {},
+      maxInflight: 2,
+    }).open(local.target)
     const errorOf = (rid: string) =>
       new Promise<Record<string, any>>((resolve) => {
         const on = (f: Record<string, any>) => {
@@ -209,15 +234,20 @@ describe('agent against a minimal reference relay (compatibility)', () => {
       })
     // malformed base64
     const bad = errorOf('bad')
-    ref.sendRaw(JSON.stringify({ type: 'REQ_HEADERS', lease_id: 'lease_ref_1', rid: 'bad', method: 'POST', path: '/' }))
+    ref.sendRaw(
+      JSON.stringify({ type: 'REQ_HEADERS', lease_id: 'lease_ref_1', rid: 'bad', method: 'POST', path: '/' }),
+    )
     ref.sendRaw(JSON.stringify({ type: 'REQ_BODY', rid: 'bad', chunk_b64: '***not base64***' }))
     expect(await bad).toMatchObject({ code: 'BAD_REQUEST_FRAME', lease_id: 'lease_ref_1' })
     // capacity: two held, the third refused
     const held = [ref.request({ rid: 'h1', path: '/a' }), ref.request({ rid: 'h2', path: '/b' })]
     const third = errorOf('h3')
-    await waitFor(async () => ((await new Promise<number>((r) => local.server.getConnections((_e, n) => r(n)))) >= 2), {
-      message: 'two requests at the local server',
-    })
+    await waitFor(
+      async () => (await new Promise<number>((r) => local.server.getConnections((_e, n) => r(n)))) >= 2,
+      {
+        message: 'two requests at the local server',
+      },
+    )
     ref.sendRaw(JSON.stringify({ type: 'REQ_HEADERS', lease_id: 'lease_ref_1', rid: 'h3', path: '/c' }))
     expect(await third).toMatchObject({ code: 'AGENT_CAPACITY_EXCEEDED' })
     release.resolve()
@@ -251,7 +281,9 @@ describe('reconnect', () => {
       onEvent: (e) => events.push({ ...e, at: performance.now() }),
     }).open(local.target)
     const dispatcher = client()
-    const inflight = [1, 2, 3].map(() => request(`${tunnel.url}/hang`, { headers: tunnel.headers, dispatcher }))
+    const inflight = [1, 2, 3].map(() =>
+      request(`${tunnel.url}/hang`, { headers: tunnel.headers, dispatcher }),
+    )
     await waitFor(() => started === 3, { message: 'three requests at the handler' })
     const closedAt = performance.now()
     await relay1.close()
@@ -264,7 +296,9 @@ describe('reconnect', () => {
     await waitFor(() => tunnel.connected, { timeoutMs: 8_000, message: 'agent reconnected' })
     const reconnectMs = events.find((e) => e.type === 'connected' && e.connection === 2)!.at - closedAt
     expect(reconnectMs).toBeLessThan(3_000) // ~250-750 ms on an idle machine (first retry after 250 ms)
-    expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['connected', 'disconnected', 'reconnecting']))
+    expect(events.map((e) => e.type)).toEqual(
+      expect.arrayContaining(['connected', 'disconnected', 'reconnecting']),
+    )
     const res = await request(`${tunnel.url}/after`, { headers: tunnel.headers, dispatcher })
     expect(res.statusCode).toBe(200)
     expect(await res.body.text()).toBe('ok /after')
@@ -274,7 +308,12 @@ describe('reconnect', () => {
   test('an abrupt drop (socket destroyed) is followed by a fresh ATTACH', async () => {
     await using local = await startLocalServer((_req, res) => res.end('ok'))
     await using ref = await startReferenceRelay()
-    await using tunnel = await synthTunnel({ backendUrl: ref.url, apiKey: 'k', env: {}, reconnectInitialMs: 20 }).open(local.target)
+    await using tunnel = await synthTunnel({
+      backendUrl: ref.url,
+      apiKey: 'k',
+      env: {},
+      reconnectInitialMs: 20,
+    }).open(local.target)
     ref.socket()!.terminate()
     await waitFor(() => ref.attaches.length === 2, { message: 'second ATTACH' })
     await waitFor(() => tunnel.connected)

@@ -44,6 +44,8 @@ export interface AgentOptions {
   pingIntervalMs: number
   reconnectInitialMs: number
   reconnectMaxMs: number
+  /** Longest the agent stops reading the relay because the local server does not read a body. */
+  stallTimeoutMs: number
   /** Offer binary body frames in ATTACH (used only when the relay accepts). */
   binaryFrames: boolean
   logger: Logger
@@ -243,7 +245,9 @@ export class SynthTunnelAgent {
         cleanup()
         if (this.stopped) {
           ws.terminate()
-          reject(new SynthTunnelError(SynthTunnelErrorCode.LeaseGone, 'The agent was stopped while attaching.'))
+          reject(
+            new SynthTunnelError(SynthTunnelErrorCode.LeaseGone, 'The agent was stopped while attaching.'),
+          )
           return
         }
         // Adopt synchronously so no frame that follows the ACK is missed.
@@ -256,7 +260,10 @@ export class SynthTunnelAgent {
         this.conn = new AgentConnection(this, ws, this.pool, binary)
         this.connections += 1
         this.attempt = 0
-        o.logger.info({ connection: this.connections, leaseId: o.leaseId, binary }, 'synthtunnel: agent connected')
+        o.logger.info(
+          { connection: this.connections, leaseId: o.leaseId, binary },
+          'synthtunnel: agent connected',
+        )
         this.emit({ type: 'connected', connection: this.connections })
         resolve()
       }
@@ -312,7 +319,10 @@ export class SynthTunnelAgent {
           err instanceof SynthTunnelError
             ? err
             : new SynthTunnelError(SynthTunnelErrorCode.RelayUnreachable, String(err), { cause: err })
-        if (e.code === SynthTunnelErrorCode.LeaseGone || (e.status !== undefined && GONE_STATUSES.has(e.status))) {
+        if (
+          e.code === SynthTunnelErrorCode.LeaseGone ||
+          (e.status !== undefined && GONE_STATUSES.has(e.status))
+        ) {
           this.finish(
             new SynthTunnelError(
               SynthTunnelErrorCode.LeaseGone,
@@ -341,6 +351,7 @@ class AgentConnection {
   private closedResolve!: () => void
   private readonly closedPromise: Promise<void>
   private readonly sendRaw: ReturnType<typeof corkingSender>
+  private stallTimer: NodeJS.Timeout | undefined
 
   constructor(
     private readonly agent: SynthTunnelAgent,
@@ -375,7 +386,8 @@ class AgentConnection {
       agent.connectionClosed(this, code, reason.toString())
     })
     this.pingTimer = setInterval(() => {
-      if (!this.alive) {
+      // while paused (backpressure) we cannot see pongs; the pause itself is bounded by stallTimeoutMs
+      if (!this.alive && !ws.isPaused) {
         o.logger.warn({}, 'synthtunnel: relay did not answer a ping; dropping the connection')
         ws.terminate()
         return
@@ -396,6 +408,7 @@ class AgentConnection {
   }
 
   private abortAll(): void {
+    clearTimeout(this.stallTimer)
     for (const ctx of this.ctxs.values()) this.drop(ctx, 'connection closed')
     this.ctxs.clear()
     if (this.ws.isPaused) this.ws.resume()
@@ -454,7 +467,8 @@ class AgentConnection {
           timer: setTimeout(() => {
             ctx.deadlineHit = true
             controller.abort(new Error(`deadline of ${frame.deadline_ms} ms exceeded`))
-            if (!ctx.dispatched) this.fail(ctx, 'LOCAL_CONNECT_FAILED', 'deadline exceeded before the request ended')
+            if (!ctx.dispatched)
+              this.fail(ctx, 'LOCAL_CONNECT_FAILED', 'deadline exceeded before the request ended')
           }, frame.deadline_ms),
         }
         ctx.timer.unref()
@@ -503,16 +517,19 @@ class AgentConnection {
     } else {
       ctx.pre.push(chunk)
       ctx.preBytes += chunk.length
-      if (ctx.preBytes >= STREAM_BODY_AT) {
-        const body = new BodyStream(() => this.checkResume())
-        for (const c of ctx.pre) body.push(c)
-        ctx.pre = []
-        ctx.preBytes = 0
-        ctx.body = body
-        this.dispatch(ctx, body)
-      }
+      if (ctx.preBytes >= STREAM_BODY_AT) this.startStreaming(ctx)
     }
     this.checkPause()
+  }
+
+  /** Dispatch a request whose body is still arriving; the local server consumes it as it comes. */
+  private startStreaming(ctx: RequestContext): void {
+    const body = new BodyStream(() => this.checkResume())
+    for (const c of ctx.pre) body.push(c)
+    ctx.pre = []
+    ctx.preBytes = 0
+    ctx.body = body
+    this.dispatch(ctx, body)
   }
 
   private bufferedBytes(): number {
@@ -522,11 +539,38 @@ class AgentConnection {
   }
 
   private checkPause(): void {
-    if (!this.ws.isPaused && this.bufferedBytes() > this.agent.options.maxBufferedBytes) this.ws.pause()
+    if (this.ws.isPaused || this.bufferedBytes() <= this.agent.options.maxBufferedBytes) return
+    // Held-back small bodies must not fill the budget with nobody consuming them (deadlock):
+    // hand every one of them to the local server now.
+    for (const ctx of this.ctxs.values()) if (!ctx.dispatched && ctx.preBytes > 0) this.startStreaming(ctx)
+    this.ws.pause()
+    this.armStall()
+  }
+
+  /** A pause may not last forever: drop the request holding the most unread body bytes. */
+  private armStall(): void {
+    clearTimeout(this.stallTimer)
+    this.stallTimer = setTimeout(() => {
+      if (!this.ws.isPaused) return
+      let worst: RequestContext | undefined
+      let most = 0
+      for (const ctx of this.ctxs.values()) {
+        const held = ctx.preBytes + (ctx.body?.readableLength ?? 0)
+        if (held > most) [worst, most] = [ctx, held]
+      }
+      if (worst) {
+        this.fail(worst, 'LOCAL_BAD_RESPONSE', 'The local server stopped reading the request body.')
+      }
+      if (this.ws.isPaused) this.armStall()
+    }, this.agent.options.stallTimeoutMs)
+    this.stallTimer.unref()
   }
 
   private checkResume(): void {
-    if (this.ws.isPaused && this.bufferedBytes() <= this.agent.options.maxBufferedBytes / 2) this.ws.resume()
+    if (this.ws.isPaused && this.bufferedBytes() <= this.agent.options.maxBufferedBytes / 2) {
+      clearTimeout(this.stallTimer)
+      this.ws.resume()
+    }
   }
 
   /** Abort a request without answering (CANCEL, lost connection). */
@@ -573,7 +617,8 @@ class AgentConnection {
       if (keys.length > 1) out.push('x-api-keys', keys.join(','))
       out.push('authorization', `Bearer ${first}`)
     }
-    if (!present.has('x-synthtunnel-lease-id')) out.push('x-synthtunnel-lease-id', this.leaseId({ frame } as RequestContext))
+    if (!present.has('x-synthtunnel-lease-id'))
+      out.push('x-synthtunnel-lease-id', this.leaseId({ frame } as RequestContext))
     if (!present.has('x-synthtunnel-request-id')) out.push('x-synthtunnel-request-id', frame.rid)
     out.push('x-forwarded-proto', 'https')
     return out
@@ -590,7 +635,8 @@ class AgentConnection {
     const leaseId = this.leaseId(ctx)
     let sentHeaders = false
     try {
-      const path = (frame.path.startsWith('/') ? frame.path : `/${frame.path}`) + (frame.query ? `?${frame.query}` : '')
+      const path =
+        (frame.path.startsWith('/') ? frame.path : `/${frame.path}`) + (frame.query ? `?${frame.query}` : '')
       const res = await this.pool.request({
         method: frame.method,
         path,
@@ -606,7 +652,13 @@ class AgentConnection {
           if (Array.isArray(value)) for (const v of value) headers.push([name, v])
           else headers.push([name, value])
         }
-        void this.send({ type: 'RESP_HEADERS', lease_id: leaseId, rid: frame.rid, status: res.statusCode, headers })
+        void this.send({
+          type: 'RESP_HEADERS',
+          lease_id: leaseId,
+          rid: frame.rid,
+          status: res.statusCode,
+          headers,
+        })
         sentHeaders = true
         const binary = this.binary && Buffer.byteLength(frame.rid) <= 255
         let total = 0
@@ -621,7 +673,13 @@ class AgentConnection {
           for (const part of chunksOf(chunk)) {
             const sent = binary
               ? this.sendBinary(encodeBinaryBody(BinaryKind.RespBody, frame.rid, part))
-              : this.send({ type: 'RESP_BODY', lease_id: leaseId, rid: frame.rid, chunk_b64: toBase64(part), eof: false })
+              : this.send({
+                  type: 'RESP_BODY',
+                  lease_id: leaseId,
+                  rid: frame.rid,
+                  chunk_b64: toBase64(part),
+                  eof: false,
+                })
             if (this.ws.bufferedAmount > SEND_HIGH_WATER) await sent
             if (controller.signal.aborted) break
           }

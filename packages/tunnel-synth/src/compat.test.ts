@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- wire frames are untyped JSON in these tests */
 import { Agent, request } from 'undici'
 import { expect, onTestFinished, test } from 'vitest'
 import { readBody, startLocalServer } from './fixtures/local-server'
@@ -15,7 +16,10 @@ async function leaseFor(relayUrl: string) {
   const res = await request(`${relayUrl}/api/v1/synthtunnel/leases`, {
     method: 'POST',
     headers: { authorization: 'Bearer k' },
-    body: JSON.stringify({ client_instance_id: 'ref-agent-0001', local_target: { host: '127.0.0.1', port: 1 } }),
+    body: JSON.stringify({
+      client_instance_id: 'ref-agent-0001',
+      local_target: { host: '127.0.0.1', port: 1 },
+    }),
     dispatcher: client(),
   })
   return (await res.body.json()) as Record<string, any>
@@ -25,7 +29,9 @@ test('our relay with a minimal reference agent: ATTACH_ACK, REQ_* frames, 64 KiB
   await using local = await startLocalServer(async (req, res) => {
     const body = await readBody(req)
     res.writeHead(202, { 'x-echo-len': String(body.length), 'content-type': 'application/octet-stream' })
-    res.end(Buffer.concat([Buffer.from(`${req.method} ${req.url} ${req.headers['x-custom']};`), body]))
+    res.end(
+      Buffer.concat([Buffer.from(`${req.method} ${req.url} ${String(req.headers['x-custom'])};`), body]),
+    )
   })
   await using relay = await createRelayServer({ apiKeys: ['k'] })
   const lease = await leaseFor(relay.url)
@@ -68,7 +74,12 @@ test('our relay with a minimal reference agent: ATTACH_ACK, REQ_* frames, 64 KiB
     expect(Buffer.from(c.chunk_b64, 'base64').length).toBeLessThanOrEqual(65536)
     expect(c.chunk_b64).toMatch(/^[A-Za-z0-9+/]*={0,2}$/)
   }
-  expect(agent.received.filter((f) => f.rid === head.rid).map((f) => f.type).at(-1)).toBe('REQ_END')
+  expect(
+    agent.received
+      .filter((f) => f.rid === head.rid)
+      .map((f) => f.type)
+      .at(-1),
+  ).toBe('REQ_END')
 })
 
 test('our relay sends CANCEL to a reference agent when the caller goes away', async () => {

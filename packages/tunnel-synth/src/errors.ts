@@ -49,7 +49,11 @@ export class SynthTunnelError extends Error {
   /** HTTP status behind the error, when there is one (lease calls, WebSocket upgrade). */
   readonly status: number | undefined
 
-  constructor(code: SynthTunnelErrorCode, message: string, options: { cause?: unknown; status?: number } = {}) {
+  constructor(
+    code: SynthTunnelErrorCode,
+    message: string,
+    options: { cause?: unknown; status?: number } = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
     this.code = code
     this.status = options.status

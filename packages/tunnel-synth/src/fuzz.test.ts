@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- wire frames are untyped JSON in these tests */
 import fc from 'fast-check'
 import { Agent, request } from 'undici'
 import { WebSocket } from 'ws'
@@ -17,9 +18,21 @@ function recordingLogger(): Logger & { errors: unknown[] } {
 }
 
 const RID = '__RID__'
-const ridArb = fc.oneof(fc.constant(RID), fc.constant(RID), fc.string({ maxLength: 6 }), fc.integer(), fc.constant(null))
+const ridArb = fc.oneof(
+  fc.constant(RID),
+  fc.constant(RID),
+  fc.string({ maxLength: 6 }),
+  fc.integer(),
+  fc.constant(null),
+)
 const headersArb = fc.oneof(
-  fc.array(fc.tuple(fc.constantFrom('x-a', 'content-type', 'content-length', 'Set-Cookie', 'bad name', ''), fc.string({ maxLength: 12 })), { maxLength: 4 }),
+  fc.array(
+    fc.tuple(
+      fc.constantFrom('x-a', 'content-type', 'content-length', 'Set-Cookie', 'bad name', ''),
+      fc.string({ maxLength: 12 }),
+    ),
+    { maxLength: 4 },
+  ),
   fc.string({ maxLength: 8 }),
   fc.constant(null),
   fc.array(fc.anything(), { maxLength: 3 }),
@@ -30,10 +43,22 @@ const agentFrameArb = fc.oneof(
   fc
     .record(
       {
-        type: fc.constantFrom('RESP_HEADERS', 'RESP_BODY', 'RESP_END', 'RESP_ERROR', 'ATTACH', 'REQ_HEADERS', 'NOPE'),
+        type: fc.constantFrom(
+          'RESP_HEADERS',
+          'RESP_BODY',
+          'RESP_END',
+          'RESP_ERROR',
+          'ATTACH',
+          'REQ_HEADERS',
+          'NOPE',
+        ),
         rid: ridArb,
         lease_id: fc.oneof(fc.string({ maxLength: 4 }), fc.integer()),
-        status: fc.oneof(fc.integer({ min: -5, max: 1200 }), fc.constantFrom(200, 204, 304, 404), fc.string({ maxLength: 3 })),
+        status: fc.oneof(
+          fc.integer({ min: -5, max: 1200 }),
+          fc.constantFrom(200, 204, 304, 404),
+          fc.string({ maxLength: 3 }),
+        ),
         headers: headersArb,
         chunk_b64: b64Arb,
         code: fc.string({ maxLength: 8 }),
@@ -51,14 +76,32 @@ const relayFrameArb = fc.oneof(
   fc
     .record(
       {
-        type: fc.constantFrom('REQ_HEADERS', 'REQ_BODY', 'REQ_END', 'CANCEL', 'ATTACH_ACK', 'RESP_END', 'NOPE'),
+        type: fc.constantFrom(
+          'REQ_HEADERS',
+          'REQ_BODY',
+          'REQ_END',
+          'CANCEL',
+          'ATTACH_ACK',
+          'RESP_END',
+          'NOPE',
+        ),
         rid: fc.oneof(fc.constantFrom('a', 'b', 'c'), fc.integer({ min: 0, max: 2 }), fc.constant(null)),
         lease_id: fc.string({ maxLength: 4 }),
-        method: fc.oneof(fc.constantFrom('GET', 'POST', 'PUT', 'HEAD', 'DELETE', 'CONNECT', 'g e t', ''), fc.integer()),
-        path: fc.oneof(fc.constantFrom('/', '/echo', 'relative', '/a b', '//x', '/%zz'), fc.string({ maxLength: 6 })),
+        method: fc.oneof(
+          fc.constantFrom('GET', 'POST', 'PUT', 'HEAD', 'DELETE', 'CONNECT', 'g e t', ''),
+          fc.integer(),
+        ),
+        path: fc.oneof(
+          fc.constantFrom('/', '/echo', 'relative', '/a b', '//x', '/%zz'),
+          fc.string({ maxLength: 6 }),
+        ),
         query: fc.oneof(fc.constantFrom('', 'a=1', '?b=2'), fc.string({ maxLength: 6 })),
         headers: headersArb,
-        deadline_ms: fc.oneof(fc.integer({ min: -10, max: 100_000 }), fc.double(), fc.string({ maxLength: 3 })),
+        deadline_ms: fc.oneof(
+          fc.integer({ min: -10, max: 100_000 }),
+          fc.double(),
+          fc.string({ maxLength: 3 }),
+        ),
         chunk_b64: b64Arb,
       },
       { requiredKeys: ['type'] },
@@ -105,12 +148,21 @@ describe('malformed and out-of-order frames never crash the relay', () => {
       dispatcher,
     })
     const lease = (await leaseRes.body.json()) as Record<string, any>
-    const ws = new WebSocket(lease.agent_connect.url, { headers: { authorization: `Bearer ${lease.agent_connect.agent_token}` } })
+    const ws = new WebSocket(lease.agent_connect.url, {
+      headers: { authorization: `Bearer ${lease.agent_connect.agent_token}` },
+    })
     onTestFinished(() => ws.terminate())
     const frames: Record<string, any>[] = []
-    ws.on('message', (d) => frames.push(JSON.parse(String(d)) as Record<string, any>))
+    ws.on('message', (d: Buffer) => frames.push(JSON.parse(d.toString()) as Record<string, any>))
     await new Promise((r) => ws.once('open', r))
-    ws.send(JSON.stringify({ type: 'ATTACH', agent_id: 'fuzz', leases: [{ lease_id: lease.lease_id }], capabilities: {} }))
+    ws.send(
+      JSON.stringify({
+        type: 'ATTACH',
+        agent_id: 'fuzz',
+        leases: [{ lease_id: lease.lease_id }],
+        capabilities: {},
+      }),
+    )
     await waitFor(() => frames.some((f) => f.type === 'ATTACH_ACK'))
 
     await fc.assert(
@@ -128,10 +180,20 @@ describe('malformed and out-of-order frames never crash the relay', () => {
           },
           () => 'reset' as const,
         )
-        const head = await waitFor(() => frames.find((f) => f.type === 'REQ_HEADERS'), { message: 'REQ_HEADERS' })
+        const head = await waitFor(() => frames.find((f) => f.type === 'REQ_HEADERS'), {
+          message: 'REQ_HEADERS',
+        })
         for (const text of sequence) ws.send(text.split(RID).join(head.rid as string), { binary })
         // settle the request whatever state the fuzz left it in
-        ws.send(JSON.stringify({ type: 'RESP_ERROR', lease_id: lease.lease_id, rid: head.rid, code: 'X', message: 'done' }))
+        ws.send(
+          JSON.stringify({
+            type: 'RESP_ERROR',
+            lease_id: lease.lease_id,
+            rid: head.rid,
+            code: 'X',
+            message: 'done',
+          }),
+        )
         const outcome = await within(pending, 5_000, 'fuzzed request')
         expect(outcome === 'reset' || (outcome >= 200 && outcome <= 999)).toBe(true)
       }),
@@ -142,10 +204,29 @@ describe('malformed and out-of-order frames never crash the relay', () => {
     const health = await request(`${relay.url}/health`, { dispatcher })
     expect(await health.body.json()).toMatchObject({ status: 'ok', agents: 1, inflight: 0 })
     frames.length = 0
-    const ok = request(`${lease.public_url}/clean`, { headers: { authorization: `Bearer ${lease.worker_token}` }, dispatcher })
+    const ok = request(`${lease.public_url}/clean`, {
+      headers: { authorization: `Bearer ${lease.worker_token}` },
+      dispatcher,
+    })
     const head = await waitFor(() => frames.find((f) => f.type === 'REQ_HEADERS'))
-    ws.send(JSON.stringify({ type: 'RESP_HEADERS', lease_id: lease.lease_id, rid: head.rid, status: 200, headers: [['x-z', '1']] }))
-    ws.send(JSON.stringify({ type: 'RESP_BODY', lease_id: lease.lease_id, rid: head.rid, chunk_b64: Buffer.from('clean').toString('base64'), eof: false }))
+    ws.send(
+      JSON.stringify({
+        type: 'RESP_HEADERS',
+        lease_id: lease.lease_id,
+        rid: head.rid,
+        status: 200,
+        headers: [['x-z', '1']],
+      }),
+    )
+    ws.send(
+      JSON.stringify({
+        type: 'RESP_BODY',
+        lease_id: lease.lease_id,
+        rid: head.rid,
+        chunk_b64: Buffer.from('clean').toString('base64'),
+        eof: false,
+      }),
+    )
     ws.send(JSON.stringify({ type: 'RESP_END', lease_id: lease.lease_id, rid: head.rid }))
     const res = await ok
     expect(res.statusCode).toBe(200)
@@ -157,12 +238,18 @@ describe('malformed and out-of-order frames never crash the relay', () => {
     const dispatcher = new Agent()
     onTestFinished(() => dispatcher.close())
     const lease = (await (
-      await request(`${relay.url}/api/v1/synthtunnel/leases`, { method: 'POST', headers: { authorization: 'Bearer k' }, dispatcher })
+      await request(`${relay.url}/api/v1/synthtunnel/leases`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer k' },
+        dispatcher,
+      })
     ).body.json()) as Record<string, any>
     await fc.assert(
       fc.asyncProperty(fc.oneof(fc.string({ maxLength: 20 }), fc.json({ maxDepth: 2 })), async (text) => {
         fc.pre(!text.includes('"ATTACH"'))
-        const ws = new WebSocket(lease.agent_connect.url, { headers: { authorization: `Bearer ${lease.agent_connect.agent_token}` } })
+        const ws = new WebSocket(lease.agent_connect.url, {
+          headers: { authorization: `Bearer ${lease.agent_connect.agent_token}` },
+        })
         ws.on('error', () => {})
         await new Promise((r) => ws.once('open', r))
         const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)))
@@ -184,14 +271,20 @@ describe('malformed and out-of-order frames never crash the agent', () => {
       res.end(`${req.method} ${req.url} ${body.length}`)
     })
     await using ref = await startReferenceRelay()
-    await using tunnel = await synthTunnel({ backendUrl: ref.url, apiKey: 'k', env: {}, logger }).open(local.target)
+    await using tunnel = await synthTunnel({ backendUrl: ref.url, apiKey: 'k', env: {}, logger }).open(
+      local.target,
+    )
     await fc.assert(
       fc.asyncProperty(fc.array(relayFrameArb, { maxLength: 15 }), fc.boolean(), async (sequence, binary) => {
         const ws = ref.socket()!
         for (const text of sequence) ws.send(text, { binary })
         for (const rid of ['a', 'b', 'c', '0', '1', '2']) ws.send(JSON.stringify({ type: 'CANCEL', rid }))
         // the agent still answers a clean request on the same connection
-        const res = await within(ref.request({ method: 'POST', path: '/echo', query: 'z=1', body: Buffer.from('abc') }), 5_000, 'clean request')
+        const res = await within(
+          ref.request({ method: 'POST', path: '/echo', query: 'z=1', body: Buffer.from('abc') }),
+          5_000,
+          'clean request',
+        )
         expect(res.body.toString()).toBe('POST /echo?z=1 3')
       }),
       { numRuns: 60 },

@@ -111,7 +111,10 @@ export async function createLease(input: CreateLeaseInput): Promise<Lease> {
   const connectObj = connect as Record<string, unknown>
   const expires = new Date(requireString(body, 'expires_at'))
   if (Number.isNaN(expires.getTime())) {
-    throw new SynthTunnelError(SynthTunnelErrorCode.LeaseInvalid, 'The lease response has an invalid "expires_at".')
+    throw new SynthTunnelError(
+      SynthTunnelErrorCode.LeaseInvalid,
+      'The lease response has an invalid "expires_at".',
+    )
   }
   const limits = (typeof body.limits === 'object' && body.limits !== null ? body.limits : {}) as Record<
     string,
@@ -155,8 +158,12 @@ export async function deleteLease(input: {
     unreachable('delete the lease', url, err)
   }
   if ((status < 200 || status >= 300) && status !== 404) {
-    throw new SynthTunnelError(SynthTunnelErrorCode.LeaseFailed, `Deleting the lease failed with HTTP ${status}.`, {
-      status,
-    })
+    throw new SynthTunnelError(
+      SynthTunnelErrorCode.LeaseFailed,
+      `Deleting the lease failed with HTTP ${status}.`,
+      {
+        status,
+      },
+    )
   }
 }

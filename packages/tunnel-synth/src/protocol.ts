@@ -88,7 +88,8 @@ export interface RespErrorFrame {
 }
 
 /** Frames the relay sends to the agent. */
-export type RelayFrame = AttachAckFrame | ReqHeadersFrame | ReqBodyFrame | RidFrame<'REQ_END'> | RidFrame<'CANCEL'>
+export type RelayFrame =
+  AttachAckFrame | ReqHeadersFrame | ReqBodyFrame | RidFrame<'REQ_END'> | RidFrame<'CANCEL'>
 /** Frames the agent sends to the relay (after ATTACH). */
 export type AgentFrame = RespHeadersFrame | RespBodyFrame | RespEndFrame | RespErrorFrame
 
@@ -283,7 +284,8 @@ export function corkingSender(ws: {
 }): (data: string | Buffer, cb?: (err?: Error) => void) => void {
   let corked = false
   return (data, cb) => {
-    const socket = (ws as unknown as { _socket?: { cork(): void; uncork(): void; destroyed?: boolean } })._socket
+    const socket = (ws as unknown as { _socket?: { cork(): void; uncork(): void; destroyed?: boolean } })
+      ._socket
     if (!corked && socket && !socket.destroyed) {
       corked = true
       socket.cork()

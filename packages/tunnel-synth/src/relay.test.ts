@@ -1,6 +1,8 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- wire frames are untyped JSON in these tests */
 import { Readable } from 'node:stream'
 import { once } from 'node:events'
 import { request as httpRequest } from 'node:http'
+import type { IncomingMessage } from 'node:http'
 import { Agent, request } from 'undici'
 import { describe, expect, onTestFinished, test } from 'vitest'
 import { readBody } from './fixtures/local-server'
@@ -37,7 +39,10 @@ describe('lease REST API', () => {
       lease_id: expect.stringMatching(/^lease_[0-9a-f]{24}$/),
       route_token: expect.stringMatching(/^rt_[A-Za-z0-9_-]{32}$/),
       public_base_url: `${relay.url}/s`,
-      agent_connect: { url: `${relay.url.replace('http', 'ws')}/api/v1/synthtunnel/agent`, agent_token: expect.stringMatching(/^at_/) },
+      agent_connect: {
+        url: `${relay.url.replace('http', 'ws')}/api/v1/synthtunnel/agent`,
+        agent_token: expect.stringMatching(/^at_/),
+      },
       worker_token: expect.stringMatching(/^wt_[A-Za-z0-9_-]{32}$/),
       limits: { max_inflight: 128, max_response_bytes: 200_000_000, max_body_chunk_bytes: 65536 },
       heartbeat: {},
@@ -46,7 +51,12 @@ describe('lease REST API', () => {
     const ttl = Date.parse(lease.expires_at) - Date.now()
     expect(ttl).toBeGreaterThan(100_000)
     expect(ttl).toBeLessThanOrEqual(120_000)
-    const secrets = [a.body, b.body].flatMap((l) => [l.route_token, l.worker_token, l.agent_connect.agent_token, l.lease_id])
+    const secrets = [a.body, b.body].flatMap((l) => [
+      l.route_token,
+      l.worker_token,
+      l.agent_connect.agent_token,
+      l.lease_id,
+    ])
     expect(new Set(secrets).size).toBe(8)
 
     const del = (key: string, id: string) =>
@@ -59,7 +69,10 @@ describe('lease REST API', () => {
     expect(await del('k1', lease.lease_id)).toBe(204)
     expect(await del('k1', lease.lease_id)).toBe(404)
     // a deleted lease no longer routes
-    const res = await request(`${lease.public_url}/health`, { headers: { 'x-synthtunnel-worker-token': lease.worker_token }, dispatcher })
+    const res = await request(`${lease.public_url}/health`, {
+      headers: { 'x-synthtunnel-worker-token': lease.worker_token },
+      dispatcher,
+    })
     expect(res.statusCode).toBe(404)
     expect(await res.body.json()).toMatchObject({ code: 'TUNNEL_NOT_FOUND' })
   })
@@ -90,7 +103,10 @@ describe('lease REST API', () => {
     const lease = (await createLease(relay.url, 'k', client())).body
     await waitFor(
       async () => {
-        const r = await request(`${lease.public_url}/x`, { headers: { authorization: `Bearer ${lease.worker_token}` }, dispatcher: client() })
+        const r = await request(`${lease.public_url}/x`, {
+          headers: { authorization: `Bearer ${lease.worker_token}` },
+          dispatcher: client(),
+        })
         await r.body.dump()
         return r.statusCode === 404
       },
@@ -142,7 +158,10 @@ describe('public traffic errors are problem+json with the reference codes', () =
 
   test('unknown route token → 404 TUNNEL_NOT_FOUND', async () => {
     await using stack = await startStack((_req, res) => res.end('x'))
-    const res = await request(`${stack.relay.url}/s/rt_unknown/health`, { headers: stack.tunnel.headers, dispatcher: client() })
+    const res = await request(`${stack.relay.url}/s/rt_unknown/health`, {
+      headers: stack.tunnel.headers,
+      dispatcher: client(),
+    })
     expect(res.statusCode).toBe(404)
     expect(await res.body.json()).toMatchObject({ code: 'TUNNEL_NOT_FOUND' })
   })
@@ -159,7 +178,9 @@ describe('public traffic errors are problem+json with the reference codes', () =
       { relay: { maxInflight: 2 } },
     )
     const dispatcher = client()
-    const slow = [1, 2].map((i) => request(`${stack.tunnel.url}/slow/${i}`, { headers: stack.tunnel.headers, dispatcher }))
+    const slow = [1, 2].map((i) =>
+      request(`${stack.tunnel.url}/slow/${i}`, { headers: stack.tunnel.headers, dispatcher }),
+    )
     await waitFor(() => started === 2, { message: 'two handlers running' })
     const res = await request(`${stack.tunnel.url}/third`, { headers: stack.tunnel.headers, dispatcher })
     expect(res.statusCode).toBe(429)
@@ -188,7 +209,7 @@ describe('public traffic errors are problem+json with the reference codes', () =
     // a raw caller that never reads its response
     const url = new URL(`${stack.tunnel.url}/big`)
     const req = httpRequest(url, { headers: stack.tunnel.headers })
-    const response = deferred<import('node:http').IncomingMessage>()
+    const response = deferred<IncomingMessage>()
     req.on('response', (r) => {
       r.pause()
       response.resolve(r)
@@ -198,9 +219,14 @@ describe('public traffic errors are problem+json with the reference codes', () =
     const stalled = await response.promise
     onTestFinished(() => void stalled.destroy())
     // the producer stalls well below 64 MB because every hop applies backpressure
-    await waitFor(() => stack.relay.stats().memoryInUse >= 64 * 1024, { message: 'relay buffer reaches the budget' })
+    await waitFor(() => stack.relay.stats().memoryInUse >= 64 * 1024, {
+      message: 'relay buffer reaches the budget',
+    })
     const before = produced
-    const res = await request(`${stack.tunnel.url}/small`, { headers: stack.tunnel.headers, dispatcher: client() })
+    const res = await request(`${stack.tunnel.url}/small`, {
+      headers: stack.tunnel.headers,
+      dispatcher: client(),
+    })
     expect(res.statusCode).toBe(429)
     expect(await res.body.json()).toMatchObject({ code: 'TUNNEL_CAPACITY_EXCEEDED' })
     expect(produced).toBeLessThan(32 * 1024 * 1024)
@@ -217,7 +243,10 @@ describe('public traffic errors are problem+json with the reference codes', () =
       },
       { relay: { defaultDeadlineMs: 300 } },
     )
-    const res = await request(`${stack.tunnel.url}/hang`, { headers: stack.tunnel.headers, dispatcher: client() })
+    const res = await request(`${stack.tunnel.url}/hang`, {
+      headers: stack.tunnel.headers,
+      dispatcher: client(),
+    })
     expect(res.statusCode).toBe(504)
     expect(await res.body.json()).toMatchObject({ code: 'TUNNEL_TIMEOUT' })
     await aborted.promise
@@ -259,7 +288,10 @@ describe('public traffic errors are problem+json with the reference codes', () =
   test('local server down → 502 TUNNEL_UPSTREAM_ERROR carrying LOCAL_CONNECT_FAILED', async () => {
     await using stack = await startStack((_req, res) => res.end('x'))
     await stack.local.close()
-    const res = await request(`${stack.tunnel.url}/x`, { headers: stack.tunnel.headers, dispatcher: client() })
+    const res = await request(`${stack.tunnel.url}/x`, {
+      headers: stack.tunnel.headers,
+      dispatcher: client(),
+    })
     expect(res.statusCode).toBe(502)
     const body = (await res.body.json()) as Record<string, unknown>
     expect(body).toMatchObject({ code: 'TUNNEL_UPSTREAM_ERROR' })
@@ -271,9 +303,10 @@ describe('public traffic errors are problem+json with the reference codes', () =
       agent: { maxResponseBytes: 100_000 },
     })
     // the relay resets the caller's connection: the full body never arrives
-    const read = request(`${stack.tunnel.url}/big`, { headers: stack.tunnel.headers, dispatcher: client() }).then((res) =>
-      res.body.arrayBuffer(),
-    )
+    const read = request(`${stack.tunnel.url}/big`, {
+      headers: stack.tunnel.headers,
+      dispatcher: client(),
+    }).then((res) => res.body.arrayBuffer())
     await expect(read).rejects.toThrow()
   })
 })

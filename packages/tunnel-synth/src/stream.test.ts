@@ -26,11 +26,15 @@ const RELAY_IN_TRANSIT_BOUND = 4 * MB
 const RETAINED_BOUND = 8 * MB
 
 async function startChild(localPort: number) {
-  const child: ChildProcess = fork(fileURLToPath(new URL('./fixtures/stream-child.ts', import.meta.url)), [String(localPort)], {
-    execArgv: ['--conditions=@taskapp/source', '--import', 'tsx', '--expose-gc'],
-    cwd: fileURLToPath(new URL('..', import.meta.url)),
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  })
+  const child: ChildProcess = fork(
+    fileURLToPath(new URL('./fixtures/stream-child.ts', import.meta.url)),
+    [String(localPort)],
+    {
+      execArgv: ['--conditions=@taskapp/source', '--import', 'tsx', '--expose-gc'],
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    },
+  )
   onTestFinished(async () => {
     if (child.exitCode === null && child.signalCode === null) {
       const exited = once(child, 'exit')
@@ -55,71 +59,82 @@ async function startChild(localPort: number) {
   return { child, ...ready, ask }
 }
 
-test('a 50 MB upload and a 50 MB download stream through relay + agent with bounded memory', { timeout: 120_000 }, async () => {
-  let uploadHash = ''
-  let downloadHash = ''
-  await using local = await startLocalServer(async (req, res) => {
-    if (req.url === '/upload') {
-      const h = createHash('sha256')
-      let n = 0
-      for await (const c of req) {
-        h.update(c as Buffer)
-        n += (c as Buffer).length
+test(
+  'a 50 MB upload and a 50 MB download stream through relay + agent with bounded memory',
+  { timeout: 120_000 },
+  async () => {
+    let uploadHash = ''
+    let downloadHash = ''
+    await using local = await startLocalServer(async (req, res) => {
+      if (req.url === '/upload') {
+        const h = createHash('sha256')
+        let n = 0
+        for await (const c of req) {
+          h.update(c as Buffer)
+          n += (c as Buffer).length
+        }
+        uploadHash = h.digest('hex')
+        res.end(JSON.stringify({ n, hash: uploadHash }))
+        return
       }
-      uploadHash = h.digest('hex')
-      res.end(JSON.stringify({ n, hash: uploadHash }))
-      return
-    }
-    const h = createHash('sha256')
-    res.writeHead(200, { 'content-type': 'application/octet-stream' })
-    for (let sent = 0; sent < SIZE; ) {
-      const chunk = randomBytes(Math.min(256 * 1024, SIZE - sent))
-      h.update(chunk)
-      sent += chunk.length
-      if (!res.write(chunk)) await once(res, 'drain')
-    }
-    downloadHash = h.digest('hex')
-    res.end()
-  })
-  const child = await startChild(local.port)
-  const dispatcher = new Agent()
-  onTestFinished(() => dispatcher.close())
-  const stats = await child.ask<{ baseline: number }>('reset', 'reset-done')
+      const h = createHash('sha256')
+      res.writeHead(200, { 'content-type': 'application/octet-stream' })
+      for (let sent = 0; sent < SIZE;) {
+        const chunk = randomBytes(Math.min(256 * 1024, SIZE - sent))
+        h.update(chunk)
+        sent += chunk.length
+        if (!res.write(chunk)) await once(res, 'drain')
+      }
+      downloadHash = h.digest('hex')
+      res.end()
+    })
+    const child = await startChild(local.port)
+    const dispatcher = new Agent()
+    onTestFinished(() => dispatcher.close())
+    const stats = await child.ask<{ baseline: number }>('reset', 'reset-done')
 
-  const sent = createHash('sha256')
-  async function* upload() {
-    for (let i = 0; i < SIZE; i += MB) {
-      const chunk = randomBytes(MB)
-      sent.update(chunk)
-      yield chunk
+    const sent = createHash('sha256')
+    async function* upload() {
+      for (let i = 0; i < SIZE; i += MB) {
+        const chunk = randomBytes(MB)
+        sent.update(chunk)
+        yield chunk
+      }
     }
-  }
-  const up = await request(`${child.url}/upload`, { method: 'POST', headers: child.headers, body: Readable.from(upload()), dispatcher })
-  expect(up.statusCode).toBe(200)
-  expect(await up.body.json()).toEqual({ n: SIZE, hash: sent.digest('hex') })
+    const up = await request(`${child.url}/upload`, {
+      method: 'POST',
+      headers: child.headers,
+      body: Readable.from(upload()),
+      dispatcher,
+    })
+    expect(up.statusCode).toBe(200)
+    expect(await up.body.json()).toEqual({ n: SIZE, hash: sent.digest('hex') })
 
-  const down = await request(`${child.url}/download`, { headers: child.headers, dispatcher })
-  expect(down.statusCode).toBe(200)
-  const got = createHash('sha256')
-  let n = 0
-  for await (const c of down.body) {
-    got.update(c as Buffer)
-    n += (c as Buffer).length
-  }
-  expect(n).toBe(SIZE)
-  expect(got.digest('hex')).toBe(downloadHash)
+    const down = await request(`${child.url}/download`, { headers: child.headers, dispatcher })
+    expect(down.statusCode).toBe(200)
+    const got = createHash('sha256')
+    let n = 0
+    for await (const c of down.body) {
+      got.update(c as Buffer)
+      n += (c as Buffer).length
+    }
+    expect(n).toBe(SIZE)
+    expect(got.digest('hex')).toBe(downloadHash)
 
-  const report = await child.ask<{ baseline: number; peak: number; retained: number; relayPeakMemoryInUse: number }>(
-    'report',
-    'report',
-  )
-  const growth = report.peak - stats.baseline
-  console.log(
-    `stream test: relay+agent RSS baseline ${(stats.baseline / MB).toFixed(1)} MB, peak ${(report.peak / MB).toFixed(1)} MB, growth ${(growth / MB).toFixed(1)} MB for 2 × 50 MB, live memory retained after GC ${(report.retained / MB).toFixed(1)} MB; relay peak bytes in transit ${(report.relayPeakMemoryInUse / MB).toFixed(2)} MB`,
-  )
-  expect(growth).toBeLessThan(RSS_GROWTH_BOUND)
-  expect(report.retained).toBeLessThan(RETAINED_BOUND)
-  expect(report.relayPeakMemoryInUse).toBeLessThan(RELAY_IN_TRANSIT_BOUND)
-  child.child.send({ type: 'stop' })
-  await once(child.child, 'exit')
-})
+    const report = await child.ask<{
+      baseline: number
+      peak: number
+      retained: number
+      relayPeakMemoryInUse: number
+    }>('report', 'report')
+    const growth = report.peak - stats.baseline
+    console.log(
+      `stream test: relay+agent RSS baseline ${(stats.baseline / MB).toFixed(1)} MB, peak ${(report.peak / MB).toFixed(1)} MB, growth ${(growth / MB).toFixed(1)} MB for 2 × 50 MB, live memory retained after GC ${(report.retained / MB).toFixed(1)} MB; relay peak bytes in transit ${(report.relayPeakMemoryInUse / MB).toFixed(2)} MB`,
+    )
+    expect(growth).toBeLessThan(RSS_GROWTH_BOUND)
+    expect(report.retained).toBeLessThan(RETAINED_BOUND)
+    expect(report.relayPeakMemoryInUse).toBeLessThan(RELAY_IN_TRANSIT_BOUND)
+    child.child.send({ type: 'stop' })
+    await once(child.child, 'exit')
+  },
+)

@@ -47,6 +47,12 @@ export interface SynthTunnelOptions {
   /** Reconnect delay cap. @default 5_000 */
   reconnectMaxMs?: number
   /**
+   * Longest the agent stops reading the relay because the local server does not read a request
+   * body; then that request is failed so the others go on.
+   * @default 10_000
+   */
+  stallTimeoutMs?: number
+  /**
    * Offer binary body frames (a taskapp extension negotiated in ATTACH); used only when the relay
    * accepts, otherwise the reference base64 JSON frames.
    * @default true
@@ -95,8 +101,14 @@ function positiveInt(name: string, value: number | undefined): void {
 }
 
 /** Keys to inject, collected from the environment like the reference `_collect_container_keys`. */
-export function localApiKeysFromEnv(env: Readonly<Record<string, string | undefined>> = process.env): string[] {
-  const keys = [env.ENVIRONMENT_API_KEY, env.DEV_ENVIRONMENT_API_KEY, ...(env.ENVIRONMENT_API_KEY_ALIASES ?? '').split(',')]
+export function localApiKeysFromEnv(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): string[] {
+  const keys = [
+    env.ENVIRONMENT_API_KEY,
+    env.DEV_ENVIRONMENT_API_KEY,
+    ...(env.ENVIRONMENT_API_KEY_ALIASES ?? '').split(','),
+  ]
     .map((k) => k?.trim())
     .filter((k): k is string => !!k)
   return [...new Set(keys)]
@@ -138,11 +150,15 @@ export function synthTunnel(options: SynthTunnelOptions = {}): SynthTunnelBacken
     'pingIntervalMs',
     'reconnectInitialMs',
     'reconnectMaxMs',
+    'stallTimeoutMs',
   ] as const) {
     positiveInt(key, options[key])
   }
   if (options.localApiKeys !== undefined && !Array.isArray(options.localApiKeys)) {
-    throw new SynthTunnelError(SynthTunnelErrorCode.InvalidOptions, 'synthTunnel: localApiKeys must be an array of strings.')
+    throw new SynthTunnelError(
+      SynthTunnelErrorCode.InvalidOptions,
+      'synthTunnel: localApiKeys must be an array of strings.',
+    )
   }
   const rawBackend = options.backendUrl ?? env.SYNTH_BACKEND_URL ?? 'https://api.usesynth.ai'
   let backendUrl: string
@@ -173,7 +189,8 @@ export function synthTunnel(options: SynthTunnelOptions = {}): SynthTunnelBacken
           'SynthTunnel needs an API key: pass apiKey or set SYNTH_API_KEY (for a self-hosted relay, one of its apiKeys).',
         )
       }
-      const localHost = target.host === '0.0.0.0' || target.host === '::' || !target.host ? '127.0.0.1' : target.host
+      const localHost =
+        target.host === '0.0.0.0' || target.host === '::' || !target.host ? '127.0.0.1' : target.host
       let localOrigin: string
       try {
         localOrigin = new URL(target.localUrl).origin
@@ -199,7 +216,10 @@ export function synthTunnel(options: SynthTunnelOptions = {}): SynthTunnelBacken
         try {
           await deleteLease({ backendUrl, apiKey, leaseId: lease.leaseId, timeoutMs: closeTimeoutMs })
         } catch (err) {
-          logger.warn({ err: (err as Error).message, leaseId: lease.leaseId }, 'synthtunnel: could not delete the lease')
+          logger.warn(
+            { err: (err as Error).message, leaseId: lease.leaseId },
+            'synthtunnel: could not delete the lease',
+          )
         }
       }
       const agent = new SynthTunnelAgent({
@@ -218,6 +238,7 @@ export function synthTunnel(options: SynthTunnelOptions = {}): SynthTunnelBacken
         reconnectInitialMs: options.reconnectInitialMs ?? 250,
         reconnectMaxMs: options.reconnectMaxMs ?? 5_000,
         binaryFrames: options.binaryFrames ?? true,
+        stallTimeoutMs: options.stallTimeoutMs ?? 10_000,
         logger,
         onEvent: options.onEvent,
       })

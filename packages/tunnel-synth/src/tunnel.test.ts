@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream'
 import { createHash, randomBytes } from 'node:crypto'
 import { Agent, request } from 'undici'
 import { describe, expect, onTestFinished, test } from 'vitest'
@@ -15,7 +16,12 @@ describe('round trip through relay + agent', () => {
   test('method, path, query, headers and body arrive; status, headers and body come back', async () => {
     let seen: { method?: string; url?: string; headers: Record<string, unknown>; body: string } | undefined
     await using stack = await startStack(async (req, res) => {
-      seen = { method: req.method, url: req.url, headers: req.headers, body: (await readBody(req)).toString() }
+      seen = {
+        method: req.method,
+        url: req.url,
+        headers: req.headers,
+        body: (await readBody(req)).toString(),
+      }
       res.setHeader('set-cookie', ['a=1', 'b=2'])
       res.setHeader('x-reply', 'yes')
       res.writeHead(201, { 'content-type': 'application/json' })
@@ -26,7 +32,12 @@ describe('round trip through relay + agent', () => {
     expect(tunnel.headers).toEqual({ 'X-SynthTunnel-Worker-Token': tunnel.workerToken })
     const res = await request(`${tunnel.url}/probe/a%20b?seed=1&seed=2&x=%2F`, {
       method: 'POST',
-      headers: { ...tunnel.headers, 'x-custom': 'v1', 'content-type': 'text/plain', connection: 'keep-alive' },
+      headers: {
+        ...tunnel.headers,
+        'x-custom': 'v1',
+        'content-type': 'text/plain',
+        connection: 'keep-alive',
+      },
       body: 'hello relay',
       dispatcher: client(),
     })
@@ -97,7 +108,11 @@ describe('round trip through relay + agent', () => {
           dispatcher,
         })
         const text = await res.body.text()
-        return { status: res.statusCode, id: res.headers['x-id'], ok: text === createHash('sha256').update(body).digest('hex') }
+        return {
+          status: res.statusCode,
+          id: res.headers['x-id'],
+          ok: text === createHash('sha256').update(body).digest('hex'),
+        }
       }),
     )
     results.forEach((r, i) => expect(r).toEqual({ status: 200, id: String(i), ok: true }))
@@ -115,8 +130,16 @@ describe('round trip through relay + agent', () => {
     const oks = await Promise.all(
       Array.from({ length: 200 }, async (_, i) => {
         const body = Buffer.from(`body-${i}-${randomBytes(8).toString('hex')}`.repeat(i + 1))
-        const res = await request(`${stack.tunnel.url}/h`, { method: 'PUT', headers: stack.tunnel.headers, body, dispatcher })
-        return res.statusCode === 200 && (await res.body.text()) === createHash('sha256').update(body).digest('hex')
+        const res = await request(`${stack.tunnel.url}/h`, {
+          method: 'PUT',
+          headers: stack.tunnel.headers,
+          body,
+          dispatcher,
+        })
+        return (
+          res.statusCode === 200 &&
+          (await res.body.text()) === createHash('sha256').update(body).digest('hex')
+        )
       }),
     )
     expect(oks.every(Boolean)).toBe(true)
@@ -153,7 +176,10 @@ describe('round trip through relay + agent', () => {
       await release.promise
       res.end('second')
     })
-    const res = await request(`${stack.tunnel.url}/stream`, { headers: stack.tunnel.headers, dispatcher: client() })
+    const res = await request(`${stack.tunnel.url}/stream`, {
+      headers: stack.tunnel.headers,
+      dispatcher: client(),
+    })
     expect(res.statusCode).toBe(200)
     const it = res.body[Symbol.asyncIterator]()
     const first = (await it.next()).value as Buffer
@@ -163,4 +189,73 @@ describe('round trip through relay + agent', () => {
     for (let r = await it.next(); !r.done; r = await it.next()) rest += (r.value as Buffer).toString()
     expect(rest).toBe('second')
   })
+})
+
+describe('binary body frames (negotiated extension)', () => {
+  test.each([
+    ['both offer', true, true, true],
+    ['agent does not offer', false, true, false],
+    ['relay does not accept', true, false, false],
+  ])(
+    '%s → binary=%s/%s, and bodies round-trip either way',
+    async (_name, agentBinary, relayBinary, expected) => {
+      const infos: { obj: Record<string, unknown>; msg?: string }[] = []
+      const logger = {
+        debug() {},
+        warn() {},
+        error() {},
+        info: (obj: object, msg?: string) =>
+          void infos.push({ obj: obj as Record<string, unknown>, ...(msg ? { msg } : {}) }),
+      }
+      await using stack = await startStack(
+        async (req, res) => {
+          const body = await readBody(req)
+          res.end(Buffer.concat([body, body]))
+        },
+        { relay: { binaryFrames: relayBinary, logger }, agent: { binaryFrames: agentBinary } },
+      )
+      expect(infos.find((i) => i.msg === 'relay: agent attached')?.obj.binary).toBe(expected)
+      const body = randomBytes(300_000)
+      const res = await request(`${stack.tunnel.url}/twice`, {
+        method: 'POST',
+        headers: stack.tunnel.headers,
+        body,
+        dispatcher: client(),
+      })
+      expect(Buffer.from(await res.body.arrayBuffer()).equals(Buffer.concat([body, body]))).toBe(true)
+    },
+  )
+})
+
+test('many concurrent, partly sent uploads all complete through a small agent buffer', async () => {
+  await using stack = await startStack(
+    async (req, res) => {
+      const body = await readBody(req)
+      res.end(createHash('sha256').update(body).digest('hex'))
+    },
+    { agent: { maxBufferedBytes: 256 * 1024, stallTimeoutMs: 60_000 } },
+  )
+  const dispatcher = client()
+  // every upload sends 100 KB, then waits until all 64 have: 6.4 MB of unfinished small bodies at the agent
+  const firstParts = deferred()
+  let sentFirst = 0
+  const oks = await Promise.all(
+    Array.from({ length: 64 }, async () => {
+      const body = randomBytes(200_000)
+      async function* parts() {
+        yield body.subarray(0, 100_000)
+        if (++sentFirst === 64) firstParts.resolve()
+        await firstParts.promise
+        yield body.subarray(100_000)
+      }
+      const res = await request(`${stack.tunnel.url}/u`, {
+        method: 'POST',
+        headers: stack.tunnel.headers,
+        body: Readable.from(parts()),
+        dispatcher,
+      })
+      return (await res.body.text()) === createHash('sha256').update(body).digest('hex')
+    }),
+  )
+  expect(oks.every(Boolean)).toBe(true)
 })

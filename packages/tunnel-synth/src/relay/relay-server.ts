@@ -65,6 +65,12 @@ export interface RelayServerOptions {
   attachTimeoutMs?: number
   /** WebSocket ping period towards agents; a missing pong drops the agent. @default 20_000 */
   pingIntervalMs?: number
+  /**
+   * How long one caller may stay behind (not reading its response) while the agent's WebSocket is
+   * paused on its behalf; then that request is dropped so the agent's other requests go on.
+   * @default 10_000
+   */
+  stallTimeoutMs?: number
   /** Where leases live; share one between relay instances to survive a restart. @default in memory */
   leaseStore?: LeaseStore
   /**
@@ -125,6 +131,7 @@ interface PublicRequest {
   bytesIn: number
   bytesOut: number
   timer: NodeJS.Timeout | undefined
+  stallTimer: NodeJS.Timeout | undefined
 }
 
 const PROBLEM_TITLES: Record<string, string> = {
@@ -176,7 +183,13 @@ function sendProblem(
     res.destroy()
     return
   }
-  const body = JSON.stringify({ type: 'about:blank', title: PROBLEM_TITLES[code] ?? code, status, code, detail })
+  const body = JSON.stringify({
+    type: 'about:blank',
+    title: PROBLEM_TITLES[code] ?? code,
+    status,
+    code,
+    detail,
+  })
   res.writeHead(status, {
     'content-type': 'application/problem+json',
     'content-length': Buffer.byteLength(body),
@@ -207,7 +220,10 @@ function sendJson(res: ServerResponse, status: number, value: unknown): void {
 export async function createRelayServer(options: RelayServerOptions = {}): Promise<RelayServer> {
   const port = positive('port', options.port, 0, true)
   if (!Number.isInteger(port) || port > 65535) {
-    throw new SynthTunnelError(SynthTunnelErrorCode.RelayInvalidOptions, `createRelayServer: port must be 0..65535, got ${port}.`)
+    throw new SynthTunnelError(
+      SynthTunnelErrorCode.RelayInvalidOptions,
+      `createRelayServer: port must be 0..65535, got ${port}.`,
+    )
   }
   const host = options.host ?? '127.0.0.1'
   const maxInflight = positive('maxInflight', options.maxInflight, DEFAULT_MAX_INFLIGHT)
@@ -219,8 +235,15 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
   const attachTimeoutMs = positive('attachTimeoutMs', options.attachTimeoutMs, 10_000)
   const pingIntervalMs = positive('pingIntervalMs', options.pingIntervalMs, 20_000)
   const binaryFrames = options.binaryFrames ?? true
-  if (options.apiKeys !== undefined && (!Array.isArray(options.apiKeys) || options.apiKeys.some((k) => typeof k !== 'string' || !k))) {
-    throw new SynthTunnelError(SynthTunnelErrorCode.RelayInvalidOptions, 'createRelayServer: apiKeys must be non-empty strings.')
+  const stallTimeoutMs = positive('stallTimeoutMs', options.stallTimeoutMs, 10_000)
+  if (
+    options.apiKeys !== undefined &&
+    (!Array.isArray(options.apiKeys) || options.apiKeys.some((k) => typeof k !== 'string' || !k))
+  ) {
+    throw new SynthTunnelError(
+      SynthTunnelErrorCode.RelayInvalidOptions,
+      'createRelayServer: apiKeys must be non-empty strings.',
+    )
   }
   if (options.publicBaseUrl !== undefined) {
     try {
@@ -234,14 +257,21 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
       )
     }
   }
-  const apiKeys = options.apiKeys?.length ? [...options.apiKeys] : [token('rk_', 24)]
+  const givenKeys: readonly string[] = options.apiKeys ?? []
+  const apiKeys: string[] = givenKeys.length ? [...givenKeys] : [token('rk_', 24)]
   const apiKeyHashes = apiKeys.map(hash)
   const store = options.leaseStore ?? createMemoryLeaseStore()
   const logger = options.logger ?? silentLogger
   /** Bytes one caller may have queued before the agent's WebSocket is paused for it. */
-  const perRequestAllowance = Math.max(MAX_BODY_CHUNK_BYTES, Math.floor(memoryBudgetBytes / (2 * maxInflight)))
+  const perRequestAllowance = Math.max(
+    MAX_BODY_CHUNK_BYTES,
+    Math.floor(memoryBudgetBytes / (2 * maxInflight)),
+  )
   /** Bytes queued on one agent WebSocket before callers' uploads are paused. */
-  const wsHighWater = Math.max(MAX_BODY_CHUNK_BYTES * 2, Math.min(1024 * 1024, Math.floor(memoryBudgetBytes / 4)))
+  const wsHighWater = Math.max(
+    MAX_BODY_CHUNK_BYTES * 2,
+    Math.min(1024 * 1024, Math.floor(memoryBudgetBytes / 4)),
+  )
 
   const sessions = new Map<string, AgentSession>()
   let inflight = 0
@@ -276,18 +306,32 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
     if (pr.done) return
     pr.done = true
     clearTimeout(pr.timer)
+    clearTimeout(pr.stallTimer)
     const s = pr.session
     if (s.inflight.delete(pr.rid)) inflight -= 1
     if (s.pausedBy.delete(pr.rid) && s.pausedBy.size === 0 && s.ws.isPaused) s.ws.resume()
     if (pr.req.isPaused()) pr.req.resume() // discard the rest of an unread body
     logger.debug(
-      { rid: pr.rid, method: pr.req.method, status: status ?? pr.res.statusCode, bytesIn: pr.bytesIn, bytesOut: pr.bytesOut },
+      {
+        rid: pr.rid,
+        method: pr.req.method,
+        status: status ?? pr.res.statusCode,
+        bytesIn: pr.bytesIn,
+        bytesOut: pr.bytesOut,
+      },
       'relay request done',
     )
   }
 
   /** End a public request with an error (problem+json, or a reset when the response has begun). */
-  const failRequest = (pr: PublicRequest, status: number, code: string, detail: string, cancel: boolean, extra: Record<string, string> = {}) => {
+  const failRequest = (
+    pr: PublicRequest,
+    status: number,
+    code: string,
+    detail: string,
+    cancel: boolean,
+    extra: Record<string, string> = {},
+  ) => {
     if (pr.done) return
     if (cancel) void sendFrame(pr.session, { type: 'CANCEL', rid: pr.rid })
     complete(pr, status)
@@ -297,31 +341,59 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
   const endSession = (session: AgentSession, status: number, code: string, detail: string) => {
     clearInterval(session.pingTimer)
     if (sessions.get(session.lease.leaseId) === session) sessions.delete(session.lease.leaseId)
-    for (const pr of [...session.inflight.values()]) failRequest(pr, status, code, detail, false, { connection: 'close' })
+    for (const pr of [...session.inflight.values()])
+      failRequest(pr, status, code, detail, false, { connection: 'close' })
   }
 
   const onRespBody = (session: AgentSession, pr: PublicRequest, chunk: Buffer): void => {
     if (!pr.headersSent) {
-      failRequest(pr, 502, 'TUNNEL_BAD_AGENT_RESPONSE', 'The agent broke the protocol: body before RESP_HEADERS.', true)
+      failRequest(
+        pr,
+        502,
+        'TUNNEL_BAD_AGENT_RESPONSE',
+        'The agent broke the protocol: body before RESP_HEADERS.',
+        true,
+      )
       return
     }
     pr.bytesOut += chunk.length
     if (pr.bytesOut > maxResponseBytes) {
-      failRequest(pr, 502, 'TUNNEL_PAYLOAD_TOO_LARGE', `The response exceeds ${maxResponseBytes} bytes.`, true)
+      failRequest(
+        pr,
+        502,
+        'TUNNEL_PAYLOAD_TOO_LARGE',
+        `The response exceeds ${maxResponseBytes} bytes.`,
+        true,
+      )
       return
     }
     try {
       pr.res.write(chunk)
     } catch (err) {
-      failRequest(pr, 502, 'TUNNEL_BAD_AGENT_RESPONSE', `Unwritable response body (${(err as Error).message}).`, true)
+      failRequest(
+        pr,
+        502,
+        'TUNNEL_BAD_AGENT_RESPONSE',
+        `Unwritable response body (${(err as Error).message}).`,
+        true,
+      )
       return
     }
     if (pr.res.writableLength > perRequestAllowance || memoryInUse() > memoryBudgetBytes) {
       // The caller is behind: stop reading from the agent rather than buffering for it.
-      session.pausedBy.add(pr.rid)
       if (!session.ws.isPaused) session.ws.pause()
+      if (session.pausedBy.has(pr.rid)) return
+      session.pausedBy.add(pr.rid)
+      pr.stallTimer = setTimeout(
+        () =>
+          failRequest(pr, 504, 'TUNNEL_TIMEOUT', `The caller did not read for ${stallTimeoutMs} ms.`, true),
+        stallTimeoutMs,
+      )
+      pr.stallTimer.unref()
       pr.res.once('drain', () => {
-        if (session.pausedBy.delete(pr.rid) && session.pausedBy.size === 0 && session.ws.isPaused) session.ws.resume()
+        clearTimeout(pr.stallTimer)
+        if (session.pausedBy.delete(pr.rid) && session.pausedBy.size === 0 && session.ws.isPaused)
+          session.ws.resume()
       })
     }
   }
@@ -379,7 +451,14 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
         const capacity = frame.code === 'AGENT_CAPACITY_EXCEEDED'
         const status = capacity ? 429 : 502
         const code = capacity ? 'TUNNEL_CAPACITY_EXCEEDED' : 'TUNNEL_UPSTREAM_ERROR'
-        failRequest(pr, status, code, `The agent answered ${frame.code}: ${frame.message}`, false, capacity ? { 'retry-after': '1' } : {})
+        failRequest(
+          pr,
+          status,
+          code,
+          `The agent answered ${frame.code}: ${frame.message}`,
+          false,
+          capacity ? { 'retry-after': '1' } : {},
+        )
         return
       }
     }
@@ -387,10 +466,14 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
 
   const onAgentSocket = (ws: WebSocket, lease: RelayLease) => {
     ws.on('error', () => {})
-    const attachTimer = setTimeout(() => ws.close(CloseCode.AttachTimeout, 'ATTACH expected'), attachTimeoutMs)
+    const attachTimer = setTimeout(
+      () => ws.close(CloseCode.AttachTimeout, 'ATTACH expected'),
+      attachTimeoutMs,
+    )
     attachTimer.unref()
     let session: AgentSession | undefined
     ws.on('message', (data, isBinary) => {
+      if (session) session.alive = true // any traffic proves the agent is alive
       if (isBinary) {
         if (!session?.binary) return
         try {
@@ -419,7 +502,12 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
       }
       const previous = sessions.get(lease.leaseId)
       if (previous) {
-        endSession(previous, 502, 'TUNNEL_AGENT_DISCONNECTED', 'A newer agent connection replaced the one serving this request.')
+        endSession(
+          previous,
+          502,
+          'TUNNEL_AGENT_DISCONNECTED',
+          'A newer agent connection replaced the one serving this request.',
+        )
         previous.ws.close(CloseCode.Replaced, 'replaced by a newer agent connection')
       }
       const advertised = attach.capabilities.max_inflight
@@ -436,7 +524,8 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
         pausedBy: new Set(),
         alive: true,
         pingTimer: setInterval(() => {
-          if (!s.alive) {
+          // while we do not read the socket (backpressure) a pong cannot be seen; stalls are bounded apart
+          if (!s.alive && !ws.isPaused) {
             logger.warn({ leaseId: lease.leaseId }, 'relay: agent did not answer a ping; dropping it')
             ws.terminate()
             return
@@ -463,7 +552,12 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
       clearTimeout(attachTimer)
       if (!session) return
       logger.info({ leaseId: lease.leaseId, code }, 'relay: agent detached')
-      endSession(session, 502, 'TUNNEL_AGENT_DISCONNECTED', 'The agent disconnected while the request was in flight.')
+      endSession(
+        session,
+        502,
+        'TUNNEL_AGENT_DISCONNECTED',
+        'The agent disconnected while the request was in flight.',
+      )
     })
   }
 
@@ -500,9 +594,9 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
       req.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8').trim()
         try {
-          resolve(text ? JSON.parse(text) : {})
+          resolve(text ? (JSON.parse(text) as unknown) : {})
         } catch (err) {
-          reject(err as Error)
+          reject(err)
         }
       })
       req.on('error', reject)
@@ -524,13 +618,15 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
     let body: Record<string, unknown>
     try {
       const parsed = await readJson(req, 64 * 1024)
-      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new TypeError('not an object')
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+        throw new TypeError('not an object')
       body = parsed as Record<string, unknown>
     } catch {
       return apiError(res, 400, 'invalid_request', 'The body must be a JSON object (at most 64 KiB).')
     }
     const ttlAsked = body.requested_ttl_seconds
-    const ttl = typeof ttlAsked === 'number' && ttlAsked > 0 ? Math.min(ttlAsked, leaseTtlSeconds) : leaseTtlSeconds
+    const ttl =
+      typeof ttlAsked === 'number' && ttlAsked > 0 ? Math.min(ttlAsked, leaseTtlSeconds) : leaseTtlSeconds
     const target = body.local_target as { host?: unknown; port?: unknown } | undefined
     const agentToken = token('at_')
     const workerToken = token('wt_')
@@ -540,7 +636,8 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
       agentTokenHash: hash(agentToken),
       workerTokenHash: hash(workerToken),
       ownerKeyHash: owner,
-      clientInstanceId: typeof body.client_instance_id === 'string' ? body.client_instance_id.slice(0, 128) : '',
+      clientInstanceId:
+        typeof body.client_instance_id === 'string' ? body.client_instance_id.slice(0, 128) : '',
       localTarget:
         typeof target?.host === 'string' && typeof target.port === 'number'
           ? { host: target.host, port: target.port }
@@ -579,17 +676,28 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
     const owner = apiKeyHashOf(req)
     if (!owner) return apiError(res, 401, 'unauthorized', 'Send Authorization: Bearer <relay API key>.')
     const lease = await store.get(leaseId)
-    if (!lease || !sameHash(lease.ownerKeyHash, owner)) return apiError(res, 404, 'not_found', 'No such lease.')
+    if (!lease || !sameHash(lease.ownerKeyHash, owner))
+      return apiError(res, 404, 'not_found', 'No such lease.')
     await store.delete(leaseId)
     dropLease(lease, CloseCode.LeaseDeleted, 'lease deleted')
     logger.info({ leaseId }, 'relay: lease deleted')
     res.writeHead(204).end()
   }
 
-  const handlePublic = async (req: IncomingMessage, res: ServerResponse, routeToken: string, rest: string) => {
+  const handlePublic = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    routeToken: string,
+    rest: string,
+  ) => {
     const lease = await store.findByRouteToken(routeToken)
     if (!lease || lease.expiresAt <= Date.now()) {
-      return sendProblem(res, 404, 'TUNNEL_NOT_FOUND', 'No tunnel has this route token (it may have expired).')
+      return sendProblem(
+        res,
+        404,
+        'TUNNEL_NOT_FOUND',
+        'No tunnel has this route token (it may have expired).',
+      )
     }
     const headerToken = req.headers['x-synthtunnel-worker-token']
     const bearerToken = bearer(req.headers.authorization)
@@ -606,11 +714,21 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
     if (closing) return sendProblem(res, 503, 'TUNNEL_RELAY_SHUTTING_DOWN', 'The relay is shutting down.')
     const session = sessions.get(lease.leaseId)
     if (!session || session.ws.readyState !== WebSocket.OPEN) {
-      return sendProblem(res, 503, 'TUNNEL_AGENT_OFFLINE', 'No agent is attached to this tunnel; retry later.', {
-        'retry-after': '1',
-      })
+      return sendProblem(
+        res,
+        503,
+        'TUNNEL_AGENT_OFFLINE',
+        'No agent is attached to this tunnel; retry later.',
+        {
+          'retry-after': '1',
+        },
+      )
     }
-    if (inflight >= maxInflight || session.inflight.size >= session.maxInflight || memoryInUse() >= memoryBudgetBytes) {
+    if (
+      inflight >= maxInflight ||
+      session.inflight.size >= session.maxInflight ||
+      memoryInUse() >= memoryBudgetBytes
+    ) {
       return sendProblem(res, 429, 'TUNNEL_CAPACITY_EXCEEDED', 'The tunnel is at capacity; retry shortly.', {
         'retry-after': '1',
       })
@@ -618,7 +736,12 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
     const declared = Number(req.headers['content-length'] ?? 0)
     if (declared > maxRequestBytes) {
       res.shouldKeepAlive = false
-      return sendProblem(res, 413, 'TUNNEL_PAYLOAD_TOO_LARGE', `The request body exceeds ${maxRequestBytes} bytes.`)
+      return sendProblem(
+        res,
+        413,
+        'TUNNEL_PAYLOAD_TOO_LARGE',
+        `The request body exceeds ${maxRequestBytes} bytes.`,
+      )
     }
     const rid = `r${(ridSeq += 1)}`
     const pr: PublicRequest = {
@@ -631,6 +754,7 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
       bytesIn: 0,
       bytesOut: 0,
       timer: undefined,
+      stallTimer: undefined,
     }
     session.inflight.set(rid, pr)
     inflight += 1
@@ -656,7 +780,8 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
       deadline_ms: defaultDeadlineMs,
     })
     pr.timer = setTimeout(
-      () => failRequest(pr, 504, 'TUNNEL_TIMEOUT', `No complete response within ${defaultDeadlineMs} ms.`, true),
+      () =>
+        failRequest(pr, 504, 'TUNNEL_TIMEOUT', `No complete response within ${defaultDeadlineMs} ms.`, true),
       defaultDeadlineMs,
     )
     res.on('close', () => {
@@ -669,7 +794,13 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
       pr.bytesIn += chunk.length
       if (pr.bytesIn > maxRequestBytes) {
         res.shouldKeepAlive = false
-        failRequest(pr, 413, 'TUNNEL_PAYLOAD_TOO_LARGE', `The request body exceeds ${maxRequestBytes} bytes.`, true)
+        failRequest(
+          pr,
+          413,
+          'TUNNEL_PAYLOAD_TOO_LARGE',
+          `The request body exceeds ${maxRequestBytes} bytes.`,
+          true,
+        )
         return
       }
       let last: Promise<void> | undefined
@@ -766,11 +897,15 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
   const publicBaseUrl = (options.publicBaseUrl ?? selfUrl).replace(/\/+$/, '')
   const agentConnectUrl = `${publicBaseUrl.replace(/^http/, 'ws')}${AGENT_PATH}`
 
-  const pruneTimer = setInterval(() => {
-    void (async () => {
-      for (const lease of await store.deleteExpired(Date.now())) dropLease(lease, CloseCode.LeaseExpired, 'lease expired')
-    })().catch(() => {})
-  }, Math.min(5_000, leaseTtlSeconds * 500))
+  const pruneTimer = setInterval(
+    () => {
+      void (async () => {
+        for (const lease of await store.deleteExpired(Date.now()))
+          dropLease(lease, CloseCode.LeaseExpired, 'lease expired')
+      })().catch(() => {})
+    },
+    Math.min(5_000, leaseTtlSeconds * 500),
+  )
   pruneTimer.unref()
 
   const close = () =>
@@ -810,7 +945,12 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
     host,
     publicBaseUrl,
     apiKey: apiKeys[0]!,
-    stats: () => ({ agents: sessions.size, inflight, memoryInUse: memoryInUse(), peakMemoryInUse: peakMemory }),
+    stats: () => ({
+      agents: sessions.size,
+      inflight,
+      memoryInUse: memoryInUse(),
+      peakMemoryInUse: peakMemory,
+    }),
     close,
     [Symbol.asyncDispose]: close,
   }
