@@ -151,12 +151,13 @@ export interface TaskAppConfig<
   /**
    * Runs one rollout. Gets a validated request and returns
    * `{ trace_correlation_id, reward_info: { outcome_reward }, ... }` (see {@link RolloutResponse}).
-   * Honour `ctx.signal`.
+   * Honour `ctx.signal`. (Declared as a method so that a config typed through the schemas stays
+   * assignable to a plain `TaskAppConfig`.)
    */
-  rollout: (
+  rollout(
     request: RolloutRequest<TEnvConfig, TPolicyConfig>,
     ctx: RolloutContext,
-  ) => RolloutResponse | Promise<RolloutResponse>
+  ): RolloutResponse | Promise<RolloutResponse>
   /** Extra schema for `env.config`; invalid configs get 422 before the handler runs. */
   envConfigSchema?: z.ZodType<TEnvConfig>
   /** Extra schema for `policy.config`; invalid configs get 422 before the handler runs. */

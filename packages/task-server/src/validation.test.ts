@@ -153,6 +153,11 @@ describe('config schemas for env.config and policy.config', () => {
     }),
   })
 
+  test('a typed config is still a plain TaskAppConfig (what InProcessTaskApp takes)', () => {
+    const plain: TaskAppConfig = config // a compile-time check: typecheck fails if this breaks
+    expect(plain.envConfigSchema).toBeDefined()
+  })
+
   test('valid configs reach the handler typed and with the schema defaults', async () => {
     const app = createTaskApp(config)
     onTestFinished(() => app.lifecycle.close())
