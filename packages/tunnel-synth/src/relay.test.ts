@@ -338,3 +338,86 @@ describe('relayOptionsFromEnv', () => {
     )
   })
 })
+
+describe('relay options and logs', () => {
+  test.each([
+    ['port busy', 'busy', SynthTunnelErrorCode.RelayListenFailed],
+    ['negative maxInflight', { maxInflight: -1 }, SynthTunnelErrorCode.RelayInvalidOptions],
+    ['port out of range', { port: 70_000 }, SynthTunnelErrorCode.RelayInvalidOptions],
+    ['bad publicBaseUrl', { publicBaseUrl: 'ftp://x' }, SynthTunnelErrorCode.RelayInvalidOptions],
+    ['empty API key', { apiKeys: [''] }, SynthTunnelErrorCode.RelayInvalidOptions],
+  ] as const)('%s → %s', async (_name, options, code) => {
+    let opts: Parameters<typeof createRelayServer>[0]
+    if (options === 'busy') {
+      const first = await createRelayServer({ apiKeys: ['k'] })
+      onTestFinished(() => first.close())
+      opts = { apiKeys: ['k'], port: first.port }
+    } else {
+      opts = options as Parameters<typeof createRelayServer>[0]
+    }
+    await expect(createRelayServer(opts)).rejects.toMatchObject({ name: 'SynthTunnelError', code })
+  })
+
+  test('one DEBUG line per request, and no secret in any log line of relay or agent', async () => {
+    const lines: string[] = []
+    const logger = {
+      debug: (o: object, m?: string) => void lines.push(`debug ${m} ${JSON.stringify(o)}`),
+      info: (o: object, m?: string) => void lines.push(`info ${m} ${JSON.stringify(o)}`),
+      warn: (o: object, m?: string) => void lines.push(`warn ${m} ${JSON.stringify(o)}`),
+      error: (o: object, m?: string) => void lines.push(`error ${m} ${JSON.stringify(o)}`),
+    }
+    const stack = await startStack((_req, res) => res.end('ok'), {
+      relay: { logger, apiKeys: ['relay-secret-key-123'] },
+      agent: { logger, apiKey: 'relay-secret-key-123', localApiKeys: ['local-secret-key-456'] },
+    })
+    const { tunnel } = stack
+    const res = await request(`${tunnel.url}/logged?x=1`, { headers: tunnel.headers, dispatcher: client() })
+    expect(await res.body.text()).toBe('ok')
+    await stack.close()
+    const perRequest = lines.filter((l) => l.startsWith('debug relay request ') && l.includes('/logged'))
+    expect(perRequest).toHaveLength(1)
+    expect(perRequest[0]).toContain('"status":200')
+    // the public URL (with its route token) is not a secret: it is useless without the worker token
+    for (const secret of [tunnel.workerToken, 'relay-secret-key-123', 'local-secret-key-456']) {
+      expect(lines.filter((l) => l.includes(secret))).toEqual([])
+    }
+  })
+})
+
+test('a caller that stops reading is dropped after stallTimeoutMs, and the agent serves others again', async () => {
+  const chunk = Buffer.alloc(64 * 1024, 1)
+  const bigCancelled = deferred()
+  await using stack = await startStack(
+    async (req, res) => {
+      if (req.url === '/small') return void res.end('small')
+      res.on('close', () => {
+        if (!res.writableFinished) bigCancelled.resolve()
+      })
+      res.writeHead(200)
+      for (let i = 0; i < 1024 && !res.destroyed; i++)
+        if (!res.write(chunk)) await once(res, 'drain').catch(() => {})
+      res.end()
+    },
+    { relay: { memoryBudgetBytes: 64 * 1024, maxInflight: 4, stallTimeoutMs: 300 } },
+  )
+  const req = httpRequest(new URL(`${stack.tunnel.url}/big`), { headers: stack.tunnel.headers })
+  const stalled = deferred<IncomingMessage>()
+  req.on('response', (r) => {
+    r.pause()
+    stalled.resolve(r)
+  })
+  req.on('error', () => {})
+  req.end()
+  const response = await stalled.promise
+  response.on('error', () => {})
+  onTestFinished(() => void response.destroy())
+  // the relay gives up on the caller that never reads, and CANCEL stops the local handler
+  await bigCancelled.promise
+  await waitFor(() => stack.relay.stats().inflight === 0, { message: 'stalled request dropped' })
+  const res = await request(`${stack.tunnel.url}/small`, {
+    headers: stack.tunnel.headers,
+    dispatcher: client(),
+  })
+  expect(res.statusCode).toBe(200)
+  expect(await res.body.text()).toBe('small')
+})
