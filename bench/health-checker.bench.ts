@@ -70,14 +70,17 @@ function p95(xs: number[]): number {
 
 async function measure(readyAfterMs: number) {
   const ours: number[] = []
-  for (let i = 0; i < RUNS; i++) ours.push(await oneRun(readyAfterMs, (u) => waitForHealthy(u, { timeoutMs: 10_000 })))
+  for (let i = 0; i < RUNS; i++)
+    ours.push(await oneRun(readyAfterMs, (u) => waitForHealthy(u, { timeoutMs: 10_000 })))
   // The baseline mostly sleeps; batches of concurrent runs keep the bench short without
   // changing what each run measures.
   const base: number[] = []
   for (let i = 0; i < RUNS; i += BASELINE_BATCH) {
     base.push(
       ...(await Promise.all(
-        Array.from({ length: BASELINE_BATCH }, () => oneRun(readyAfterMs, (u) => fixedIntervalPoller(u, 500))),
+        Array.from({ length: BASELINE_BATCH }, () =>
+          oneRun(readyAfterMs, (u) => fixedIntervalPoller(u, 500)),
+        ),
       )),
     )
   }
@@ -94,6 +97,8 @@ for (const readyAfterMs of [0, 3, 20]) {
   )
 }
 console.log(`health-checker: listen callback → healthy seen, ${RUNS} runs each (median target < 5 ms)`)
-console.log('| app ready after listen | waitForHealthy median | p95 | fixed 500 ms poller median | speed-up |')
+console.log(
+  '| app ready after listen | waitForHealthy median | p95 | fixed 500 ms poller median | speed-up |',
+)
 console.log('|---|---|---|---|---|')
 for (const r of rows) console.log(r)
