@@ -259,6 +259,36 @@ describe('agent against a minimal reference relay (compatibility)', () => {
   })
 })
 
+test('the deadline_ms of a request is honoured: the local request is aborted and RESP_ERROR sent', async () => {
+  const aborted = deferred()
+  await using local = await startLocalServer((_req, res) => {
+    res.on('close', () => aborted.resolve())
+  })
+  await using ref = await startReferenceRelay()
+  await using _tunnel = await synthTunnel({ backendUrl: ref.url, apiKey: 'k', env: {} }).open(local.target)
+  const error = new Promise<Record<string, any>>((resolve) =>
+    ref.frames.on('frame', (f: Record<string, any>) => {
+      if (f.rid === 'slow' && f.type === 'RESP_ERROR') resolve(f)
+    }),
+  )
+  ref.sendRaw(
+    JSON.stringify({
+      type: 'REQ_HEADERS',
+      lease_id: 'lease_ref_1',
+      rid: 'slow',
+      path: '/hang',
+      deadline_ms: 200,
+    }),
+  )
+  ref.sendRaw(JSON.stringify({ type: 'REQ_END', rid: 'slow' }))
+  const frame = await within(error, 5_000, 'RESP_ERROR after the deadline')
+  expect(frame).toMatchObject({
+    code: 'LOCAL_CONNECT_FAILED',
+    message: expect.stringContaining('deadline of 200 ms'),
+  })
+  await aborted.promise
+})
+
 describe('reconnect', () => {
   test('relay restarted while requests fly: they fail with 502 at once, the agent reconnects and new requests succeed', async () => {
     const leaseStore = createMemoryLeaseStore()

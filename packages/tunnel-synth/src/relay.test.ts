@@ -353,7 +353,7 @@ describe('relay options and logs', () => {
       onTestFinished(() => first.close())
       opts = { apiKeys: ['k'], port: first.port }
     } else {
-      opts = options as Parameters<typeof createRelayServer>[0]
+      opts = options
     }
     await expect(createRelayServer(opts)).rejects.toMatchObject({ name: 'SynthTunnelError', code })
   })
