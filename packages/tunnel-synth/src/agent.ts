@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream'
 import { Pool } from 'undici'
+import type { Dispatcher } from 'undici'
 import WebSocket from 'ws'
 import { SynthTunnelError, SynthTunnelErrorCode } from './errors'
 import {
@@ -72,7 +73,10 @@ class BodyStream extends Readable {
 
 interface RequestContext {
   frame: ReqHeadersFrame
-  controller: AbortController
+  /** Why the request was aborted (CANCEL, deadline, lost connection); set once. */
+  abortReason: Error | undefined
+  /** undici's abort for the local request, once it is on a connection. */
+  abortLocal: ((err: Error) => void) | undefined
   pre: Buffer[]
   preBytes: number
   body: BodyStream | undefined
@@ -414,18 +418,17 @@ class AgentConnection {
     if (this.ws.isPaused) this.ws.resume()
   }
 
-  private send(frame: AgentFrame): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.ws.readyState !== WebSocket.OPEN) return resolve()
-      this.sendRaw(JSON.stringify(frame), () => resolve())
-    })
+  /** Send a frame; `cb` (optional: most callers need no flush notice) runs once it is written. */
+  private send(frame: AgentFrame, cb?: () => void): void {
+    this.sendData(JSON.stringify(frame), cb)
   }
 
-  private sendBinary(data: Buffer): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.ws.readyState !== WebSocket.OPEN) return resolve()
-      this.sendRaw(data, () => resolve())
-    })
+  private sendData(data: string | Buffer, cb?: () => void): void {
+    if (this.ws.readyState !== WebSocket.OPEN) {
+      cb?.()
+      return
+    }
+    this.sendRaw(data, cb)
   }
 
   private onFrame(text: string): void {
@@ -444,7 +447,7 @@ class AgentConnection {
           return
         }
         if (this.ctxs.size >= o.maxInflight) {
-          void this.send({
+          this.send({
             type: 'RESP_ERROR',
             lease_id: frame.lease_id || o.leaseId,
             rid: frame.rid,
@@ -453,10 +456,10 @@ class AgentConnection {
           })
           return
         }
-        const controller = new AbortController()
         const ctx: RequestContext = {
           frame,
-          controller,
+          abortReason: undefined,
+          abortLocal: undefined,
           pre: [],
           preBytes: 0,
           body: undefined,
@@ -466,7 +469,7 @@ class AgentConnection {
           deadlineHit: false,
           timer: setTimeout(() => {
             ctx.deadlineHit = true
-            controller.abort(new Error(`deadline of ${frame.deadline_ms} ms exceeded`))
+            this.abortLocal(ctx, new Error(`deadline of ${frame.deadline_ms} ms exceeded`))
             if (!ctx.dispatched)
               this.fail(ctx, 'LOCAL_CONNECT_FAILED', 'deadline exceeded before the request ended')
           }, frame.deadline_ms),
@@ -577,13 +580,19 @@ class AgentConnection {
   private drop(ctx: RequestContext, why: string): void {
     ctx.silent = true
     this.release(ctx)
-    ctx.controller.abort(new Error(why))
+    this.abortLocal(ctx, new Error(why))
+  }
+
+  private abortLocal(ctx: RequestContext, reason: Error): void {
+    if (ctx.abortReason !== undefined) return
+    ctx.abortReason = reason
+    ctx.abortLocal?.(reason)
   }
 
   /** Answer RESP_ERROR and abort. */
   private fail(ctx: RequestContext, code: string, message: string): void {
     if (!this.ctxs.has(ctx.frame.rid)) return
-    void this.send({ type: 'RESP_ERROR', lease_id: this.leaseId(ctx), rid: ctx.frame.rid, code, message })
+    this.send({ type: 'RESP_ERROR', lease_id: this.leaseId(ctx), rid: ctx.frame.rid, code, message })
     this.drop(ctx, message)
   }
 
@@ -624,79 +633,126 @@ class AgentConnection {
     return out
   }
 
+  /**
+   * Forward to the local server with undici's dispatch API: the response streams straight into
+   * frames from the handler callbacks (no AbortController, body stream or async iterator per
+   * request; in the benchmark this halved the agent CPU per request against `pool.request`).
+   */
   private dispatch(ctx: RequestContext, body: Buffer | BodyStream | undefined): void {
     ctx.dispatched = true
-    void this.forward(ctx, body)
+    const { frame } = ctx
+    const path =
+      (frame.path.startsWith('/') ? frame.path : `/${frame.path}`) + (frame.query ? `?${frame.query}` : '')
+    try {
+      this.pool.dispatch(
+        { method: frame.method, path, headers: this.requestHeaders(frame), body: body ?? null },
+        new LocalResponse(this, ctx),
+      )
+    } catch (err) {
+      this.localFailed(ctx, err, false)
+    }
   }
 
-  private async forward(ctx: RequestContext, body: Buffer | BodyStream | undefined): Promise<void> {
-    const { frame, controller } = ctx
-    const o = this.agent.options
-    const leaseId = this.leaseId(ctx)
-    let sentHeaders = false
-    try {
-      const path =
-        (frame.path.startsWith('/') ? frame.path : `/${frame.path}`) + (frame.query ? `?${frame.query}` : '')
-      const res = await this.pool.request({
-        method: frame.method,
-        path,
-        headers: this.requestHeaders(frame),
-        body: body ?? null,
-        signal: controller.signal,
-      })
-      try {
-        if (controller.signal.aborted) throw controller.signal.reason
-        const headers: HeaderPairs = []
-        for (const [name, value] of Object.entries(res.headers)) {
-          if (value === undefined || HOP_BY_HOP_HEADERS.has(name)) continue
-          if (Array.isArray(value)) for (const v of value) headers.push([name, v])
-          else headers.push([name, value])
-        }
-        void this.send({
-          type: 'RESP_HEADERS',
-          lease_id: leaseId,
-          rid: frame.rid,
-          status: res.statusCode,
-          headers,
-        })
-        sentHeaders = true
-        const binary = this.binary && Buffer.byteLength(frame.rid) <= 255
-        let total = 0
-        for await (const chunk of res.body as AsyncIterable<Buffer>) {
-          if (controller.signal.aborted) break
-          if (chunk.length === 0) continue
-          total += chunk.length
-          if (total > o.maxResponseBytes) {
-            this.fail(ctx, 'LOCAL_BAD_RESPONSE', `Response too large (over ${o.maxResponseBytes} bytes)`)
-            return
-          }
-          for (const part of chunksOf(chunk)) {
-            const sent = binary
-              ? this.sendBinary(encodeBinaryBody(BinaryKind.RespBody, frame.rid, part))
-              : this.send({
-                  type: 'RESP_BODY',
-                  lease_id: leaseId,
-                  rid: frame.rid,
-                  chunk_b64: toBase64(part),
-                  eof: false,
-                })
-            if (this.ws.bufferedAmount > SEND_HIGH_WATER) await sent
-            if (controller.signal.aborted) break
-          }
-        }
-        if (controller.signal.aborted) throw controller.signal.reason
-        void this.send({ type: 'RESP_END', lease_id: leaseId, rid: frame.rid })
-        this.release(ctx)
-      } finally {
-        if (!res.body.destroyed) res.body.destroy()
-      }
-    } catch (err) {
-      if (ctx.silent || !this.ctxs.has(frame.rid)) return
-      const message = ctx.deadlineHit
-        ? `deadline of ${frame.deadline_ms} ms exceeded`
-        : `${(err as Error)?.message ?? String(err)}`
-      o.logger.debug({ rid: frame.rid, err: message }, 'synthtunnel: local request failed')
-      this.fail(ctx, sentHeaders ? 'LOCAL_BAD_RESPONSE' : 'LOCAL_CONNECT_FAILED', message)
+  /** RESP_HEADERS for a local response; `false` when the request is already aborted. */
+  localHeaders(ctx: RequestContext, status: number, raw: Buffer[]): boolean {
+    if (ctx.abortReason !== undefined) return false
+    const headers: HeaderPairs = []
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const name = raw[i]!.toString('latin1').toLowerCase()
+      if (!HOP_BY_HOP_HEADERS.has(name)) headers.push([name, raw[i + 1]!.toString('latin1')])
     }
+    this.send({ type: 'RESP_HEADERS', lease_id: this.leaseId(ctx), rid: ctx.frame.rid, status, headers })
+    return true
+  }
+
+  /**
+   * Frames for one chunk of a local response. Returns `false` (pause undici) while the WebSocket
+   * holds more than {@link SEND_HIGH_WATER}; `resume` is called once it has flushed.
+   */
+  localData(ctx: RequestContext, chunk: Buffer, handler: LocalResponse, resume: () => void): boolean {
+    if (ctx.abortReason !== undefined || chunk.length === 0) return ctx.abortReason === undefined
+    const o = this.agent.options
+    handler.total += chunk.length
+    if (handler.total > o.maxResponseBytes) {
+      this.fail(ctx, 'LOCAL_BAD_RESPONSE', `Response too large (over ${o.maxResponseBytes} bytes)`)
+      return false
+    }
+    const rid = ctx.frame.rid
+    const binary = this.binary && Buffer.byteLength(rid) <= 255
+    const parts = chunk.length <= MAX_BODY_CHUNK_BYTES ? [chunk] : chunksOf(chunk)
+    let last: Buffer | string | undefined
+    for (const part of parts) {
+      if (last !== undefined) this.sendData(last)
+      last = binary
+        ? encodeBinaryBody(BinaryKind.RespBody, rid, part)
+        : JSON.stringify({
+            type: 'RESP_BODY',
+            lease_id: this.leaseId(ctx),
+            rid,
+            chunk_b64: toBase64(part),
+            eof: false,
+          } satisfies AgentFrame)
+    }
+    if (last === undefined) return true
+    if (this.ws.bufferedAmount + last.length <= SEND_HIGH_WATER) {
+      this.sendData(last)
+      return true
+    }
+    this.sendData(last, () => {
+      if (ctx.abortReason === undefined) resume()
+    })
+    return false
+  }
+
+  localEnd(ctx: RequestContext): void {
+    if (ctx.abortReason !== undefined) return this.localFailed(ctx, ctx.abortReason, true)
+    this.send({ type: 'RESP_END', lease_id: this.leaseId(ctx), rid: ctx.frame.rid })
+    this.release(ctx)
+  }
+
+  localFailed(ctx: RequestContext, err: unknown, sentHeaders: boolean): void {
+    const { frame } = ctx
+    if (ctx.silent || this.ctxs.get(frame.rid) !== ctx) return
+    const message = ctx.deadlineHit
+      ? `deadline of ${frame.deadline_ms} ms exceeded`
+      : `${(err as Error)?.message ?? String(err)}`
+    this.agent.options.logger.debug({ rid: frame.rid, err: message }, 'synthtunnel: local request failed')
+    this.fail(ctx, sentHeaders ? 'LOCAL_BAD_RESPONSE' : 'LOCAL_CONNECT_FAILED', message)
+  }
+}
+
+/** undici (legacy, unwrapped) dispatch handler of one forwarded request. */
+class LocalResponse implements Dispatcher.DispatchHandler {
+  total = 0
+  private sentHeaders = false
+  private resumeLocal: (() => void) | undefined
+
+  constructor(
+    private readonly conn: AgentConnection,
+    private readonly ctx: RequestContext,
+  ) {}
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.ctx.abortReason !== undefined) abort(this.ctx.abortReason)
+    else this.ctx.abortLocal = abort
+  }
+
+  onHeaders(statusCode: number, headers: Buffer[], resume: () => void): boolean {
+    if (statusCode < 200) return true // informational
+    this.resumeLocal = resume
+    this.sentHeaders = this.conn.localHeaders(this.ctx, statusCode, headers)
+    return this.sentHeaders
+  }
+
+  onData(chunk: Buffer): boolean {
+    return this.conn.localData(this.ctx, chunk, this, this.resumeLocal!)
+  }
+
+  onComplete(): void {
+    this.conn.localEnd(this.ctx)
+  }
+
+  onError(err: Error): void {
+    this.conn.localFailed(this.ctx, err, this.sentHeaders)
   }
 }
