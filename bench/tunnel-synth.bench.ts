@@ -33,6 +33,7 @@ type Msg = { type: string; [k: string]: unknown }
 const benchLogger = {
   debug() {},
   info() {},
+  isLevelEnabled: (level: string) => level === 'warn' || level === 'error',
   warn: (obj: object, msg?: string) => console.error(`[${role}] warn ${msg} ${JSON.stringify(obj)}`),
   error: (obj: object, msg?: string) => console.error(`[${role}] error ${msg} ${JSON.stringify(obj)}`),
 }

@@ -27,12 +27,18 @@ export interface OpenTunnel extends AsyncDisposable {
   close(): Promise<void>
 }
 
-/** A pino-compatible logger (object first, message second). */
+/**
+ * A pino-compatible logger (object first, message second). When it has pino's
+ * `isLevelEnabled(level)` and that says `false` for `'debug'`, per-request debug lines are not
+ * even built (they cost CPU on the hot path).
+ */
 export interface Logger {
   debug(obj: object, msg?: string): void
   info(obj: object, msg?: string): void
   warn(obj: object, msg?: string): void
   error(obj: object, msg?: string): void
+  /** pino's level check; absent means every level is wanted. */
+  isLevelEnabled?(level: string): boolean
 }
 
 /** A logger that drops everything (the default). */
@@ -41,6 +47,12 @@ export const silentLogger: Logger = {
   info() {},
   warn() {},
   error() {},
+  isLevelEnabled: () => false,
+}
+
+/** Whether `logger` wants debug lines (so hot paths can skip building them). */
+export function debugEnabled(logger: Logger): boolean {
+  return logger.isLevelEnabled?.('debug') ?? true
 }
 
 /** Redact a secret to a short prefix for logs: `wt_AbC…`. */

@@ -26,7 +26,7 @@ import {
   toBase64,
 } from '../protocol'
 import type { HeaderPairs } from '../protocol'
-import { redact, silentLogger } from '../types'
+import { debugEnabled, redact, silentLogger } from '../types'
 import type { Logger } from '../types'
 import { createMemoryLeaseStore } from './lease-store'
 import type { LeaseStore, RelayLease } from './lease-store'
@@ -116,6 +116,11 @@ interface AgentSession {
   agentId: string
   maxInflight: number
   inflight: Map<string, PublicRequest>
+  /**
+   * In-flight requests whose response has begun (headers or body written). Only these can hold
+   * bytes in a caller's write buffer, so memoryInUse() sums over them, not over all in flight.
+   */
+  writing: Set<PublicRequest>
   pausedBy: Set<string>
   alive: boolean
   pingTimer: NodeJS.Timeout
@@ -262,6 +267,7 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
   const apiKeyHashes = apiKeys.map(hash)
   const store = options.leaseStore ?? createMemoryLeaseStore()
   const logger = options.logger ?? silentLogger
+  const debug = debugEnabled(logger)
   /** Bytes one caller may have queued before the agent's WebSocket is paused for it. */
   const perRequestAllowance = Math.max(
     MAX_BODY_CHUNK_BYTES,
@@ -284,23 +290,31 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
     let total = 0
     for (const s of sessions.values()) {
       total += s.ws.bufferedAmount
-      for (const pr of s.inflight.values()) total += pr.res.writableLength
+      for (const pr of s.writing) total += pr.res.writableLength
     }
     if (total > peakMemory) peakMemory = total
     return total
   }
 
-  const sendFrame = (session: AgentSession, frame: object): Promise<void> =>
-    new Promise((resolve) => {
-      if (session.ws.readyState !== WebSocket.OPEN) return resolve()
-      session.send(JSON.stringify(frame), () => resolve())
-    })
+  /** Send a frame; `cb` (only where a flush notice is needed) runs once it is written. */
+  const sendData = (session: AgentSession, data: string | Buffer, cb?: () => void): void => {
+    if (session.ws.readyState !== WebSocket.OPEN) return cb?.()
+    session.send(data, cb)
+  }
+  const sendFrame = (session: AgentSession, frame: object): void => sendData(session, JSON.stringify(frame))
 
-  const sendBinary = (session: AgentSession, data: Buffer): Promise<void> =>
-    new Promise((resolve) => {
-      if (session.ws.readyState !== WebSocket.OPEN) return resolve()
-      session.send(data, () => resolve())
-    })
+  /** Responses corked at RESP_HEADERS this turn: flushed together in one setImmediate. */
+  let corked: PublicRequest[] = []
+  const flushCorked = () => {
+    const list = corked
+    corked = []
+    for (const pr of list) {
+      const res = pr.res
+      // Headers go with the body frames of their turn; flushed alone otherwise.
+      if (!pr.done && pr.bytesOut === 0 && !res.destroyed) res.flushHeaders()
+      res.uncork()
+    }
+  }
 
   const complete = (pr: PublicRequest, status?: number): void => {
     if (pr.done) return
@@ -309,18 +323,20 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
     clearTimeout(pr.stallTimer)
     const s = pr.session
     if (s.inflight.delete(pr.rid)) inflight -= 1
+    s.writing.delete(pr)
     if (s.pausedBy.delete(pr.rid) && s.pausedBy.size === 0 && s.ws.isPaused) s.ws.resume()
     if (pr.req.isPaused()) pr.req.resume() // discard the rest of an unread body
-    logger.debug(
-      {
-        rid: pr.rid,
-        method: pr.req.method,
-        status: status ?? pr.res.statusCode,
-        bytesIn: pr.bytesIn,
-        bytesOut: pr.bytesOut,
-      },
-      'relay request done',
-    )
+    if (debug)
+      logger.debug(
+        {
+          rid: pr.rid,
+          method: pr.req.method,
+          status: status ?? pr.res.statusCode,
+          bytesIn: pr.bytesIn,
+          bytesOut: pr.bytesOut,
+        },
+        'relay request done',
+      )
   }
 
   /** End a public request with an error (problem+json, or a reset when the response has begun). */
@@ -333,7 +349,7 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
     extra: Record<string, string> = {},
   ) => {
     if (pr.done) return
-    if (cancel) void sendFrame(pr.session, { type: 'CANCEL', rid: pr.rid })
+    if (cancel) sendFrame(pr.session, { type: 'CANCEL', rid: pr.rid })
     complete(pr, status)
     sendProblem(pr.res, status, code, detail, extra)
   }
@@ -418,12 +434,9 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
         try {
           pr.res.writeHead(frame.status, flat)
           // Send the headers together with the body frames of this turn; flush them alone otherwise.
-          const res = pr.res
-          res.cork()
-          setImmediate(() => {
-            if (!pr.done && pr.bytesOut === 0 && !res.destroyed) res.flushHeaders()
-            res.uncork()
-          })
+          pr.res.cork()
+          if (corked.push(pr) === 1) setImmediate(flushCorked)
+          session.writing.add(pr)
         } catch (err) {
           pr.res.removeHeader('content-length')
           return bad(`invalid response headers (${(err as Error).message})`)
@@ -521,6 +534,7 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
         maxInflight:
           typeof advertised === 'number' && advertised > 0 ? Math.min(maxInflight, advertised) : maxInflight,
         inflight: new Map(),
+        writing: new Set(),
         pausedBy: new Set(),
         alive: true,
         pingTimer: setInterval(() => {
@@ -769,7 +783,7 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
       if (lower === 'authorization' && bearerToken === workerToken) continue
       headers.push([name, raw[i + 1]!])
     }
-    void sendFrame(session, {
+    sendFrame(session, {
       type: 'REQ_HEADERS',
       lease_id: lease.leaseId,
       rid,
@@ -786,7 +800,7 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
     )
     res.on('close', () => {
       if (pr.done) return
-      void sendFrame(session, { type: 'CANCEL', rid })
+      sendFrame(session, { type: 'CANCEL', rid })
       complete(pr, 499)
     })
     req.on('data', (chunk: Buffer) => {
@@ -803,40 +817,43 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
         )
         return
       }
-      let last: Promise<void> | undefined
-      for (const part of chunksOf(chunk)) {
+      const parts = chunk.length <= MAX_BODY_CHUNK_BYTES ? [chunk] : chunksOf(chunk)
+      let last: string | Buffer | undefined
+      for (const part of parts) {
+        if (last !== undefined) sendData(session, last)
         last = session.binary
-          ? sendBinary(session, encodeBinaryBody(BinaryKind.ReqBody, rid, part))
-          : sendFrame(session, { type: 'REQ_BODY', rid, chunk_b64: toBase64(part) })
+          ? encodeBinaryBody(BinaryKind.ReqBody, rid, part)
+          : JSON.stringify({ type: 'REQ_BODY', rid, chunk_b64: toBase64(part) })
       }
-      if (last && session.ws.bufferedAmount > wsHighWater) {
-        // The agent side is behind: stop reading the caller until the WebSocket has flushed.
-        req.pause()
-        void last.then(() => {
-          if (!pr.done) req.resume()
-        })
-      }
+      if (last === undefined) return
+      if (session.ws.bufferedAmount + last.length <= wsHighWater) return sendData(session, last)
+      // The agent side is behind: stop reading the caller until the WebSocket has flushed.
+      req.pause()
+      sendData(session, last, () => {
+        if (!pr.done) req.resume()
+      })
     })
     req.on('end', () => {
-      if (!pr.done) void sendFrame(session, { type: 'REQ_END', rid })
+      if (!pr.done) sendFrame(session, { type: 'REQ_END', rid })
     })
   }
 
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
-    const started = performance.now()
     const url = req.url ?? '/'
     const path = url.split('?')[0] ?? '/'
-    res.on('close', () => {
-      logger.debug(
-        {
-          method: req.method,
-          path: path.replace(/^\/s\/[^/]+/, (m) => `/s/${redact(m.slice(3))}`),
-          status: res.statusCode,
-          ms: Math.round((performance.now() - started) * 10) / 10,
-        },
-        'relay request',
-      )
-    })
+    const started = debug ? performance.now() : 0
+    if (debug)
+      res.on('close', () => {
+        logger.debug(
+          {
+            method: req.method,
+            path: path.replace(/^\/s\/[^/]+/, (m) => `/s/${redact(m.slice(3))}`),
+            status: res.statusCode,
+            ms: Math.round((performance.now() - started) * 10) / 10,
+          },
+          'relay request',
+        )
+      })
     const fail = (err: unknown) => {
       logger.error({ err: (err as Error)?.message }, 'relay: request handler failed')
       sendProblem(res, 500, 'TUNNEL_INTERNAL_ERROR', 'The relay failed to handle the request.')
