@@ -38,24 +38,34 @@ const benchLogger = {
   error: (obj: object, msg?: string) => console.error(`[${role}] error ${msg} ${JSON.stringify(obj)}`),
 }
 
-/** RSS peak and CPU time; `memoryUsage.rss()` is cheap, full `memoryUsage()` every 5 ms cost ~5 % CPU. */
+/**
+ * CPU time, and the RSS peak when asked (`reset` with `rss: true`, the 1 MB phase only): polling
+ * RSS every 5 ms costs the children ~5 % CPU (`memoryUsage()` and `memoryUsage.rss()` alike in
+ * --cpu-prof), which the req/s phase would count as per-request cost.
+ */
 function sampler() {
   let baseline = process.memoryUsage.rss()
   let peak = baseline
   let cpu = process.cpuUsage()
-  const t = setInterval(() => {
-    const rss = process.memoryUsage.rss()
-    if (rss > peak) peak = rss
-  }, 5)
-  t.unref()
+  let t: NodeJS.Timeout | undefined
   return {
-    reset() {
+    reset(rss: boolean) {
+      clearInterval(t)
+      t = undefined
       baseline = process.memoryUsage.rss()
       peak = baseline
       cpu = process.cpuUsage()
+      if (!rss) return
+      t = setInterval(() => {
+        const now = process.memoryUsage.rss()
+        if (now > peak) peak = now
+      }, 5)
+      t.unref()
     },
     report: () => {
       const c = process.cpuUsage(cpu)
+      const now = process.memoryUsage.rss()
+      if (now > peak) peak = now
       return { baseline, peak, cpuMs: (c.user + c.system) / 1000 }
     },
   }
@@ -110,16 +120,18 @@ async function child(): Promise<void> {
   process.on('disconnect', () => process.exit(0)) // never outlive the benchmark
   process.on('message', (m: Msg) => {
     if (m.type === 'reset') {
-      rss.reset()
+      rss.reset(m.rss === true)
       send({ type: 'reset-done' })
     } else if (m.type === 'report') send({ type: 'report', ...rss.report(), ...extra() })
     else if (m.type === 'exit') process.exit(0)
   })
 }
 
-async function start(
-  ...args: string[]
-): Promise<{ proc: ChildProcess; ready: Msg; ask(type: string): Promise<Msg> }> {
+async function start(...args: string[]): Promise<{
+  proc: ChildProcess
+  ready: Msg
+  ask(type: string, extra?: Record<string, unknown>): Promise<Msg>
+}> {
   const proc = fork(import.meta.filename, args, {
     execArgv: [
       ...process.execArgv,
@@ -128,8 +140,8 @@ async function start(
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
   const [ready] = (await once(proc, 'message')) as [Msg]
-  const ask = async (type: string) => {
-    proc.send({ type })
+  const ask = async (type: string, extra: Record<string, unknown> = {}) => {
+    proc.send({ type, ...extra })
     for (;;) {
       const [m] = (await once(proc, 'message')) as [Msg]
       if (m.type === `${type}-done` || m.type === type) return m
@@ -142,7 +154,14 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN
 }
 
-async function load(url: string, headers: Record<string, string>, seconds: number, concurrency: number) {
+async function load(
+  url: string,
+  headers: Record<string, string>,
+  seconds: number,
+  concurrency: number,
+  /** Runs between warm-up and the measured window (resets the children's CPU counters). */
+  onMeasureStart?: () => Promise<void>,
+) {
   const u = new URL(url)
   const pool = new Pool(u.origin, { connections: concurrency, pipelining: 1 })
   const body = JSON.stringify({ data: 'x'.repeat(1000 - 12) })
@@ -165,6 +184,7 @@ async function load(url: string, headers: Record<string, string>, seconds: numbe
   }
   const warm = performance.now() + 1_000
   await Promise.all(Array.from({ length: concurrency }, () => run(warm, false)))
+  await onMeasureStart?.()
   const t0 = performance.now()
   const end = t0 + seconds * 1000
   await Promise.all(Array.from({ length: concurrency }, () => run(end, true)))
@@ -223,8 +243,10 @@ async function main(): Promise<void> {
     const headers = agent.ready.headers as Record<string, string>
 
     const direct = await load(`http://127.0.0.1:${port}`, {}, seconds, concurrency)
-    for (const c of [relay, agent]) await c.ask('reset')
-    const tunnel = await load(tunnelUrl, headers, seconds, concurrency)
+    // CPU is counted over the measured window only (not the warm-up), divided by its requests.
+    const tunnel = await load(tunnelUrl, headers, seconds, concurrency, async () => {
+      await Promise.all([relay.ask('reset'), agent.ask('reset')])
+    })
     const [rc, ac] = [await relay.ask('report'), await agent.ask('report')]
     console.log(
       `1 KB JSON POST, ${concurrency} concurrent, ${seconds} s each; relay, agent, local server and load generator in separate processes on loopback`,
@@ -255,8 +277,8 @@ async function main(): Promise<void> {
       ['binary frames (negotiated)', agent],
       ['reference base64 JSON frames', plain],
     ] as const) {
-      await relay.ask('reset')
-      await a.ask('reset')
+      await relay.ask('reset', { rss: true })
+      await a.ask('reset', { rss: true })
       const big = await bigBodies(
         a.ready.url as string,
         a.ready.headers as Record<string, string>,
