@@ -8,6 +8,7 @@ import { startReferenceRelay } from './fixtures/reference-peers'
 import type { ReferenceRelayOptions } from './fixtures/reference-peers'
 import { deferred, waitFor, within } from './fixtures/wait'
 import { createMemoryLeaseStore, createRelayServer } from './relay/index'
+import { zeroMaskSafe } from './agent'
 import type { SynthTunnelEvent } from './agent'
 import { synthTunnel } from './synth-tunnel'
 
@@ -395,4 +396,17 @@ describe('reconnect', () => {
     expect(tunnel.error).toBeUndefined()
     expect(ref.deletes).toEqual(['lease_ref_1'])
   })
+})
+
+test.each([
+  ['wss://relay.example.com/api/v1/synthtunnel/agent', true],
+  ['ws://127.0.0.1:8700/api/v1/synthtunnel/agent', true],
+  ['ws://127.5.0.1:8700/x', true],
+  ['ws://localhost:8700/x', true],
+  ['ws://[::1]:8700/x', true],
+  ['ws://relay.example.com/x', false],
+  ['ws://10.0.0.5:8700/x', false],
+  ['not a url', false],
+] as const)('client frames use an all-zero masking key only over TLS or loopback: %s → %s', (url, safe) => {
+  expect(zeroMaskSafe(url)).toBe(safe)
 })

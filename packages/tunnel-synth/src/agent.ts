@@ -60,6 +60,28 @@ const STREAM_BODY_AT = 4 * MAX_BODY_CHUNK_BYTES
 /** Above this many bytes queued on the WebSocket, response producers wait for a flush. */
 const SEND_HIGH_WATER = 1024 * 1024
 const GONE_STATUSES = new Set([401, 403, 404, 410])
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]'])
+
+/**
+ * Whether client frames may use an all-zero masking key. RFC 6455 masks client frames with an
+ * unpredictable key so that intermediaries that do not speak WebSocket cannot be fooled by
+ * payload bytes into, e.g., cache poisoning. Over TLS (`wss:`) or loopback there is no such
+ * intermediary, and a zero key lets ws skip masking (and the relay skip unmasking): a payload
+ * copy and an XOR pass per frame. Anywhere else keys stay random.
+ */
+export function zeroMaskSafe(connectUrl: string): boolean {
+  try {
+    const u = new URL(connectUrl)
+    return u.protocol === 'wss:' || LOOPBACK_HOSTS.has(u.hostname) || u.hostname.startsWith('127.')
+  } catch {
+    return false
+  }
+}
+
+/** ws `generateMask` leaving the key all zero (see {@link zeroMaskSafe}). */
+const zeroMask = (mask: Buffer): void => {
+  mask.fill(0)
+}
 const GONE_CLOSE_CODES = new Set<number>([CloseCode.LeaseDeleted, CloseCode.LeaseExpired, CloseCode.Replaced])
 
 class BodyStream extends Readable {
@@ -168,6 +190,7 @@ export class SynthTunnelAgent {
         perMessageDeflate: false,
         maxPayload: 16 * 1024 * 1024,
         handshakeTimeout: o.attachTimeoutMs,
+        ...(zeroMaskSafe(o.connectUrl) ? { generateMask: zeroMask } : {}),
       })
       ws.on('error', () => {}) // reported through the handshake or 'close'
       let settled = false
