@@ -635,13 +635,15 @@ class AgentConnection {
   private requestHeaders(frame: ReqHeadersFrame): string[] {
     const keys = this.agent.options.localApiKeys
     const out: string[] = []
-    const present = new Set<string>()
+    let hasLeaseId = false
+    let hasRequestId = false
     for (const [name, value] of frame.headers) {
       const lower = name.toLowerCase()
       if (AGENT_DROPPED_REQUEST_HEADERS.has(lower)) continue
       if (keys.length > 0 && (lower === 'x-api-key' || lower === 'x-api-keys')) continue
       out.push(name, value)
-      present.add(lower)
+      if (lower === 'x-synthtunnel-lease-id') hasLeaseId = true
+      else if (lower === 'x-synthtunnel-request-id') hasRequestId = true
     }
     const first = keys[0]
     if (first !== undefined) {
@@ -649,9 +651,8 @@ class AgentConnection {
       if (keys.length > 1) out.push('x-api-keys', keys.join(','))
       out.push('authorization', `Bearer ${first}`)
     }
-    if (!present.has('x-synthtunnel-lease-id'))
-      out.push('x-synthtunnel-lease-id', this.leaseId({ frame } as RequestContext))
-    if (!present.has('x-synthtunnel-request-id')) out.push('x-synthtunnel-request-id', frame.rid)
+    if (!hasLeaseId) out.push('x-synthtunnel-lease-id', frame.lease_id || this.agent.options.leaseId)
+    if (!hasRequestId) out.push('x-synthtunnel-request-id', frame.rid)
     out.push('x-forwarded-proto', 'https')
     return out
   }

@@ -280,6 +280,18 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
   )
 
   const sessions = new Map<string, AgentSession>()
+  /** Decoded worker-token hashes per lease object (a shared store handing out copies just decodes again). */
+  const workerHashBytes = new WeakMap<RelayLease, Buffer>()
+  /** SHA-256 of the presented token against the lease's, in constant time, without hex round trips. */
+  const workerTokenMatches = (lease: RelayLease, presented: string): boolean => {
+    let expected = workerHashBytes.get(lease)
+    if (expected === undefined) {
+      expected = Buffer.from(lease.workerTokenHash, 'hex')
+      workerHashBytes.set(lease, expected)
+    }
+    const actual = createHash('sha256').update(presented).digest()
+    return actual.length === expected.length && timingSafeEqual(actual, expected)
+  }
   let inflight = 0
   let peakMemory = 0
   let ridSeq = 0
@@ -716,7 +728,7 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
     const headerToken = req.headers['x-synthtunnel-worker-token']
     const bearerToken = bearer(req.headers.authorization)
     const workerToken = typeof headerToken === 'string' ? headerToken : bearerToken
-    if (!workerToken || !sameHash(hash(workerToken), lease.workerTokenHash)) {
+    if (!workerToken || !workerTokenMatches(lease, workerToken)) {
       return sendProblem(
         res,
         401,
