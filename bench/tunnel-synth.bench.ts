@@ -8,12 +8,12 @@
  * Pool with the same 128 connections, pipelining 1, same body), one after the other.
  *
  * Machine limits: on a 2-core machine the tunnel case runs 4 busy processes (load generator,
- * relay, agent, local server) on 2 cores, the direct case only 2. Each tunneled request costs the
- * relay an HTTP server parse + response plus WebSocket frames, and the agent an HTTP client call
- * plus frames, i.e. about as much work again as the load generator and the local server do for a
- * direct request. So with all four processes sharing two cores the tunnel cannot reach much more
- * than ~40-50 % of direct throughput however lean relay and agent are; the figure that transfers
- * to a real deployment (relay and agent on their own cores) is the CPU per tunneled request.
+ * relay, agent, local server) on 2 cores, the direct case only 2. A direct request costs the
+ * generator and the local server ~75 µs of CPU together; a tunneled one adds the relay (HTTP
+ * server parse + response + frames, ~90 µs) and the agent (HTTP client call + frames, ~75 µs).
+ * So with all four processes sharing two cores the tunnel is limited to roughly 75 / 240 ≈ 30 % of
+ * direct; 60 % would need relay + agent under ~50 µs together. The figure that transfers to a
+ * deployment (relay and agent on their own cores) is the CPU per tunneled request.
  *
  * Run: `pnpm bench tunnel-synth` (env BENCH_SECONDS=5 to change the measuring window,
  * BENCH_SKIP_BIG=1 to skip the 1 MB part, BENCH_PROF=1 for --cpu-prof of the children in /tmp/tsprof).
