@@ -16,39 +16,16 @@
  * Target: task-app throughput >= 80 % of bare Express.
  * Run: pnpm bench task-server
  */
-import { fork, spawnSync, type ChildProcess } from 'node:child_process'
-import { readdirSync, statSync } from 'node:fs'
+import { fork, type ChildProcess } from 'node:child_process'
 import type { AddressInfo } from 'node:net'
-import { fileURLToPath } from 'node:url'
 import express from 'express'
 import { Pool } from 'undici'
 import type * as TaskServerModule from '@taskapp/task-server'
+import { builtEntry } from './lib/built-package'
 
 type TaskServer = typeof TaskServerModule
 
-const PACKAGE_DIR = fileURLToPath(new URL('../packages/task-server/', import.meta.url))
-const DIST_ENTRY = new URL('../packages/task-server/dist/index.js', import.meta.url)
-
-/** Builds the package unless dist/index.js is newer than every source file. */
-function ensureBuilt(): void {
-  const srcDir = `${PACKAGE_DIR}src`
-  const newestSource = Math.max(
-    ...readdirSync(srcDir, { recursive: true, encoding: 'utf8' })
-      .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
-      .map((f) => statSync(`${srcDir}/${f}`).mtimeMs),
-  )
-  let built = 0
-  try {
-    built = statSync(fileURLToPath(DIST_ENTRY)).mtimeMs
-  } catch {
-    // not built yet
-  }
-  if (built > newestSource) return
-  console.log('task-server bench: building @taskapp/task-server first (dist/ is missing or stale)')
-  const r = spawnSync('pnpm', ['--filter', '@taskapp/task-server', 'build'], { stdio: 'ignore' })
-  if (r.status !== 0)
-    throw new Error('building @taskapp/task-server failed; run `pnpm --filter @taskapp/task-server build`')
-}
+const DIST_ENTRY = builtEntry('task-server')
 
 const CONNECTIONS = 64
 const WARMUP_MS = 1_500
@@ -175,7 +152,7 @@ interface Server {
 }
 
 async function startServer(kind: Kind, handlerKind: HandlerKind): Promise<Server> {
-  const child = fork(fileURLToPath(import.meta.url), ['--serve', kind, handlerKind], {
+  const child = fork(import.meta.filename, ['--serve', kind, handlerKind], {
     execArgv: process.execArgv,
     stdio: 'inherit',
   })
@@ -253,7 +230,6 @@ async function compare(handlerKind: HandlerKind): Promise<Comparison> {
 }
 
 async function main(): Promise<void> {
-  ensureBuilt()
   const results = [await compare('sync'), await compare('async')]
   console.log(
     `task-server: POST /rollout over 127.0.0.1, undici pool of ${CONNECTIONS} connections, ${SLICES} alternating slices of ${SLICE_MS} ms per server (target: task app >= 80 % of bare Express)`,
