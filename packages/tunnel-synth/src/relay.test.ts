@@ -374,9 +374,16 @@ describe('relay options and logs', () => {
     const res = await request(`${tunnel.url}/logged?x=1`, { headers: tunnel.headers, dispatcher: client() })
     expect(await res.body.text()).toBe('ok')
     await stack.close()
-    const perRequest = lines.filter((l) => l.startsWith('debug relay request ') && l.includes('/logged'))
-    expect(perRequest).toHaveLength(1)
-    expect(perRequest[0]).toContain('"status":200')
+    // every DEBUG line of the relay is a request line, one per HTTP request it served: the lease
+    // POST, the tunneled GET (with its rid and sizes) and the lease DELETE
+    const relayDebug = lines.filter((l) => l.startsWith('debug relay'))
+    expect(relayDebug.map((l) => /"method":"(\w+)","path":"([^"]*)"/.exec(l)?.slice(1))).toEqual([
+      ['POST', '/api/v1/synthtunnel/leases'],
+      ['GET', expect.stringMatching(/^\/s\/.+\/logged$/)],
+      ['DELETE', expect.stringMatching(/^\/api\/v1\/synthtunnel\/leases\/lease_/)],
+    ])
+    expect(relayDebug[1]).toContain('"status":200')
+    expect(relayDebug[1]).toMatch(/"rid":"r\d+","bytesIn":0,"bytesOut":2/)
     // the public URL (with its route token) is not a secret: it is useless without the worker token
     for (const secret of [tunnel.workerToken, 'relay-secret-key-123', 'local-secret-key-456']) {
       expect(lines.filter((l) => l.includes(secret))).toEqual([])

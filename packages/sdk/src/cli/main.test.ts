@@ -162,6 +162,17 @@ describe('output helpers', () => {
     const silent = captureIo()
     createCliLogger('silent', silent).error({}, 'x')
     expect(silent.err()).toBe('')
+    // isLevelEnabled lets the relay and agent skip building DEBUG records (children keep the level)
+    expect(['debug', 'info', 'warn', 'error'].map((l) => logger.isLevelEnabled(l))).toEqual([
+      false,
+      true,
+      true,
+      true,
+    ])
+    expect(logger.child({}).isLevelEnabled('debug')).toBe(false)
+    expect(createCliLogger('debug', io).isLevelEnabled('debug')).toBe(true)
+    expect(createCliLogger('silent', io).isLevelEnabled('error')).toBe(false)
+    expect(logger.isLevelEnabled('nonsense')).toBe(false)
   })
 
   it.each([

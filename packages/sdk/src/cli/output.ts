@@ -17,6 +17,8 @@ export interface CliLogger {
   warn(obj: Record<string, unknown>, msg?: string): void
   error(obj: Record<string, unknown>, msg?: string): void
   child(bindings: Record<string, unknown>): CliLogger
+  /** Whether records of `level` are written (pino's name), so callers skip building them. */
+  isLevelEnabled(level: string): boolean
 }
 
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 99 }
@@ -86,6 +88,7 @@ export function createCliLogger(
     warn: (obj, msg) => emit('warn', obj, msg),
     error: (obj, msg) => emit('error', obj, msg),
     child: (more) => createCliLogger(level, io, { ...bindings, ...more }),
+    isLevelEnabled: (lvl) => lvl in ORDER && lvl !== 'silent' && ORDER[lvl as LogLevel] >= threshold,
   }
 }
 

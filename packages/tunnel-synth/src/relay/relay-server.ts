@@ -137,6 +137,8 @@ interface PublicRequest {
   bytesOut: number
   timer: NodeJS.Timeout | undefined
   stallTimer: NodeJS.Timeout | undefined
+  /** Status the relay ended the request with when it is not the response's (e.g. 499: caller left). */
+  status: number | undefined
 }
 
 const PROBLEM_TITLES: Record<string, string> = {
@@ -292,6 +294,8 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
     const actual = createHash('sha256').update(presented).digest()
     return actual.length === expected.length && timingSafeEqual(actual, expected)
   }
+  /** Tunneled requests by response, only while DEBUG is on: their one log line adds rid and bytes. */
+  const tunneled = new WeakMap<ServerResponse, PublicRequest>()
   let inflight = 0
   let peakMemory = 0
   let ridSeq = 0
@@ -338,17 +342,7 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
     s.writing.delete(pr)
     if (s.pausedBy.delete(pr.rid) && s.pausedBy.size === 0 && s.ws.isPaused) s.ws.resume()
     if (pr.req.isPaused()) pr.req.resume() // discard the rest of an unread body
-    if (debug)
-      logger.debug(
-        {
-          rid: pr.rid,
-          method: pr.req.method,
-          status: status ?? pr.res.statusCode,
-          bytesIn: pr.bytesIn,
-          bytesOut: pr.bytesOut,
-        },
-        'relay request done',
-      )
+    if (status !== undefined) pr.status = status
   }
 
   /** End a public request with an error (problem+json, or a reset when the response has begun). */
@@ -781,7 +775,9 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
       bytesOut: 0,
       timer: undefined,
       stallTimer: undefined,
+      status: undefined,
     }
+    if (debug) tunneled.set(res, pr)
     session.inflight.set(rid, pr)
     inflight += 1
     const q = rest.indexOf('?')
@@ -856,12 +852,14 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
     const started = debug ? performance.now() : 0
     if (debug)
       res.on('close', () => {
+        const pr = tunneled.get(res)
         logger.debug(
           {
             method: req.method,
             path: path.replace(/^\/s\/[^/]+/, (m) => `/s/${redact(m.slice(3))}`),
-            status: res.statusCode,
+            status: pr?.status ?? res.statusCode,
             ms: Math.round((performance.now() - started) * 10) / 10,
+            ...(pr && { rid: pr.rid, bytesIn: pr.bytesIn, bytesOut: pr.bytesOut }),
           },
           'relay request',
         )
