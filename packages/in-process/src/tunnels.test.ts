@@ -133,7 +133,9 @@ describe("tunnelMode 'synthtunnel' through a real relay on loopback", () => {
     const health = await get(`${app.url}/health`, { headers: { ...app.headers } })
     expect(health.status).toBe(200)
     // Without the token the relay refuses.
-    expect((await get(`${app.url}/health`)).status).toBeGreaterThanOrEqual(400)
+    const refused = await get(`${app.url}/health`)
+    expect(refused.status).toBe(401)
+    expect(JSON.parse(refused.body)).toMatchObject({ code: 'TUNNEL_AUTH_REQUIRED' })
     expect(relay.stats().agents).toBe(1)
     await app.stop()
     await waitFor(() => relay.stats().agents === 0, { what: 'the relay to see the agent go' })
