@@ -324,9 +324,14 @@ describe('reconnect', () => {
       expect(await r.body.json()).toMatchObject({ code: 'TUNNEL_RELAY_SHUTTING_DOWN' })
     }
     await using relay2 = await createRelayServer({ apiKeys: ['k'], leaseStore, port: relay1.port })
+    const backAt = performance.now()
     await waitFor(() => tunnel.connected, { timeoutMs: 8_000, message: 'agent reconnected' })
-    const reconnectMs = events.find((e) => e.type === 'connected' && e.connection === 2)!.at - closedAt
-    expect(reconnectMs).toBeLessThan(3_000) // ~250-750 ms on an idle machine (first retry after 250 ms)
+    const connectedAt = events.find((e) => e.type === 'connected' && e.connection === 2)!.at
+    // default backoff 250, 500, 1000 ms: the agent is back at most one backoff step after the relay
+    expect(connectedAt - backAt, 'ms from the relay listening again to the agent attached').toBeLessThan(
+      1_500,
+    )
+    expect(connectedAt - closedAt, 'ms from the relay closing to the agent attached').toBeLessThan(3_000)
     expect(events.map((e) => e.type)).toEqual(
       expect.arrayContaining(['connected', 'disconnected', 'reconnecting']),
     )
@@ -334,6 +339,45 @@ describe('reconnect', () => {
     expect(res.statusCode).toBe(200)
     expect(await res.body.text()).toBe('ok /after')
     expect(relay2.stats().agents).toBe(1)
+  })
+
+  test('a drop aborts in-flight local requests; backoff doubles to reconnectMaxMs and starts over after a good connection', async () => {
+    const leaseStore = createMemoryLeaseStore()
+    const started = deferred()
+    const aborted = deferred()
+    await using local = await startLocalServer((req, res) => {
+      if (req.url !== '/hang') return void res.end('ok')
+      res.on('close', () => {
+        if (!res.writableFinished) aborted.resolve()
+      })
+      started.resolve() // and never answer
+    })
+    const relay1 = await createRelayServer({ apiKeys: ['k'], leaseStore })
+    const delays: number[] = []
+    await using tunnel = await synthTunnel({
+      backendUrl: relay1.url,
+      apiKey: 'k',
+      env: {},
+      reconnectInitialMs: 10,
+      reconnectMaxMs: 80,
+      onEvent: (e) => void (e.type === 'reconnecting' && delays.push(e.delayMs)),
+    }).open(local.target)
+    const dispatcher = client()
+    const pending = request(`${tunnel.url}/hang`, { headers: tunnel.headers, dispatcher })
+    await within(started.promise, 5_000, 'the request at the local handler')
+    await relay1.close()
+    expect((await pending).statusCode).toBe(502)
+    await within(aborted.promise, 5_000, 'the local request aborted with its connection')
+    await waitFor(() => delays.length >= 6, { message: 'six reconnect attempts' })
+    expect(delays.slice(0, 6)).toEqual([10, 20, 40, 80, 80, 80])
+    const relay2 = await createRelayServer({ apiKeys: ['k'], leaseStore, port: relay1.port })
+    await waitFor(() => tunnel.connected, { message: 'agent reconnected' })
+    const res = await request(`${tunnel.url}/after`, { headers: tunnel.headers, dispatcher })
+    expect(await res.body.text()).toBe('ok')
+    const before = delays.length
+    await relay2.close()
+    await waitFor(() => delays.length > before, { message: 'a reconnect after the second drop' })
+    expect(delays[before]).toBe(10)
   })
 
   test('an abrupt drop (socket destroyed) is followed by a fresh ATTACH', async () => {
