@@ -6,7 +6,16 @@ import { describe, expect, onTestFinished, test } from 'vitest'
 import { readBody, startLocalServer } from './fixtures/local-server'
 import { startReferenceRelay } from './fixtures/reference-peers'
 import { waitFor, within } from './fixtures/wait'
-import { decodeBase64, parseAgentFrame, parseAttachFrame, parseRelayFrame } from './protocol'
+import {
+  BINARY_FRAMES_CAPABILITY,
+  BinaryKind,
+  decodeBase64,
+  decodeBinaryBody,
+  encodeBinaryBody,
+  parseAgentFrame,
+  parseAttachFrame,
+  parseRelayFrame,
+} from './protocol'
 import { createRelayServer } from './relay/index'
 import { synthTunnel } from './synth-tunnel'
 import type { Logger } from './types'
@@ -135,8 +144,48 @@ describe('parsers never throw', () => {
   })
 })
 
+/** Binary frames as a hostile agent might send them: any kind, rid or length, truncated or not. */
+const binaryFrameArb = fc.record({
+  kind: fc.integer({ min: 0, max: 4 }),
+  rid: fc.oneof(fc.constant(RID), fc.constant(RID), fc.string({ maxLength: 4 }), fc.constant('')),
+  payload: fc.uint8Array({ maxLength: 64 }),
+  cut: fc.option(fc.integer({ min: 0, max: 8 })),
+})
+function binaryFrame(f: { kind: number; rid: string; payload: Uint8Array; cut: number | null }, rid: string) {
+  const id = Buffer.from(f.rid === RID ? rid : f.rid)
+  const out = Buffer.concat([Buffer.from([f.kind, id.length]), id, f.payload])
+  return f.cut === null ? out : out.subarray(0, f.cut)
+}
+
+describe('binary body frames', () => {
+  test('decodeBinaryBody never throws and round-trips encodeBinaryBody', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 80 }), (bytes) => {
+        decodeBinaryBody(Buffer.from(bytes))
+      }),
+      { numRuns: 2_000 },
+    )
+    fc.assert(
+      fc.property(
+        fc.constantFrom(BinaryKind.ReqBody, BinaryKind.RespBody),
+        fc.string({ minLength: 1, maxLength: 60 }),
+        fc.uint8Array({ maxLength: 200 }),
+        (kind, rid, payload) => {
+          const decoded = decodeBinaryBody(encodeBinaryBody(kind, rid, payload))
+          expect(decoded?.kind).toBe(kind)
+          expect(decoded?.rid).toBe(rid)
+          expect(decoded?.payload.equals(Buffer.from(payload))).toBe(true)
+        },
+      ),
+    )
+  })
+})
+
 describe('malformed and out-of-order frames never crash the relay', () => {
-  test('a hostile agent with requests in flight', async () => {
+  test.each([
+    ['reference frames', false],
+    ['binary body frames negotiated', true],
+  ])('a hostile agent with requests in flight (%s)', async (_name, negotiated) => {
     const logger = recordingLogger()
     await using relay = await createRelayServer({ apiKeys: ['k'], logger, defaultDeadlineMs: 5_000 })
     const dispatcher = new Agent()
@@ -153,20 +202,24 @@ describe('malformed and out-of-order frames never crash the relay', () => {
     })
     onTestFinished(() => ws.terminate())
     const frames: Record<string, any>[] = []
-    ws.on('message', (d: Buffer) => frames.push(JSON.parse(d.toString()) as Record<string, any>))
+    ws.on('message', (d: Buffer, isBinary) => {
+      if (!isBinary) frames.push(JSON.parse(d.toString()) as Record<string, any>)
+    })
     await new Promise((r) => ws.once('open', r))
     ws.send(
       JSON.stringify({
         type: 'ATTACH',
         agent_id: 'fuzz',
         leases: [{ lease_id: lease.lease_id }],
-        capabilities: {},
+        capabilities: negotiated ? { [BINARY_FRAMES_CAPABILITY]: true } : {},
       }),
     )
-    await waitFor(() => frames.some((f) => f.type === 'ATTACH_ACK'))
+    const ack = await waitFor(() => frames.find((f) => f.type === 'ATTACH_ACK'))
+    expect(ack.capabilities?.[BINARY_FRAMES_CAPABILITY] === true).toBe(negotiated)
+    const frameArb = fc.oneof(agentFrameArb, binaryFrameArb)
 
     await fc.assert(
-      fc.asyncProperty(fc.array(agentFrameArb, { maxLength: 12 }), fc.boolean(), async (sequence, binary) => {
+      fc.asyncProperty(fc.array(frameArb, { maxLength: 12 }), fc.boolean(), async (sequence, binary) => {
         frames.length = 0
         const pending = request(`${lease.public_url}/fuzz?q=1`, {
           method: 'POST',
@@ -183,7 +236,10 @@ describe('malformed and out-of-order frames never crash the relay', () => {
         const head = await waitFor(() => frames.find((f) => f.type === 'REQ_HEADERS'), {
           message: 'REQ_HEADERS',
         })
-        for (const text of sequence) ws.send(text.split(RID).join(head.rid as string), { binary })
+        for (const f of sequence) {
+          if (typeof f === 'string') ws.send(f.split(RID).join(head.rid as string), { binary })
+          else ws.send(binaryFrame(f, head.rid as string), { binary: true })
+        }
         // settle the request whatever state the fuzz left it in
         ws.send(
           JSON.stringify({
