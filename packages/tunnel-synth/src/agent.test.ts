@@ -240,6 +240,20 @@ describe('agent against a minimal reference relay (compatibility)', () => {
     )
     ref.sendRaw(JSON.stringify({ type: 'REQ_BODY', rid: 'bad', chunk_b64: '***not base64***' }))
     expect(await bad).toMatchObject({ code: 'BAD_REQUEST_FRAME', lease_id: 'lease_ref_1' })
+    // a REQ_HEADERS with a usable rid but unusable fields is refused at once, not left to time out
+    for (const [rid, field, why] of [
+      ['m', { method: 'GE T' }, 'method'],
+      ['d', { deadline_ms: 'soon' }, 'deadline_ms'],
+      ['h', { headers: 'x-a: 1' }, 'headers'],
+    ] as const) {
+      const refused = errorOf(rid)
+      ref.sendRaw(JSON.stringify({ type: 'REQ_HEADERS', lease_id: 'lease_ref_1', rid, path: '/', ...field }))
+      expect(await within(refused, 2_000, `RESP_ERROR for ${rid}`)).toMatchObject({
+        code: 'BAD_REQUEST_FRAME',
+        lease_id: 'lease_ref_1',
+        message: expect.stringContaining(why),
+      })
+    }
     // capacity: two held, the third refused
     const held = [ref.request({ rid: 'h1', path: '/a' }), ref.request({ rid: 'h2', path: '/b' })]
     const third = errorOf('h3')

@@ -464,6 +464,18 @@ class AgentConnection {
     switch (frame.type) {
       case 'ATTACH_ACK':
         return
+      case 'REQ_INVALID':
+        // a duplicate rid is ignored like a duplicate REQ_HEADERS; otherwise answer at once
+        if (this.ctxs.has(frame.rid)) return
+        o.logger.debug({ rid: frame.rid, reason: frame.reason }, 'synthtunnel: refusing a malformed request')
+        this.send({
+          type: 'RESP_ERROR',
+          lease_id: frame.lease_id || o.leaseId,
+          rid: frame.rid,
+          code: 'BAD_REQUEST_FRAME',
+          message: frame.reason,
+        })
+        return
       case 'REQ_HEADERS': {
         if (this.ctxs.has(frame.rid)) {
           o.logger.debug({ rid: frame.rid }, 'synthtunnel: ignoring a duplicate REQ_HEADERS')

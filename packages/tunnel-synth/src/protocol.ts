@@ -87,9 +87,25 @@ export interface RespErrorFrame {
   message: string
 }
 
-/** Frames the relay sends to the agent. */
+/**
+ * Not a wire frame: a `REQ_HEADERS` whose `rid` is usable but whose other fields are not. The agent
+ * answers it with `RESP_ERROR` `BAD_REQUEST_FRAME` so the relay does not wait for its deadline.
+ */
+export interface InvalidRequestFrame {
+  type: 'REQ_INVALID'
+  lease_id: string
+  rid: string
+  reason: string
+}
+
+/** Frames the relay sends to the agent (plus {@link InvalidRequestFrame}, the parser's verdict). */
 export type RelayFrame =
-  AttachAckFrame | ReqHeadersFrame | ReqBodyFrame | RidFrame<'REQ_END'> | RidFrame<'CANCEL'>
+  | AttachAckFrame
+  | ReqHeadersFrame
+  | InvalidRequestFrame
+  | ReqBodyFrame
+  | RidFrame<'REQ_END'>
+  | RidFrame<'CANCEL'>
 /** Frames the agent sends to the relay (after ATTACH). */
 export type AgentFrame = RespHeadersFrame | RespBodyFrame | RespEndFrame | RespErrorFrame
 
@@ -154,10 +170,19 @@ export function parseRelayFrame(text: unknown): RelayFrame | undefined {
       const headers = parseHeaderPairs(f.headers)
       const leaseId = str(f.lease_id, '')
       const deadline = f.deadline_ms ?? DEFAULT_DEADLINE_MS
-      if (id === undefined || !method || path === undefined || query === undefined) return undefined
-      if (headers === undefined || leaseId === undefined) return undefined
-      if (typeof deadline !== 'number' || !Number.isFinite(deadline) || deadline <= 0) return undefined
-      if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(method)) return undefined
+      if (id === undefined) return undefined
+      const invalid = (reason: string): InvalidRequestFrame => ({
+        type: 'REQ_INVALID',
+        lease_id: typeof f.lease_id === 'string' ? f.lease_id : '',
+        rid: id,
+        reason: `REQ_HEADERS has ${reason}`,
+      })
+      if (!method || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(method)) return invalid('an invalid method')
+      if (path === undefined || query === undefined) return invalid('a path or query that is not a string')
+      if (headers === undefined) return invalid('headers that are not [name, value] string pairs')
+      if (leaseId === undefined) return invalid('a lease_id that is not a string')
+      if (typeof deadline !== 'number' || !Number.isFinite(deadline) || deadline <= 0)
+        return invalid('a deadline_ms that is not a positive number')
       return {
         type: 'REQ_HEADERS',
         lease_id: leaseId,
