@@ -441,6 +441,46 @@ describe('reconnect', () => {
     expect(tunnel.connected).toBe(false)
   })
 
+  test('closed settles when the relay expires the lease, with TASKAPP_ERR_SYNTH_LEASE_GONE', async () => {
+    await using local = await startLocalServer((_req, res) => res.end('ok'))
+    await using relay = await createRelayServer({ apiKeys: ['k'], leaseTtlSeconds: 1 })
+    const events: SynthTunnelEvent[] = []
+    await using tunnel = await synthTunnel({
+      backendUrl: relay.url,
+      apiKey: 'k',
+      env: {},
+      onEvent: (e) => void events.push(e),
+    }).open(local.target)
+    await within(tunnel.closed, 5_000, 'tunnel.closed after the lease expired')
+    expect(tunnel.error?.code).toBe(SynthTunnelErrorCode.LeaseGone)
+    expect(events).toContainEqual(expect.objectContaining({ type: 'disconnected', code: 4001 }))
+    expect(events.some((e) => e.type === 'reconnecting')).toBe(false)
+  })
+
+  test('close() gives up on a DELETE that never answers after closeTimeoutMs, and says so', async () => {
+    await using local = await startLocalServer((_req, res) => res.end('ok'))
+    await using ref = await startReferenceRelay({ deleteHangs: true })
+    const warnings: string[] = []
+    const logger = {
+      debug() {},
+      info() {},
+      error() {},
+      warn: (_o: object, m?: string) => void warnings.push(m ?? ''),
+    }
+    const tunnel = await synthTunnel({
+      backendUrl: ref.url,
+      apiKey: 'k',
+      env: {},
+      closeTimeoutMs: 200,
+      logger,
+    }).open(local.target)
+    const t0 = performance.now()
+    await within(tunnel.close(), 3_000, 'close() despite a hanging DELETE')
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(150)
+    expect(ref.deletes).toEqual(['lease_ref_1'])
+    expect(warnings).toContain('synthtunnel: could not delete the lease')
+  })
+
   test('closed settles on close(); close() is idempotent and deletes the lease', async () => {
     await using local = await startLocalServer((_req, res) => res.end('ok'))
     await using ref = await startReferenceRelay()

@@ -4,6 +4,7 @@ import { once } from 'node:events'
 import { request as httpRequest } from 'node:http'
 import type { IncomingMessage } from 'node:http'
 import { Agent, request } from 'undici'
+import WebSocket from 'ws'
 import { describe, expect, onTestFinished, test } from 'vitest'
 import { readBody } from './fixtures/local-server'
 import { startStack } from './fixtures/stack'
@@ -26,6 +27,62 @@ async function createLease(relayUrl: string, apiKey: string, dispatcher: Agent) 
   })
   return { status: res.statusCode, body: (await res.body.json()) as Record<string, any> }
 }
+
+/** Status of a WebSocket upgrade to the relay's agent endpoint (101 when accepted). */
+async function upgradeStatus(relayUrl: string, path: string, authorization?: string): Promise<number> {
+  const ws = new WebSocket(`${relayUrl.replace(/^http/, 'ws')}${path}`, {
+    headers: authorization === undefined ? {} : { authorization },
+  })
+  onTestFinished(() => ws.terminate())
+  return await new Promise<number>((resolve, reject) => {
+    ws.once('upgrade', (res) => resolve(res.statusCode ?? 0))
+    ws.once('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0)
+      res.resume()
+    })
+    ws.once('error', reject)
+  })
+}
+
+test("the agent endpoint takes only a live lease's agent token: missing, wrong, API key → 401; other paths → 404", async () => {
+  await using relay = await createRelayServer({ apiKeys: ['k'] })
+  const lease = await createLease(relay.url, 'k', client())
+  expect(lease.status).toBe(201)
+  const agentToken = lease.body.agent_connect.agent_token as string
+  const path = new URL(lease.body.agent_connect.url as string).pathname
+  expect(await upgradeStatus(relay.url, path)).toBe(401)
+  expect(await upgradeStatus(relay.url, path, `Bearer ${agentToken}x`)).toBe(401)
+  expect(await upgradeStatus(relay.url, path, 'Bearer k')).toBe(401)
+  expect(await upgradeStatus(relay.url, path, `Bearer ${lease.body.worker_token as string}`)).toBe(401)
+  expect(await upgradeStatus(relay.url, '/elsewhere', `Bearer ${agentToken}`)).toBe(404)
+  expect(await upgradeStatus(relay.url, path, `Bearer ${agentToken}`)).toBe(101)
+})
+
+test('a second agent attaching to the same lease replaces the first (close 4002), which keeps no requests', async () => {
+  await using relay = await createRelayServer({ apiKeys: ['k'] })
+  const lease = await createLease(relay.url, 'k', client())
+  const attach = async () => {
+    const ws = new WebSocket(lease.body.agent_connect.url as string, {
+      headers: { authorization: `Bearer ${lease.body.agent_connect.agent_token as string}` },
+    })
+    onTestFinished(() => ws.terminate())
+    const acked = new Promise<void>((resolve) =>
+      ws.on('message', (d: Buffer) => {
+        if ((JSON.parse(d.toString()) as { type: string }).type === 'ATTACH_ACK') resolve()
+      }),
+    )
+    await once(ws, 'open')
+    ws.send(JSON.stringify({ type: 'ATTACH', agent_id: 'a', leases: [{ lease_id: lease.body.lease_id }] }))
+    await acked
+    return ws
+  }
+  const first = await attach()
+  const firstClosed = once(first, 'close') as Promise<[number, Buffer]>
+  await attach()
+  const [code] = await firstClosed
+  expect(code).toBe(4002)
+  expect(relay.stats().agents).toBe(1)
+})
 
 describe('lease REST API', () => {
   test('create returns the reference shape; tokens are unguessable and distinct; delete answers 204 then 404', async () => {
