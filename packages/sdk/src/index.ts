@@ -153,7 +153,12 @@ export type {
   RelayFrame,
   HeaderPairs,
 } from '@taskapp/tunnel-synth'
-export { createRelayServer, createMemoryLeaseStore, relayOptionsFromEnv } from '@taskapp/tunnel-synth/relay'
+export {
+  createRelayServer,
+  createMemoryLeaseStore,
+  createFileLeaseStore,
+  relayOptionsFromEnv,
+} from '@taskapp/tunnel-synth/relay'
 export type {
   RelayServer,
   RelayServerOptions,

@@ -28,6 +28,8 @@ export const SynthTunnelErrorCode = {
   RelayInvalidOptions: 'TASKAPP_ERR_SYNTH_RELAY_INVALID_OPTIONS',
   /** The relay could not listen on its port (for example `EADDRINUSE`). */
   RelayListenFailed: 'TASKAPP_ERR_SYNTH_RELAY_LISTEN_FAILED',
+  /** The relay's lease file (`createFileLeaseStore`) could not be read, parsed or written. */
+  RelayLeaseFile: 'TASKAPP_ERR_SYNTH_RELAY_LEASE_FILE',
 } as const
 
 /** One of the {@link SynthTunnelErrorCode} values. */

@@ -58,6 +58,7 @@ describe('parseCommand: help and version', () => {
         '--host',
         '--public-url',
         '--api-key',
+        '--lease-file',
         '--log-level',
         '--verbose',
         '--allow-non-loopback',
@@ -316,12 +317,15 @@ describe('parseCommand: relay', () => {
         'b',
         '--public-url',
         'https://relay.example.com/',
+        '--lease-file',
+        './leases.json',
         '-v',
       ]),
     ).toMatchObject({
       port: 0,
       apiKeys: ['a', 'b'],
       publicUrl: 'https://relay.example.com',
+      leaseFile: './leases.json',
       logLevel: 'debug',
     })
     expect(
@@ -330,6 +334,7 @@ describe('parseCommand: relay', () => {
         TASKAPP_RELAY_HOST: '::1',
         TASKAPP_RELAY_API_KEYS: 'k1, k2,,',
         TASKAPP_RELAY_PUBLIC_BASE_URL: 'https://r.example.com',
+        TASKAPP_RELAY_LEASE_FILE: '/var/lib/relay/leases.json',
         TASKAPP_LOG_LEVEL: 'debug',
       }),
     ).toMatchObject({
@@ -337,8 +342,19 @@ describe('parseCommand: relay', () => {
       host: '::1',
       apiKeys: ['k1', 'k2'],
       publicUrl: 'https://r.example.com',
+      leaseFile: '/var/lib/relay/leases.json',
       logLevel: 'debug',
     })
+  })
+
+  it('--lease-file: the flag wins over TASKAPP_RELAY_LEASE_FILE; a blank env value means in memory', () => {
+    const env = { TASKAPP_RELAY_LEASE_FILE: '/from/env.json' }
+    expect(parseCommand(['relay', '--lease-file', '/from/flag.json'], env)).toMatchObject({
+      leaseFile: '/from/flag.json',
+    })
+    expect(parseCommand(['relay'], env)).toMatchObject({ leaseFile: '/from/env.json' })
+    expect(parseCommand(['relay'], { TASKAPP_RELAY_LEASE_FILE: '  ' })).not.toHaveProperty('leaseFile')
+    expect(parseCommand(['relay'])).not.toHaveProperty('leaseFile')
   })
 
   it.each([
@@ -346,6 +362,8 @@ describe('parseCommand: relay', () => {
     { argv: ['relay', '--port', '-1'], message: /--port/ },
     { argv: ['relay', '--public-url', 'relay.example.com'], message: /--public-url must be an absolute URL/ },
     { argv: ['relay', '--api-key', ''], message: /--api-key must not be empty/ },
+    { argv: ['relay', '--lease-file', ' '], message: /--lease-file must be a file path/ },
+    { argv: ['relay', '--lease-file'], message: /Option '--lease-file <value>' argument missing/ },
   ])('$argv → usage error', ({ argv, message }) => {
     expect(usageError(argv).message).toMatch(message)
   })

@@ -67,6 +67,8 @@ export interface RelayCommand {
   readonly publicUrl?: string
   /** Keys that may create leases; empty means "generate one and print it". */
   readonly apiKeys: readonly string[]
+  /** JSON file the relay keeps its leases in, so a restart keeps the tunnels; absent: in memory. */
+  readonly leaseFile?: string
   readonly logLevel: LogLevel
   readonly allowNonLoopback: boolean
 }
@@ -201,6 +203,7 @@ const RELAY_OPTIONS: Options = {
   host: { type: 'string' },
   'public-url': { type: 'string' },
   'api-key': { type: 'string', multiple: true },
+  'lease-file': { type: 'string' },
   'log-level': { type: 'string' },
   verbose: { type: 'boolean', short: 'v' },
   'allow-non-loopback': { type: 'boolean' },
@@ -350,12 +353,17 @@ function parseRelay(args: readonly string[], env: CliEnv): RelayCommand | HelpCo
     .filter((k) => k !== '')
   const apiKeys = flagKeys.length > 0 ? flagKeys : envKeys
   if (apiKeys.some((k) => k.trim() === '')) throw usage('relay', '--api-key must not be empty.')
+  const flagLeaseFile = str(values, 'lease-file')
+  if (flagLeaseFile !== undefined && flagLeaseFile.trim() === '')
+    throw usage('relay', '--lease-file must be a file path, got an empty value.')
+  const leaseFile = flagLeaseFile ?? nonEmpty(env.TASKAPP_RELAY_LEASE_FILE)
   return {
     command: 'relay',
     port,
     host: str(values, 'host') ?? nonEmpty(env.TASKAPP_RELAY_HOST) ?? DEFAULTS.host,
     ...(publicUrl !== undefined && { publicUrl }),
     apiKeys,
+    ...(leaseFile !== undefined && { leaseFile }),
     logLevel: logLevelOf('relay', values, env, 'info'),
     allowNonLoopback: values['allow-non-loopback'] === true,
   }

@@ -86,6 +86,10 @@ Options:
       --api-key <key>         key allowed to create leases, repeatable
                               [env TASKAPP_RELAY_API_KEYS, comma-separated; if none is
                               given, one is generated and printed once]
+      --lease-file <path>     keep leases in this JSON file (mode 0600) so a restarted
+                              relay keeps its tunnels: agents reconnect to the same URLs
+                              [env TASKAPP_RELAY_LEASE_FILE; default: in memory, lost on
+                              restart]. Pair it with --api-key so keys survive too.
       --log-level <level>     debug (one line per request) | info | warn | error | silent
                               [default: info; env TASKAPP_LOG_LEVEL]
   -v, --verbose               same as --log-level debug

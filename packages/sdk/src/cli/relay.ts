@@ -1,5 +1,5 @@
 /** `taskapp relay`: run a self-hosted SynthTunnel relay until SIGINT/SIGTERM. */
-import { createRelayServer, relayOptionsFromEnv } from '@taskapp/tunnel-synth/relay'
+import { createFileLeaseStore, createRelayServer, relayOptionsFromEnv } from '@taskapp/tunnel-synth/relay'
 import type { CliEnv, RelayCommand } from './args.js'
 import { SdkError } from '../errors.js'
 import { createCliLogger, redactSecret, type CliIo } from './output.js'
@@ -55,6 +55,7 @@ export async function runRelay(
         logger,
         ...(cmd.apiKeys.length > 0 && { apiKeys: cmd.apiKeys }),
         ...(cmd.publicUrl !== undefined && { publicBaseUrl: cmd.publicUrl }),
+        ...(cmd.leaseFile !== undefined && { leaseStore: createFileLeaseStore(cmd.leaseFile) }),
       })
     } catch (err) {
       const e = err as { code?: string; message?: string }
@@ -69,6 +70,7 @@ export async function runRelay(
         `  url:     ${relay.url}`,
         `  public:  ${relay.publicBaseUrl}`,
         `  health:  ${relay.url}/health`,
+        `  leases:  ${cmd.leaseFile === undefined ? 'in memory (lost on restart; --lease-file keeps them)' : cmd.leaseFile}`,
       ]
       if (cmd.apiKeys.length === 0) {
         lines.push(`  api key: ${relay.apiKey}  (generated for this run; pass --api-key to choose one)`)

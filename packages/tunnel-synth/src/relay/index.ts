@@ -5,6 +5,7 @@
 export { createRelayServer } from './relay-server'
 export type { RelayServer, RelayServerOptions, RelayStats } from './relay-server'
 export { createMemoryLeaseStore } from './lease-store'
+export { createFileLeaseStore } from './file-lease-store'
 export type { LeaseStore, RelayLease } from './lease-store'
 export { relayOptionsFromEnv } from './options-from-env'
 export { SynthTunnelError, SynthTunnelErrorCode } from '../errors'
