@@ -9,7 +9,7 @@ import { describe, expect, onTestFinished, test } from 'vitest'
 import { readBody } from './fixtures/local-server'
 import { startStack } from './fixtures/stack'
 import { deferred, waitFor } from './fixtures/wait'
-import { createRelayServer, relayOptionsFromEnv } from './relay/index'
+import { createMemoryLeaseStore, createRelayServer, relayOptionsFromEnv } from './relay/index'
 import { SynthTunnelErrorCode } from './errors'
 
 function client() {
@@ -82,6 +82,35 @@ test('a second agent attaching to the same lease replaces the first (close 4002)
   const [code] = await firstClosed
   expect(code).toBe(4002)
   expect(relay.stats().agents).toBe(1)
+})
+
+test('a lease store that fails while pruning is reported, with its error code, and the relay keeps serving', async () => {
+  const warnings: Record<string, unknown>[] = []
+  const logger = {
+    debug() {},
+    info() {},
+    error() {},
+    warn: (o: Record<string, unknown>, m?: string) => void warnings.push({ ...o, msg: m }),
+  }
+  const store = createMemoryLeaseStore()
+  const failing = {
+    ...store,
+    deleteExpired: () =>
+      Promise.reject(Object.assign(new Error('disk full'), { code: 'TASKAPP_ERR_SYNTH_RELAY_LEASE_FILE' })),
+  }
+  await using relay = await createRelayServer({
+    apiKeys: ['k'],
+    leaseStore: failing,
+    leaseTtlSeconds: 1,
+    logger,
+  })
+  await waitFor(() => warnings.length > 0, { message: 'a warning about pruning' })
+  expect(warnings[0]).toMatchObject({
+    msg: 'relay: pruning expired leases failed',
+    code: 'TASKAPP_ERR_SYNTH_RELAY_LEASE_FILE',
+    err: 'disk full',
+  })
+  expect((await createLease(relay.url, 'k', client())).status).toBe(201)
 })
 
 describe('lease REST API', () => {

@@ -865,7 +865,8 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
         )
       })
     const fail = (err: unknown) => {
-      logger.error({ err: (err as Error)?.message }, 'relay: request handler failed')
+      const e = err as { code?: unknown; message?: unknown }
+      logger.error({ code: e?.code, err: String(e?.message ?? err) }, 'relay: request handler failed')
       sendProblem(res, 500, 'TUNNEL_INTERNAL_ERROR', 'The relay failed to handle the request.')
     }
     try {
@@ -929,7 +930,11 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
       void (async () => {
         for (const lease of await store.deleteExpired(Date.now()))
           dropLease(lease, CloseCode.LeaseExpired, 'lease expired')
-      })().catch(() => {})
+      })().catch((err: unknown) => {
+        // a lease store that cannot be written (full disk, permissions) must not go unnoticed
+        const e = err as { code?: unknown; message?: unknown }
+        logger.warn({ code: e?.code, err: String(e?.message ?? err) }, 'relay: pruning expired leases failed')
+      })
     },
     Math.min(5_000, leaseTtlSeconds * 500),
   )
