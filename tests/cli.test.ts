@@ -2,9 +2,11 @@
  * End to end, real processes: the `taskapp` CLI (run from source with tsx) serving the example
  * task app file, checked and called through the printed URL, stopped with Ctrl+C (SIGINT).
  */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createRelayServer } from '@taskapp/sdk'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import { REPO_ROOT, groupMembers, portIsFree, shellStatus, spawnTs, waitFor } from './support.js'
 
 const CLI = join(REPO_ROOT, 'packages/sdk/src/cli/cli.ts')
@@ -178,6 +180,45 @@ describe('taskapp check / relay / usage', () => {
     relay.signal('SIGTERM')
     expect(shellStatus(await relay.exited)).toBe(143)
     await waitFor(`port ${port} to be free`, () => portIsFree(port))
+  })
+
+  it('relay --lease-file: killed with SIGKILL and started again on the same port, it still knows its leases', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'taskapp-relay-'))
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }))
+    const leaseFile = join(dir, 'leases.json')
+    const args = (port: string) => [
+      'relay',
+      '--port',
+      port,
+      '--api-key',
+      'relay-cli-key',
+      '--lease-file',
+      leaseFile,
+    ]
+    await using first = spawnTs(CLI, args('0'))
+    const [, url] = await first.waitForLine(/^ {2}url: +(\S+)$/, 45_000)
+    const created = await fetch(`${url}/api/v1/synthtunnel/leases`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer relay-cli-key' },
+      body: '{}',
+    })
+    expect(created.status).toBe(201)
+    const lease = (await created.json()) as { public_url: string; worker_token: string }
+    const call = () =>
+      fetch(`${lease.public_url}/health`, { headers: { 'x-synthtunnel-worker-token': lease.worker_token } })
+    // known lease, no agent attached: 503, not 404
+    expect((await call()).status).toBe(503)
+    const port = new URL(url!).port
+    first.signal('SIGKILL')
+    await first.exited
+    await waitFor(`port ${port} to be free`, () => portIsFree(Number(port)))
+    await using second = spawnTs(CLI, args(port))
+    await second.waitForLine(/^Press Ctrl\+C to stop\.$/, 45_000)
+    const after = await call()
+    expect(after.status).toBe(503)
+    expect(((await after.json()) as { code: string }).code).toBe('TUNNEL_AGENT_OFFLINE')
+    second.signal('SIGTERM')
+    expect(shellStatus(await second.exited)).toBe(143)
   })
 
   it.each([
