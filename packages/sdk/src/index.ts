@@ -149,6 +149,7 @@ export type {
   SynthOpenTunnel,
   SynthTunnelBackend,
   SynthTunnelEvent,
+  SynthTunnelStats,
   AgentFrame,
   RelayFrame,
   HeaderPairs,

@@ -29,6 +29,24 @@ export type SynthTunnelEvent =
   | { type: 'reconnecting'; attempt: number; delayMs: number; error?: SynthTunnelError }
   | { type: 'closed'; error?: SynthTunnelError }
 
+/**
+ * What the agent holds right now and the most it held, to check its memory bounds: request bodies
+ * stay under `maxBufferedBytes` (plus one chunk), the WebSocket send queue near 1 MiB.
+ */
+export interface SynthTunnelStats {
+  connected: boolean
+  /** Successful attaches so far (reconnects included). */
+  connections: number
+  /** Requests the agent is handling. */
+  inflight: number
+  /** Request-body bytes received from the relay and not yet taken by the local server. */
+  heldRequestBytes: number
+  peakHeldRequestBytes: number
+  /** Bytes queued on the WebSocket towards the relay. */
+  queuedResponseBytes: number
+  peakQueuedResponseBytes: number
+}
+
 /** Internal agent settings (resolved by `synthTunnel`). */
 export interface AgentOptions {
   connectUrl: string
@@ -158,6 +176,24 @@ export class SynthTunnelAgent {
 
   get connected(): boolean {
     return this.conn !== undefined
+  }
+
+  /** Highest request-body bytes held at once (see {@link SynthTunnelStats}). */
+  peakHeldRequestBytes = 0
+  /** Highest bytes queued on the WebSocket at once right after sending response frames. */
+  peakQueuedResponseBytes = 0
+
+  stats(): SynthTunnelStats {
+    const conn = this.conn
+    return {
+      connected: conn !== undefined,
+      connections: this.connections,
+      inflight: conn?.inflight ?? 0,
+      heldRequestBytes: conn?.heldBytes() ?? 0,
+      peakHeldRequestBytes: this.peakHeldRequestBytes,
+      queuedResponseBytes: conn?.queuedBytes ?? 0,
+      peakQueuedResponseBytes: this.peakQueuedResponseBytes,
+    }
   }
 
   private emit(event: SynthTunnelEvent): void {
@@ -570,6 +606,18 @@ class AgentConnection {
     this.dispatch(ctx, body)
   }
 
+  get inflight(): number {
+    return this.ctxs.size
+  }
+
+  get queuedBytes(): number {
+    return this.ws.bufferedAmount
+  }
+
+  heldBytes(): number {
+    return this.bufferedBytes()
+  }
+
   private bufferedBytes(): number {
     let total = 0
     for (const ctx of this.ctxs.values()) total += ctx.preBytes + (ctx.body?.readableLength ?? 0)
@@ -577,7 +625,9 @@ class AgentConnection {
   }
 
   private checkPause(): void {
-    if (this.ws.isPaused || this.bufferedBytes() <= this.agent.options.maxBufferedBytes) return
+    const held = this.bufferedBytes()
+    if (held > this.agent.peakHeldRequestBytes) this.agent.peakHeldRequestBytes = held
+    if (this.ws.isPaused || held <= this.agent.options.maxBufferedBytes) return
     // Held-back small bodies must not fill the budget with nobody consuming them (deadlock):
     // hand every one of them to the local server now.
     for (const ctx of this.ctxs.values()) if (!ctx.dispatched && ctx.preBytes > 0) this.startStreaming(ctx)
@@ -730,14 +780,18 @@ class AgentConnection {
           } satisfies AgentFrame)
     }
     if (last === undefined) return true
-    if (this.ws.bufferedAmount + last.length <= SEND_HIGH_WATER) {
-      this.sendData(last)
-      return true
-    }
-    this.sendData(last, () => {
-      if (ctx.abortReason === undefined) resume()
-    })
-    return false
+    const fits = this.ws.bufferedAmount + last.length <= SEND_HIGH_WATER
+    this.sendData(
+      last,
+      fits
+        ? undefined
+        : () => {
+            if (ctx.abortReason === undefined) resume()
+          },
+    )
+    const queued = this.ws.bufferedAmount
+    if (queued > this.agent.peakQueuedResponseBytes) this.agent.peakQueuedResponseBytes = queued
+    return fits
   }
 
   localEnd(ctx: RequestContext): void {

@@ -5,7 +5,7 @@
  */
 export { synthTunnel, localApiKeysFromEnv } from './synth-tunnel'
 export type { SynthTunnelOptions, SynthOpenTunnel, SynthTunnelBackend } from './synth-tunnel'
-export type { SynthTunnelEvent } from './agent'
+export type { SynthTunnelEvent, SynthTunnelStats } from './agent'
 export { SynthTunnelError, SynthTunnelErrorCode } from './errors'
 export type { Logger, OpenTunnel, TunnelBackend, TunnelTarget } from './types'
 export {

@@ -8,6 +8,7 @@ import { Agent, request } from 'undici'
 import { expect, onTestFinished, test } from 'vitest'
 import { startLocalServer } from './fixtures/local-server'
 import { nextEvent } from './fixtures/wait'
+import type { SynthTunnelStats } from './agent'
 
 const MB = 1024 * 1024
 const SIZE = 50 * MB
@@ -126,6 +127,7 @@ test(
       peak: number
       retained: number
       relayPeakMemoryInUse: number
+      agent: SynthTunnelStats
     }>('report', 'report')
     const growth = report.peak - stats.baseline
     console.log(
@@ -134,6 +136,16 @@ test(
     expect(growth).toBeLessThan(RSS_GROWTH_BOUND)
     expect(report.retained).toBeLessThan(RETAINED_BOUND)
     expect(report.relayPeakMemoryInUse).toBeLessThan(RELAY_IN_TRANSIT_BOUND)
+    // the agent's own bounds: request bodies under maxBufferedBytes (4 MiB here) plus what one
+    // socket read can still deliver after the pause; its send queue near the 1 MiB high-water mark
+    console.log(
+      `stream test: agent peak request bytes held ${(report.agent.peakHeldRequestBytes / MB).toFixed(2)} MB, peak send queue ${(report.agent.peakQueuedResponseBytes / MB).toFixed(2)} MB`,
+    )
+    expect(report.agent.peakHeldRequestBytes).toBeGreaterThan(0)
+    expect(report.agent.peakHeldRequestBytes).toBeLessThan(4 * MB + MB)
+    expect(report.agent.peakQueuedResponseBytes).toBeGreaterThan(0)
+    expect(report.agent.peakQueuedResponseBytes).toBeLessThan(MB + 256 * 1024)
+    expect(report.agent).toMatchObject({ connected: true, connections: 1, inflight: 0, heldRequestBytes: 0 })
     child.child.send({ type: 'stop' })
     await once(child.child, 'exit')
   },

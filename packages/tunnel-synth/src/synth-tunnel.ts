@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { SynthTunnelAgent } from './agent'
-import type { SynthTunnelEvent } from './agent'
+import type { SynthTunnelEvent, SynthTunnelStats } from './agent'
 import { SynthTunnelError, SynthTunnelErrorCode } from './errors'
 import { createLease, deleteLease } from './lease-client'
 import { WORKER_TOKEN_HEADER } from './protocol'
@@ -82,6 +82,8 @@ export interface SynthOpenTunnel extends OpenTunnel {
   readonly connected: boolean
   /** Set when the tunnel died on its own (`TASKAPP_ERR_SYNTH_LEASE_GONE`). */
   readonly error: SynthTunnelError | undefined
+  /** What the agent holds now and the most it held (memory bounds, in-flight requests). */
+  stats(): SynthTunnelStats
 }
 
 /** `synthTunnel()` as a backend. */
@@ -268,6 +270,7 @@ export function synthTunnel(options: SynthTunnelOptions = {}): SynthTunnelBacken
         get error() {
           return agent.error
         },
+        stats: () => agent.stats(),
         closed: agent.closed,
         close,
         [Symbol.asyncDispose]: close,
