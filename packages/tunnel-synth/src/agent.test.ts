@@ -1,4 +1,5 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- wire frames are untyped JSON in these tests */
+import { getEventListeners } from 'node:events'
 import { createServer } from 'node:http'
 import { Agent, request } from 'undici'
 import { describe, expect, onTestFinished, test } from 'vitest'
@@ -103,6 +104,58 @@ describe('synthTunnel().open() errors carry stable codes', () => {
     controller.abort(reason)
     await expect(pending).rejects.toBe(reason)
     await waitFor(() => ref.deletes.length === 1, { message: 'lease deleted after abort' })
+  })
+})
+
+describe('synthTunnel({ signal })', () => {
+  test('aborts open() like the open signal does', async () => {
+    await using ref = await startReferenceRelay({ ack: 'none' })
+    const controller = new AbortController()
+    const reason = new Error('backend stopped')
+    const pending = synthTunnel({
+      backendUrl: ref.url,
+      apiKey: 'k',
+      env: {},
+      signal: controller.signal,
+    }).open({
+      localUrl: 'http://127.0.0.1:1',
+      host: '127.0.0.1',
+      port: 1,
+    })
+    await waitFor(() => ref.attaches.length === 1, { message: 'ATTACH sent' })
+    controller.abort(reason)
+    await expect(pending).rejects.toBe(reason)
+    await waitFor(() => ref.deletes.length === 1, { message: 'lease deleted after abort' })
+  })
+
+  test('closes open tunnels when it fires, and leaves no listener behind on close()', async () => {
+    await using local = await startLocalServer((_req, res) => res.end('ok'))
+    await using ref = await startReferenceRelay()
+    const controller = new AbortController()
+    const backend = synthTunnel({ backendUrl: ref.url, apiKey: 'k', env: {}, signal: controller.signal })
+    const first = await backend.open(local.target)
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1)
+    controller.abort()
+    await within(first.closed, 5_000, 'the tunnel closed by the signal')
+    expect(first.connected).toBe(false)
+    expect(first.error).toBeUndefined()
+    await waitFor(() => ref.deletes.length === 1, { message: 'lease deleted' })
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0)
+    // a second backend whose tunnel closes normally unregisters too
+    const other = new AbortController()
+    const second = await synthTunnel({
+      backendUrl: ref.url,
+      apiKey: 'k',
+      env: {},
+      signal: other.signal,
+    }).open(local.target)
+    await second.close()
+    await waitFor(() => getEventListeners(other.signal, 'abort').length === 0, {
+      message: 'listener removed',
+    })
+    expect(() => synthTunnel({ signal: 'nope' as unknown as AbortSignal })).toThrow(
+      expect.objectContaining({ code: SynthTunnelErrorCode.InvalidOptions }),
+    )
   })
 })
 

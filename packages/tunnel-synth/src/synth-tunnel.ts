@@ -66,6 +66,11 @@ export interface SynthTunnelOptions {
   onEvent?: (event: SynthTunnelEvent) => void
   /** Environment to read defaults from. @default process.env */
   env?: Readonly<Record<string, string | undefined>>
+  /**
+   * Aborts `open()` while it runs (like `open`'s own `signal`), and closes every tunnel opened from
+   * this backend when it fires, exactly as `close()` does.
+   */
+  signal?: AbortSignal
 }
 
 /** The open SynthTunnel: an `OpenTunnel` plus the worker token and lease details. */
@@ -175,6 +180,12 @@ export function synthTunnel(options: SynthTunnelOptions = {}): SynthTunnelBacken
       { cause: err },
     )
   }
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+    throw new SynthTunnelError(
+      SynthTunnelErrorCode.InvalidOptions,
+      'synthTunnel: signal must be an AbortSignal (e.g. AbortController().signal).',
+    )
+  }
   const logger = options.logger ?? silentLogger
   const envTimeout = Number(env.SYNTH_TUNNEL_TIMEOUT_SEC)
   const leaseTimeoutMs = options.leaseTimeoutMs ?? (envTimeout > 0 ? envTimeout * 1000 : 30_000)
@@ -182,7 +193,8 @@ export function synthTunnel(options: SynthTunnelOptions = {}): SynthTunnelBacken
   return {
     name: 'synthtunnel',
     async open(target, openOptions = {}) {
-      const { signal } = openOptions
+      const given = [options.signal, openOptions.signal].filter((x): x is AbortSignal => x !== undefined)
+      const signal = given.length > 1 ? AbortSignal.any(given) : given[0]
       signal?.throwIfAborted()
       const apiKey = options.apiKey ?? env.SYNTH_API_KEY
       if (!apiKey) {
@@ -258,6 +270,13 @@ export function synthTunnel(options: SynthTunnelOptions = {}): SynthTunnelBacken
           await removeLease()
           logger.info({ leaseId: lease.leaseId }, 'synthtunnel: tunnel closed')
         })())
+      const backendSignal = options.signal
+      if (backendSignal) {
+        const onAbort = () => void close()
+        backendSignal.addEventListener('abort', onAbort, { once: true })
+        void agent.closed.then(() => backendSignal.removeEventListener('abort', onAbort))
+        if (backendSignal.aborted) onAbort() // aborted between ATTACH_ACK and here
+      }
       const tunnel: SynthOpenTunnel = {
         url: lease.publicUrl,
         headers: Object.freeze({ [WORKER_TOKEN_HEADER]: lease.workerToken }),
