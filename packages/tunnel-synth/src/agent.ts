@@ -614,18 +614,15 @@ class AgentConnection {
     return this.ws.bufferedAmount
   }
 
+  /** Request-body bytes received from the relay and not yet taken by the local server. */
   heldBytes(): number {
-    return this.bufferedBytes()
-  }
-
-  private bufferedBytes(): number {
     let total = 0
     for (const ctx of this.ctxs.values()) total += ctx.preBytes + (ctx.body?.readableLength ?? 0)
     return total
   }
 
   private checkPause(): void {
-    const held = this.bufferedBytes()
+    const held = this.heldBytes()
     if (held > this.agent.peakHeldRequestBytes) this.agent.peakHeldRequestBytes = held
     if (this.ws.isPaused || held <= this.agent.options.maxBufferedBytes) return
     // Held-back small bodies must not fill the budget with nobody consuming them (deadlock):
@@ -655,7 +652,7 @@ class AgentConnection {
   }
 
   private checkResume(): void {
-    if (this.ws.isPaused && this.bufferedBytes() <= this.agent.options.maxBufferedBytes / 2) {
+    if (this.ws.isPaused && this.heldBytes() <= this.agent.options.maxBufferedBytes / 2) {
       clearTimeout(this.stallTimer)
       this.ws.resume()
     }

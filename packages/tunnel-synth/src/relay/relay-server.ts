@@ -163,6 +163,12 @@ function sameHash(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y)
 }
 
+/** Log fields of a caught error: its stable `code` when it has one, and its message. */
+function errorFields(err: unknown): { code: unknown; err: string } {
+  const e = err as { code?: unknown; message?: unknown } | undefined
+  return { code: e?.code, err: String(e?.message ?? err) }
+}
+
 function bearer(header: string | undefined): string | undefined {
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')
   return m?.[1]
@@ -865,8 +871,7 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
         )
       })
     const fail = (err: unknown) => {
-      const e = err as { code?: unknown; message?: unknown }
-      logger.error({ code: e?.code, err: String(e?.message ?? err) }, 'relay: request handler failed')
+      logger.error(errorFields(err), 'relay: request handler failed')
       sendProblem(res, 500, 'TUNNEL_INTERNAL_ERROR', 'The relay failed to handle the request.')
     }
     try {
@@ -932,8 +937,7 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
           dropLease(lease, CloseCode.LeaseExpired, 'lease expired')
       })().catch((err: unknown) => {
         // a lease store that cannot be written (full disk, permissions) must not go unnoticed
-        const e = err as { code?: unknown; message?: unknown }
-        logger.warn({ code: e?.code, err: String(e?.message ?? err) }, 'relay: pruning expired leases failed')
+        logger.warn(errorFields(err), 'relay: pruning expired leases failed')
       })
     },
     Math.min(5_000, leaseTtlSeconds * 500),
