@@ -1,12 +1,10 @@
 import { Readable } from 'node:stream'
-import { fork } from 'node:child_process'
-import type { ChildProcess } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { fileURLToPath } from 'node:url'
 import { Agent, request } from 'undici'
 import { expect, onTestFinished, test } from 'vitest'
 import { startLocalServer } from './fixtures/local-server'
+import { forkFixture } from './fixtures/fork-fixture'
 import { nextEvent } from './fixtures/wait'
 import type { SynthTunnelStats } from './agent'
 
@@ -27,22 +25,7 @@ const RELAY_IN_TRANSIT_BOUND = 4 * MB
 const RETAINED_BOUND = 8 * MB
 
 async function startChild(localPort: number) {
-  const child: ChildProcess = fork(
-    fileURLToPath(new URL('./fixtures/stream-child.ts', import.meta.url)),
-    [String(localPort)],
-    {
-      execArgv: ['--conditions=@taskapp/source', '--import', 'tsx', '--expose-gc'],
-      cwd: fileURLToPath(new URL('..', import.meta.url)),
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    },
-  )
-  onTestFinished(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = once(child, 'exit')
-      child.kill('SIGKILL')
-      await exited
-    }
-  })
+  const child = forkFixture('stream-child.ts', [String(localPort)], ['--expose-gc'])
   const ready = await nextEvent<{ url: string; headers: Record<string, string> }>(child, 'message', 30_000)
   const ask = async <T>(type: string, reply: string): Promise<T> => {
     const answer = new Promise<T>((resolve) => {

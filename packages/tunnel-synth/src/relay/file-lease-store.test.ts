@@ -1,15 +1,14 @@
-import { fork } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { once } from 'node:events'
 import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { request } from 'undici'
 import { afterEach, beforeEach, describe, expect, onTestFinished, test } from 'vitest'
 import { SynthTunnelError, SynthTunnelErrorCode } from '../errors'
 import type { RelayChildMessage } from '../fixtures/relay-child'
+import { forkFixture } from '../fixtures/fork-fixture'
 import { startLocalServer } from '../fixtures/local-server'
 import { nextEvent, waitFor, within } from '../fixtures/wait'
 import { synthTunnel } from '../synth-tunnel'
@@ -197,22 +196,7 @@ interface RelayChild {
 
 /** Fork a relay child and wait until its modules are loaded (it binds only on `start()`). */
 async function forkRelay(port: number, leaseFile: string | undefined): Promise<RelayChild> {
-  const child: ChildProcess = fork(
-    fileURLToPath(new URL('../fixtures/relay-child.ts', import.meta.url)),
-    [String(port), leaseFile ?? '-'],
-    {
-      execArgv: ['--conditions=@taskapp/source', '--import', 'tsx'],
-      cwd: fileURLToPath(new URL('../..', import.meta.url)),
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    },
-  )
-  onTestFinished(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = once(child, 'exit')
-      child.kill('SIGKILL')
-      await exited
-    }
-  })
+  const child = forkFixture('relay-child.ts', [String(port), leaseFile ?? '-'])
   const loaded = await nextEvent<RelayChildMessage>(child, 'message', 30_000)
   expect(loaded.type).toBe('loaded')
   return {
