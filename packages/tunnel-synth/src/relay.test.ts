@@ -18,6 +18,25 @@ function client() {
   return dispatcher
 }
 
+/** A raw caller that takes its response head and never reads the body (destroyed when the test ends). */
+async function stalledCaller(
+  url: string,
+  headers: Readonly<Record<string, string>>,
+): Promise<IncomingMessage> {
+  const req = httpRequest(new URL(url), { headers })
+  const head = deferred<IncomingMessage>()
+  req.on('response', (r) => {
+    r.pause()
+    head.resolve(r)
+  })
+  req.on('error', () => {})
+  req.end()
+  const response = await head.promise
+  response.on('error', () => {})
+  onTestFinished(() => void response.destroy())
+  return response
+}
+
 async function createLease(relayUrl: string, apiKey: string, dispatcher: Agent) {
   const res = await request(`${relayUrl}/api/v1/synthtunnel/leases`, {
     method: 'POST',
@@ -292,18 +311,7 @@ describe('public traffic errors are problem+json with the reference codes', () =
       },
       { relay: { memoryBudgetBytes: 64 * 1024, maxInflight: 4 } },
     )
-    // a raw caller that never reads its response
-    const url = new URL(`${stack.tunnel.url}/big`)
-    const req = httpRequest(url, { headers: stack.tunnel.headers })
-    const response = deferred<IncomingMessage>()
-    req.on('response', (r) => {
-      r.pause()
-      response.resolve(r)
-    })
-    req.on('error', () => {})
-    req.end()
-    const stalled = await response.promise
-    onTestFinished(() => void stalled.destroy())
+    await stalledCaller(`${stack.tunnel.url}/big`, stack.tunnel.headers)
     // the producer stalls well below 64 MB because every hop applies backpressure
     await waitFor(() => stack.relay.stats().memoryInUse >= 64 * 1024, {
       message: 'relay buffer reaches the budget',
@@ -493,17 +501,7 @@ test('a caller that stops reading is dropped after stallTimeoutMs, and the agent
     },
     { relay: { memoryBudgetBytes: 64 * 1024, maxInflight: 4, stallTimeoutMs: 300 } },
   )
-  const req = httpRequest(new URL(`${stack.tunnel.url}/big`), { headers: stack.tunnel.headers })
-  const stalled = deferred<IncomingMessage>()
-  req.on('response', (r) => {
-    r.pause()
-    stalled.resolve(r)
-  })
-  req.on('error', () => {})
-  req.end()
-  const response = await stalled.promise
-  response.on('error', () => {})
-  onTestFinished(() => void response.destroy())
+  await stalledCaller(`${stack.tunnel.url}/big`, stack.tunnel.headers)
   // the relay gives up on the caller that never reads, and CANCEL stops the local handler
   await bigCancelled.promise
   await waitFor(() => stack.relay.stats().inflight === 0, { message: 'stalled request dropped' })
