@@ -584,6 +584,24 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
     sendError(res, outcome.status, outcome.code, outcome.message, outcome.extra)
   }
 
+  /** 202 for a rollout that goes on as a job: where to poll it, and its state now. */
+  function sendAccepted(
+    res: Response,
+    id: string,
+    status: 'pending' | 'running',
+    traceCorrelationId: string,
+  ): void {
+    res
+      .status(202)
+      .location(`/rollouts/${id}`)
+      .json({
+        id,
+        status,
+        trace_correlation_id: traceCorrelationId,
+        status_url: `/rollouts/${id}`,
+      })
+  }
+
   function requestIdOf(res: Response): string {
     return res.locals.requestId as string
   }
@@ -653,15 +671,7 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
           }
           detached = true
           void outcome.then((o) => storeFinal(entry, base, o))
-          res
-            .status(202)
-            .location(`/rollouts/${entry.id}`)
-            .json({
-              id: entry.id,
-              status: 'running',
-              trace_correlation_id: request.trace_correlation_id,
-              status_url: `/rollouts/${entry.id}`,
-            })
+          sendAccepted(res, entry.id, 'running', request.trace_correlation_id)
           return
         }
       }
@@ -705,15 +715,7 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
       return
     }
     if (preferred) res.setHeader('Preference-Applied', 'respond-async')
-    res
-      .status(202)
-      .location(`/rollouts/${entry.id}`)
-      .json({
-        id: entry.id,
-        status: 'pending',
-        trace_correlation_id: request.trace_correlation_id,
-        status_url: `/rollouts/${entry.id}`,
-      })
+    sendAccepted(res, entry.id, 'pending', request.trace_correlation_id)
     const startedAt = Date.now()
     const runningRecord: RolloutJob = { ...base, status: 'running', startedAt }
     if (!entry.aborted) {
