@@ -3,8 +3,20 @@
  * a tiny fake OpenAI-compatible chat server on 127.0.0.1, a legitimate local peer that stands in
  * for a real inference endpoint, which the tests never call.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+
+/** Listens on 127.0.0.1 at a free port; resolves the port, rejects on a listen error. */
+async function listenOnLoopback(server: Server): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  return (server.address() as AddressInfo).port
+}
 
 /** One request the fake server received. */
 export interface RecordedChatRequest {
@@ -60,14 +72,7 @@ export async function startFakeChatServer(reply: FakeChatReply): Promise<FakeCha
       res.end(text)
     })
   })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
-  const { port } = server.address() as AddressInfo
+  const port = await listenOnLoopback(server)
   const close = () =>
     new Promise<void>((resolve) => {
       server.closeAllConnections()
@@ -92,14 +97,7 @@ export async function serveApp(app: {
 }): Promise<ServedApp> {
   await app.lifecycle?.ready()
   const server = createServer(app)
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
-  const { port } = server.address() as AddressInfo
+  const port = await listenOnLoopback(server)
   const close = async (): Promise<void> => {
     await app.lifecycle?.close()
     await new Promise<void>((resolve) => {
