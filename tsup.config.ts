@@ -37,6 +37,8 @@ export default defineConfig({
   clean: true,
   target: 'node20',
   platform: 'node',
-  splitting: false,
+  // One shared chunk per module: a package with two entries (the relay beside the agent, the CLI
+  // beside the sdk) must never carry two copies of a module (two error classes, two registries).
+  splitting: true,
   treeshake: true,
 })

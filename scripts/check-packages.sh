@@ -8,6 +8,7 @@ status=0
 for dir in "$root"/packages/*/; do
   [ -f "$dir/package.json" ] || continue
   name=$(node -p "require('$dir/package.json').name")
+  if [ "$(node -p "Boolean(require('$dir/package.json').private)")" = true ]; then echo "== $name (private, skipped)"; continue; fi
   echo "== $name"
   (cd "$dir" && "$bin/publint" --strict) || status=1
   (cd "$dir" && "$bin/attw" --pack . --profile esm-only) || status=1

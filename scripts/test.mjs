@@ -1,11 +1,19 @@
 #!/usr/bin/env node
 // Runs every test project of the workspace in one Vitest run and prints the closing line
 // `N passed, N failed` (summed over all projects) that CI reads. Extra arguments go to Vitest,
-// e.g. `pnpm test packages/port-manager`.
-import { spawn } from 'node:child_process'
+// e.g. `pnpm test packages/port-manager`. It builds first (`turbo run build`, cached), since
+// `tests/dist-smoke.test.ts` loads the built `dist/` of every package as a user does.
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+
+const build = spawnSync('pnpm', ['build', '--output-logs=errors-only'], { stdio: 'inherit' })
+if (build.status !== 0) {
+  console.error('test: the build failed, so the built packages cannot be tested')
+  console.log('\n0 passed, 1 failed')
+  process.exit(1)
+}
 
 const dir = mkdtempSync(join(tmpdir(), 'taskapp-test-'))
 const report = join(dir, 'vitest.json')

@@ -1,11 +1,16 @@
+import { TaskappError } from '@taskapp/core'
 /** Stable codes of {@link ExampleError}; each is listed in the README's Errors table. */
-export type ExampleErrorCode =
-  | 'TASKAPP_ERR_EXAMPLE_DATA_INVALID'
-  | 'TASKAPP_ERR_EXAMPLE_UNKNOWN_SPLIT'
-  | 'TASKAPP_ERR_EXAMPLE_UNKNOWN_POLICY'
-  | 'TASKAPP_ERR_EXAMPLE_POLICY_CONFIG'
-  | 'TASKAPP_ERR_EXAMPLE_POLICY_HTTP'
-  | 'TASKAPP_ERR_EXAMPLE_POLICY_RESPONSE'
+export const ExampleErrorCode = {
+  ExampleDataInvalid: 'TASKAPP_ERR_EXAMPLE_DATA_INVALID',
+  ExampleUnknownSplit: 'TASKAPP_ERR_EXAMPLE_UNKNOWN_SPLIT',
+  ExampleUnknownPolicy: 'TASKAPP_ERR_EXAMPLE_UNKNOWN_POLICY',
+  ExamplePolicyConfig: 'TASKAPP_ERR_EXAMPLE_POLICY_CONFIG',
+  ExamplePolicyHttp: 'TASKAPP_ERR_EXAMPLE_POLICY_HTTP',
+  ExamplePolicyResponse: 'TASKAPP_ERR_EXAMPLE_POLICY_RESPONSE',
+} as const
+
+/** One of the {@link ExampleErrorCode} values. */
+export type ExampleErrorCode = (typeof ExampleErrorCode)[keyof typeof ExampleErrorCode]
 
 /**
  * The one error family of the example app. Match on `err.code`.
@@ -17,12 +22,11 @@ export type ExampleErrorCode =
  *   if (err instanceof ExampleError && err.code === 'TASKAPP_ERR_EXAMPLE_UNKNOWN_SPLIT') { ... }
  * }
  */
-export class ExampleError extends Error {
+export class ExampleError extends TaskappError<ExampleErrorCode> {
+  static override readonly family: string = 'ExampleError'
   override readonly name = 'ExampleError'
-  readonly code: ExampleErrorCode
 
-  constructor(code: ExampleErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.code = code
+  constructor(code: ExampleErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(code, message, options)
   }
 }

@@ -1,9 +1,14 @@
+import { TaskappError } from '@taskapp/core'
 /** Stable codes of {@link HealthCheckError}. */
-export type HealthCheckErrorCode =
-  | 'TASKAPP_ERR_HEALTH_TIMEOUT'
-  | 'TASKAPP_ERR_HEALTH_UNAUTHORIZED'
-  | 'TASKAPP_ERR_INVALID_URL'
-  | 'TASKAPP_ERR_INVALID_OPTIONS'
+export const HealthCheckErrorCode = {
+  HealthTimeout: 'TASKAPP_ERR_HEALTH_TIMEOUT',
+  HealthUnauthorized: 'TASKAPP_ERR_HEALTH_UNAUTHORIZED',
+  InvalidUrl: 'TASKAPP_ERR_INVALID_URL',
+  InvalidOptions: 'TASKAPP_ERR_INVALID_OPTIONS',
+} as const
+
+/** One of the {@link HealthCheckErrorCode} values. */
+export type HealthCheckErrorCode = (typeof HealthCheckErrorCode)[keyof typeof HealthCheckErrorCode]
 
 /** What the last probe saw, carried by a {@link HealthCheckError}. */
 export interface LastProbe {
@@ -22,10 +27,9 @@ export interface LastProbe {
  * try { await waitForHealthy(url, { timeoutMs: 5000 }) }
  * catch (err) { if (err instanceof HealthCheckError && err.code === 'TASKAPP_ERR_HEALTH_TIMEOUT') console.log(err.last) }
  */
-export class HealthCheckError extends Error {
+export class HealthCheckError extends TaskappError<HealthCheckErrorCode> {
+  static override readonly family: string = 'HealthCheckError'
   override readonly name = 'HealthCheckError'
-  /** Stable code. */
-  readonly code: HealthCheckErrorCode
   /** The URL probed. */
   readonly url: string | undefined
   /** Probes made. */
@@ -38,8 +42,7 @@ export class HealthCheckError extends Error {
     message: string,
     options: { cause?: unknown; url?: string; attempts?: number; last?: LastProbe } = {},
   ) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause })
-    this.code = code
+    super(code, message, options)
     this.url = options.url
     this.attempts = options.attempts ?? 0
     this.last = options.last

@@ -1,5 +1,5 @@
-export { HealthCheckError } from './errors'
-export type { HealthCheckErrorCode, LastProbe } from './errors'
+export { HealthCheckError, HealthCheckErrorCode } from './errors'
+export type { LastProbe } from './errors'
 export { defaultIsHealthy, isUnauthorized } from './probe'
 export type { HealthPredicate, HealthResponse, ProbeOptions, ProbeResult } from './probe'
 export { waitForHealthy, checkHealth } from './wait'

@@ -1,18 +1,23 @@
+import { TaskappError } from '@taskapp/core'
 /** Stable codes of {@link InProcessError}; match on `err.code`, never on the message. */
-export type InProcessErrorCode =
-  | 'TASKAPP_ERR_INVALID_OPTIONS'
-  | 'TASKAPP_ERR_NO_INPUT'
-  | 'TASKAPP_ERR_MULTIPLE_INPUTS'
-  | 'TASKAPP_ERR_INVALID_PORT'
-  | 'TASKAPP_ERR_INVALID_HOST'
-  | 'TASKAPP_ERR_TASK_APP_NOT_FOUND'
-  | 'TASKAPP_ERR_TASK_APP_INVALID'
-  | 'TASKAPP_ERR_TASK_APP_LOAD_FAILED'
-  | 'TASKAPP_ERR_TUNNEL_UNAVAILABLE'
-  | 'TASKAPP_ERR_START_FAILED'
-  | 'TASKAPP_ERR_ABORTED'
-  | 'TASKAPP_ERR_INVALID_STATE'
-  | 'TASKAPP_ERR_STOP_FAILED'
+export const InProcessErrorCode = {
+  InvalidOptions: 'TASKAPP_ERR_INVALID_OPTIONS',
+  NoInput: 'TASKAPP_ERR_NO_INPUT',
+  MultipleInputs: 'TASKAPP_ERR_MULTIPLE_INPUTS',
+  InvalidPort: 'TASKAPP_ERR_INVALID_PORT',
+  InvalidHost: 'TASKAPP_ERR_INVALID_HOST',
+  TaskAppNotFound: 'TASKAPP_ERR_TASK_APP_NOT_FOUND',
+  TaskAppInvalid: 'TASKAPP_ERR_TASK_APP_INVALID',
+  TaskAppLoadFailed: 'TASKAPP_ERR_TASK_APP_LOAD_FAILED',
+  TunnelUnavailable: 'TASKAPP_ERR_TUNNEL_UNAVAILABLE',
+  StartFailed: 'TASKAPP_ERR_START_FAILED',
+  Aborted: 'TASKAPP_ERR_ABORTED',
+  InvalidState: 'TASKAPP_ERR_INVALID_STATE',
+  StopFailed: 'TASKAPP_ERR_STOP_FAILED',
+} as const
+
+/** One of the {@link InProcessErrorCode} values. */
+export type InProcessErrorCode = (typeof InProcessErrorCode)[keyof typeof InProcessErrorCode]
 
 /** The lifecycle step that failed, carried by `TASKAPP_ERR_START_FAILED`. */
 export type StartStep = 'bind' | 'health' | 'tunnel' | 'verify' | 'onStart'
@@ -31,10 +36,9 @@ export type StartStep = 'bind' | 'health' | 'tunnel' | 'verify' | 'onStart'
  * }
  * ```
  */
-export class InProcessError extends Error {
+export class InProcessError extends TaskappError<InProcessErrorCode> {
+  static override readonly family: string = 'InProcessError'
   override readonly name = 'InProcessError'
-  /** Stable code. */
-  readonly code: InProcessErrorCode
   /** For `TASKAPP_ERR_START_FAILED`: the step that failed. */
   readonly step: StartStep | undefined
 
@@ -43,14 +47,9 @@ export class InProcessError extends Error {
     message: string,
     options: { cause?: unknown; step?: StartStep } = {},
   ) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause })
-    this.code = code
+    super(code, message, options)
     this.step = options.step
   }
 }
 
-/** The message of anything thrown, for wrapping. */
-export function messageOf(err: unknown): string {
-  if (err instanceof Error) return err.message
-  return String(err)
-}
+export { messageOf } from '@taskapp/core'

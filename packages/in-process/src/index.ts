@@ -1,7 +1,7 @@
 export { InProcessTaskApp } from './in-process-task-app'
 export type { InProcessTaskAppEvents, TunnelLostEvent } from './in-process-task-app'
-export { InProcessError } from './errors'
-export type { InProcessErrorCode, StartStep } from './errors'
+export { InProcessError, InProcessErrorCode } from './errors'
+export type { StartStep } from './errors'
 export { TUNNEL_MODES } from './options'
 export type {
   AppLifecycle,

@@ -1,12 +1,17 @@
+import { TaskappError } from '@taskapp/core'
 /** Stable codes of {@link PortManagerError}; match on `err.code`, never on the message. */
-export type PortManagerErrorCode =
-  | 'TASKAPP_ERR_PORT_IN_USE'
-  | 'TASKAPP_ERR_INVALID_PORT'
-  | 'TASKAPP_ERR_INVALID_HOST'
-  | 'TASKAPP_ERR_NO_FREE_PORT'
-  | 'TASKAPP_ERR_INVALID_OPTIONS'
-  | 'TASKAPP_ERR_KILL_REFUSED'
-  | 'TASKAPP_ERR_KILL_FAILED'
+export const PortManagerErrorCode = {
+  PortInUse: 'TASKAPP_ERR_PORT_IN_USE',
+  InvalidPort: 'TASKAPP_ERR_INVALID_PORT',
+  InvalidHost: 'TASKAPP_ERR_INVALID_HOST',
+  NoFreePort: 'TASKAPP_ERR_NO_FREE_PORT',
+  InvalidOptions: 'TASKAPP_ERR_INVALID_OPTIONS',
+  KillRefused: 'TASKAPP_ERR_KILL_REFUSED',
+  KillFailed: 'TASKAPP_ERR_KILL_FAILED',
+} as const
+
+/** One of the {@link PortManagerErrorCode} values. */
+export type PortManagerErrorCode = (typeof PortManagerErrorCode)[keyof typeof PortManagerErrorCode]
 
 /** The process found listening on a port. */
 export interface PortOwner {
@@ -23,10 +28,9 @@ export interface PortOwner {
  * try { await listen(server, { port: 8114, onConflict: 'error' }) }
  * catch (err) { if (err instanceof PortManagerError && err.code === 'TASKAPP_ERR_PORT_IN_USE') console.log(err.owner) }
  */
-export class PortManagerError extends Error {
+export class PortManagerError extends TaskappError<PortManagerErrorCode> {
+  static override readonly family: string = 'PortManagerError'
   override readonly name = 'PortManagerError'
-  /** Stable code. */
-  readonly code: PortManagerErrorCode
   /** The port concerned, when there is one. */
   readonly port: number | undefined
   /** The process holding the port, when it could be found. */
@@ -37,8 +41,7 @@ export class PortManagerError extends Error {
     message: string,
     options: { cause?: unknown; port?: number; owner?: PortOwner } = {},
   ) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause })
-    this.code = code
+    super(code, message, options)
     this.port = options.port
     this.owner = options.owner
   }

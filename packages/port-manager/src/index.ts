@@ -1,5 +1,5 @@
-export { PortManagerError } from './errors'
-export type { PortManagerErrorCode, PortOwner } from './errors'
+export { PortManagerError, PortManagerErrorCode } from './errors'
+export type { PortOwner } from './errors'
 export { isPortAvailable, findAvailablePort } from './find'
 export type { HostOptions, FindAvailablePortOptions } from './find'
 export { listen } from './listen'

@@ -1,5 +1,12 @@
+import { TaskappError } from '@taskapp/core'
 /** Stable codes of {@link SdkError}; each is listed in the README's Errors table. */
-export type SdkErrorCode = 'TASKAPP_ERR_CLI_USAGE' | 'TASKAPP_ERR_UNKNOWN_TUNNEL_MODE'
+export const SdkErrorCode = {
+  CliUsage: 'TASKAPP_ERR_CLI_USAGE',
+  UnknownTunnelMode: 'TASKAPP_ERR_UNKNOWN_TUNNEL_MODE',
+} as const
+
+/** One of the {@link SdkErrorCode} values. */
+export type SdkErrorCode = (typeof SdkErrorCode)[keyof typeof SdkErrorCode]
 
 /**
  * The one error family of `@taskapp/sdk` (its own code; everything it re-exports keeps its own
@@ -14,13 +21,11 @@ export type SdkErrorCode = 'TASKAPP_ERR_CLI_USAGE' | 'TASKAPP_ERR_UNKNOWN_TUNNEL
  * }
  * ```
  */
-export class SdkError extends Error {
+export class SdkError extends TaskappError<SdkErrorCode> {
+  static override readonly family: string = 'SdkError'
   override readonly name = 'SdkError'
-  /** Stable code. */
-  readonly code: SdkErrorCode
 
-  constructor(code: SdkErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.code = code
+  constructor(code: SdkErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(code, message, options)
   }
 }

@@ -1,3 +1,4 @@
+import * as core from '@taskapp/core'
 import * as cloudflare from '@taskapp/tunnel-cloudflare'
 import * as healthChecker from '@taskapp/health-checker'
 import * as inProcess from '@taskapp/in-process'
@@ -10,6 +11,7 @@ import * as sdk from './index.js'
 import { SdkError } from './errors.js'
 
 const packages: [string, Record<string, unknown>][] = [
+  ['@taskapp/core', core],
   ['@taskapp/in-process', inProcess],
   ['@taskapp/task-server', taskServer],
   ['@taskapp/port-manager', portManager],
@@ -32,7 +34,7 @@ describe('the facade', () => {
     const own = Object.keys(sdk)
       .filter((key) => !known.has(key))
       .sort()
-    expect(own).toEqual(['SdkError', 'TUNNEL_BACKEND_MODES', 'createTunnel'])
+    expect(own).toEqual(['SdkError', 'SdkErrorCode', 'TUNNEL_BACKEND_MODES', 'createTunnel'])
   })
 })
 

@@ -21,7 +21,6 @@ export { InProcessTaskApp, InProcessError, TUNNEL_MODES, defaultLogger, redact }
 export type {
   InProcessTaskAppEvents,
   TunnelLostEvent,
-  InProcessErrorCode,
   StartStep,
   AppLifecycle,
   AppLike,
@@ -60,7 +59,6 @@ export type {
   LifecycleHook,
   LifecycleHookContext,
   RubricBundle,
-  TaskServerErrorCode,
   JobStore,
   MemoryJobStore,
   MemoryJobStoreOptions,
@@ -98,7 +96,6 @@ export {
   MAX_PORT,
 } from '@taskapp/port-manager'
 export type {
-  PortManagerErrorCode,
   PortOwner,
   HostOptions,
   FindAvailablePortOptions,
@@ -117,7 +114,6 @@ export {
   watchHealth,
 } from '@taskapp/health-checker'
 export type {
-  HealthCheckErrorCode,
   LastProbe,
   HealthPredicate,
   HealthResponse,
@@ -196,7 +192,6 @@ export type {
   FindCloudflaredOptions,
   FoundCloudflared,
   ParsedLine,
-  CloudflareTunnelErrorCode,
   CloudflareTunnelErrorDetails,
   TunnelLogger,
 } from '@taskapp/tunnel-cloudflare'
@@ -204,5 +199,11 @@ export type {
 // ---- @taskapp/sdk itself
 export { createTunnel, TUNNEL_BACKEND_MODES } from './tunnels.js'
 export type { TunnelSpec } from './tunnels.js'
-export { SdkError } from './errors.js'
-export type { SdkErrorCode } from './errors.js'
+export { SdkError, SdkErrorCode } from './errors.js'
+export { InProcessErrorCode } from '@taskapp/in-process'
+export { TaskServerErrorCode } from '@taskapp/task-server'
+export { PortManagerErrorCode } from '@taskapp/port-manager'
+export { HealthCheckErrorCode } from '@taskapp/health-checker'
+export { CloudflareTunnelErrorCode } from '@taskapp/tunnel-cloudflare'
+export { TaskappError, isTaskappError, messageOf } from '@taskapp/core'
+export type { TaskappErrorOptions } from '@taskapp/core'

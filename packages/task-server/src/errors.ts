@@ -1,16 +1,21 @@
+import { TaskappError } from '@taskapp/core'
 /**
  * Stable codes of {@link TaskServerError}. Match on `err.code`, never on the message.
  */
-export type TaskServerErrorCode =
-  | 'TASKAPP_ERR_INVALID_CONFIG'
-  | 'TASKAPP_ERR_STARTUP_FAILED'
-  | 'TASKAPP_ERR_SHUTDOWN_FAILED'
-  | 'TASKAPP_ERR_ROLLOUT_FAILED'
-  | 'TASKAPP_ERR_INVALID_ROLLOUT_RESPONSE'
-  | 'TASKAPP_ERR_ROLLOUT_TIMEOUT'
-  | 'TASKAPP_ERR_ROLLOUT_CANCELLED'
-  | 'TASKAPP_ERR_JOB_STORE_FULL'
-  | 'TASKAPP_ERR_MLFLOW_REQUEST_FAILED'
+export const TaskServerErrorCode = {
+  InvalidConfig: 'TASKAPP_ERR_INVALID_CONFIG',
+  StartupFailed: 'TASKAPP_ERR_STARTUP_FAILED',
+  ShutdownFailed: 'TASKAPP_ERR_SHUTDOWN_FAILED',
+  RolloutFailed: 'TASKAPP_ERR_ROLLOUT_FAILED',
+  InvalidRolloutResponse: 'TASKAPP_ERR_INVALID_ROLLOUT_RESPONSE',
+  RolloutTimeout: 'TASKAPP_ERR_ROLLOUT_TIMEOUT',
+  RolloutCancelled: 'TASKAPP_ERR_ROLLOUT_CANCELLED',
+  JobStoreFull: 'TASKAPP_ERR_JOB_STORE_FULL',
+  MlflowRequestFailed: 'TASKAPP_ERR_MLFLOW_REQUEST_FAILED',
+} as const
+
+/** One of the {@link TaskServerErrorCode} values. */
+export type TaskServerErrorCode = (typeof TaskServerErrorCode)[keyof typeof TaskServerErrorCode]
 
 /**
  * The one error class of `@taskapp/task-server`. Thrown by `createTaskApp` (bad config), passed to
@@ -26,14 +31,12 @@ export type TaskServerErrorCode =
  * }
  * ```
  */
-export class TaskServerError extends Error {
+export class TaskServerError extends TaskappError<TaskServerErrorCode> {
+  static override readonly family: string = 'TaskServerError'
   override readonly name = 'TaskServerError'
-  /** Stable machine-readable code. */
-  readonly code: TaskServerErrorCode
 
-  constructor(code: TaskServerErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.code = code
+  constructor(code: TaskServerErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(code, message, options)
   }
 }
 

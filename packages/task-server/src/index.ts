@@ -12,8 +12,7 @@ export type {
   LifecycleHookContext,
   RubricBundle,
 } from './config'
-export { TaskServerError, isTaskServerError } from './errors'
-export type { TaskServerErrorCode } from './errors'
+export { TaskServerError, TaskServerErrorCode, isTaskServerError } from './errors'
 export { createMemoryJobStore } from './job-store'
 export type {
   JobStore,

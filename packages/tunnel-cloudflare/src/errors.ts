@@ -1,3 +1,4 @@
+import { TaskappError } from '@taskapp/core'
 /**
  * Every stable error code this package throws (see the README's Errors table).
  *
@@ -6,18 +7,23 @@
  * if (err instanceof CloudflareTunnelError && err.code === 'TASKAPP_ERR_TUNNEL_TIMEOUT') retry()
  * ```
  */
+export const CloudflareTunnelErrorCode = {
+  InvalidOptions: 'TASKAPP_ERR_INVALID_OPTIONS',
+  CloudflaredNotFound: 'TASKAPP_ERR_CLOUDFLARED_NOT_FOUND',
+  CloudflaredSpawnFailed: 'TASKAPP_ERR_CLOUDFLARED_SPAWN_FAILED',
+  CloudflaredExited: 'TASKAPP_ERR_CLOUDFLARED_EXITED',
+  TunnelTimeout: 'TASKAPP_ERR_TUNNEL_TIMEOUT',
+  TunnelRateLimited: 'TASKAPP_ERR_TUNNEL_RATE_LIMITED',
+  TunnelTokenInvalid: 'TASKAPP_ERR_TUNNEL_TOKEN_INVALID',
+  TunnelVerifyFailed: 'TASKAPP_ERR_TUNNEL_VERIFY_FAILED',
+  InstallUnsupported: 'TASKAPP_ERR_INSTALL_UNSUPPORTED',
+  InstallDownload: 'TASKAPP_ERR_INSTALL_DOWNLOAD',
+  InstallChecksum: 'TASKAPP_ERR_INSTALL_CHECKSUM',
+} as const
+
+/** One of the {@link CloudflareTunnelErrorCode} values. */
 export type CloudflareTunnelErrorCode =
-  | 'TASKAPP_ERR_INVALID_OPTIONS'
-  | 'TASKAPP_ERR_CLOUDFLARED_NOT_FOUND'
-  | 'TASKAPP_ERR_CLOUDFLARED_SPAWN_FAILED'
-  | 'TASKAPP_ERR_CLOUDFLARED_EXITED'
-  | 'TASKAPP_ERR_TUNNEL_TIMEOUT'
-  | 'TASKAPP_ERR_TUNNEL_RATE_LIMITED'
-  | 'TASKAPP_ERR_TUNNEL_TOKEN_INVALID'
-  | 'TASKAPP_ERR_TUNNEL_VERIFY_FAILED'
-  | 'TASKAPP_ERR_INSTALL_UNSUPPORTED'
-  | 'TASKAPP_ERR_INSTALL_DOWNLOAD'
-  | 'TASKAPP_ERR_INSTALL_CHECKSUM'
+  (typeof CloudflareTunnelErrorCode)[keyof typeof CloudflareTunnelErrorCode]
 
 /**
  * Extra facts an error can carry.
@@ -50,10 +56,9 @@ export interface CloudflareTunnelErrorDetails {
  * }
  * ```
  */
-export class CloudflareTunnelError extends Error {
+export class CloudflareTunnelError extends TaskappError<CloudflareTunnelErrorCode> {
+  static override readonly family: string = 'CloudflareTunnelError'
   override readonly name = 'CloudflareTunnelError'
-  /** Stable code, e.g. `TASKAPP_ERR_CLOUDFLARED_EXITED`. */
-  readonly code: CloudflareTunnelErrorCode
   /** The last lines cloudflared printed (secrets redacted); empty when not relevant. */
   readonly lines: readonly string[]
   /** cloudflared's exit code, when it exited. */
@@ -62,8 +67,7 @@ export class CloudflareTunnelError extends Error {
   readonly exitSignal: string | null | undefined
 
   constructor(code: CloudflareTunnelErrorCode, message: string, details: CloudflareTunnelErrorDetails = {}) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause })
-    this.code = code
+    super(code, message, details)
     this.lines = details.lines ?? []
     this.exitCode = details.exitCode
     this.exitSignal = details.exitSignal

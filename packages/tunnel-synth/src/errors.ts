@@ -1,3 +1,4 @@
+import { TaskappError } from '@taskapp/core'
 /**
  * Stable error codes of `@taskapp/tunnel-synth`. Match on `err.code`, never on the message.
  */
@@ -45,9 +46,9 @@ export type SynthTunnelErrorCode = (typeof SynthTunnelErrorCode)[keyof typeof Sy
  * }
  * ```
  */
-export class SynthTunnelError extends Error {
+export class SynthTunnelError extends TaskappError<SynthTunnelErrorCode> {
+  static override readonly family: string = 'SynthTunnelError'
   override readonly name = 'SynthTunnelError'
-  readonly code: SynthTunnelErrorCode
   /** HTTP status behind the error, when there is one (lease calls, WebSocket upgrade). */
   readonly status: number | undefined
 
@@ -56,8 +57,7 @@ export class SynthTunnelError extends Error {
     message: string,
     options: { cause?: unknown; status?: number } = {},
   ) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause })
-    this.code = code
+    super(code, message, options)
     this.status = options.status
   }
 }
