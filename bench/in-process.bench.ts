@@ -73,7 +73,7 @@ async function inProcess(
     ...options,
     apiKey: KEY,
     port: 0,
-    tunnelMode: 'local',
+    tunnel: { mode: 'local' },
     handleSignals: false,
   })
   const ready = performance.now() - t0

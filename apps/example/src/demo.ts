@@ -128,8 +128,10 @@ async function main(): Promise<number> {
       configFactory: () => buildConfig(),
       port: options.port,
       apiKey: taskAppKey,
-      tunnelMode: options.tunnel,
-      ...(relay !== undefined && { relayUrl: relay.url, relayApiKey: relay.apiKey }),
+      tunnel:
+        relay !== undefined
+          ? { mode: 'synthtunnel', relayUrl: relay.url, relayApiKey: relay.apiKey }
+          : { mode: options.tunnel },
     })
     out(`2. task app    ${app.localUrl} is healthy, tunnel ${app.tunnelMode} open (${ms(t)})`)
     out(`   public URL  ${app.url}`)

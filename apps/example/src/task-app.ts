@@ -44,7 +44,7 @@ const policyConfigSchema = z.looseObject({
  * import { InProcessTaskApp } from '@taskapp/sdk'
  * import { buildConfig } from './task-app.js'
  *
- * await using app = await InProcessTaskApp.start({ configFactory: buildConfig, tunnelMode: 'local', port: 0 })
+ * await using app = await InProcessTaskApp.start({ configFactory: buildConfig, tunnel: { mode: 'local' }, port: 0 })
  * ```
  */
 export function buildConfig(options: BuildConfigOptions = {}): TaskAppConfig {

@@ -4,7 +4,7 @@ import { describe, expect, it, onTestFinished } from 'vitest'
 import { InProcessTaskApp } from './in-process-task-app'
 import { deferred, get, plainApp } from './test-utils'
 
-const base = { port: 0, tunnelMode: 'local', handleSignals: false } as const
+const base = { port: 0, tunnel: { mode: 'local' }, handleSignals: false } as const
 
 describe('stop() drains in-flight requests', () => {
   it('a request that finishes within stopGraceMs completes normally', async () => {

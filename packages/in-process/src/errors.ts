@@ -30,7 +30,7 @@ export type StartStep = 'bind' | 'health' | 'tunnel' | 'verify' | 'onStart'
  * @example
  * ```ts
  * try {
- *   await InProcessTaskApp.start({ configFactory: buildConfig, tunnelMode: 'local' })
+ *   await InProcessTaskApp.start({ configFactory: buildConfig, tunnel: { mode: 'local' } })
  * } catch (err) {
  *   if (err instanceof InProcessError && err.code === 'TASKAPP_ERR_START_FAILED') console.error(err.step, err.cause)
  * }

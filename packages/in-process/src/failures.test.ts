@@ -72,7 +72,7 @@ describe('a failure at any step stops what was started, in reverse order', () =>
   it('health: a wrong key fails fast with TASKAPP_ERR_HEALTH_UNAUTHORIZED as cause', async () => {
     const app = new InProcessTaskApp({
       ...quiet,
-      tunnelMode: 'local',
+      tunnel: { mode: 'local' },
       // The config only accepts its own key; the explicit apiKey is added to it, so use a ready-made
       // app built elsewhere to get a real mismatch.
       app: (await import('@taskapp/task-server')).createTaskApp(

@@ -7,10 +7,12 @@ import type { StartStep } from './errors'
 import { createDrainableServer } from './http-server'
 import { resolveApp } from './load'
 import type { ResolvedApp } from './load'
-import { defaultLogger, redact, safeLog } from './logger'
+import { safeLog } from '@taskapp/core'
+import { defaultLogger, redact } from './logger'
 import type { Logger } from './logger'
 import { validateOptions } from './options'
-import type { InProcessTaskAppOptions, ResolvedOptions, TaskAppState, TunnelMode } from './options'
+import type { InProcessTaskAppOptions, InProcessTaskAppState, ResolvedOptions } from './options'
+import type { TunnelMode } from './tunnel-spec'
 import { registerForSignals, unregisterForSignals } from './signals'
 import type { SignalTarget } from './signals'
 import type { OpenTunnel } from './tunnel'
@@ -63,7 +65,7 @@ function notYet(what: string): InProcessError {
  *
  * @example
  * ```ts
- * await using app = await InProcessTaskApp.start({ configFactory: buildConfig, tunnelMode: 'local' })
+ * await using app = await InProcessTaskApp.start({ configFactory: buildConfig, tunnel: { mode: 'local' } })
  * console.log(app.url) // http://127.0.0.1:8114
  * ```
  *
@@ -80,7 +82,7 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
    *
    * @example
    * ```ts
-   * await using app = await InProcessTaskApp.start({ config, tunnelMode: 'local', port: 0 })
+   * await using app = await InProcessTaskApp.start({ config, tunnel: { mode: 'local' }, port: 0 })
    * ```
    */
   static async start(options: InProcessTaskAppOptions<InProcessTaskApp>): Promise<InProcessTaskApp> {
@@ -92,7 +94,7 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
   readonly #logger: Logger
   readonly #abort = new AbortController()
   readonly #cleanups: Cleanup[] = []
-  #state: TaskAppState = 'idle'
+  #state: InProcessTaskAppState = 'idle'
   #startPromise: Promise<this> | undefined
   #stopPromise: Promise<void> | undefined
   #stopRequested = false
@@ -120,7 +122,7 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
    *
    * @example
    * ```ts
-   * const app = new InProcessTaskApp({ config, tunnelMode: 'local' })
+   * const app = new InProcessTaskApp({ config, tunnel: { mode: 'local' } })
    * await app.start()
    * ```
    */
@@ -141,7 +143,7 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
   }
 
   /** Lifecycle state. */
-  get state(): TaskAppState {
+  get state(): InProcessTaskAppState {
     return this.#state
   }
 
@@ -170,19 +172,17 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
 
   /** The tunnel mode; `'custom'` when a `tunnel` backend was given. */
   get tunnelMode(): TunnelMode | 'custom' {
-    return this.#options.tunnelMode
+    return this.#options.tunnel.mode
   }
 
-  /** Headers a caller must send through the public URL (e.g. a relay worker token); `{}` when none. */
+  /** Headers a caller must send through the public URL, as the tunnel says (e.g. a relay worker token); `{}` when none. */
   get headers(): Readonly<Record<string, string>> {
     return { ...(this.#tunnel?.headers ?? {}) }
   }
 
-  /** Relay tunnels only: the worker token jobs must send. */
+  /** Relay tunnels only: the worker token jobs must be given, as the tunnel reports it. */
   get taskAppWorkerToken(): string | undefined {
-    const tunnel = this.#tunnel
-    if (!tunnel) return undefined
-    return tunnel.workerToken ?? tunnel.headers?.['X-SynthTunnel-Worker-Token']
+    return this.#tunnel?.workerToken
   }
 
   /**
@@ -202,7 +202,7 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
    *
    * @example
    * ```ts
-   * const app = new InProcessTaskApp({ config, tunnelMode: 'local' })
+   * const app = new InProcessTaskApp({ config, tunnel: { mode: 'local' } })
    * await app.start()
    * ```
    */

@@ -2,15 +2,17 @@ export { InProcessTaskApp } from './in-process-task-app'
 export type { InProcessTaskAppEvents, TunnelLostEvent } from './in-process-task-app'
 export { InProcessError, InProcessErrorCode } from './errors'
 export type { StartStep } from './errors'
-export { TUNNEL_MODES } from './options'
+export { TUNNEL_MODES, TUNNEL_SPEC_KEYS, FLAT_TUNNEL_OPTIONS_WARNING } from './tunnel-spec'
+export type { TunnelSpec, TunnelMode } from './tunnel-spec'
+export { OPTION_KEYS } from './options'
 export type {
   AppLifecycle,
   AppLike,
   InProcessTaskAppOptions,
   PortConflictPolicy,
   RequestListener,
+  InProcessTaskAppState,
   TaskAppState,
-  TunnelMode,
 } from './options'
 export type { OpenTunnel, TunnelBackend, TunnelTarget } from './tunnel'
 export { defaultLogger, redact } from './logger'

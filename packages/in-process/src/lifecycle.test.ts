@@ -5,7 +5,7 @@ import { InProcessError } from './errors'
 import { InProcessTaskApp } from './in-process-task-app'
 import { fakeTunnel, get, plainApp, recordingLogger, testConfig, waitFor } from './test-utils'
 
-const base = { port: 0, tunnelMode: 'local', handleSignals: false } as const
+const base = { port: 0, tunnel: { mode: 'local' }, handleSignals: false } as const
 
 describe('InProcessTaskApp in local mode', () => {
   it('starts from a config, answers /health with the resolved key, and stops', async () => {
@@ -163,10 +163,12 @@ describe('preconfigured mode', () => {
       port: 0,
       handleSignals: false,
       app: plainApp(),
-      tunnelMode: 'preconfigured',
-      preconfiguredUrl: 'https://task.example.invalid/base///',
-      preconfiguredAuthHeader: 'X-Proxy-Token',
-      preconfiguredAuthToken: 'proxy-secret',
+      tunnel: {
+        mode: 'preconfigured',
+        url: 'https://task.example.invalid/base///',
+        authHeader: 'X-Proxy-Token',
+        authToken: 'proxy-secret',
+      },
     })
     expect(app.url).toBe('https://task.example.invalid/base')
     expect(app.headers).toEqual({ 'X-Proxy-Token': 'proxy-secret' })
@@ -184,7 +186,7 @@ describe('preconfigured mode', () => {
       port: 0,
       handleSignals: false,
       app: plainApp(),
-      tunnelMode: 'preconfigured',
+      tunnel: { mode: 'preconfigured' },
     })
     expect(app.url).toBe('https://from-env.example.invalid')
     expect(app.headers).toEqual({})
@@ -199,7 +201,6 @@ describe('custom tunnel backends', () => {
       handleSignals: false,
       app: plainApp(),
       tunnel,
-      tunnelMode: 'quick',
     })
     expect(app.tunnelMode).toBe('custom')
     expect(tunnel.opened).toEqual([
@@ -210,6 +211,13 @@ describe('custom tunnel backends', () => {
     expect(app.taskAppWorkerToken).toBe('wt_123')
     await app.stop()
     expect(tunnel.current?.closeCalls).toBe(1)
+  })
+
+  it('takes headers and worker token from the tunnel only: no header name is special', async () => {
+    const tunnel = fakeTunnel({ headers: { 'X-SynthTunnel-Worker-Token': 'wt_1', 'X-Other-Gate': 'g' } })
+    await using app = await InProcessTaskApp.start({ port: 0, handleSignals: false, app: plainApp(), tunnel })
+    expect(app.headers).toEqual({ 'X-SynthTunnel-Worker-Token': 'wt_1', 'X-Other-Gate': 'g' })
+    expect(app.taskAppWorkerToken).toBeUndefined()
   })
 
   it("emits 'tunnel-lost' and logs a WARN when the tunnel dies on its own; the app keeps running", async () => {

@@ -5,7 +5,12 @@ import { InProcessTaskApp } from './in-process-task-app'
 import { get } from './test-utils'
 
 const fixture = (name: string): string => join(import.meta.dirname, 'fixtures', name)
-const base = { port: 0, tunnelMode: 'local', handleSignals: false, apiKey: 'fixture-key-123456' } as const
+const base = {
+  port: 0,
+  tunnel: { mode: 'local' },
+  handleSignals: false,
+  apiKey: 'fixture-key-123456',
+} as const
 
 describe('taskAppPath', () => {
   it.each([

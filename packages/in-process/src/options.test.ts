@@ -1,11 +1,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest'
 import { InProcessError } from './errors'
 import type { InProcessErrorCode } from './errors'
 import { InProcessTaskApp } from './in-process-task-app'
-import { validateOptions } from './options'
+import { OPTION_KEYS, validateOptions } from './options'
 import { plainApp, testConfig } from './test-utils'
 
 const dir = mkdtempSync(join(tmpdir(), 'in-process-options-'))
@@ -30,19 +30,19 @@ afterAll(() => {
 })
 
 const app = plainApp()
-const local = { app, tunnelMode: 'local' } as const
+const local = { app, tunnel: { mode: 'local' } } as const
 
 const cases: [string, unknown, InProcessErrorCode, RegExp][] = [
   ['options not an object', 'nope', 'TASKAPP_ERR_INVALID_OPTIONS', /options object/],
   [
     'no input',
-    { tunnelMode: 'local' },
+    { tunnel: { mode: 'local' } },
     'TASKAPP_ERR_NO_INPUT',
     /exactly one of app, config, configFactory or taskAppPath/,
   ],
   [
     'two inputs',
-    { app, config: testConfig(), tunnelMode: 'local' },
+    { app, config: testConfig(), tunnel: { mode: 'local' } },
     'TASKAPP_ERR_MULTIPLE_INPUTS',
     /\(app, config\)/,
   ],
@@ -52,34 +52,39 @@ const cases: [string, unknown, InProcessErrorCode, RegExp][] = [
     'TASKAPP_ERR_INVALID_OPTIONS',
     /Unknown option tunnel_mode/,
   ],
-  ['app not a function', { app: {}, tunnelMode: 'local' }, 'TASKAPP_ERR_INVALID_OPTIONS', /Express app/],
+  [
+    'app not a function',
+    { app: {}, tunnel: { mode: 'local' } },
+    'TASKAPP_ERR_INVALID_OPTIONS',
+    /Express app/,
+  ],
   [
     'config not an object',
-    { config: 'x', tunnelMode: 'local' },
+    { config: 'x', tunnel: { mode: 'local' } },
     'TASKAPP_ERR_INVALID_OPTIONS',
     /TaskAppConfig/,
   ],
   [
     'configFactory not a function',
-    { configFactory: {}, tunnelMode: 'local' },
+    { configFactory: {}, tunnel: { mode: 'local' } },
     'TASKAPP_ERR_INVALID_OPTIONS',
     /function/,
   ],
   [
     'taskAppPath missing',
-    { taskAppPath: join(dir, 'nope.ts'), tunnelMode: 'local' },
+    { taskAppPath: join(dir, 'nope.ts'), tunnel: { mode: 'local' } },
     'TASKAPP_ERR_TASK_APP_NOT_FOUND',
     /does not exist/,
   ],
   [
     'taskAppPath a directory',
-    { taskAppPath: dir, tunnelMode: 'local' },
+    { taskAppPath: dir, tunnel: { mode: 'local' } },
     'TASKAPP_ERR_TASK_APP_NOT_FOUND',
     /not a file/,
   ],
   [
     'taskAppPath a .py file',
-    { taskAppPath: pyFile, tunnelMode: 'local' },
+    { taskAppPath: pyFile, tunnel: { mode: 'local' } },
     'TASKAPP_ERR_TASK_APP_INVALID',
     /\.ts, \.mts, \.js or \.mjs/,
   ],
@@ -91,40 +96,59 @@ const cases: [string, unknown, InProcessErrorCode, RegExp][] = [
   ['LAN host', { ...local, host: '192.168.1.5' }, 'TASKAPP_ERR_INVALID_HOST', /not a loopback/],
   ['empty host', { ...local, host: '' }, 'TASKAPP_ERR_INVALID_HOST', /127\.0\.0\.1/],
   [
-    'unknown tunnelMode',
-    { app, tunnelMode: 'ngrok' },
+    'unknown tunnel mode',
+    { app, tunnel: { mode: 'ngrok' } },
     'TASKAPP_ERR_INVALID_OPTIONS',
-    /Unknown tunnelMode "ngrok"/,
+    /Unknown tunnel\.mode "ngrok"/,
   ],
-  ['bad tunnel object', { ...local, tunnel: { name: 'x' } }, 'TASKAPP_ERR_INVALID_OPTIONS', /TunnelBackend/],
+  ['bad tunnel object', { app, tunnel: { name: 'x' } }, 'TASKAPP_ERR_INVALID_OPTIONS', /TunnelBackend/],
+  ['tunnel a string', { app, tunnel: 'local' }, 'TASKAPP_ERR_INVALID_OPTIONS', /\{ mode: 'local' \}/],
+  [
+    'a key of another mode',
+    { app, tunnel: { mode: 'local', relayUrl: 'http://127.0.0.1:9' } },
+    'TASKAPP_ERR_INVALID_OPTIONS',
+    /Unknown tunnel key relayUrl for mode 'local'/,
+  ],
+  [
+    'spec and deprecated flat keys together',
+    { app, tunnel: { mode: 'local' }, relayUrl: 'http://127.0.0.1:9' },
+    'TASKAPP_ERR_INVALID_OPTIONS',
+    /one way/,
+  ],
   [
     'preconfigured without URL',
-    { app, tunnelMode: 'preconfigured' },
+    { app, tunnel: { mode: 'preconfigured' } },
     'TASKAPP_ERR_INVALID_OPTIONS',
-    /preconfiguredUrl or set TASKAPP_URL/,
+    /\{ mode: 'preconfigured', url \} or set TASKAPP_URL/,
   ],
   [
     'preconfigured with a bad URL',
-    { app, tunnelMode: 'preconfigured', preconfiguredUrl: 'ftp://x' },
+    { app, tunnel: { mode: 'preconfigured', url: 'ftp://x' } },
     'TASKAPP_ERR_INVALID_OPTIONS',
     /http/,
   ],
   [
     'auth header without token',
-    { ...local, preconfiguredAuthHeader: 'X-A' },
+    { app, tunnel: { mode: 'preconfigured', url: 'http://127.0.0.1:9', authHeader: 'X-A' } },
     'TASKAPP_ERR_INVALID_OPTIONS',
     /go together/,
   ],
   [
     'bad auth header name',
-    { ...local, preconfiguredAuthHeader: 'X A', preconfiguredAuthToken: 't' },
+    { app, tunnel: { mode: 'preconfigured', url: 'http://127.0.0.1:9', authHeader: 'X A', authToken: 't' } },
     'TASKAPP_ERR_INVALID_OPTIONS',
     /header name/,
+  ],
+  [
+    'quick install not a boolean',
+    { app, tunnel: { mode: 'quick', install: 'yes' } },
+    'TASKAPP_ERR_INVALID_OPTIONS',
+    /tunnel\.install "yes": expected true or false/,
   ],
   ['synthtunnel without relay', { app }, 'TASKAPP_ERR_INVALID_OPTIONS', /TASKAPP_RELAY_URL/],
   [
     'named without token',
-    { app, tunnelMode: 'named' },
+    { app, tunnel: { mode: 'named' } },
     'TASKAPP_ERR_INVALID_OPTIONS',
     /CLOUDFLARE_TUNNEL_TOKEN/,
   ],
@@ -188,8 +212,7 @@ describe('option validation', () => {
       expect(o).toMatchObject({
         port: 8114,
         host: '127.0.0.1',
-        tunnelMode: 'synthtunnel',
-        relayUrl: 'http://127.0.0.1:9',
+        tunnel: { mode: 'synthtunnel', relayUrl: 'http://127.0.0.1:9', relayApiKey: undefined },
         healthCheckTimeoutMs: 30_000,
         stopGraceMs: 5_000,
         onPortConflict: 'next',
@@ -214,12 +237,10 @@ describe('option validation', () => {
       process.env.CLOUDFLARE_TUNNEL_HOSTNAME = 'app.example.invalid'
       expect(validateOptions({ app })).toMatchObject({
         apiKey: 'env-key',
-        relayUrl: 'http://127.0.0.1:7000',
-        relayApiKey: 'relay-key',
+        tunnel: { mode: 'synthtunnel', relayUrl: 'http://127.0.0.1:7000', relayApiKey: 'relay-key' },
       })
-      expect(validateOptions({ app, tunnelMode: 'named' })).toMatchObject({
-        namedTunnelToken: 'cf-token',
-        namedTunnelHostname: 'app.example.invalid',
+      expect(validateOptions({ app, tunnel: { mode: 'named' } })).toMatchObject({
+        tunnel: { mode: 'named', token: 'cf-token', hostname: 'app.example.invalid' },
       })
       expect(validateOptions({ app, apiKey: 'explicit' }).apiKey).toBe('explicit')
     } finally {
@@ -234,11 +255,104 @@ describe('option validation', () => {
     expect(validateOptions({ ...local, host: '0.0.0.0', allowNonLoopback: true }).host).toBe('0.0.0.0')
   })
 
-  it('a tunnel backend wins over tunnelMode and skips the mode requirements', () => {
+  it('a tunnel backend wins over the deprecated tunnelMode and skips the mode requirements', () => {
     const tunnel = { name: 't', open: () => Promise.reject(new Error('unused')) }
     expect(validateOptions({ app, tunnelMode: 'named', tunnel })).toMatchObject({
-      tunnelMode: 'custom',
-      tunnel,
+      tunnel: { mode: 'custom', backend: tunnel },
     })
+  })
+
+  it('resolves each mode of the tunnel spec', () => {
+    expect(validateOptions({ app, tunnel: { mode: 'local' } }).tunnel).toEqual({ mode: 'local' })
+    expect(validateOptions({ app, tunnel: { mode: 'quick', install: true } }).tunnel).toEqual({
+      mode: 'quick',
+      cloudflaredPath: undefined,
+      install: true,
+    })
+    expect(
+      validateOptions({
+        app,
+        tunnel: { mode: 'synthtunnel', relayUrl: 'http://127.0.0.1:9/', relayApiKey: 'rk' },
+      }).tunnel,
+    ).toEqual({ mode: 'synthtunnel', relayUrl: 'http://127.0.0.1:9', relayApiKey: 'rk' })
+    expect(
+      validateOptions({
+        app,
+        tunnel: {
+          mode: 'preconfigured',
+          url: 'https://app.example.invalid/',
+          authHeader: 'X-A',
+          authToken: 't',
+        },
+      }).tunnel,
+    ).toEqual({ mode: 'preconfigured', url: 'https://app.example.invalid', headers: { 'X-A': 't' } })
+    expect(
+      validateOptions({ app, tunnel: { mode: 'named', token: 'tok', hostname: 'h.example.invalid' } }).tunnel,
+    ).toEqual({
+      mode: 'named',
+      token: 'tok',
+      hostname: 'h.example.invalid',
+      cloudflaredPath: undefined,
+      install: false,
+    })
+  })
+
+  it('every documented option key is accepted and nothing else (OPTION_KEYS is the one list)', () => {
+    const inputs = ['app', 'config', 'configFactory', 'taskAppPath', 'tunnel']
+    for (const key of OPTION_KEYS.filter((k) => !inputs.includes(k))) {
+      expect(() => validateOptions({ ...local, [key]: undefined })).not.toThrow()
+    }
+    expect(OPTION_KEYS).toEqual(expect.arrayContaining([...inputs, 'tunnelMode', 'relayUrl']))
+    expect(() => validateOptions({ ...local, tunnelMod: 'local' })).toThrow(/Unknown option tunnelMod/)
+  })
+})
+
+describe('deprecated flat tunnel options (kept for one minor)', () => {
+  it('map onto the same spec and warn once per process with a stable code', async () => {
+    vi.resetModules()
+    const fresh = await import('./options')
+    const warnings: unknown[][] = []
+    const spy = vi.spyOn(process, 'emitWarning').mockImplementation((...args: unknown[]) => {
+      warnings.push(args)
+    })
+    onTestFinished(() => spy.mockRestore())
+    expect(
+      fresh.validateOptions({
+        app,
+        tunnelMode: 'synthtunnel',
+        relayUrl: 'http://127.0.0.1:9',
+        relayApiKey: 'rk',
+      }).tunnel,
+    ).toEqual({ mode: 'synthtunnel', relayUrl: 'http://127.0.0.1:9', relayApiKey: 'rk' })
+    expect(
+      fresh.validateOptions({
+        app,
+        tunnelMode: 'preconfigured',
+        preconfiguredUrl: 'https://app.example.invalid',
+        preconfiguredAuthHeader: 'X-A',
+        preconfiguredAuthToken: 't',
+      }).tunnel,
+    ).toEqual({ mode: 'preconfigured', url: 'https://app.example.invalid', headers: { 'X-A': 't' } })
+    expect(
+      fresh.validateOptions({ app, tunnelMode: 'named', namedTunnelToken: 'tok', namedTunnelHostname: 'h' })
+        .tunnel,
+    ).toMatchObject({ mode: 'named', token: 'tok', hostname: 'h' })
+    // Flat keys of another mode were ignored before, and still are.
+    expect(
+      fresh.validateOptions({ app, tunnelMode: 'local', relayUrl: 'http://127.0.0.1:9' }).tunnel,
+    ).toEqual({
+      mode: 'local',
+    })
+    expect(warnings).toHaveLength(1)
+    expect(warnings[0]?.[0]).toMatch(/tunnelMode, relayUrl, relayApiKey are deprecated: pass tunnel: \{ mode/)
+    expect(warnings[0]?.[1]).toEqual({ type: 'DeprecationWarning', code: 'TASKAPP_DEP_FLAT_TUNNEL_OPTIONS' })
+  })
+
+  it('still refuse an unknown mode and a lone auth header', () => {
+    expect(() => validateOptions({ app, tunnelMode: 'ngrok' })).toThrow(/Unknown tunnel\.mode "ngrok"/)
+    expect(() => validateOptions({ ...local, preconfiguredAuthHeader: 'X-A' })).toThrow(/one way/)
+    expect(() => validateOptions({ app, tunnelMode: 'local', preconfiguredAuthHeader: 'X-A' })).toThrow(
+      /go together/,
+    )
   })
 })

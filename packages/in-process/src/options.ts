@@ -6,18 +6,20 @@ import type { TaskAppConfig } from '@taskapp/task-server'
 import { InProcessError } from './errors'
 import type { Logger } from './logger'
 import type { TunnelBackend } from './tunnel'
-
-/** How the app is reached from outside. */
-export type TunnelMode = 'synthtunnel' | 'quick' | 'named' | 'local' | 'preconfigured'
-
-/** The tunnel modes, in documentation order. */
-export const TUNNEL_MODES: readonly TunnelMode[] = ['synthtunnel', 'quick', 'named', 'local', 'preconfigured']
+import { DEPRECATED_TUNNEL_KEYS, resolveTunnelOption } from './tunnel-spec'
+import type { ResolvedTunnel, TunnelMode, TunnelSpec } from './tunnel-spec'
 
 /** What to do when the port is taken: bind the next free one, fail naming the holder, or stop the holder. */
 export type PortConflictPolicy = 'next' | 'error' | 'kill'
 
-/** Lifecycle state of an {@link InProcessTaskApp}. */
-export type TaskAppState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed'
+/** Where an {@link InProcessTaskApp} is in its life (not the task server's readiness). */
+export type InProcessTaskAppState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed'
+
+/**
+ * @deprecated Renamed {@link InProcessTaskAppState} (the task server's own state is
+ * `TaskServerState`); this alias goes in the next minor.
+ */
+export type TaskAppState = InProcessTaskAppState
 
 /** A plain `node:http` request listener (an Express app is one). */
 export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void
@@ -32,123 +34,148 @@ export interface AppLifecycle {
 export type AppLike = RequestListener & { lifecycle?: AppLifecycle }
 
 /**
- * Options of {@link InProcessTaskApp}. Give exactly one of `app`, `config`, `configFactory`,
- * `taskAppPath`.
- *
- * @example
- * ```ts
- * const options: InProcessTaskAppOptions<InProcessTaskApp> = { configFactory: buildConfig, tunnelMode: 'local', port: 0 }
- * ```
+ * Every option of {@link InProcessTaskApp}, in documentation order. The options type is derived
+ * from this list (a key missing here does not type-check), and validation refuses keys not in it.
  */
-export interface InProcessTaskAppOptions<TApp = unknown> {
+export const OPTION_KEYS = [
+  'app',
+  'config',
+  'configFactory',
+  'taskAppPath',
+  'port',
+  'host',
+  'allowNonLoopback',
+  'tunnel',
+  'apiKey',
+  'healthCheckTimeoutMs',
+  'onPortConflict',
+  'verifyTunnel',
+  'stopGraceMs',
+  'onStart',
+  'onStop',
+  'logger',
+  'signal',
+  'handleSignals',
+  ...(Object.keys(DEPRECATED_TUNNEL_KEYS) as (keyof typeof DEPRECATED_TUNNEL_KEYS)[]),
+] as const
+
+/** One of {@link OPTION_KEYS}. */
+export type OptionKey = (typeof OPTION_KEYS)[number] | keyof typeof DEPRECATED_TUNNEL_KEYS
+
+/** The type and doc of each option (all optional in {@link InProcessTaskAppOptions}). @internal */
+export interface OptionTypes<TApp> {
   /** A ready-made app: an Express app (e.g. from `createTaskApp`) or any `(req, res)` listener. Served as is. */
-  app?: AppLike
+  app: AppLike
   /** A task-app config; the app is `createTaskApp(config)` with the resolved API key added. */
-  config?: TaskAppConfig
+  config: TaskAppConfig
   /** Returns the config (sync or async); called once per `start()`. */
-  configFactory?: () => TaskAppConfig | Promise<TaskAppConfig>
+  configFactory: () => TaskAppConfig | Promise<TaskAppConfig>
   /**
    * A `.ts`, `.mts`, `.js` or `.mjs` file. Its `default`, `app`, `buildConfig` or `config` export
    * is used, the first one present (see the README for the shapes accepted).
    */
-  taskAppPath?: string
+  taskAppPath: string
   /**
    * Port to bind; 0 lets the OS choose.
    * @default 8114
    */
-  port?: number
+  port: number
   /**
    * Address to bind; loopback only unless `allowNonLoopback` is true.
    * @default '127.0.0.1'
    */
-  host?: string
+  host: string
   /**
    * Allow a non-loopback `host` such as `0.0.0.0` (reachable from other machines).
    * @default false
    */
-  allowNonLoopback?: boolean
+  allowNonLoopback: boolean
   /**
-   * How the app is reached from outside. Ignored when `tunnel` is given.
-   * @default 'synthtunnel'
+   * How the app is reached from outside: a {@link TunnelSpec} (`{ mode: 'synthtunnel', relayUrl }`,
+   * `{ mode: 'quick', install: true }`, `{ mode: 'local' }`, ...) or any {@link TunnelBackend}.
+   * @default { mode: 'synthtunnel' } (relay from TASKAPP_RELAY_URL or SYNTH_BACKEND_URL)
    */
-  tunnelMode?: TunnelMode
-  /** Any {@link TunnelBackend}; wins over `tunnelMode`. */
-  tunnel?: TunnelBackend
-  /**
-   * `preconfigured` mode: the public URL (trailing slash removed).
-   * @default process.env.TASKAPP_URL
-   */
-  preconfiguredUrl?: string
-  /** `preconfigured` mode: name of a header callers must send (goes into `headers` with the token). */
-  preconfiguredAuthHeader?: string
-  /** `preconfigured` mode: value of `preconfiguredAuthHeader`. */
-  preconfiguredAuthToken?: string
-  /**
-   * `synthtunnel` mode: base URL of the relay.
-   * @default process.env.TASKAPP_RELAY_URL, then process.env.SYNTH_BACKEND_URL
-   */
-  relayUrl?: string
-  /**
-   * `synthtunnel` mode: API key for the relay.
-   * @default process.env.SYNTH_API_KEY
-   */
-  relayApiKey?: string
-  /** `quick` / `named` modes: path of the `cloudflared` binary (else found by `@taskapp/tunnel-cloudflare`). */
-  cloudflaredPath?: string
-  /**
-   * `named` mode: the tunnel token.
-   * @default process.env.CLOUDFLARE_TUNNEL_TOKEN
-   */
-  namedTunnelToken?: string
-  /**
-   * `named` mode: the public hostname routed to the tunnel.
-   * @default process.env.CLOUDFLARE_TUNNEL_HOSTNAME
-   */
-  namedTunnelHostname?: string
+  tunnel: TunnelSpec | TunnelBackend
+  /** @deprecated Use `tunnel: { mode }`. */
+  tunnelMode: TunnelMode
+  /** @deprecated Use `tunnel: { mode: 'preconfigured', url }`. */
+  preconfiguredUrl: string
+  /** @deprecated Use `tunnel: { mode: 'preconfigured', authHeader }`. */
+  preconfiguredAuthHeader: string
+  /** @deprecated Use `tunnel: { mode: 'preconfigured', authToken }`. */
+  preconfiguredAuthToken: string
+  /** @deprecated Use `tunnel: { mode: 'synthtunnel', relayUrl }`. */
+  relayUrl: string
+  /** @deprecated Use `tunnel: { mode: 'synthtunnel', relayApiKey }`. */
+  relayApiKey: string
+  /** @deprecated Use `tunnel: { mode: 'quick' | 'named', cloudflaredPath }`. */
+  cloudflaredPath: string
+  /** @deprecated Use `tunnel: { mode: 'named', token }`. */
+  namedTunnelToken: string
+  /** @deprecated Use `tunnel: { mode: 'named', hostname }`. */
+  namedTunnelHostname: string
   /**
    * The task-app API key (ENVIRONMENT_API_KEY): added to the app's accepted keys and sent by the
    * health check. Without one anywhere, a random key is generated for this run (see `apiKey`).
    * @default process.env.ENVIRONMENT_API_KEY
    */
-  apiKey?: string
+  apiKey: string
   /**
    * Deadline for the app to answer `GET /health` healthy (and for `verifyTunnel`).
    * @default 30000
    */
-  healthCheckTimeoutMs?: number
+  healthCheckTimeoutMs: number
   /**
    * What to do when `port` is taken.
    * @default 'next'
    */
-  onPortConflict?: PortConflictPolicy
+  onPortConflict: PortConflictPolicy
   /**
    * After the tunnel opens, check that `GET <url>/health` answers healthy through it.
    * @default false
    */
-  verifyTunnel?: boolean
+  verifyTunnel: boolean
   /**
    * On stop, how long in-flight requests may run before their sockets are destroyed.
    * @default 5000
    */
-  stopGraceMs?: number
+  stopGraceMs: number
   /** Called once running (may be async); if it throws, start fails and everything is stopped. */
-  onStart?: (app: TApp) => void | Promise<void>
+  onStart: (app: TApp) => void | Promise<void>
   /** Called first thing on stop (may be async); if it throws, the error is logged at WARN and stop goes on. */
-  onStop?: (app: TApp) => void | Promise<void>
+  onStop: (app: TApp) => void | Promise<void>
   /**
    * A pino-compatible logger.
    * @default writes WARN and ERROR lines to stderr, nothing else
    */
-  logger?: Logger
+  logger: Logger
   /** Aborting it stops the app (or aborts a start in progress). */
-  signal?: AbortSignal
+  signal: AbortSignal
   /**
    * Stop on SIGINT/SIGTERM (one shared handler for every instance), then exit the way Node would
    * have, unless the process has SIGINT/SIGTERM handlers of its own.
    * @default true
    */
-  handleSignals?: boolean
+  handleSignals: boolean
 }
+
+/**
+ * Options of {@link InProcessTaskApp}, one per {@link OPTION_KEYS} entry. Give exactly one of
+ * `app`, `config`, `configFactory`, `taskAppPath`.
+ *
+ * @example
+ * ```ts
+ * const options: InProcessTaskAppOptions<InProcessTaskApp> = { configFactory: buildConfig, tunnel: { mode: 'local' }, port: 0 }
+ * ```
+ */
+export type InProcessTaskAppOptions<TApp = unknown> = {
+  [K in keyof OptionTypes<TApp> as K extends OptionKey ? K : never]?: OptionTypes<TApp>[K]
+}
+
+// Compile-time check that the list and the types name the same keys, both ways.
+type SameKeys<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false
+const optionKeysMatchTypes: SameKeys<OptionKey, keyof OptionTypes<unknown>> = true
+void optionKeysMatchTypes
 
 /** Options after validation, with defaults applied. */
 export interface ResolvedOptions {
@@ -160,15 +187,7 @@ export interface ResolvedOptions {
   readonly port: number
   readonly host: string
   readonly allowNonLoopback: boolean
-  readonly tunnelMode: TunnelMode | 'custom'
-  readonly tunnel: TunnelBackend | undefined
-  readonly preconfiguredUrl: string | undefined
-  readonly preconfiguredHeaders: Readonly<Record<string, string>> | undefined
-  readonly relayUrl: string | undefined
-  readonly relayApiKey: string | undefined
-  readonly cloudflaredPath: string | undefined
-  readonly namedTunnelToken: string | undefined
-  readonly namedTunnelHostname: string | undefined
+  readonly tunnel: ResolvedTunnel
   readonly apiKey: string | undefined
   readonly healthCheckTimeoutMs: number
   readonly onPortConflict: PortConflictPolicy
@@ -181,39 +200,10 @@ export interface ResolvedOptions {
   readonly handleSignals: boolean
 }
 
-const KNOWN_KEYS = new Set([
-  'app',
-  'config',
-  'configFactory',
-  'taskAppPath',
-  'port',
-  'host',
-  'allowNonLoopback',
-  'tunnelMode',
-  'tunnel',
-  'preconfiguredUrl',
-  'preconfiguredAuthHeader',
-  'preconfiguredAuthToken',
-  'relayUrl',
-  'relayApiKey',
-  'cloudflaredPath',
-  'namedTunnelToken',
-  'namedTunnelHostname',
-  'apiKey',
-  'healthCheckTimeoutMs',
-  'onPortConflict',
-  'verifyTunnel',
-  'stopGraceMs',
-  'onStart',
-  'onStop',
-  'logger',
-  'signal',
-  'handleSignals',
-])
+const KNOWN_KEYS: ReadonlySet<string> = new Set(OPTION_KEYS)
 
 const INPUT_KEYS = ['app', 'config', 'configFactory', 'taskAppPath'] as const
 const TASK_APP_EXTENSIONS = ['.ts', '.mts', '.js', '.mjs']
-const HEADER_NAME_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 
 function invalid(message: string): InProcessError {
   return new InProcessError('TASKAPP_ERR_INVALID_OPTIONS', message)
@@ -266,19 +256,6 @@ function optionalDuration(
 function envString(name: string): string | undefined {
   const value = process.env[name]
   return value === undefined || value.trim() === '' ? undefined : value
-}
-
-function validateHttpUrl(key: string, value: string): string {
-  let url: URL
-  try {
-    url = new URL(value)
-  } catch {
-    throw invalid(`Invalid ${key} ${JSON.stringify(value)}: expected an absolute http(s) URL.`)
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw invalid(`Invalid ${key} ${JSON.stringify(value)}: expected an http:// or https:// URL.`)
-  }
-  return value.replace(/\/+$/, '')
 }
 
 function validateInput(options: Record<string, unknown>): ResolvedOptions['input'] {
@@ -361,18 +338,6 @@ function validateLogger(value: unknown): Logger | undefined {
   return value as Logger
 }
 
-function validateTunnel(value: unknown): TunnelBackend | undefined {
-  if (value === undefined) return undefined
-  const ok =
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as { open?: unknown }).open === 'function' &&
-    typeof (value as { name?: unknown }).name === 'string'
-  if (!ok)
-    throw invalid('Invalid tunnel: expected a TunnelBackend ({ name: string, open(target, { signal }) }).')
-  return value as TunnelBackend
-}
-
 /**
  * Checks every option and applies defaults and environment fallbacks. Pure apart from reading
  * the environment and `stat`-ing `taskAppPath`: nothing is started.
@@ -387,7 +352,7 @@ export function validateOptions(raw: unknown): ResolvedOptions {
   if (unknown.length > 0) {
     throw invalid(
       `Unknown option${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}. ` +
-        'Options are camelCase (e.g. configFactory, tunnelMode, healthCheckTimeoutMs); see the README.',
+        'Options are camelCase (e.g. configFactory, tunnel, healthCheckTimeoutMs); see the README.',
     )
   }
 
@@ -417,61 +382,7 @@ export function validateOptions(raw: unknown): ResolvedOptions {
     )
   }
 
-  const tunnel = validateTunnel(options.tunnel)
-  const mode = options.tunnelMode ?? 'synthtunnel'
-  if (typeof mode !== 'string' || !(TUNNEL_MODES as readonly string[]).includes(mode)) {
-    throw invalid(
-      `Unknown tunnelMode ${show(mode)}: expected one of ${TUNNEL_MODES.map((m) => `'${m}'`).join(', ')}.`,
-    )
-  }
-  const tunnelMode: TunnelMode | 'custom' = tunnel ? 'custom' : (mode as TunnelMode)
-
-  let preconfiguredUrl = optionalString(options, 'preconfiguredUrl')
-  const authHeader = optionalString(options, 'preconfiguredAuthHeader')
-  const authToken = optionalString(options, 'preconfiguredAuthToken')
-  if ((authHeader === undefined) !== (authToken === undefined)) {
-    throw invalid('preconfiguredAuthHeader and preconfiguredAuthToken go together: pass both or neither.')
-  }
-  if (authHeader !== undefined && !HEADER_NAME_RE.test(authHeader)) {
-    throw invalid(
-      `Invalid preconfiguredAuthHeader ${JSON.stringify(authHeader)}: expected an HTTP header name.`,
-    )
-  }
-  if (tunnelMode === 'preconfigured') {
-    preconfiguredUrl ??= envString('TASKAPP_URL')
-    if (preconfiguredUrl === undefined) {
-      throw invalid("tunnelMode 'preconfigured' needs a URL: pass preconfiguredUrl or set TASKAPP_URL.")
-    }
-    preconfiguredUrl = validateHttpUrl('preconfiguredUrl', preconfiguredUrl)
-  }
-
-  let relayUrl = optionalString(options, 'relayUrl')
-  let relayApiKey = optionalString(options, 'relayApiKey')
-  if (tunnelMode === 'synthtunnel') {
-    relayUrl ??= envString('TASKAPP_RELAY_URL') ?? envString('SYNTH_BACKEND_URL')
-    relayApiKey ??= envString('SYNTH_API_KEY')
-    if (relayUrl === undefined) {
-      throw invalid(
-        "tunnelMode 'synthtunnel' (the default) needs a relay: pass relayUrl or set TASKAPP_RELAY_URL " +
-          "(or SYNTH_BACKEND_URL). For no tunnel at all, pass tunnelMode: 'local'.",
-      )
-    }
-    relayUrl = validateHttpUrl('relayUrl', relayUrl)
-  }
-
-  const cloudflaredPath = optionalString(options, 'cloudflaredPath')
-  let namedTunnelToken = optionalString(options, 'namedTunnelToken')
-  let namedTunnelHostname = optionalString(options, 'namedTunnelHostname')
-  if (tunnelMode === 'named') {
-    namedTunnelToken ??= envString('CLOUDFLARE_TUNNEL_TOKEN')
-    namedTunnelHostname ??= envString('CLOUDFLARE_TUNNEL_HOSTNAME')
-    if (namedTunnelToken === undefined || namedTunnelHostname === undefined) {
-      throw invalid(
-        "tunnelMode 'named' needs a tunnel token and its hostname: pass namedTunnelToken and namedTunnelHostname " +
-          '(or set CLOUDFLARE_TUNNEL_TOKEN and CLOUDFLARE_TUNNEL_HOSTNAME).',
-      )
-    }
-  }
+  const tunnel = resolveTunnelOption(options)
 
   const apiKey = optionalString(options, 'apiKey') ?? envString('ENVIRONMENT_API_KEY')
   const healthCheckTimeoutMs = optionalDuration(options, 'healthCheckTimeoutMs', 30_000, 1)
@@ -495,16 +406,7 @@ export function validateOptions(raw: unknown): ResolvedOptions {
     port,
     host,
     allowNonLoopback,
-    tunnelMode,
     tunnel,
-    preconfiguredUrl,
-    preconfiguredHeaders:
-      authHeader !== undefined && authToken !== undefined ? { [authHeader]: authToken } : undefined,
-    relayUrl,
-    relayApiKey,
-    cloudflaredPath,
-    namedTunnelToken,
-    namedTunnelHostname,
     apiKey,
     healthCheckTimeoutMs,
     onPortConflict,

@@ -92,9 +92,9 @@ describe('shared signal handler bookkeeping (in-process)', () => {
   it('installs one SIGINT/SIGTERM handler for all instances and removes it with the last one', async () => {
     const sigint = process.listenerCount('SIGINT')
     const sigterm = process.listenerCount('SIGTERM')
-    const a = await InProcessTaskApp.start({ app: plainApp(), port: 0, tunnelMode: 'local' })
+    const a = await InProcessTaskApp.start({ app: plainApp(), port: 0, tunnel: { mode: 'local' } })
     onTestFinished(() => a.stop())
-    const b = await InProcessTaskApp.start({ app: plainApp(), port: 0, tunnelMode: 'local' })
+    const b = await InProcessTaskApp.start({ app: plainApp(), port: 0, tunnel: { mode: 'local' } })
     onTestFinished(() => b.stop())
     expect(process.listenerCount('SIGINT')).toBe(sigint + 1)
     expect(process.listenerCount('SIGTERM')).toBe(sigterm + 1)
@@ -110,7 +110,7 @@ describe('shared signal handler bookkeeping (in-process)', () => {
     await using app = await InProcessTaskApp.start({
       app: plainApp(),
       port: 0,
-      tunnelMode: 'local',
+      tunnel: { mode: 'local' },
       handleSignals: false,
     })
     expect(app.state).toBe('running')
@@ -130,8 +130,8 @@ describe('shared signal handler bookkeeping (in-process)', () => {
     process.on('SIGINT', userHandler)
     onTestFinished(() => void process.off('SIGINT', userHandler))
     const sigint = process.listenerCount('SIGINT')
-    const a = await InProcessTaskApp.start({ app: plainApp(), port: 0, tunnelMode: 'quick' })
-    const b = await InProcessTaskApp.start({ app: plainApp(), port: 0, tunnelMode: 'local' })
+    const a = await InProcessTaskApp.start({ app: plainApp(), port: 0, tunnel: { mode: 'quick' } })
+    const b = await InProcessTaskApp.start({ app: plainApp(), port: 0, tunnel: { mode: 'local' } })
     onTestFinished(() => Promise.all([a.stop(), b.stop()]).then(() => {}))
     const bothStopped = Promise.all([
       new Promise((r) => a.once('stop', r)),

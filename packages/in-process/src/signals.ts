@@ -1,6 +1,6 @@
 import { constants } from 'node:os'
 import type { Logger } from './logger'
-import { safeLog } from './logger'
+import { safeLog } from '@taskapp/core'
 import { killTrackedTunnelChildren } from './tunnels'
 
 /** What the shared signal handler needs from an instance. */

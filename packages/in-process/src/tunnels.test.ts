@@ -28,17 +28,13 @@ describe('optional tunnel packages', () => {
   it.each([
     ['synthtunnel', '@taskapp/tunnel-synth', { relayUrl: 'http://127.0.0.1:9' }],
     ['quick', '@taskapp/tunnel-cloudflare', {}],
-    [
-      'named',
-      '@taskapp/tunnel-cloudflare',
-      { namedTunnelToken: 't', namedTunnelHostname: 'h.example.invalid' },
-    ],
+    ['named', '@taskapp/tunnel-cloudflare', { token: 't', hostname: 'h.example.invalid' }],
   ] as const)(
-    "tunnelMode '%s' without %s → TASKAPP_ERR_TUNNEL_UNAVAILABLE naming it, before anything starts",
+    "tunnel mode '%s' without %s → TASKAPP_ERR_TUNNEL_UNAVAILABLE naming it, before anything starts",
     async (mode, pkg, extra) => {
       onTestFinished(setTunnelModuleLoader(missingPackages(pkg)))
       const sigint = process.listenerCount('SIGINT')
-      const app = new InProcessTaskApp({ app: plainApp(), port: 0, tunnelMode: mode, ...extra })
+      const app = new InProcessTaskApp({ app: plainApp(), port: 0, tunnel: { mode, ...extra } })
       const err = await app.start().then(
         () => undefined,
         (e: unknown) => e as Error,
@@ -63,7 +59,7 @@ describe('optional tunnel packages', () => {
     await using app = await InProcessTaskApp.start({
       app: plainApp(),
       port: 0,
-      tunnelMode: 'local',
+      tunnel: { mode: 'local' },
       handleSignals: false,
     })
     expect(app.url).toBe(app.localUrl)
@@ -84,7 +80,7 @@ describe('optional tunnel packages', () => {
   it('a package without the expected factory → TASKAPP_ERR_TUNNEL_UNAVAILABLE asking for a matching version', async () => {
     onTestFinished(setTunnelModuleLoader(async () => ({ somethingElse: 1 })))
     await expect(
-      InProcessTaskApp.start({ app: plainApp(), port: 0, tunnelMode: 'quick', handleSignals: false }),
+      InProcessTaskApp.start({ app: plainApp(), port: 0, tunnel: { mode: 'quick' }, handleSignals: false }),
     ).rejects.toMatchObject({
       code: 'TASKAPP_ERR_TUNNEL_UNAVAILABLE',
       message: expect.stringContaining('does not export cloudflareQuickTunnel()'),
@@ -99,7 +95,7 @@ describe('optional tunnel packages', () => {
       }),
     )
     await expect(
-      InProcessTaskApp.start({ app: plainApp(), port: 0, tunnelMode: 'quick', handleSignals: false }),
+      InProcessTaskApp.start({ app: plainApp(), port: 0, tunnel: { mode: 'quick' }, handleSignals: false }),
     ).rejects.toMatchObject({
       code: 'TASKAPP_ERR_TUNNEL_UNAVAILABLE',
       cause: broken,
@@ -108,7 +104,7 @@ describe('optional tunnel packages', () => {
   })
 })
 
-describe("tunnelMode 'synthtunnel' through a real relay on loopback", () => {
+describe("tunnel mode 'synthtunnel' through a real relay on loopback", () => {
   it('serves the app through the relay with the worker token, and releases the lease on stop', async () => {
     const { createRelayServer } = await import('@taskapp/tunnel-synth/relay')
     const relay = await createRelayServer({ apiKeys: ['relay-key-for-tests'], port: 0, host: '127.0.0.1' })
@@ -118,8 +114,7 @@ describe("tunnelMode 'synthtunnel' through a real relay on loopback", () => {
       apiKey: 'task-key-for-relay-test',
       port: 0,
       handleSignals: false,
-      relayUrl: relay.url,
-      relayApiKey: 'relay-key-for-tests',
+      tunnel: { mode: 'synthtunnel', relayUrl: relay.url, relayApiKey: 'relay-key-for-tests' },
       verifyTunnel: true,
     })
     onTestFinished(() => app.stop())
@@ -142,7 +137,7 @@ describe("tunnelMode 'synthtunnel' through a real relay on loopback", () => {
   })
 })
 
-describe("tunnelMode 'quick' with the cloudflared test double", () => {
+describe("tunnel mode 'quick' with the cloudflared test double", () => {
   it('loads @taskapp/tunnel-cloudflare lazily, passes cloudflaredPath, and leaves no cloudflared behind', async () => {
     let opened: (OpenTunnel & { pid?: number; metricsUrl?: string }) | undefined
     // Wrap the real package to see the tunnel it opens; the import itself is the real one.
@@ -167,8 +162,7 @@ describe("tunnelMode 'quick' with the cloudflared test double", () => {
       app: plainApp(),
       port: 0,
       handleSignals: false,
-      tunnelMode: 'quick',
-      cloudflaredPath: CLOUDFLARED_DOUBLE,
+      tunnel: { mode: 'quick', cloudflaredPath: CLOUDFLARED_DOUBLE },
       logger,
     })
     onTestFinished(() => app.stop())

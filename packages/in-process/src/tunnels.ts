@@ -59,14 +59,14 @@ export async function loadTunnelPackage(
     if (isNotFound(err, specifier)) {
       throw new InProcessError(
         'TASKAPP_ERR_TUNNEL_UNAVAILABLE',
-        `tunnelMode '${mode}' needs the package ${specifier}, which is not installed. ` +
-          `Add it (npm install ${specifier}), or use tunnelMode: 'local'.`,
+        `tunnel mode '${mode}' needs the package ${specifier}, which is not installed. ` +
+          `Add it (npm install ${specifier}), or use tunnel: { mode: 'local' }.`,
         { cause: err },
       )
     }
     throw new InProcessError(
       'TASKAPP_ERR_TUNNEL_UNAVAILABLE',
-      `tunnelMode '${mode}' needs ${specifier}, which failed to load: ${messageOf(err)}`,
+      `tunnel mode '${mode}' needs ${specifier}, which failed to load: ${messageOf(err)}`,
       { cause: err },
     )
   }
@@ -124,29 +124,26 @@ export function fixedUrlBackend(
 export type TunnelFactory = (context: { apiKey: string | undefined; logger: Logger }) => TunnelBackend
 
 /**
- * Prepares the backend for the options: the `tunnel` option, or the one `tunnelMode` names. The
+ * Prepares the backend for the `tunnel` option: the backend given, or the one its spec names. The
  * tunnel package is imported here, before anything starts, so a missing package fails fast.
  * @internal
  */
 export async function prepareTunnel(options: ResolvedOptions): Promise<TunnelFactory> {
-  const { tunnel } = options
-  if (tunnel) return () => tunnel
-  const cloudflaredPath = options.cloudflaredPath ? { cloudflaredPath: options.cloudflaredPath } : {}
-  switch (options.tunnelMode) {
-    case 'local':
+  const spec = options.tunnel
+  switch (spec.mode) {
     case 'custom':
+      return () => spec.backend
+    case 'local':
       return () => fixedUrlBackend('local', (target) => target.localUrl)
-    case 'preconfigured': {
-      const url = options.preconfiguredUrl!
-      return () => fixedUrlBackend('preconfigured', url, options.preconfiguredHeaders)
-    }
+    case 'preconfigured':
+      return () => fixedUrlBackend('preconfigured', spec.url, spec.headers)
     case 'synthtunnel': {
       const factory = await loadTunnelPackage('@taskapp/tunnel-synth', 'synthTunnel', 'synthtunnel')
       return ({ apiKey, logger }) =>
         asBackend(
           factory({
-            backendUrl: options.relayUrl,
-            ...(options.relayApiKey ? { apiKey: options.relayApiKey } : {}),
+            backendUrl: spec.relayUrl,
+            ...(spec.relayApiKey ? { apiKey: spec.relayApiKey } : {}),
             localApiKeys: apiKey ? [apiKey] : [],
             logger,
           }),
@@ -158,7 +155,7 @@ export async function prepareTunnel(options: ResolvedOptions): Promise<TunnelFac
       const factory = await loadTunnelPackage('@taskapp/tunnel-cloudflare', 'cloudflareQuickTunnel', 'quick')
       return ({ logger }) =>
         asBackend(
-          factory({ ...cloudflaredPath, logger }),
+          factory({ ...cloudflareBinary(spec), logger }),
           '@taskapp/tunnel-cloudflare',
           'cloudflareQuickTunnel',
         )
@@ -167,16 +164,18 @@ export async function prepareTunnel(options: ResolvedOptions): Promise<TunnelFac
       const factory = await loadTunnelPackage('@taskapp/tunnel-cloudflare', 'cloudflareNamedTunnel', 'named')
       return ({ logger }) =>
         asBackend(
-          factory({
-            token: options.namedTunnelToken,
-            hostname: options.namedTunnelHostname,
-            ...cloudflaredPath,
-            logger,
-          }),
+          factory({ token: spec.token, hostname: spec.hostname, ...cloudflareBinary(spec), logger }),
           '@taskapp/tunnel-cloudflare',
           'cloudflareNamedTunnel',
         )
     }
+  }
+}
+
+function cloudflareBinary(spec: { cloudflaredPath: string | undefined; install: boolean }): object {
+  return {
+    ...(spec.cloudflaredPath ? { cloudflaredPath: spec.cloudflaredPath } : {}),
+    ...(spec.install ? { install: true } : {}),
   }
 }
 

@@ -55,7 +55,7 @@ describe('createTunnel (every tunnel registered)', () => {
   it('an unknown mode throws TASKAPP_ERR_UNKNOWN_TUNNEL_MODE naming the modes', () => {
     let caught: unknown
     try {
-      sdk.createTunnel({ mode: 'ngrok' } as unknown as sdk.TunnelSpec)
+      sdk.createTunnel({ mode: 'ngrok' } as unknown as sdk.TunnelBackendSpec)
     } catch (err) {
       caught = err
     }

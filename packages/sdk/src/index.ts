@@ -2,9 +2,8 @@
  * `@taskapp/sdk`: one import for everything. Re-exports the public API of every taskapp
  * package by name, builds any tunnel by mode ({@link createTunnel}), and ships the `taskapp` CLI.
  *
- * Where two packages export the same structural type (`TunnelBackend`, `OpenTunnel`,
- * `TunnelTarget`, `Logger`), the sdk exports `@taskapp/in-process`'s, which owns the contract;
- * the others are the same shape.
+ * The shared contracts (`TunnelBackend`, `OpenTunnel`, `TunnelTarget`, `Logger`, `redact`, the
+ * `TaskappError` base) are declared once, in `@taskapp/core`, and re-exported from here.
  *
  * @example
  * ```ts
@@ -17,8 +16,18 @@
  */
 
 // ---- @taskapp/in-process: InProcessTaskApp and the TunnelBackend contract
-export { InProcessTaskApp, InProcessError, TUNNEL_MODES, defaultLogger, redact } from '@taskapp/in-process'
+export {
+  InProcessTaskApp,
+  InProcessError,
+  TUNNEL_MODES,
+  TUNNEL_SPEC_KEYS,
+  OPTION_KEYS,
+  FLAT_TUNNEL_OPTIONS_WARNING,
+  defaultLogger,
+} from '@taskapp/in-process'
 export type {
+  InProcessTaskAppState,
+  TunnelSpec,
   InProcessTaskAppEvents,
   TunnelLostEvent,
   StartStep,
@@ -29,11 +38,26 @@ export type {
   RequestListener,
   TaskAppState,
   TunnelMode,
+} from '@taskapp/in-process'
+
+// ---- @taskapp/core: the error base, the logger and the tunnel contract
+export {
+  TaskappError,
+  isTaskappError,
+  messageOf,
+  redact,
+  silentLogger,
+  levelEnabled,
+  safeLog,
+} from '@taskapp/core'
+export type {
+  TaskappErrorOptions,
+  Logger,
+  LogLevel,
   OpenTunnel,
   TunnelBackend,
   TunnelTarget,
-  Logger,
-} from '@taskapp/in-process'
+} from '@taskapp/core'
 
 // ---- @taskapp/task-server: the task-app HTTP service
 export {
@@ -198,12 +222,10 @@ export type {
 
 // ---- @taskapp/sdk itself
 export { createTunnel, TUNNEL_BACKEND_MODES } from './tunnels.js'
-export type { TunnelSpec } from './tunnels.js'
+export type { TunnelBackendSpec } from './tunnels.js'
 export { SdkError, SdkErrorCode } from './errors.js'
 export { InProcessErrorCode } from '@taskapp/in-process'
 export { TaskServerErrorCode } from '@taskapp/task-server'
 export { PortManagerErrorCode } from '@taskapp/port-manager'
 export { HealthCheckErrorCode } from '@taskapp/health-checker'
 export { CloudflareTunnelErrorCode } from '@taskapp/tunnel-cloudflare'
-export { TaskappError, isTaskappError, messageOf } from '@taskapp/core'
-export type { TaskappErrorOptions } from '@taskapp/core'

@@ -1,9 +1,9 @@
 /**
  * Every tunnel, registered: the sdk depends on both tunnel packages, so `InProcessTaskApp`'s
- * lazy imports for `tunnelMode: 'synthtunnel' | 'quick' | 'named'` always resolve for an sdk
+ * lazy imports for `tunnel: { mode: 'synthtunnel' | 'quick' | 'named' }` always resolve for an sdk
  * user, and {@link createTunnel} builds any backend by mode name.
  */
-import type { TunnelBackend } from '@taskapp/in-process'
+import type { TunnelBackend } from '@taskapp/core'
 import {
   cloudflareNamedTunnel,
   cloudflareQuickTunnel,
@@ -13,8 +13,11 @@ import {
 import { synthTunnel, type SynthTunnelOptions } from '@taskapp/tunnel-synth'
 import { SdkError } from './errors.js'
 
-/** What {@link createTunnel} takes: a mode and that backend's own options. */
-export type TunnelSpec =
+/**
+ * What {@link createTunnel} takes: a mode and that backend's own options (for
+ * `InProcessTaskApp`'s `tunnel` option, a `TunnelSpec` is simpler: it is built for you).
+ */
+export type TunnelBackendSpec =
   | ({ mode: 'synthtunnel' } & SynthTunnelOptions)
   | ({ mode: 'quick' } & CloudflareTunnelOptions)
   | ({ mode: 'named' } & CloudflareNamedTunnelOptions)
@@ -35,7 +38,7 @@ export const TUNNEL_BACKEND_MODES = ['synthtunnel', 'quick', 'named'] as const
  * await using app = await InProcessTaskApp.start({ configFactory: buildConfig, tunnel })
  * ```
  */
-export function createTunnel(spec: TunnelSpec): TunnelBackend {
+export function createTunnel(spec: TunnelBackendSpec): TunnelBackend {
   const { mode, ...options } = spec
   switch (mode) {
     case 'synthtunnel':
@@ -47,7 +50,7 @@ export function createTunnel(spec: TunnelSpec): TunnelBackend {
     default:
       throw new SdkError(
         'TASKAPP_ERR_UNKNOWN_TUNNEL_MODE',
-        `createTunnel: unknown mode ${JSON.stringify(mode)}; use one of ${TUNNEL_BACKEND_MODES.join(', ')} (local and preconfigured need no backend: use InProcessTaskApp's tunnelMode).`,
+        `createTunnel: unknown mode ${JSON.stringify(mode)}; use one of ${TUNNEL_BACKEND_MODES.join(', ')} (local and preconfigured need no backend: pass InProcessTaskApp's tunnel: { mode }).`,
       )
   }
 }

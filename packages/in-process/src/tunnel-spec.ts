@@ -1,0 +1,308 @@
+/**
+ * The `tunnel` option: a {@link TunnelBackend}, or a plain spec naming a mode and its settings.
+ * One table ({@link TUNNEL_SPEC_KEYS}) says which keys each mode takes; the old flat options
+ * (`tunnelMode`, `relayUrl`, ...) are mapped onto a spec here, with a deprecation warning.
+ */
+import type { TunnelBackend } from '@taskapp/core'
+import { InProcessError } from './errors'
+
+/** How the app is reached from outside. */
+export type TunnelMode = 'synthtunnel' | 'quick' | 'named' | 'local' | 'preconfigured'
+
+/** The tunnel modes, in documentation order. */
+export const TUNNEL_MODES: readonly TunnelMode[] = ['synthtunnel', 'quick', 'named', 'local', 'preconfigured']
+
+/**
+ * A tunnel named by mode, with that mode's settings. Unset settings fall back to the environment
+ * (see the README's environment table).
+ *
+ * @example
+ * ```ts
+ * await InProcessTaskApp.start({ configFactory: buildConfig, tunnel: { mode: 'synthtunnel', relayUrl: 'http://127.0.0.1:8787' } })
+ * await InProcessTaskApp.start({ configFactory: buildConfig, tunnel: { mode: 'quick', install: true } })
+ * await InProcessTaskApp.start({ configFactory: buildConfig, tunnel: { mode: 'local' } })
+ * ```
+ */
+export type TunnelSpec =
+  | {
+      readonly mode: 'synthtunnel'
+      /** Base URL of the relay. @default process.env.TASKAPP_RELAY_URL, then SYNTH_BACKEND_URL */
+      readonly relayUrl?: string
+      /** API key for the relay. @default process.env.SYNTH_API_KEY */
+      readonly relayApiKey?: string
+    }
+  | {
+      readonly mode: 'quick'
+      /** Path of the `cloudflared` binary. @default found by `@taskapp/tunnel-cloudflare` */
+      readonly cloudflaredPath?: string
+      /** Download `cloudflared` into the cache when it is not found. @default false */
+      readonly install?: boolean
+    }
+  | {
+      readonly mode: 'named'
+      /** The tunnel token. @default process.env.CLOUDFLARE_TUNNEL_TOKEN */
+      readonly token?: string
+      /** The public hostname routed to the tunnel. @default process.env.CLOUDFLARE_TUNNEL_HOSTNAME */
+      readonly hostname?: string
+      /** Path of the `cloudflared` binary. @default found by `@taskapp/tunnel-cloudflare` */
+      readonly cloudflaredPath?: string
+      /** Download `cloudflared` into the cache when it is not found. @default false */
+      readonly install?: boolean
+    }
+  | { readonly mode: 'local' }
+  | {
+      readonly mode: 'preconfigured'
+      /** The public URL (trailing slash removed). @default process.env.TASKAPP_URL */
+      readonly url?: string
+      /** Name of a header callers must send (goes into `app.headers` with `authToken`). */
+      readonly authHeader?: string
+      /** Value of `authHeader`. */
+      readonly authToken?: string
+    }
+
+/** The keys each mode's spec takes besides `mode`: the one table validation and docs read. */
+export const TUNNEL_SPEC_KEYS = {
+  synthtunnel: ['relayUrl', 'relayApiKey'],
+  quick: ['cloudflaredPath', 'install'],
+  named: ['token', 'hostname', 'cloudflaredPath', 'install'],
+  local: [],
+  preconfigured: ['url', 'authHeader', 'authToken'],
+} as const satisfies {
+  readonly [M in TunnelMode]: readonly Exclude<keyof Extract<TunnelSpec, { mode: M }>, 'mode'>[]
+}
+
+/** A spec after validation, with environment fallbacks applied and required settings present. */
+export type ResolvedTunnelSpec =
+  | { readonly mode: 'synthtunnel'; readonly relayUrl: string; readonly relayApiKey: string | undefined }
+  | { readonly mode: 'quick'; readonly cloudflaredPath: string | undefined; readonly install: boolean }
+  | {
+      readonly mode: 'named'
+      readonly token: string
+      readonly hostname: string
+      readonly cloudflaredPath: string | undefined
+      readonly install: boolean
+    }
+  | { readonly mode: 'local' }
+  | {
+      readonly mode: 'preconfigured'
+      readonly url: string
+      readonly headers: Readonly<Record<string, string>> | undefined
+    }
+
+/** The `tunnel` option after validation. */
+export type ResolvedTunnel = { readonly mode: 'custom'; readonly backend: TunnelBackend } | ResolvedTunnelSpec
+
+/**
+ * The flat options of earlier versions, each with the spec key it maps to.
+ * @deprecated since 0.1: pass `tunnel: { mode, ... }` instead; removed in the next minor.
+ */
+export const DEPRECATED_TUNNEL_KEYS = {
+  tunnelMode: 'mode',
+  preconfiguredUrl: 'url',
+  preconfiguredAuthHeader: 'authHeader',
+  preconfiguredAuthToken: 'authToken',
+  relayUrl: 'relayUrl',
+  relayApiKey: 'relayApiKey',
+  cloudflaredPath: 'cloudflaredPath',
+  namedTunnelToken: 'token',
+  namedTunnelHostname: 'hostname',
+} as const
+
+/** Stable code of the deprecation warning emitted for the flat tunnel options. */
+export const FLAT_TUNNEL_OPTIONS_WARNING = 'TASKAPP_DEP_FLAT_TUNNEL_OPTIONS'
+
+const HEADER_NAME_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+let warned = false
+
+function invalid(message: string): InProcessError {
+  return new InProcessError('TASKAPP_ERR_INVALID_OPTIONS', message)
+}
+
+function show(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value)
+  if (value === null || typeof value !== 'object') return String(value)
+  return Array.isArray(value) ? 'an array' : 'an object'
+}
+
+function envString(name: string): string | undefined {
+  const value = process.env[name]
+  return value === undefined || value.trim() === '' ? undefined : value
+}
+
+function specString(spec: Record<string, unknown>, key: string, where: string): string | undefined {
+  const value = spec[key]
+  if (value === undefined) return undefined
+  if (typeof value !== 'string' || value.trim() === '') {
+    throw invalid(`Invalid ${where}.${key} ${show(value)}: expected a non-empty string.`)
+  }
+  return value
+}
+
+function specBoolean(spec: Record<string, unknown>, key: string, where: string): boolean {
+  const value = spec[key]
+  if (value === undefined) return false
+  if (typeof value !== 'boolean')
+    throw invalid(`Invalid ${where}.${key} ${show(value)}: expected true or false.`)
+  return value
+}
+
+function httpUrl(where: string, value: string): string {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    throw invalid(`Invalid ${where} ${JSON.stringify(value)}: expected an absolute http(s) URL.`)
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw invalid(`Invalid ${where} ${JSON.stringify(value)}: expected an http:// or https:// URL.`)
+  }
+  return value.replace(/\/+$/, '')
+}
+
+function isBackend(value: object): value is TunnelBackend {
+  return 'open' in value || 'name' in value
+}
+
+function warnFlatKeys(options: Record<string, unknown>): void {
+  if (warned) return
+  warned = true
+  const given = Object.keys(DEPRECATED_TUNNEL_KEYS).filter((key) => options[key] !== undefined)
+  process.emitWarning(
+    `InProcessTaskApp options ${given.join(', ')} are deprecated: pass tunnel: { mode, ... } instead ` +
+      "(e.g. tunnel: { mode: 'synthtunnel', relayUrl }); see the @taskapp/in-process README.",
+    { type: 'DeprecationWarning', code: FLAT_TUNNEL_OPTIONS_WARNING },
+  )
+}
+
+/** The flat options given, as a spec; warns once per process that they are deprecated. */
+function specFromFlatKeys(options: Record<string, unknown>): Record<string, unknown> | undefined {
+  if (!Object.keys(DEPRECATED_TUNNEL_KEYS).some((key) => options[key] !== undefined)) return undefined
+  warnFlatKeys(options)
+  const spec: Record<string, unknown> = { mode: options.tunnelMode ?? 'synthtunnel' }
+  const mode = spec.mode as TunnelMode
+  const keys: readonly string[] = (TUNNEL_SPEC_KEYS as Record<string, readonly string[]>)[mode] ?? []
+  for (const [flat, key] of Object.entries(DEPRECATED_TUNNEL_KEYS)) {
+    // Flat keys that do not apply to the mode were ignored before; they still are.
+    if (key !== 'mode' && options[flat] !== undefined && keys.includes(key)) spec[key] = options[flat]
+  }
+  // Before, a lone header or token was refused in any mode; keep refusing it.
+  if ((options.preconfiguredAuthHeader === undefined) !== (options.preconfiguredAuthToken === undefined)) {
+    throw invalid('preconfiguredAuthHeader and preconfiguredAuthToken go together: pass both or neither.')
+  }
+  return spec
+}
+
+function resolveSpec(spec: Record<string, unknown>, where: string): ResolvedTunnelSpec {
+  const mode = spec.mode
+  if (typeof mode !== 'string' || !(TUNNEL_MODES as readonly string[]).includes(mode)) {
+    throw invalid(
+      `Unknown ${where}.mode ${show(mode)}: expected one of ${TUNNEL_MODES.map((m) => `'${m}'`).join(', ')}.`,
+    )
+  }
+  const allowed: readonly string[] = TUNNEL_SPEC_KEYS[mode as TunnelMode]
+  const extra = Object.keys(spec).filter((key) => key !== 'mode' && !allowed.includes(key))
+  if (extra.length > 0) {
+    throw invalid(
+      `Unknown ${where} key${extra.length > 1 ? 's' : ''} ${extra.join(', ')} for mode '${mode}': ` +
+        (allowed.length > 0 ? `it takes ${allowed.join(', ')}.` : 'it takes no other keys.'),
+    )
+  }
+  const str = (key: string) => specString(spec, key, where)
+  switch (mode as TunnelMode) {
+    case 'local':
+      return { mode: 'local' }
+    case 'synthtunnel': {
+      const relayUrl = str('relayUrl') ?? envString('TASKAPP_RELAY_URL') ?? envString('SYNTH_BACKEND_URL')
+      if (relayUrl === undefined) {
+        throw invalid(
+          "tunnel mode 'synthtunnel' (the default) needs a relay: pass tunnel: { mode: 'synthtunnel', relayUrl } " +
+            "or set TASKAPP_RELAY_URL (or SYNTH_BACKEND_URL). For no tunnel at all, pass tunnel: { mode: 'local' }.",
+        )
+      }
+      return {
+        mode: 'synthtunnel',
+        relayUrl: httpUrl(`${where}.relayUrl`, relayUrl),
+        relayApiKey: str('relayApiKey') ?? envString('SYNTH_API_KEY'),
+      }
+    }
+    case 'quick':
+      return {
+        mode: 'quick',
+        cloudflaredPath: str('cloudflaredPath'),
+        install: specBoolean(spec, 'install', where),
+      }
+    case 'named': {
+      const token = str('token') ?? envString('CLOUDFLARE_TUNNEL_TOKEN')
+      const hostname = str('hostname') ?? envString('CLOUDFLARE_TUNNEL_HOSTNAME')
+      if (token === undefined || hostname === undefined) {
+        throw invalid(
+          "tunnel mode 'named' needs a tunnel token and its hostname: pass tunnel: { mode: 'named', token, hostname } " +
+            '(or set CLOUDFLARE_TUNNEL_TOKEN and CLOUDFLARE_TUNNEL_HOSTNAME).',
+        )
+      }
+      return {
+        mode: 'named',
+        token,
+        hostname,
+        cloudflaredPath: str('cloudflaredPath'),
+        install: specBoolean(spec, 'install', where),
+      }
+    }
+    case 'preconfigured': {
+      const url = str('url') ?? envString('TASKAPP_URL')
+      if (url === undefined) {
+        throw invalid(
+          "tunnel mode 'preconfigured' needs a URL: pass tunnel: { mode: 'preconfigured', url } or set TASKAPP_URL.",
+        )
+      }
+      const authHeader = str('authHeader')
+      const authToken = str('authToken')
+      if ((authHeader === undefined) !== (authToken === undefined)) {
+        throw invalid(`${where}.authHeader and ${where}.authToken go together: pass both or neither.`)
+      }
+      if (authHeader !== undefined && !HEADER_NAME_RE.test(authHeader)) {
+        throw invalid(
+          `Invalid ${where}.authHeader ${JSON.stringify(authHeader)}: expected an HTTP header name.`,
+        )
+      }
+      return {
+        mode: 'preconfigured',
+        url: httpUrl(`${where}.url`, url),
+        headers:
+          authHeader !== undefined && authToken !== undefined ? { [authHeader]: authToken } : undefined,
+      }
+    }
+  }
+}
+
+/**
+ * Validates the `tunnel` option (a backend or a spec) or, failing that, the deprecated flat
+ * options, and applies environment fallbacks. Default: `{ mode: 'synthtunnel' }`.
+ * @internal
+ */
+export function resolveTunnelOption(options: Record<string, unknown>): ResolvedTunnel {
+  const value = options.tunnel
+  if (value === undefined) return resolveSpec(specFromFlatKeys(options) ?? { mode: 'synthtunnel' }, 'tunnel')
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw invalid(
+      `Invalid tunnel ${show(value)}: expected a TunnelBackend ({ name, open(target, { signal }) }) or a spec such as { mode: 'local' }.`,
+    )
+  }
+  if ('mode' in value) {
+    const flat = Object.keys(DEPRECATED_TUNNEL_KEYS).filter((key) => options[key] !== undefined)
+    if (flat.length > 0) {
+      throw invalid(
+        `Pass the tunnel one way: tunnel: { mode, ... }, or the deprecated ${flat.join(', ')}; not both.`,
+      )
+    }
+    return resolveSpec(value, 'tunnel')
+  }
+  if (isBackend(value) && typeof value.open === 'function' && typeof value.name === 'string') {
+    // As before, a backend wins over the flat options, which are not checked.
+    if (Object.keys(DEPRECATED_TUNNEL_KEYS).some((key) => options[key] !== undefined)) warnFlatKeys(options)
+    return { mode: 'custom', backend: value }
+  }
+  throw invalid(
+    "Invalid tunnel: expected a TunnelBackend ({ name: string, open(target, { signal }) }) or a spec such as { mode: 'local' }.",
+  )
+}
