@@ -1,14 +1,13 @@
 /** Quick and named Cloudflare tunnels: run cloudflared, read its log, wait until it is ready. */
 import { request } from 'node:http'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CloudflareTunnelError, formatLines } from './errors.js'
 import { cloudflaredNotFoundError, defaultInstallDir, findCloudflared } from './find-binary.js'
 import { installCloudflared } from './install.js'
 import type { InstallCloudflaredOptions } from './install.js'
-import { parseCloudflaredLine, redactor } from './log-parser.js'
+import { parseCloudflaredLine, parseMetricsAddress, redactor } from './log-parser.js'
 import { trackChild } from './registry.js'
 import { spawnSupervised } from './supervised-process.js'
 import type { SupervisedExit, SupervisedProcess } from './supervised-process.js'
@@ -100,6 +99,12 @@ const noop = () => {}
 const NOOP_LOGGER: TunnelLogger = { debug: noop, info: noop, warn: noop, error: noop }
 const MAX_LINES = 100
 const READY_POLL_MS = 250
+/**
+ * cloudflared binds its metrics server itself on a port the kernel picks, and logs the address it
+ * got (`Starting metrics server on 127.0.0.1:<port>/metrics`), which is read from the log. Choosing
+ * a free port here and handing it over would leave a window in which another process takes it.
+ */
+const METRICS_LISTEN = '127.0.0.1:0'
 
 function invalid(message: string): CloudflareTunnelError {
   return new CloudflareTunnelError('TASKAPP_ERR_INVALID_OPTIONS', message)
@@ -139,19 +144,6 @@ function normalizeHostname(hostname: unknown): string {
     )
   }
   return url.host
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.unref()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      const port = typeof address === 'object' && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
 }
 
 /** One GET on the loopback metrics server; resolves status and body, or undefined on any error. */
@@ -251,8 +243,6 @@ async function openTunnel(
 
   const file = await resolveBinary(options, userSignal, logger)
   userSignal?.throwIfAborted()
-  const metricsAddress = `127.0.0.1:${await freePort()}`
-  const metricsUrl = `http://${metricsAddress}`
   const env: NodeJS.ProcessEnv = { ...(options.env ?? process.env) }
   delete env.TUNNEL_TOKEN_FILE
   delete env.TUNNEL_TOKEN
@@ -269,15 +259,16 @@ async function openTunnel(
       join(configDir, 'config.yml'),
       ...(options.extraArgs ?? []),
     ]
-    args.push('--url', localUrl.origin, '--metrics', metricsAddress)
+    args.push('--url', localUrl.origin, '--metrics', METRICS_LISTEN)
   } else {
     env.TUNNEL_TOKEN = spec.token
-    args = ['tunnel', '--no-autoupdate', '--metrics', metricsAddress, ...(options.extraArgs ?? []), 'run']
+    args = ['tunnel', '--no-autoupdate', '--metrics', METRICS_LISTEN, ...(options.extraArgs ?? []), 'run']
   }
 
   const lines: string[] = []
   let url = kind === 'named' ? `https://${spec.hostname ?? ''}` : undefined
   let registered = false
+  let metricsUrl: string | undefined
   let rateLimited = false
   let tokenInvalid = false
   let check: () => void = noop
@@ -298,6 +289,8 @@ async function openTunnel(
       if (parsed.registered) registered = true
       if (parsed.rateLimited) rateLimited = true
       if (parsed.tokenInvalid) tokenInvalid = true
+      const metricsAddress = metricsUrl === undefined ? parseMetricsAddress(raw) : undefined
+      if (metricsAddress !== undefined) metricsUrl = `http://${metricsAddress}`
       check()
     },
   })
@@ -355,7 +348,7 @@ async function openTunnel(
     }
     check = () => {
       if (rateLimited) settle({ ok: false, error: rateLimitError() })
-      else if (url !== undefined && registered) settle({ ok: true })
+      else if (url !== undefined && registered && metricsUrl !== undefined) settle({ ok: true })
     }
     onAbort = () => {
       if (userSignal?.aborted === true) {
@@ -365,7 +358,9 @@ async function openTunnel(
       const what =
         url === undefined
           ? 'printed no tunnel URL'
-          : `printed ${url} but registered no connection with Cloudflare's edge`
+          : !registered
+            ? `printed ${url} but registered no connection with Cloudflare's edge`
+            : `registered ${url} but logged no "Starting metrics server on" line (keep its log level at info)`
       settle({
         ok: false,
         error: new CloudflareTunnelError(
@@ -384,11 +379,12 @@ async function openTunnel(
       () => {},
     )
     void proc.exited.then((status) => settle({ ok: false, error: exitError(status) }))
-    // Readiness also comes from the metrics server: /ready answers 200 once a connection is up.
+    // Readiness also comes from the metrics server (once its address is logged): /ready answers
+    // 200 once a connection is up.
     const poll = async () => {
       if (settled) return
       try {
-        const ready = await probe(`${metricsUrl}/ready`, 1000)
+        const ready = metricsUrl === undefined ? undefined : await probe(`${metricsUrl}/ready`, 1000)
         if (ready?.status === 200) {
           if (url === undefined) url = quickTunnelUrl(await probe(`${metricsUrl}/quicktunnel`, 1000))
           registered = url !== undefined || registered
@@ -411,6 +407,7 @@ async function openTunnel(
   }
 
   const publicUrl = url ?? ''
+  const readyMetricsUrl = metricsUrl ?? ''
   const cloudflaredPid = proc.pid ?? (await proc.spawned)
   let closing = false
   let exitErr: CloudflareTunnelError | undefined
@@ -430,11 +427,14 @@ async function openTunnel(
     closePromise ??= proc.stop(killGraceMs).then(() => closed)
     return closePromise
   }
-  logger.debug({ pid: cloudflaredPid, url: publicUrl, metricsUrl }, 'cloudflare tunnel ready')
+  logger.debug(
+    { pid: cloudflaredPid, url: publicUrl, metricsUrl: readyMetricsUrl },
+    'cloudflare tunnel ready',
+  )
   return {
     url: publicUrl,
     pid: cloudflaredPid,
-    metricsUrl,
+    metricsUrl: readyMetricsUrl,
     get exitError() {
       return exitErr
     },
@@ -452,7 +452,8 @@ async function openTunnel(
 /**
  * A Cloudflare quick tunnel (`https://<words>.trycloudflare.com`, no account needed). Each
  * `open()` runs `cloudflared tunnel --no-autoupdate --config <{}> --url <localUrl> --metrics
- * 127.0.0.1:<free port>` and resolves once the URL is printed and a connection is registered.
+ * 127.0.0.1:0` (cloudflared picks the metrics port and logs it) and resolves once the URL is
+ * printed, a connection is registered and the metrics address is known.
  *
  * @example
  * ```ts
@@ -473,7 +474,7 @@ export function cloudflareQuickTunnel(options: CloudflareTunnelOptions = {}): Cl
 
 /**
  * A Cloudflare named tunnel run from a dashboard token: `cloudflared tunnel --no-autoupdate
- * --metrics 127.0.0.1:<free port> run` with the token in `TUNNEL_TOKEN` (never in argv). The
+ * --metrics 127.0.0.1:0 run` with the token in `TUNNEL_TOKEN` (never in argv). The
  * URL is `https://<hostname>`; the hostname → local service route lives on Cloudflare's side.
  *
  * @example
