@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net'
 import getPort, { portNumbers } from 'get-port'
 import { PortManagerError } from './errors'
 import { findPortOwner, killPortOwner } from './owner'
+import { pollUntil } from './poll'
 import { MAX_PORT, assertCount, assertHost, assertPort } from './validate'
 
 /** What {@link listen} does when the port is taken. */
@@ -37,7 +38,8 @@ export interface ListenOptions {
    */
   allowNonLoopback?: boolean
   /**
-   * With `onConflict: 'kill'`: how long to wait for the holder after SIGTERM, then after SIGKILL.
+   * With `onConflict: 'kill'`: how long to wait for the holder after SIGTERM, then after SIGKILL,
+   * and then for the port to be released (the bind is retried on `EADDRINUSE` until then).
    * @default 5000
    */
   killTimeoutMs?: number
@@ -81,6 +83,46 @@ function inUseMessage(port: number, host: string, owner?: { pid: number; command
   )
 }
 
+function isAddressInUse(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException | undefined)?.code === 'EADDRINUSE'
+}
+
+/**
+ * Binds `port` once its holder has been stopped. The kernel can release the port a moment after
+ * the holder is seen to go (a child process sharing the socket keeps it open, another process
+ * takes it), so `EADDRINUSE` is retried, polling with a growing interval (2 ms up to 100 ms), until
+ * `timeoutMs` has passed; then it throws `TASKAPP_ERR_PORT_IN_USE` naming the current holder.
+ */
+async function bindWhenReleased(
+  server: Server,
+  port: number,
+  host: string,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  let lastError: unknown
+  const attempt = async () => {
+    try {
+      await bindOnce(server, port, host, signal)
+      return true
+    } catch (err) {
+      if (!isAddressInUse(err) || signal?.aborted) throw err
+      lastError = err
+      return false
+    }
+  }
+  if (!(await pollUntil(attempt, { timeoutMs, signal }))) throw await portInUseError(port, host, lastError)
+}
+
+async function portInUseError(port: number, host: string, cause: unknown): Promise<PortManagerError> {
+  const owner = await findPortOwner(port)
+  return new PortManagerError('TASKAPP_ERR_PORT_IN_USE', inUseMessage(port, host, owner), {
+    port,
+    owner,
+    cause,
+  })
+}
+
 /**
  * Binds `server` (any `node:net` / `node:http` server) directly and retries on `EADDRINUSE`,
  * so there is no window between "the port looked free" and "we bound it". Resolves with the
@@ -121,7 +163,6 @@ export async function listen(server: Server, options: ListenOptions = {}): Promi
 
   const tried = new Set<number>()
   let candidate = port
-  let killed = false
   let lastError: unknown
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
     signal?.throwIfAborted()
@@ -129,22 +170,15 @@ export async function listen(server: Server, options: ListenOptions = {}): Promi
       await bindOnce(server, candidate, host, signal)
       return (server.address() as AddressInfo).port
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || signal?.aborted) throw err
+      if (!isAddressInUse(err) || signal?.aborted) throw err
       lastError = err
     }
     tried.add(candidate)
-    if (onConflict === 'error' || (onConflict === 'kill' && killed)) {
-      const owner = await findPortOwner(candidate)
-      throw new PortManagerError('TASKAPP_ERR_PORT_IN_USE', inUseMessage(candidate, host, owner), {
-        port: candidate,
-        owner,
-        cause: lastError,
-      })
-    }
+    if (onConflict === 'error') throw await portInUseError(candidate, host, lastError)
     if (onConflict === 'kill') {
       await killPortOwner(candidate, { timeoutMs: killTimeoutMs, signal })
-      killed = true
-      continue
+      await bindWhenReleased(server, candidate, host, killTimeoutMs, signal)
+      return (server.address() as AddressInfo).port
     }
     // 'next': ask for a free port above the one taken; binding it may still lose a race, which
     // the loop absorbs. get-port reserves what it hands out, so racers in one process differ.

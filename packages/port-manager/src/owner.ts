@@ -38,6 +38,43 @@ async function commandOf(pid: number): Promise<string> {
   }
 }
 
+/** The holder of a listening port and the inodes of its listening sockets on that port. */
+interface LocatedOwner {
+  readonly owner: PortOwner
+  readonly inodes: ReadonlySet<string>
+}
+
+/** Finds the first process (in /proc order) whose descriptors reference one of `inodes`. */
+async function locateOwner(inodes: Set<string>): Promise<LocatedOwner | undefined> {
+  const wanted = new Map([...inodes].map((inode) => [`socket:[${inode}]`, inode]))
+  let pids: string[]
+  try {
+    pids = (await readdir('/proc')).filter((name) => /^\d+$/.test(name))
+  } catch {
+    return undefined
+  }
+  for (const pid of pids) {
+    let fds: string[]
+    try {
+      fds = await readdir(`/proc/${pid}/fd`)
+    } catch {
+      continue
+    }
+    const held = new Set<string>()
+    for (const fd of fds) {
+      try {
+        const inode = wanted.get(await readlink(`/proc/${pid}/fd/${fd}`))
+        if (inode !== undefined) held.add(inode)
+      } catch {
+        // the fd closed while we looked: go on
+      }
+    }
+    if (held.size > 0)
+      return { owner: { pid: Number(pid), command: await commandOf(Number(pid)) }, inodes: held }
+  }
+  return undefined
+}
+
 /**
  * Finds the process listening on a TCP port.
  *
@@ -53,31 +90,7 @@ export async function findPortOwner(port: number): Promise<PortOwner | undefined
   if (process.platform !== 'linux') return undefined
   const inodes = await listeningInodes(port)
   if (inodes.size === 0) return undefined
-  const wanted = new Set([...inodes].map((inode) => `socket:[${inode}]`))
-  let pids: string[]
-  try {
-    pids = (await readdir('/proc')).filter((name) => /^\d+$/.test(name))
-  } catch {
-    return undefined
-  }
-  for (const pid of pids) {
-    let fds: string[]
-    try {
-      fds = await readdir(`/proc/${pid}/fd`)
-    } catch {
-      continue
-    }
-    for (const fd of fds) {
-      try {
-        if (wanted.has(await readlink(`/proc/${pid}/fd/${fd}`))) {
-          return { pid: Number(pid), command: await commandOf(Number(pid)) }
-        }
-      } catch {
-        // the fd closed while we looked: go on
-      }
-    }
-  }
-  return undefined
+  return (await locateOwner(inodes))?.owner
 }
 
 /** Options of {@link killPortOwner}. */
@@ -116,8 +129,10 @@ export async function killPortOwner(
   const timeoutMs = options.timeoutMs ?? 5000
   assertCount('timeoutMs', timeoutMs, 0)
   options.signal?.throwIfAborted()
-  const owner = await findPortOwner(port)
-  if (owner === undefined) return undefined
+  if (process.platform !== 'linux') return undefined
+  const located = await locateOwner(await listeningInodes(port))
+  if (located === undefined) return undefined
+  const { owner } = located
   if (owner.pid === process.pid) {
     throw new PortManagerError(
       'TASKAPP_ERR_KILL_REFUSED',
@@ -125,9 +140,15 @@ export async function killPortOwner(
       { port, owner },
     )
   }
-  // Released means: the process is gone, or its socket no longer listens (an exited child that
-  // is not reaped yet still answers kill(pid, 0) but holds no socket).
-  const released = async () => processGone(owner.pid) || (await findPortOwner(port))?.pid !== owner.pid
+  // Released means: the process is gone (reaped), or none of its listening sockets on the port is
+  // still listed in /proc/net/tcp. Not "no owner found": while a process exits, the kernel detaches
+  // its descriptor table (/proc/<pid>/fd reads empty) before it closes the sockets, so for a moment
+  // the port is still bound with no visible owner, and a bind then fails with EADDRINUSE.
+  const released = async () => {
+    if (processGone(owner.pid)) return true
+    const listening = await listeningInodes(port)
+    return ![...located.inodes].some((inode) => listening.has(inode))
+  }
   for (const sig of ['SIGTERM', 'SIGKILL'] as const) {
     try {
       process.kill(owner.pid, sig)

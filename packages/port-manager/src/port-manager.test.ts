@@ -191,6 +191,36 @@ describe('listen', () => {
     expect(holder.child.signalCode).toBe('SIGKILL')
   })
 
+  it.runIf(process.platform === 'linux')(
+    "onConflict 'kill' retries the bind until the port is released, not just its named holder gone",
+    async () => {
+      // A helper shares the holder's socket and keeps the port 300 ms after the holder dies, so
+      // the first bind after the kill meets EADDRINUSE (as when the kernel releases it late).
+      await using holder = await holdPortInChild({ sharedLingerMs: 300 })
+      await using server = disposableServer()
+      const port = await listen(server, { port: holder.port, onConflict: 'kill' })
+      expect(port).toBe(holder.port)
+      expect(server.listening).toBe(true)
+    },
+  )
+
+  it.runIf(process.platform === 'linux')(
+    "onConflict 'kill' gives TASKAPP_ERR_PORT_IN_USE naming the process still holding the port after killTimeoutMs",
+    async () => {
+      await using holder = await holdPortInChild({ sharedLingerMs: 60_000 })
+      await using server = disposableServer()
+      const err = await listen(server, { port: holder.port, onConflict: 'kill', killTimeoutMs: 300 }).catch(
+        (e: unknown) => e,
+      )
+      expect(err).toBeInstanceOf(PortManagerError)
+      const e = err as PortManagerError
+      expect(e.code).toBe('TASKAPP_ERR_PORT_IN_USE')
+      expect([holder.pid, holder.sharerPid]).toContain(e.owner?.pid)
+      expect((e.cause as NodeJS.ErrnoException).code).toBe('EADDRINUSE')
+      expect(server.listening).toBe(false)
+    },
+  )
+
   it('gives TASKAPP_ERR_NO_FREE_PORT when every attempt collides', async () => {
     await using holder = await holdPortInChild()
     await using server = disposableServer()

@@ -1,35 +1,53 @@
 /** Helpers for this package's tests (not exported from the package). */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { pollUntil } from './poll'
 
 const HOLDER = fileURLToPath(new URL('./fixtures/hold-port.mjs', import.meta.url))
 
-/** A child process holding a port; `close()` kills it and waits for its exit. */
+/** A child process holding a port; `close()` kills it (and its sharer) and waits for its exit. */
 export interface PortHolder extends AsyncDisposable {
   readonly child: ChildProcess
   readonly pid: number
   readonly port: number
+  /** PID of the helper sharing the socket, with `sharedLingerMs`. */
+  readonly sharerPid: number | undefined
   close(): Promise<void>
 }
 
-/** Starts fixtures/hold-port.mjs in a child process and resolves once it listens. */
+/**
+ * Starts fixtures/hold-port.mjs in a child process and resolves once it listens. With
+ * `sharedLingerMs`, a helper process shares the socket and keeps the port that long after the
+ * holder dies.
+ */
 export async function holdPortInChild(
-  options: { port?: number; ignoreSigterm?: boolean; timeoutMs?: number } = {},
+  options: { port?: number; ignoreSigterm?: boolean; sharedLingerMs?: number; timeoutMs?: number } = {},
 ): Promise<PortHolder> {
   const child = spawn(process.execPath, [HOLDER], {
     env: {
       ...process.env,
       HOLD_PORT: String(options.port ?? 0),
       IGNORE_SIGTERM: options.ignoreSigterm ? '1' : '0',
+      HOLD_SHARED_LINGER_MS: String(options.sharedLingerMs ?? -1),
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   })
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  let sharerPid: number | undefined
   const close = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
     await exited
+    if (sharerPid !== undefined) {
+      try {
+        process.kill(sharerPid, 'SIGKILL')
+      } catch {
+        // already gone
+      }
+      const pid = sharerPid
+      await waitUntil(async () => !(await isRunning(pid)), `sharer ${pid} to exit`)
+    }
   }
   const port = await new Promise<number>((resolve, reject) => {
     let out = ''
@@ -39,9 +57,10 @@ export async function holdPortInChild(
     )
     child.stdout.on('data', (chunk: Buffer) => {
       out += chunk.toString()
-      const m = /PORT (\d+)/.exec(out)
+      const m = /PORT (\d+)(?: SHARER (\d+))?\n/.exec(out)
       if (m) {
         clearTimeout(timer)
+        sharerPid = m[2] === undefined ? undefined : Number(m[2])
         resolve(Number(m[1]))
       }
     })
@@ -53,7 +72,20 @@ export async function holdPortInChild(
     await close()
     throw err
   })
-  return { child, pid: child.pid!, port, close, [Symbol.asyncDispose]: close }
+  return { child, pid: child.pid!, port, sharerPid, close, [Symbol.asyncDispose]: close }
+}
+
+/**
+ * `true` while a process with this pid runs. A zombie counts as gone: it holds no socket, and an
+ * orphan (the sharer, once the holder died) may wait a while for a reaper.
+ */
+export async function isRunning(pid: number): Promise<boolean> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
+  } catch {
+    return false
+  }
 }
 
 /** A `net.Server` closed when the returned handle is disposed. */

@@ -194,6 +194,88 @@ async function sha256File(path: string): Promise<string | undefined> {
 }
 
 /**
+ * The SHA-256 of `asset` from the release metadata (or `checksumUrl`); for `latest`, also the tag
+ * it names. Refuses (`TASKAPP_ERR_INSTALL_CHECKSUM`) when the list has no sum for the asset.
+ */
+async function fetchChecksum(
+  checksumUrlOption: string | undefined,
+  asset: string,
+  version: string,
+  signal: AbortSignal,
+  userSignal: AbortSignal | undefined,
+): Promise<{ sha256: string; version: string }> {
+  const checksumUrl =
+    checksumUrlOption ??
+    `${DEFAULT_RELEASES_API_URL}/${version === 'latest' ? 'latest' : `tags/${encodeURIComponent(version)}`}`
+  let text: string
+  try {
+    const res = await fetch(checksumUrl, { signal, headers: { accept: 'application/json, text/plain' } })
+    if (!res.ok) throw new Error(`HTTP ${res.status} from ${checksumUrl}`)
+    text = await res.text()
+  } catch (err) {
+    throw asDownloadError(err, `the checksum list (${checksumUrl})`, userSignal)
+  }
+  const parsed = parseChecksums(text, asset)
+  if (parsed.sha256 === undefined) {
+    throw new CloudflareTunnelError(
+      'TASKAPP_ERR_INSTALL_CHECKSUM',
+      `No SHA-256 for ${asset} was found at ${checksumUrl}; refusing to install an unverified binary. ` +
+        'Pass the sha256 option (from the release notes) or a checksumUrl.',
+    )
+  }
+  const tag = version === 'latest' && parsed.tag !== undefined ? checkVersion(parsed.tag) : version
+  return { sha256: parsed.sha256, version: tag }
+}
+
+/**
+ * Downloads `url` into the new file `tmpPath` (the `cloudflared` entry only, for a .tgz), and
+ * throws `TASKAPP_ERR_INSTALL_CHECKSUM` unless the download's SHA-256 is `expected`.
+ */
+async function downloadVerified(job: {
+  url: string
+  asset: string
+  expected: string
+  tmpPath: string
+  signal: AbortSignal
+  userSignal: AbortSignal | undefined
+}): Promise<void> {
+  const { url, asset, expected, tmpPath, signal, userSignal } = job
+  const hash = createHash('sha256')
+  const file = await open(tmpPath, 'wx', 0o755)
+  try {
+    const res = await fetch(url, { signal }).catch((err: unknown) => {
+      throw asDownloadError(err, url, userSignal)
+    })
+    if (!res.ok || res.body === null) {
+      await res.body?.cancel()
+      throw asDownloadError(new Error(`HTTP ${res.status}`), url, userSignal)
+    }
+    const chunks: Buffer[] = []
+    try {
+      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+        hash.update(chunk)
+        if (asset.endsWith('.tgz')) chunks.push(Buffer.from(chunk))
+        else await file.write(chunk)
+      }
+    } catch (err) {
+      throw asDownloadError(err, url, userSignal)
+    }
+    const actual = hash.digest('hex')
+    if (actual !== expected) {
+      throw new CloudflareTunnelError(
+        'TASKAPP_ERR_INSTALL_CHECKSUM',
+        `The download of ${asset} from ${url} has SHA-256 ${actual}, expected ${expected}; it was deleted and not ` +
+          'installed. Check the version and checksum (or the mirror at baseUrl).',
+      )
+    }
+    if (asset.endsWith('.tgz')) await file.write(extractFromTgz(Buffer.concat(chunks)))
+    await file.sync()
+  } finally {
+    await file.close()
+  }
+}
+
+/**
  * Downloads the cloudflared release asset for this platform, verifies its SHA-256 (given, or
  * fetched from the release metadata), and installs it atomically into the cache. A verified
  * cached copy is reused. Only runs when called (or with `install: true` on a tunnel).
@@ -222,32 +304,12 @@ export async function installCloudflared(
   const signal = userSignal === undefined ? timeout : AbortSignal.any([userSignal, timeout])
   const baseUrl = (options.baseUrl ?? DEFAULT_RELEASES_URL).replace(/\/+$/, '')
   const dir = options.dir ?? defaultInstallDir()
-  let version = options.version ?? 'latest'
-
-  let expected = options.sha256?.toLowerCase()
-  if (expected === undefined) {
-    const checksumUrl =
-      options.checksumUrl ??
-      `${DEFAULT_RELEASES_API_URL}/${version === 'latest' ? 'latest' : `tags/${encodeURIComponent(version)}`}`
-    let text: string
-    try {
-      const res = await fetch(checksumUrl, { signal, headers: { accept: 'application/json, text/plain' } })
-      if (!res.ok) throw new Error(`HTTP ${res.status} from ${checksumUrl}`)
-      text = await res.text()
-    } catch (err) {
-      throw asDownloadError(err, `the checksum list (${checksumUrl})`, userSignal)
-    }
-    const parsed = parseChecksums(text, asset)
-    if (parsed.sha256 === undefined) {
-      throw new CloudflareTunnelError(
-        'TASKAPP_ERR_INSTALL_CHECKSUM',
-        `No SHA-256 for ${asset} was found at ${checksumUrl}; refusing to install an unverified binary. ` +
-          'Pass the sha256 option (from the release notes) or a checksumUrl.',
-      )
-    }
-    expected = parsed.sha256
-    if (version === 'latest' && parsed.tag !== undefined) version = checkVersion(parsed.tag)
-  }
+  const requested = options.version ?? 'latest'
+  // The sum to verify against (given, or from the release metadata, which also names `latest`).
+  const { sha256: expected, version } =
+    options.sha256 === undefined
+      ? await fetchChecksum(options.checksumUrl, asset, requested, signal, userSignal)
+      : { sha256: options.sha256.toLowerCase(), version: requested }
 
   const targetDir = join(dir, version)
   const finalPath = join(targetDir, binaryName(platform))
@@ -270,39 +332,7 @@ export async function installCloudflared(
   let renamed = false
   let sidecar = false
   try {
-    const hash = createHash('sha256')
-    const file = await open(tmpPath, 'wx', 0o755)
-    try {
-      const res = await fetch(url, { signal }).catch((err: unknown) => {
-        throw asDownloadError(err, url, userSignal)
-      })
-      if (!res.ok || res.body === null) {
-        await res.body?.cancel()
-        throw asDownloadError(new Error(`HTTP ${res.status}`), url, userSignal)
-      }
-      const chunks: Buffer[] = []
-      try {
-        for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-          hash.update(chunk)
-          if (asset.endsWith('.tgz')) chunks.push(Buffer.from(chunk))
-          else await file.write(chunk)
-        }
-      } catch (err) {
-        throw asDownloadError(err, url, userSignal)
-      }
-      const actual = hash.digest('hex')
-      if (actual !== expected) {
-        throw new CloudflareTunnelError(
-          'TASKAPP_ERR_INSTALL_CHECKSUM',
-          `The download of ${asset} from ${url} has SHA-256 ${actual}, expected ${expected}; it was deleted and not ` +
-            'installed. Check the version and checksum (or the mirror at baseUrl).',
-        )
-      }
-      if (asset.endsWith('.tgz')) await file.write(extractFromTgz(Buffer.concat(chunks)))
-      await file.sync()
-    } finally {
-      await file.close()
-    }
+    await downloadVerified({ url, asset, expected, tmpPath, signal, userSignal })
     await chmod(tmpPath, 0o755)
     if (asset.endsWith('.tgz')) {
       sidecar = true

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { parseCloudflaredLine } from './index.js'
+import { parseMetricsAddress } from './log-parser.js'
 
 // Lines as cloudflared prints them (see the header of fixtures/cloudflared-double.cjs for sources).
 const T = '2026-08-20T10:00:00Z'
@@ -70,5 +71,29 @@ describe('parseCloudflaredLine', () => {
     })
     expect(parseCloudflaredLine(`${T} WRN Serve tunnel error error="timeout"`).level).toBe('WRN')
     expect(parseCloudflaredLine('{"level":"error","message":"x"}').level).toBe('ERR')
+  })
+})
+
+describe('parseMetricsAddress (internal)', () => {
+  it.each([
+    [`${T} INF Starting metrics server on 127.0.0.1:43121/metrics`, '127.0.0.1:43121'],
+    [
+      '{"level":"info","time":"x","message":"Starting metrics server on 127.0.0.1:20241/metrics"}',
+      '127.0.0.1:20241',
+    ],
+    [`${T} INF Starting metrics server on [::1]:20241/metrics`, '[::1]:20241'],
+    [`${T} INF Starting metrics server on 0.0.0.0:20242/metrics`, '127.0.0.1:20242'],
+    [`${T} INF Starting metrics server on [::]:20243/metrics`, '[::1]:20243'],
+  ])('reads the bound address from %j', (line, address) => {
+    expect(parseMetricsAddress(line)).toBe(address)
+  })
+
+  it.each([
+    `${T} INF Starting metrics server on 127.0.0.1:0/metrics`,
+    `${T} ERR Starting metrics server on 127.0.0.1:20241/metrics`,
+    `${T} INF Settings: map[metrics:127.0.0.1:0 no-autoupdate:true]`,
+    'failed to start metrics server: listen tcp 127.0.0.1:20241: bind: address already in use',
+  ])('finds no address in %j', (line) => {
+    expect(parseMetricsAddress(line)).toBeUndefined()
   })
 })

@@ -84,6 +84,32 @@ export function parseCloudflaredLine(line: string): ParsedLine {
   return { level, url, registered, rateLimited, tokenInvalid }
 }
 
+// `Starting metrics server on 127.0.0.1:20241/metrics` (metrics/metrics.go logs the listener's
+// real address, so with `--metrics 127.0.0.1:0` it names the port the kernel chose). IPv6 is bracketed.
+const METRICS_LINE = /\bStarting metrics server on (\[[0-9a-f:.]+\]|[^\s:/[\]]+):(\d{1,5})\/metrics\b/i
+
+/**
+ * The `host:port` cloudflared's metrics server listens on, when `line` is its
+ * `Starting metrics server on <addr>/metrics` line (console or `--output json` format). An
+ * unspecified host (`0.0.0.0`, `[::]`) is reported as the loopback address of its family.
+ * Internal: not exported from the package.
+ *
+ * @example
+ * ```ts
+ * parseMetricsAddress('2026-01-01T00:00:00Z INF Starting metrics server on 127.0.0.1:43121/metrics')
+ * // '127.0.0.1:43121'
+ * ```
+ */
+export function parseMetricsAddress(line: string): string | undefined {
+  const { level, message } = splitLevel(line)
+  if (level !== 'INF') return undefined
+  const m = METRICS_LINE.exec(message)
+  const port = Number(m?.[2])
+  if (m?.[1] === undefined || !(port > 0 && port <= 65_535)) return undefined
+  const host = m[1] === '0.0.0.0' ? '127.0.0.1' : m[1] === '[::]' ? '[::1]' : m[1]
+  return `${host}:${port}`
+}
+
 /**
  * Returns a function that replaces every occurrence of the given secrets with a short prefix.
  *

@@ -47,9 +47,14 @@ describe('cloudflareNamedTunnel against the cloudflared double', () => {
       'tunnel',
       '--no-autoupdate',
       '--metrics',
-      new URL(tunnel.metricsUrl).host,
+      '127.0.0.1:0',
       'run',
     ])
+    expect(tunnel.recentOutput()).toContainEqual(
+      expect.stringMatching(
+        new RegExp(`INF Starting metrics server on ${new URL(tunnel.metricsUrl).host}/metrics$`),
+      ),
+    )
     expect(await readEnviron(tunnel.pid)).toContain(`TUNNEL_TOKEN=${token}`)
     expect(calls.length).toBeGreaterThan(5)
     for (const c of calls) expect(JSON.stringify(c)).not.toContain(token)

@@ -74,7 +74,13 @@ describe('cloudflareQuickTunnel against the cloudflared double', () => {
     expect(info.argv.slice(0, 3)).toEqual(['tunnel', '--no-autoupdate', '--config'])
     expect(info.argv).toContain('--url')
     expect(info.argv[info.argv.indexOf('--url') + 1]).toBe(origin.url)
-    expect(info.argv[info.argv.indexOf('--metrics') + 1]).toBe(new URL(tunnel.metricsUrl).host)
+    // Metrics on port 0: cloudflared binds a free port itself, and metricsUrl is the address it logged.
+    expect(info.argv[info.argv.indexOf('--metrics') + 1]).toBe('127.0.0.1:0')
+    const metricsHost = new URL(tunnel.metricsUrl).host
+    expect(metricsHost).toMatch(/^127\.0\.0\.1:[1-9]\d*$/)
+    expect(
+      tunnel.recentOutput().some((l) => l.endsWith(`Starting metrics server on ${metricsHost}/metrics`)),
+    ).toBe(true)
   })
 
   it('does not count a printed URL as open: no registration ends in TASKAPP_ERR_TUNNEL_TIMEOUT', async () => {

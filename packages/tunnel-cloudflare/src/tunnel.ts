@@ -1,18 +1,21 @@
-/** Quick and named Cloudflare tunnels: run cloudflared, read its log, wait until it is ready. */
-import { request } from 'node:http'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { CloudflareTunnelError, formatLines } from './errors.js'
-import { cloudflaredNotFoundError, defaultInstallDir, findCloudflared } from './find-binary.js'
-import { installCloudflared } from './install.js'
+/**
+ * Quick and named Cloudflare tunnels: the public options and handle, and `open()`, which puts the
+ * parts together. The parts live in `./cloudflared/`: `binary.ts` (which cloudflared), `args.ts`
+ * (command line, environment, config), `readiness.ts` (log lines and the metrics server), and
+ * `failures.ts` (the errors); `supervised-process.ts` runs the process under a watchdog.
+ */
+import { CloudflareTunnelError } from './errors.js'
 import type { InstallCloudflaredOptions } from './install.js'
-import { parseCloudflaredLine, redactor } from './log-parser.js'
+import { redactor } from './log-parser.js'
 import { trackChild } from './registry.js'
 import { spawnSupervised } from './supervised-process.js'
-import type { SupervisedExit, SupervisedProcess } from './supervised-process.js'
+import type { SupervisedProcess } from './supervised-process.js'
 import type { OpenTunnel, TunnelBackend, TunnelLogger, TunnelTarget } from './types.js'
+import { prepareInvocation } from './cloudflared/args.js'
+import type { CloudflaredInvocation } from './cloudflared/args.js'
+import { resolveBinary } from './cloudflared/binary.js'
+import { exitError, rateLimitError, timeoutError } from './cloudflared/failures.js'
+import { ReadinessWatch } from './cloudflared/readiness.js'
 
 /**
  * Options shared by quick and named tunnels.
@@ -99,7 +102,6 @@ export interface CloudflareTunnelBackend extends TunnelBackend {
 const noop = () => {}
 const NOOP_LOGGER: TunnelLogger = { debug: noop, info: noop, warn: noop, error: noop }
 const MAX_LINES = 100
-const READY_POLL_MS = 250
 
 function invalid(message: string): CloudflareTunnelError {
   return new CloudflareTunnelError('TASKAPP_ERR_INVALID_OPTIONS', message)
@@ -141,80 +143,18 @@ function normalizeHostname(hostname: unknown): string {
   return url.host
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.unref()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      const port = typeof address === 'object' && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
-}
-
-/** One GET on the loopback metrics server; resolves status and body, or undefined on any error. */
-function probe(url: string, timeoutMs: number): Promise<{ status: number; body: string } | undefined> {
-  return new Promise((resolve) => {
-    const req = request(
-      url,
-      { agent: false, headers: { connection: 'close' }, timeout: timeoutMs },
-      (res) => {
-        let body = ''
-        res.setEncoding('utf8')
-        res.on('data', (c: string) => (body += c.length + body.length > 64_000 ? '' : c))
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
-        res.on('error', () => resolve(undefined))
-      },
-    )
-    req.on('timeout', () => req.destroy())
-    req.on('error', () => resolve(undefined))
-    req.end()
-  })
-}
-
-/** The URL from the metrics server's `/quicktunnel` answer (`{"hostname":"<words>.trycloudflare.com"}`). */
-function quickTunnelUrl(answer: { status: number; body: string } | undefined): string | undefined {
-  if (answer?.status !== 200) return undefined
+function checkTarget(target: TunnelTarget): URL {
   try {
-    const host = (JSON.parse(answer.body) as { hostname?: unknown }).hostname
-    if (typeof host === 'string' && /^[a-z0-9-]+\.trycloudflare\.com$/i.test(host) && !/^api\./i.test(host)) {
-      return `https://${host.toLowerCase()}`
-    }
-  } catch {
-    // not JSON: ignore
+    const localUrl = new URL(target.localUrl)
+    if (localUrl.protocol !== 'http:' && localUrl.protocol !== 'https:') throw new Error('not http(s)')
+    return localUrl
+  } catch (err) {
+    throw new CloudflareTunnelError(
+      'TASKAPP_ERR_INVALID_OPTIONS',
+      `open(): target.localUrl must be an http(s) URL like http://127.0.0.1:8114, got ${JSON.stringify(target.localUrl)}.`,
+      { cause: err },
+    )
   }
-  return undefined
-}
-
-async function resolveBinary(
-  options: CloudflareTunnelOptions,
-  signal: AbortSignal | undefined,
-  logger: TunnelLogger,
-): Promise<string> {
-  const env = options.env ?? process.env
-  const installDir = options.installDir ?? defaultInstallDir(env)
-  const found = await findCloudflared({ cloudflaredPath: options.cloudflaredPath, env, installDir })
-  if (found !== undefined) return found.path
-  const install = options.install
-  if (install === undefined || install === false) throw cloudflaredNotFoundError(installDir)
-  logger.info({ installDir }, 'cloudflared not found; installing a verified copy')
-  const installed = await installCloudflared({
-    ...(install === true ? {} : install),
-    dir: installDir,
-    signal,
-  })
-  logger.info(
-    { path: installed.path, version: installed.version, sha256: installed.sha256 },
-    'cloudflared installed',
-  )
-  return installed.path
-}
-
-function exitDescription(status: SupervisedExit): string {
-  if (status.signal !== null) return `was killed by ${status.signal}`
-  return `exited with code ${String(status.code)}`
 }
 
 type Kind = 'quick' | 'named'
@@ -226,203 +166,65 @@ interface Spec {
   readonly hostname?: string
 }
 
-async function openTunnel(
-  spec: Spec,
-  target: TunnelTarget,
-  userSignal: AbortSignal | undefined,
-): Promise<CloudflareTunnel> {
-  userSignal?.throwIfAborted()
+/** One cloudflared run: the process, what it printed, and how far its start-up got. */
+interface Run {
+  readonly spec: Spec
+  readonly file: string
+  readonly proc: SupervisedProcess
+  readonly watch: ReadinessWatch
+  readonly lines: string[]
+  readonly invocation: CloudflaredInvocation
+  readonly logger: TunnelLogger
+  readonly killGraceMs: number
+}
+
+/** Starts cloudflared under the watchdog; every output line is redacted, kept, logged and watched. */
+function startRun(spec: Spec, file: string, invocation: CloudflaredInvocation): Run {
   const { kind, options } = spec
-  let localUrl: URL
-  try {
-    localUrl = new URL(target.localUrl)
-    if (localUrl.protocol !== 'http:' && localUrl.protocol !== 'https:') throw new Error('not http(s)')
-  } catch (err) {
-    throw new CloudflareTunnelError(
-      'TASKAPP_ERR_INVALID_OPTIONS',
-      `open(): target.localUrl must be an http(s) URL like http://127.0.0.1:8114, got ${JSON.stringify(target.localUrl)}.`,
-      { cause: err },
-    )
-  }
   const logger = options.logger ?? NOOP_LOGGER
-  const timeoutMs = options.timeoutMs ?? 30_000
   const killGraceMs = options.killGraceMs ?? 5_000
   const redact = redactor([spec.token])
-
-  const file = await resolveBinary(options, userSignal, logger)
-  userSignal?.throwIfAborted()
-  const metricsAddress = `127.0.0.1:${await freePort()}`
-  const metricsUrl = `http://${metricsAddress}`
-  const env: NodeJS.ProcessEnv = { ...(options.env ?? process.env) }
-  delete env.TUNNEL_TOKEN_FILE
-  delete env.TUNNEL_TOKEN
-  let configDir: string | undefined
-  let args: string[]
-  if (kind === 'quick') {
-    // An explicit `{}` config stops a user's ~/.cloudflared/config.yml from taking over the quick tunnel.
-    configDir = await mkdtemp(join(tmpdir(), 'taskapp-cloudflared-'))
-    await writeFile(join(configDir, 'config.yml'), '{}\n')
-    args = [
-      'tunnel',
-      '--no-autoupdate',
-      '--config',
-      join(configDir, 'config.yml'),
-      ...(options.extraArgs ?? []),
-    ]
-    args.push('--url', localUrl.origin, '--metrics', metricsAddress)
-  } else {
-    env.TUNNEL_TOKEN = spec.token
-    args = ['tunnel', '--no-autoupdate', '--metrics', metricsAddress, ...(options.extraArgs ?? []), 'run']
-  }
-
+  const watch = new ReadinessWatch(kind === 'named' ? `https://${spec.hostname ?? ''}` : undefined)
   const lines: string[] = []
-  let url = kind === 'named' ? `https://${spec.hostname ?? ''}` : undefined
-  let registered = false
-  let rateLimited = false
-  let tokenInvalid = false
-  let check: () => void = noop
   let pid: number | undefined
-
-  const proc: SupervisedProcess = spawnSupervised({
+  const proc = spawnSupervised({
     file,
-    args,
-    env,
+    args: invocation.args,
+    env: invocation.env,
     killGraceMs,
     onLine: (raw) => {
       const line = redact(raw)
       lines.push(line)
       if (lines.length > MAX_LINES) lines.shift()
       logger.debug({ pid, tunnel: kind }, `cloudflared: ${line}`)
-      const parsed = parseCloudflaredLine(raw)
-      if (parsed.url !== undefined && url === undefined) url = parsed.url
-      if (parsed.registered) registered = true
-      if (parsed.rateLimited) rateLimited = true
-      if (parsed.tokenInvalid) tokenInvalid = true
-      check()
+      watch.observe(raw)
     },
   })
   trackChild(proc)
-  const cleanupConfig = async () => {
-    if (configDir !== undefined) await rm(configDir, { recursive: true, force: true })
-  }
+  proc.spawned.then(
+    (p) => (pid = p),
+    () => {},
+  )
+  return { spec, file, proc, watch, lines, invocation, logger, killGraceMs }
+}
 
-  const exitError = (status: SupervisedExit): CloudflareTunnelError => {
-    const details = { lines: [...lines], exitCode: status.code, exitSignal: status.signal }
-    if (status.spawnError !== undefined) {
-      return new CloudflareTunnelError(
-        'TASKAPP_ERR_CLOUDFLARED_SPAWN_FAILED',
-        `cloudflared at ${file} could not be started (${status.spawnError.message}). Check that it is an executable ` +
-          'cloudflared binary for this platform.',
-        { ...details, cause: status.spawnError },
-      )
-    }
-    if (rateLimited) return rateLimitError()
-    if (tokenInvalid) {
-      return new CloudflareTunnelError(
-        'TASKAPP_ERR_TUNNEL_TOKEN_INVALID',
-        `cloudflared refused the tunnel token (it ${exitDescription(status)}). Copy the token again from the ` +
-          `Cloudflare dashboard (Zero Trust > Networks > Tunnels). Last output:\n${formatLines(lines)}`,
-        details,
-      )
-    }
-    return new CloudflareTunnelError(
-      'TASKAPP_ERR_CLOUDFLARED_EXITED',
-      `cloudflared ${exitDescription(status)} ${url === undefined || !registered ? 'before the tunnel was ready' : 'unexpectedly'}. ` +
-        `Last output:\n${formatLines(lines)}`,
-      details,
-    )
-  }
-  const rateLimitError = () =>
-    new CloudflareTunnelError(
-      'TASKAPP_ERR_TUNNEL_RATE_LIMITED',
-      'Cloudflare refused a new quick tunnel: too many requests (HTTP 429). Wait 5-10 minutes before trying again, ' +
-        `or use a named tunnel (cloudflareNamedTunnel). Last output:\n${formatLines(lines)}`,
-      { lines: [...lines] },
-    )
-
-  // Wait for: ready, exit, rate limit, abort, or the deadline; whichever comes first.
-  const deadline = AbortSignal.timeout(timeoutMs)
-  const signal = userSignal === undefined ? deadline : AbortSignal.any([userSignal, deadline])
-  let pollTimer: NodeJS.Timeout | undefined
-  let onAbort: () => void = noop
-  const outcome = await new Promise<{ ok: true } | { ok: false; error: unknown }>((resolve) => {
-    let settled = false
-    const settle = (value: { ok: true } | { ok: false; error: unknown }) => {
-      if (settled) return
-      settled = true
-      check = noop
-      resolve(value)
-    }
-    check = () => {
-      if (rateLimited) settle({ ok: false, error: rateLimitError() })
-      else if (url !== undefined && registered) settle({ ok: true })
-    }
-    onAbort = () => {
-      if (userSignal?.aborted === true) {
-        settle({ ok: false, error: userSignal.reason })
-        return
-      }
-      const what =
-        url === undefined
-          ? 'printed no tunnel URL'
-          : `printed ${url} but registered no connection with Cloudflare's edge`
-      settle({
-        ok: false,
-        error: new CloudflareTunnelError(
-          'TASKAPP_ERR_TUNNEL_TIMEOUT',
-          `cloudflared ${what} within ${timeoutMs} ms. Check that this machine reaches Cloudflare (outbound ` +
-            `UDP 7844 for QUIC; try extraArgs ['--protocol', 'http2'] behind a strict firewall), or raise ` +
-            `timeoutMs. Last output:\n${formatLines(lines)}`,
-          { lines: [...lines] },
-        ),
-      })
-    }
-    signal.addEventListener('abort', onAbort, { once: true })
-    if (signal.aborted) onAbort()
-    proc.spawned.then(
-      (p) => (pid = p),
-      () => {},
-    )
-    void proc.exited.then((status) => settle({ ok: false, error: exitError(status) }))
-    // Readiness also comes from the metrics server: /ready answers 200 once a connection is up.
-    const poll = async () => {
-      if (settled) return
-      try {
-        const ready = await probe(`${metricsUrl}/ready`, 1000)
-        if (ready?.status === 200) {
-          if (url === undefined) url = quickTunnelUrl(await probe(`${metricsUrl}/quicktunnel`, 1000))
-          registered = url !== undefined || registered
-          check()
-        }
-      } finally {
-        if (!settled) pollTimer = setTimeout(() => void poll(), READY_POLL_MS).unref()
-      }
-    }
-    pollTimer = setTimeout(() => void poll(), READY_POLL_MS).unref()
-    check()
-  })
-  signal.removeEventListener('abort', onAbort)
-  clearTimeout(pollTimer)
-
-  if (!outcome.ok) {
-    await proc.stop(killGraceMs)
-    await cleanupConfig()
-    throw outcome.error
-  }
-
-  const publicUrl = url ?? ''
+/** The {@link CloudflareTunnel} handle of a run that became ready. */
+async function tunnelHandle(run: Run): Promise<CloudflareTunnel> {
+  const { proc, watch, lines, logger, killGraceMs } = run
+  const publicUrl = watch.progress.url ?? ''
+  const metricsUrl = watch.progress.metricsUrl ?? ''
   const cloudflaredPid = proc.pid ?? (await proc.spawned)
   let closing = false
   let exitErr: CloudflareTunnelError | undefined
   const closed: Promise<void> = proc.exited.then(async (status) => {
     if (!closing) {
-      exitErr = exitError(status)
+      exitErr = exitError(status, run.file, watch.progress, lines)
       logger.warn(
         { pid: cloudflaredPid, url: publicUrl, code: status.code, signal: status.signal },
         exitErr.message,
       )
     }
-    await cleanupConfig().catch(noop)
+    await run.invocation.cleanup().catch(noop)
   })
   let closePromise: Promise<void> | undefined
   const close = (): Promise<void> => {
@@ -449,10 +251,46 @@ async function openTunnel(
   }
 }
 
+/** Finds (or installs) cloudflared, starts it, and resolves once the tunnel is ready. */
+async function openTunnel(
+  spec: Spec,
+  target: TunnelTarget,
+  signal: AbortSignal | undefined,
+): Promise<CloudflareTunnel> {
+  signal?.throwIfAborted()
+  const { options } = spec
+  const localUrl = checkTarget(target)
+  const file = await resolveBinary(options, signal, options.logger ?? NOOP_LOGGER)
+  signal?.throwIfAborted()
+  const invocation = await prepareInvocation(
+    { kind: spec.kind, token: spec.token, extraArgs: options.extraArgs, env: options.env },
+    localUrl.origin,
+  )
+  const run = startRun(spec, file, invocation)
+  const { proc, watch, lines } = run
+  const outcome = await watch.wait({
+    exited: proc.exited,
+    timeoutMs: options.timeoutMs ?? 30_000,
+    signal,
+    errors: {
+      exited: (status) => exitError(status, file, watch.progress, lines),
+      rateLimited: () => rateLimitError(lines),
+      timedOut: () => timeoutError(watch.progress, options.timeoutMs ?? 30_000, lines),
+    },
+  })
+  if (!outcome.ok) {
+    await proc.stop(run.killGraceMs)
+    await invocation.cleanup()
+    throw outcome.error
+  }
+  return tunnelHandle(run)
+}
+
 /**
  * A Cloudflare quick tunnel (`https://<words>.trycloudflare.com`, no account needed). Each
  * `open()` runs `cloudflared tunnel --no-autoupdate --config <{}> --url <localUrl> --metrics
- * 127.0.0.1:<free port>` and resolves once the URL is printed and a connection is registered.
+ * 127.0.0.1:0` (cloudflared picks the metrics port and logs it) and resolves once the URL is
+ * printed, a connection is registered and the metrics address is known.
  *
  * @example
  * ```ts
@@ -473,7 +311,7 @@ export function cloudflareQuickTunnel(options: CloudflareTunnelOptions = {}): Cl
 
 /**
  * A Cloudflare named tunnel run from a dashboard token: `cloudflared tunnel --no-autoupdate
- * --metrics 127.0.0.1:<free port> run` with the token in `TUNNEL_TOKEN` (never in argv). The
+ * --metrics 127.0.0.1:0 run` with the token in `TUNNEL_TOKEN` (never in argv). The
  * URL is `https://<hostname>`; the hostname → local service route lives on Cloudflare's side.
  *
  * @example
