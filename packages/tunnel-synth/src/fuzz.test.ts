@@ -38,7 +38,8 @@ const headersArb = fc.oneof(
   fc.array(
     fc.tuple(
       fc.constantFrom('x-a', 'content-type', 'content-length', 'Set-Cookie', 'bad name', ''),
-      fc.string({ maxLength: 12 }),
+      // digits too, so a Content-Length that the body then misses comes up now and then
+      fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom('0', '3', '64')),
     ),
     { maxLength: 4 },
   ),

@@ -444,6 +444,10 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
           if (!HOP_BY_HOP_HEADERS.has(name.toLowerCase())) flat.push(name, value)
         }
         try {
+          // A body that ends short of (or runs past) its Content-Length must not pass for a whole
+          // response: Node then throws instead, and the caller sees a reset at once rather than
+          // waiting for bytes that never come until the keep-alive timeout.
+          pr.res.strictContentLength = true
           pr.res.writeHead(frame.status, flat)
           // Send the headers together with the body frames of this turn; flush them alone otherwise.
           pr.res.cork()
@@ -468,6 +472,7 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
         try {
           pr.res.end()
         } catch {
+          pr.status = 502 // the body did not match its Content-Length
           pr.res.destroy()
         }
         return
