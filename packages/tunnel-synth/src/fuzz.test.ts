@@ -12,10 +12,8 @@ import {
   decodeBase64,
   decodeBinaryBody,
   encodeBinaryBody,
-  parseAgentFrame,
-  parseAttachFrame,
-  parseRelayFrame,
-} from './protocol'
+} from './protocol/codec'
+import { parseAgentFrame, parseAttachFrame, parseRelayFrame } from './protocol/frames'
 import { createRelayServer } from './relay/index'
 import { synthTunnel } from './synth-tunnel'
 import type { Logger } from './types'
