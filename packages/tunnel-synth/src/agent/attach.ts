@@ -78,44 +78,45 @@ export function attach(
 ): Promise<void> {
   signal?.throwIfAborted()
   return new Promise<void>((resolve, reject) => {
-    const ws = new WebSocket(o.connectUrl, {
+    new AttachAttempt(o, signal, adopt, resolve, reject).start()
+  })
+}
+
+/** One dial and handshake; settles its promise once, whatever happens first. */
+class AttachAttempt {
+  private readonly ws: WebSocket
+  private timer: NodeJS.Timeout | undefined
+  private settled = false
+  private readonly onAbort = () => this.settle(() => this.reject(this.signal?.reason))
+
+  constructor(
+    private readonly o: AgentOptions,
+    private readonly signal: AbortSignal | undefined,
+    private readonly adopt: (ws: WebSocket, binary: boolean) => boolean,
+    private readonly resolve: () => void,
+    private readonly reject: (err: unknown) => void,
+  ) {
+    this.ws = new WebSocket(o.connectUrl, {
       headers: { authorization: `Bearer ${o.agentToken}` },
       perMessageDeflate: false,
       maxPayload: 16 * 1024 * 1024,
       handshakeTimeout: o.attachTimeoutMs,
       ...(zeroMaskSafe(o.connectUrl) ? { generateMask: zeroMask } : {}),
     })
+  }
+
+  start(): void {
+    const { ws, o } = this
     ws.on('error', () => {}) // reported through the handshake or 'close'
-    const timer = setTimeout(
+    this.timer = setTimeout(
       () =>
-        fail(
+        this.fail(
           SynthTunnelErrorCode.AttachTimeout,
           `The relay did not answer ATTACH within ${o.attachTimeoutMs} ms. Check the relay (${o.connectUrl}) or raise attachTimeoutMs.`,
         ),
       o.attachTimeoutMs,
     )
-    const onAbort = () => settle(() => reject(signal?.reason))
-    signal?.addEventListener('abort', onAbort, { once: true })
-    let settled = false
-    const settle = (then: () => void) => {
-      if (settled) return
-      settled = true
-      clearTimeout(timer)
-      signal?.removeEventListener('abort', onAbort)
-      // the handshake's listeners go; the connection that adopts the socket adds its own
-      for (const event of HANDSHAKE_EVENTS) ws.removeAllListeners(event)
-      ws.on('error', () => {})
-      then()
-    }
-    const fail = (
-      code: SynthTunnelErrorCode,
-      message: string,
-      options?: { cause?: unknown; status?: number },
-    ) =>
-      settle(() => {
-        ws.terminate()
-        reject(new SynthTunnelError(code, message, options))
-      })
+    this.signal?.addEventListener('abort', this.onAbort, { once: true })
     ws.on('unexpected-response', (req, res) => {
       const status = res.statusCode ?? 0
       res.resume()
@@ -123,50 +124,71 @@ export function attach(
       const hint = GONE_STATUSES.has(status)
         ? 'The lease is unknown or expired: open a new tunnel.'
         : 'Check the relay.'
-      fail(
-        SynthTunnelErrorCode.AttachRejected,
-        `The relay refused the agent connection (HTTP ${status}). ${hint}`,
-        {
-          status,
-        },
-      )
+      const message = `The relay refused the agent connection (HTTP ${status}). ${hint}`
+      this.fail(SynthTunnelErrorCode.AttachRejected, message, { status })
     })
     ws.on('error', (err) =>
-      fail(
+      this.fail(
         SynthTunnelErrorCode.RelayUnreachable,
         `Could not connect to the relay at ${o.connectUrl}: ${err.message}. Check that the relay runs and is reachable.`,
         { cause: err },
       ),
     )
     ws.on('open', () => ws.send(JSON.stringify(attachFrame(o))))
-    ws.on('message', (data, isBinary) => {
-      const frame = readRelayMessage(data, isBinary, false)
-      if (frame?.type !== 'ATTACH_ACK') {
-        return fail(
-          SynthTunnelErrorCode.AttachRejected,
-          'The relay answered ATTACH with something other than ATTACH_ACK. Check that the URL is a SynthTunnel relay.',
-        )
-      }
-      const caps = frame.capabilities
-      const binary =
-        o.binaryFrames &&
-        typeof caps === 'object' &&
-        caps !== null &&
-        (caps as Record<string, unknown>)[BINARY_FRAMES_CAPABILITY] === true
-      settle(() => {
-        if (adopt(ws, binary)) return resolve()
-        ws.terminate()
-        reject(new SynthTunnelError(SynthTunnelErrorCode.LeaseGone, 'The agent was stopped while attaching.'))
-      })
-    })
+    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary))
     ws.on('close', (code, reason) =>
-      fail(
+      this.fail(
         GONE_CLOSE_CODES.has(code) ? SynthTunnelErrorCode.LeaseGone : SynthTunnelErrorCode.AttachRejected,
         `The relay closed the connection during ATTACH (code ${code}${reason.length ? `: ${reason.toString()}` : ''}).`,
         { status: code },
       ),
     )
-  })
+  }
+
+  private onMessage(data: WebSocket.RawData, isBinary: boolean): void {
+    const frame = readRelayMessage(data, isBinary, false)
+    if (frame?.type !== 'ATTACH_ACK') {
+      return this.fail(
+        SynthTunnelErrorCode.AttachRejected,
+        'The relay answered ATTACH with something other than ATTACH_ACK. Check that the URL is a SynthTunnel relay.',
+      )
+    }
+    const caps = frame.capabilities
+    const binary =
+      this.o.binaryFrames &&
+      typeof caps === 'object' &&
+      caps !== null &&
+      (caps as Record<string, unknown>)[BINARY_FRAMES_CAPABILITY] === true
+    this.settle(() => {
+      if (this.adopt(this.ws, binary)) return this.resolve()
+      this.ws.terminate()
+      this.reject(
+        new SynthTunnelError(SynthTunnelErrorCode.LeaseGone, 'The agent was stopped while attaching.'),
+      )
+    })
+  }
+
+  private fail(
+    code: SynthTunnelErrorCode,
+    message: string,
+    options?: { cause?: unknown; status?: number },
+  ): void {
+    this.settle(() => {
+      this.ws.terminate()
+      this.reject(new SynthTunnelError(code, message, options))
+    })
+  }
+
+  private settle(then: () => void): void {
+    if (this.settled) return
+    this.settled = true
+    clearTimeout(this.timer)
+    this.signal?.removeEventListener('abort', this.onAbort)
+    // the handshake's listeners go; the connection that adopts the socket adds its own
+    for (const event of HANDSHAKE_EVENTS) this.ws.removeAllListeners(event)
+    this.ws.on('error', () => {})
+    then()
+  }
 }
 
 function attachFrame(o: AgentOptions): object {
