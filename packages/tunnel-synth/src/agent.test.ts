@@ -9,8 +9,8 @@ import { startReferenceRelay } from './fixtures/reference-peers'
 import type { ReferenceRelayOptions } from './fixtures/reference-peers'
 import { deferred, waitFor, within } from './fixtures/wait'
 import { createMemoryLeaseStore, createRelayServer } from './relay/index'
-import { zeroMaskSafe } from './agent'
-import type { SynthTunnelEvent } from './agent'
+import { zeroMaskSafe } from './agent/attach'
+import type { SynthTunnelEvent } from './agent/agent'
 import { synthTunnel } from './synth-tunnel'
 
 function client() {
@@ -408,7 +408,7 @@ describe('reconnect', () => {
     expect(relay2.stats().agents).toBe(1)
   })
 
-  test('a drop aborts in-flight local requests; backoff doubles to reconnectMaxMs and starts over after a good connection', async () => {
+  test('a drop aborts in-flight local requests; backoff (with jitter) doubles to reconnectMaxMs and starts over after a good connection', async () => {
     const leaseStore = createMemoryLeaseStore()
     const started = deferred()
     const aborted = deferred()
@@ -436,7 +436,12 @@ describe('reconnect', () => {
     expect((await pending).statusCode).toBe(502)
     await within(aborted.promise, 5_000, 'the local request aborted with its connection')
     await waitFor(() => delays.length >= 6, { message: 'six reconnect attempts' })
-    expect(delays.slice(0, 6)).toEqual([10, 20, 40, 80, 80, 80])
+    // each delay is drawn between half and all of its ceiling (jitter); the ceilings double to the cap
+    const ceilings = [10, 20, 40, 80, 80, 80]
+    delays.slice(0, 6).forEach((d, i) => {
+      expect(d).toBeGreaterThanOrEqual(ceilings[i]! / 2)
+      expect(d).toBeLessThanOrEqual(ceilings[i]!)
+    })
     const relay2 = await createRelayServer({ apiKeys: ['k'], leaseStore, port: relay1.port })
     await waitFor(() => tunnel.connected, { message: 'agent reconnected' })
     const res = await request(`${tunnel.url}/after`, { headers: tunnel.headers, dispatcher })
@@ -444,7 +449,8 @@ describe('reconnect', () => {
     const before = delays.length
     await relay2.close()
     await waitFor(() => delays.length > before, { message: 'a reconnect after the second drop' })
-    expect(delays[before]).toBe(10)
+    expect(delays[before]).toBeGreaterThanOrEqual(5)
+    expect(delays[before]).toBeLessThanOrEqual(10) // the ceiling starts over
   })
 
   test('an abrupt drop (socket destroyed) is followed by a fresh ATTACH', async () => {

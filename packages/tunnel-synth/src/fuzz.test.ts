@@ -12,10 +12,8 @@ import {
   decodeBase64,
   decodeBinaryBody,
   encodeBinaryBody,
-  parseAgentFrame,
-  parseAttachFrame,
-  parseRelayFrame,
-} from './protocol'
+} from './protocol/codec'
+import { parseAgentFrame, parseAttachFrame, parseRelayFrame } from './protocol/frames'
 import { createRelayServer } from './relay/index'
 import { synthTunnel } from './synth-tunnel'
 import type { Logger } from './types'
@@ -38,7 +36,8 @@ const headersArb = fc.oneof(
   fc.array(
     fc.tuple(
       fc.constantFrom('x-a', 'content-type', 'content-length', 'Set-Cookie', 'bad name', ''),
-      fc.string({ maxLength: 12 }),
+      // digits too, so a Content-Length that the body then misses comes up now and then
+      fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom('0', '3', '64')),
     ),
     { maxLength: 4 },
   ),

@@ -5,7 +5,7 @@
  */
 export { synthTunnel, localApiKeysFromEnv } from './synth-tunnel'
 export type { SynthTunnelOptions, SynthOpenTunnel, SynthTunnelBackend } from './synth-tunnel'
-export type { SynthTunnelEvent, SynthTunnelStats } from './agent'
+export type { SynthTunnelEvent, SynthTunnelStats } from './agent/agent'
 export { SynthTunnelError, SynthTunnelErrorCode } from './errors'
 export type { Logger, OpenTunnel, TunnelBackend, TunnelTarget } from './types'
 export {
@@ -15,5 +15,5 @@ export {
   WORKER_TOKEN_HEADER,
   parseAgentFrame,
   parseRelayFrame,
-} from './protocol'
-export type { AgentFrame, RelayFrame, HeaderPairs } from './protocol'
+} from './protocol/frames'
+export type { AgentFrame, RelayFrame, HeaderPairs } from './protocol/frames'

@@ -1,6 +1,6 @@
 import { request } from 'undici'
 import { SynthTunnelError, SynthTunnelErrorCode } from './errors'
-import { DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_RESPONSE_BYTES, LEASES_PATH } from './protocol'
+import { DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_RESPONSE_BYTES, LEASES_PATH } from './protocol/frames'
 
 /** A lease as the backend (or our relay) returns it. */
 export interface Lease {

@@ -8,7 +8,7 @@ import WebSocket from 'ws'
 import { describe, expect, onTestFinished, test } from 'vitest'
 import { readBody } from './fixtures/local-server'
 import { startStack } from './fixtures/stack'
-import { deferred, waitFor } from './fixtures/wait'
+import { deferred, waitFor, within } from './fixtures/wait'
 import { createMemoryLeaseStore, createRelayServer, relayOptionsFromEnv } from './relay/index'
 import { SynthTunnelErrorCode } from './errors'
 
@@ -511,4 +511,34 @@ test('a caller that stops reading is dropped after stallTimeoutMs, and the agent
   })
   expect(res.statusCode).toBe(200)
   expect(await res.body.text()).toBe('small')
+})
+
+test('an agent that ends a response short of its Content-Length: the caller sees a reset at once, not a hang', async () => {
+  await using relay = await createRelayServer({ apiKeys: ['k'] })
+  const dispatcher = client()
+  const lease = (await createLease(relay.url, 'k', dispatcher)).body
+  const ws = new WebSocket(lease.agent_connect.url as string, {
+    headers: { authorization: `Bearer ${lease.agent_connect.agent_token as string}` },
+  })
+  onTestFinished(() => ws.terminate())
+  const frames: Record<string, any>[] = []
+  ws.on('message', (d: Buffer, isBinary) => {
+    if (!isBinary) frames.push(JSON.parse(d.toString()) as Record<string, any>)
+  })
+  await once(ws, 'open')
+  ws.send(JSON.stringify({ type: 'ATTACH', agent_id: 'a', leases: [{ lease_id: lease.lease_id }] }))
+  await waitFor(() => frames.find((f) => f.type === 'ATTACH_ACK'))
+  const headers = { 'x-synthtunnel-worker-token': lease.worker_token as string }
+  const pending = request(`${lease.public_url as string}/short`, { headers, dispatcher })
+    .then(async (r) => `${r.statusCode} ${await r.body.text()}`)
+    .catch((err: Error) => `reset: ${err.message}`)
+  const head = await waitFor(() => frames.find((f) => f.type === 'REQ_HEADERS'))
+  const frame = (f: object) => ws.send(JSON.stringify({ lease_id: lease.lease_id, rid: head.rid, ...f }))
+  frame({ type: 'RESP_HEADERS', status: 200, headers: [['content-length', '5']] })
+  frame({ type: 'RESP_BODY', chunk_b64: Buffer.from('ab').toString('base64'), eof: false })
+  frame({ type: 'RESP_END' })
+  // Before the fix the relay ended the response short and the caller waited for the other 3 bytes
+  // until the keep-alive timeout (5 s), then took the truncated body as a success.
+  expect(await within(pending, 3_000, 'the short response')).toMatch(/^reset: /)
+  expect(relay.stats().inflight).toBe(0)
 })

@@ -6,7 +6,7 @@ import { expect, onTestFinished, test } from 'vitest'
 import { startLocalServer } from './fixtures/local-server'
 import { forkFixture } from './fixtures/fork-fixture'
 import { nextEvent } from './fixtures/wait'
-import type { SynthTunnelStats } from './agent'
+import type { SynthTunnelStats } from './agent/agent'
 
 const MB = 1024 * 1024
 const SIZE = 50 * MB

@@ -2,11 +2,11 @@ import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
-import { SynthTunnelAgent } from './agent'
-import type { SynthTunnelEvent, SynthTunnelStats } from './agent'
+import { SynthTunnelAgent } from './agent/agent'
+import type { SynthTunnelEvent, SynthTunnelStats } from './agent/agent'
 import { SynthTunnelError, SynthTunnelErrorCode } from './errors'
 import { createLease, deleteLease } from './lease-client'
-import { WORKER_TOKEN_HEADER } from './protocol'
+import { WORKER_TOKEN_HEADER } from './protocol/frames'
 import { redact, silentLogger } from './types'
 import type { Logger, OpenTunnel, TunnelBackend, TunnelTarget } from './types'
 
@@ -42,9 +42,9 @@ export interface SynthTunnelOptions {
   requestedTtlSeconds?: number
   /** WebSocket ping period; a missing pong drops the connection. @default 20_000 */
   pingIntervalMs?: number
-  /** First reconnect delay; doubles per failure. @default 250 */
+  /** First reconnect delay ceiling; doubles per failure; each delay is drawn between half and all of it. @default 250 */
   reconnectInitialMs?: number
-  /** Reconnect delay cap. @default 5_000 */
+  /** Reconnect delay ceiling cap. @default 5_000 */
   reconnectMaxMs?: number
   /**
    * Longest the agent stops reading the relay because the local server does not read a request

@@ -12,7 +12,7 @@ import { forkFixture } from '../fixtures/fork-fixture'
 import { startLocalServer } from '../fixtures/local-server'
 import { nextEvent, waitFor, within } from '../fixtures/wait'
 import { synthTunnel } from '../synth-tunnel'
-import type { SynthTunnelEvent } from '../agent'
+import type { SynthTunnelEvent } from '../agent/agent'
 import { createFileLeaseStore } from './file-lease-store'
 import type { RelayLease } from './lease-store'
 

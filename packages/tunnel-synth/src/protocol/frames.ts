@@ -1,7 +1,8 @@
 /**
- * The SynthTunnel wire protocol (reference: synth-ai `synth_tunnel.py` / `synth_tunnel.rs`):
- * JSON text frames, bodies as standard padded base64 in `chunk_b64`. Parsers never throw: a
- * malformed frame yields `undefined` so neither side can be crashed by its peer.
+ * The SynthTunnel wire frames (reference: synth-ai `synth_tunnel.py` / `synth_tunnel.rs`): JSON
+ * text frames, their constants and their parsers. Parsers never throw: a malformed frame yields
+ * `undefined` so neither side can be crashed by its peer. Bodies (base64 or binary frames) are
+ * `./codec`'s job.
  */
 
 /** Largest body chunk in one frame (the reference's `max_body_chunk_bytes`). */
@@ -18,6 +19,9 @@ export const LEASES_PATH = '/api/v1/synthtunnel/leases'
 export const AGENT_PATH = '/api/v1/synthtunnel/agent'
 /** Header a caller sends the worker token in. */
 export const WORKER_TOKEN_HEADER = 'X-SynthTunnel-Worker-Token'
+
+/** Error code the agent answers with when it holds `maxInflight` requests already (ours). */
+export const AGENT_CAPACITY_EXCEEDED = 'AGENT_CAPACITY_EXCEEDED'
 
 /** Relay WebSocket close codes (ours; a reference relay may use others). */
 export const CloseCode = {
@@ -145,14 +149,6 @@ export function parseHeaderPairs(value: unknown): HeaderPairs | undefined {
     out.push([name, v])
   }
   return out
-}
-
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/
-
-/** Decode standard padded base64; `undefined` when it is not valid base64. */
-export function decodeBase64(value: unknown): Buffer | undefined {
-  if (typeof value !== 'string' || value.length % 4 !== 0 || !BASE64.test(value)) return undefined
-  return Buffer.from(value, 'base64')
 }
 
 /** Parse one relay → agent frame. Returns `undefined` for anything malformed. */
@@ -288,74 +284,3 @@ export const AGENT_DROPPED_REQUEST_HEADERS: ReadonlySet<string> = new Set([
   'forwarded',
   'content-length',
 ])
-
-/** Split a buffer into views of at most `size` bytes (no copy). */
-export function* chunksOf(buf: Uint8Array, size = MAX_BODY_CHUNK_BYTES): Generator<Uint8Array> {
-  for (let i = 0; i < buf.byteLength; i += size) yield buf.subarray(i, Math.min(i + size, buf.byteLength))
-}
-
-/** Base64 of a byte view. */
-export function toBase64(chunk: Uint8Array): string {
-  return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('base64')
-}
-
-/**
- * Batch the WebSocket frames sent in one event-loop turn into one write: cork the socket on the
- * first send and uncork it in `setImmediate`. Under load this turns many small writes (one
- * syscall each) into one `writev`.
- */
-export function corkingSender(ws: {
-  send(data: string | Buffer, cb?: (err?: Error) => void): void
-}): (data: string | Buffer, cb?: (err?: Error) => void) => void {
-  let corked = false
-  return (data, cb) => {
-    const socket = (ws as unknown as { _socket?: { cork(): void; uncork(): void; destroyed?: boolean } })
-      ._socket
-    if (!corked && socket && !socket.destroyed) {
-      corked = true
-      socket.cork()
-      setImmediate(() => {
-        corked = false
-        socket.uncork()
-      })
-    }
-    ws.send(data, cb)
-  }
-}
-
-/** Capability key (ours) offered in ATTACH and echoed in ATTACH_ACK: body chunks as binary frames. */
-export const BINARY_FRAMES_CAPABILITY = 'taskapp_binary_body_frames'
-/** Binary frame kinds. */
-export const BinaryKind = { ReqBody: 1, RespBody: 2 } as const
-
-/**
- * Encode a body chunk as a binary frame (only after both sides negotiated it):
- * `[kind u8][rid length u8][rid utf8][payload]`. Saves the base64 and JSON work of `REQ_BODY` /
- * `RESP_BODY`.
- */
-export function encodeBinaryBody(kind: number, rid: string, payload: Uint8Array): Buffer {
-  const ridLength = Buffer.byteLength(rid)
-  const out = Buffer.allocUnsafe(2 + ridLength + payload.byteLength)
-  out[0] = kind
-  out[1] = ridLength
-  out.write(rid, 2, 'utf8')
-  out.set(payload, 2 + ridLength)
-  return out
-}
-
-/** Decode a binary body frame; `undefined` when malformed. */
-export function decodeBinaryBody(data: Buffer): { kind: number; rid: string; payload: Buffer } | undefined {
-  if (data.length < 2) return undefined
-  const kind = data[0]!
-  const ridLength = data[1]!
-  if (ridLength === 0 || data.length < 2 + ridLength) return undefined
-  if (kind !== BinaryKind.ReqBody && kind !== BinaryKind.RespBody) return undefined
-  return { kind, rid: data.toString('utf8', 2, 2 + ridLength), payload: data.subarray(2 + ridLength) }
-}
-
-/** Normalize ws message data to one Buffer. */
-export function rawToBuffer(data: Buffer | ArrayBuffer | Buffer[]): Buffer {
-  if (Array.isArray(data)) return Buffer.concat(data)
-  if (data instanceof ArrayBuffer) return Buffer.from(data)
-  return data
-}

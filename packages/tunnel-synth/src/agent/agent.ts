@@ -1,0 +1,193 @@
+/** The agent: one lease, its connection to the relay, and its life from start to stop. */
+import { Pool } from 'undici'
+import type WebSocket from 'ws'
+import { SynthTunnelError, SynthTunnelErrorCode } from '../errors'
+import type { Logger } from '../types'
+import { GONE_CLOSE_CODES, Reconnector, attach } from './attach'
+import { AgentConnection } from './connection'
+
+/** What the agent reports through `onEvent`. */
+export type SynthTunnelEvent =
+  | { type: 'connected'; connection: number }
+  | { type: 'disconnected'; code: number; reason: string }
+  | { type: 'reconnecting'; attempt: number; delayMs: number; error?: SynthTunnelError }
+  | { type: 'closed'; error?: SynthTunnelError }
+
+/**
+ * What the agent holds right now and the most it held, to check its memory bounds: request bodies
+ * stay under `maxBufferedBytes` (plus one chunk), the WebSocket send queue near 1 MiB.
+ */
+export interface SynthTunnelStats {
+  connected: boolean
+  /** Successful attaches so far (reconnects included). */
+  connections: number
+  /** Requests the agent is handling. */
+  inflight: number
+  /** Request-body bytes received from the relay and not yet taken by the local server. */
+  heldRequestBytes: number
+  peakHeldRequestBytes: number
+  /** Bytes queued on the WebSocket towards the relay. */
+  queuedResponseBytes: number
+  peakQueuedResponseBytes: number
+}
+
+/** Internal agent settings (resolved by `synthTunnel`). */
+export interface AgentOptions {
+  connectUrl: string
+  agentToken: string
+  leaseId: string
+  agentId: string
+  localOrigin: string
+  localTarget: { host: string; port: number }
+  localApiKeys: readonly string[]
+  maxInflight: number
+  maxResponseBytes: number
+  maxBufferedBytes: number
+  attachTimeoutMs: number
+  pingIntervalMs: number
+  reconnectInitialMs: number
+  reconnectMaxMs: number
+  /** Jitter source of the reconnect backoff, in [0, 1). @default Math.random */
+  random?: () => number
+  /** Longest the agent stops reading the relay because the local server does not read a body. */
+  stallTimeoutMs: number
+  /** Offer binary body frames in ATTACH (used only when the relay accepts). */
+  binaryFrames: boolean
+  logger: Logger
+  onEvent?: ((event: SynthTunnelEvent) => void) | undefined
+}
+
+/**
+ * The SynthTunnel agent: dials the relay, attaches, forwards requests to the local server and
+ * reconnects on any drop. One agent serves one lease. Use it through `synthTunnel()`.
+ */
+export class SynthTunnelAgent {
+  /** Resolves when the agent stops for good (`stop()`, or the lease is gone). */
+  readonly closed: Promise<void>
+  /** Why the agent stopped on its own, if it did. */
+  error: SynthTunnelError | undefined
+  /** Successful attaches so far. */
+  connections = 0
+  private resolveClosed!: () => void
+  private readonly pool: Pool
+  private conn: AgentConnection | undefined
+  private stopped = false
+  private readonly reconnector: Reconnector
+
+  constructor(readonly options: AgentOptions) {
+    this.closed = new Promise((resolve) => (this.resolveClosed = resolve))
+    this.pool = new Pool(options.localOrigin, {
+      connections: options.maxInflight,
+      headersTimeout: 0,
+      bodyTimeout: 0,
+      keepAliveTimeout: 4_000,
+    })
+    this.reconnector = new Reconnector(
+      {
+        options,
+        isStopped: () => this.stopped,
+        connect: () => this.connect(),
+        gone: (error) => this.finish(error),
+        emit: (event) => this.emit(event),
+      },
+      options.random,
+    )
+  }
+
+  /** The first connection: resolves on ATTACH_ACK, rejects with a `SynthTunnelError`. */
+  async start(signal?: AbortSignal): Promise<void> {
+    await this.connect(signal)
+  }
+
+  /** Stop: abort in-flight work, close the WebSocket, stop reconnecting. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.stopped) return this.closed
+    this.stopped = true
+    this.reconnector.cancel()
+    const conn = this.conn
+    this.conn = undefined
+    if (conn) await conn.close(1000, 'agent stopping')
+    await this.pool.destroy().catch(() => {})
+    this.finish(undefined)
+  }
+
+  get connected(): boolean {
+    return this.conn !== undefined
+  }
+
+  /** Highest request-body bytes held at once (see {@link SynthTunnelStats}). */
+  peakHeldRequestBytes = 0
+  /** Highest bytes queued on the WebSocket at once right after sending response frames. */
+  peakQueuedResponseBytes = 0
+
+  stats(): SynthTunnelStats {
+    const conn = this.conn
+    return {
+      connected: conn !== undefined,
+      connections: this.connections,
+      inflight: conn?.inflight ?? 0,
+      heldRequestBytes: conn?.heldBytes() ?? 0,
+      peakHeldRequestBytes: this.peakHeldRequestBytes,
+      queuedResponseBytes: conn?.queuedBytes ?? 0,
+      peakQueuedResponseBytes: this.peakQueuedResponseBytes,
+    }
+  }
+
+  private emit(event: SynthTunnelEvent): void {
+    try {
+      this.options.onEvent?.(event)
+    } catch (err) {
+      this.options.logger.warn({ err }, 'synthtunnel: onEvent listener threw')
+    }
+  }
+
+  private finish(error: SynthTunnelError | undefined): void {
+    if (this.error === undefined) this.error = error
+    if (!this.stopped) {
+      this.stopped = true
+      this.reconnector.cancel()
+      void this.pool.destroy().catch(() => {})
+    }
+    if (error) this.options.logger.warn({ code: error.code }, `synthtunnel: agent stopped: ${error.message}`)
+    this.emit({ type: 'closed', ...(error ? { error } : {}) })
+    this.resolveClosed()
+  }
+
+  /** One attach attempt; on ATTACH_ACK the socket becomes the agent's connection. */
+  private connect(signal?: AbortSignal): Promise<void> {
+    return attach(this.options, signal, (ws, binary) => this.adopt(ws, binary))
+  }
+
+  private adopt(ws: WebSocket, binary: boolean): boolean {
+    if (this.stopped) return false
+    this.conn = new AgentConnection(this, ws, this.pool, binary)
+    this.connections += 1
+    this.reconnector.reset()
+    this.options.logger.info(
+      { connection: this.connections, leaseId: this.options.leaseId, binary },
+      'synthtunnel: agent connected',
+    )
+    this.emit({ type: 'connected', connection: this.connections })
+    return true
+  }
+
+  /** Called by a connection when its socket is gone. */
+  connectionClosed(conn: AgentConnection, code: number, reason: string): void {
+    if (this.conn !== conn) return
+    this.conn = undefined
+    if (this.stopped) return
+    this.options.logger.warn({ code, reason }, 'synthtunnel: agent disconnected')
+    this.emit({ type: 'disconnected', code, reason })
+    if (GONE_CLOSE_CODES.has(code)) {
+      this.finish(
+        new SynthTunnelError(
+          SynthTunnelErrorCode.LeaseGone,
+          `The relay ended the lease (close code ${code}${reason ? `: ${reason}` : ''}). Open a new tunnel.`,
+          { status: code },
+        ),
+      )
+      return
+    }
+    this.reconnector.schedule()
+  }
+}

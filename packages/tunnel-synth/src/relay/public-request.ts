@@ -1,0 +1,317 @@
+/** Public traffic on `/s/<route_token>/...`: admission, then one request forwarded through its agent. */
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { WebSocket } from 'ws'
+import { sendBody } from '../protocol/codec'
+import type { BodyCodec, BodyProducer } from '../protocol/codec'
+import { AGENT_CAPACITY_EXCEEDED, HOP_BY_HOP_HEADERS } from '../protocol/frames'
+import type { HeaderPairs, RespErrorFrame, RespHeadersFrame } from '../protocol/frames'
+import type { AgentSession } from './agent-session'
+import { bearer } from './lease-api'
+import type { RelayLease } from './lease-store'
+import { sendProblem } from './problem'
+import type { RelayContext } from './relay-context'
+
+const REQUEST_BODY: BodyCodec = { direction: 'request', binary: false }
+const REQUEST_BODY_BINARY: BodyCodec = { direction: 'request', binary: true }
+
+/** Decoded worker-token hashes per lease object (a shared store handing out copies just decodes again). */
+const workerHashBytes = new WeakMap<RelayLease, Buffer>()
+
+/** SHA-256 of the presented token against the lease's, in constant time, without hex round trips. */
+function workerTokenMatches(lease: RelayLease, presented: string): boolean {
+  let expected = workerHashBytes.get(lease)
+  if (expected === undefined) {
+    expected = Buffer.from(lease.workerTokenHash, 'hex')
+    workerHashBytes.set(lease, expected)
+  }
+  const actual = createHash('sha256').update(presented).digest()
+  return actual.length === expected.length && timingSafeEqual(actual, expected)
+}
+
+/** One public request in flight through an agent: its frames out, and its response back. */
+export class PublicRequest implements BodyProducer {
+  readonly rid: string
+  /** Request bodies carry no lease id. */
+  readonly leaseId = ''
+  done = false
+  headersSent = false
+  bytesIn = 0
+  bytesOut = 0
+  /** Status the relay ended the request with when it is not the response's (e.g. 499: caller left). */
+  status: number | undefined
+  private timer: NodeJS.Timeout | undefined
+  private stallTimer: NodeJS.Timeout | undefined
+
+  constructor(
+    private readonly ctx: RelayContext,
+    readonly session: AgentSession,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+  ) {
+    this.rid = ctx.nextRid()
+  }
+
+  /** Send REQ_HEADERS, then the body as it comes, then REQ_END; arm the deadline. */
+  forward(leaseId: string, rest: string, dropAuthorization: boolean): void {
+    const { session, req, res, rid } = this
+    const { defaultDeadlineMs } = this.ctx.settings
+    const q = rest.indexOf('?')
+    const path = q === -1 ? rest : rest.slice(0, q)
+    session.sendFrame({
+      type: 'REQ_HEADERS',
+      lease_id: leaseId,
+      rid,
+      method: req.method ?? 'GET',
+      path: path || '/',
+      query: q === -1 ? '' : rest.slice(q + 1),
+      headers: forwardedHeaders(req.rawHeaders, dropAuthorization),
+      deadline_ms: defaultDeadlineMs,
+    })
+    this.timer = setTimeout(
+      () => this.fail(504, 'TUNNEL_TIMEOUT', `No complete response within ${defaultDeadlineMs} ms.`, true),
+      defaultDeadlineMs,
+    )
+    res.on('close', () => {
+      if (this.done) return
+      session.sendFrame({ type: 'CANCEL', rid })
+      this.complete(499)
+    })
+    req.on('data', (chunk: Buffer) => this.onRequestData(chunk))
+    req.on('end', () => {
+      if (!this.done) session.sendFrame({ type: 'REQ_END', rid })
+    })
+  }
+
+  private onRequestData(chunk: Buffer): void {
+    if (this.done) return
+    const { maxRequestBytes, wsHighWater } = this.ctx.settings
+    this.bytesIn += chunk.length
+    if (this.bytesIn > maxRequestBytes) {
+      this.res.shouldKeepAlive = false
+      this.fail(413, 'TUNNEL_PAYLOAD_TOO_LARGE', `The request body exceeds ${maxRequestBytes} bytes.`, true)
+      return
+    }
+    // paused (the agent side is behind) until the WebSocket has flushed
+    const codec = this.session.binary ? REQUEST_BODY_BINARY : REQUEST_BODY
+    sendBody(this.session.sink, codec, this, chunk, wsHighWater)
+  }
+
+  /** {@link BodyProducer}: stop reading the caller's body. */
+  pause(): void {
+    this.req.pause()
+  }
+
+  /** {@link BodyProducer}: read the caller's body again. */
+  resume(): void {
+    if (!this.done) this.req.resume()
+  }
+
+  /** RESP_HEADERS: write the head, corked until the next turn so it leaves with the first body. */
+  onHeaders(frame: RespHeadersFrame): void {
+    if (this.headersSent) return this.bad('RESP_HEADERS twice')
+    const flat: string[] = []
+    for (const [name, value] of frame.headers) {
+      if (!HOP_BY_HOP_HEADERS.has(name.toLowerCase())) flat.push(name, value)
+    }
+    const res = this.res
+    try {
+      // A body that ends short of (or runs past) its Content-Length must not pass for a whole
+      // response: Node then throws instead, and the caller sees a reset at once rather than
+      // waiting for bytes that never come until the keep-alive timeout.
+      res.strictContentLength = true
+      res.writeHead(frame.status, flat)
+      res.cork()
+      this.ctx.uncorkNextTurn(this)
+      this.session.writing.add(this)
+    } catch (err) {
+      res.removeHeader('content-length')
+      return this.bad(`invalid response headers (${(err as Error).message})`)
+    }
+    this.headersSent = true
+  }
+
+  /** Undo {@link onHeaders}' cork: headers go with the body frames of their turn, flushed alone otherwise. */
+  uncork(): void {
+    const res = this.res
+    if (!this.done && this.bytesOut === 0 && !res.destroyed) res.flushHeaders()
+    res.uncork()
+  }
+
+  /** A response body chunk; a caller that falls behind pauses the agent's WebSocket. */
+  onBody(chunk: Buffer | undefined): void {
+    if (!this.headersSent) return this.bad('RESP_BODY before RESP_HEADERS')
+    if (!chunk) return this.bad('RESP_BODY with invalid base64')
+    const { maxResponseBytes, perRequestAllowance, memoryBudgetBytes } = this.ctx.settings
+    this.bytesOut += chunk.length
+    if (this.bytesOut > maxResponseBytes) {
+      this.fail(502, 'TUNNEL_PAYLOAD_TOO_LARGE', `The response exceeds ${maxResponseBytes} bytes.`, true)
+      return
+    }
+    try {
+      this.res.write(chunk)
+    } catch (err) {
+      const detail = `Unwritable response body (${(err as Error).message}).`
+      this.fail(502, 'TUNNEL_BAD_AGENT_RESPONSE', detail, true)
+      return
+    }
+    if (this.res.writableLength > perRequestAllowance || this.ctx.memoryInUse() > memoryBudgetBytes) {
+      this.waitForCaller()
+    }
+  }
+
+  /** The caller is behind: stop reading from the agent rather than buffering for it, for a while. */
+  private waitForCaller(): void {
+    const { session } = this
+    if (!session.pauseFor(this.rid)) return
+    const { stallTimeoutMs } = this.ctx.settings
+    this.stallTimer = setTimeout(
+      () => this.fail(504, 'TUNNEL_TIMEOUT', `The caller did not read for ${stallTimeoutMs} ms.`, true),
+      stallTimeoutMs,
+    )
+    this.stallTimer.unref()
+    this.res.once('drain', () => {
+      clearTimeout(this.stallTimer)
+      session.resumeFor(this.rid)
+    })
+  }
+
+  /** RESP_END. */
+  onEnd(): void {
+    if (!this.headersSent) return this.bad('RESP_END before RESP_HEADERS')
+    this.complete()
+    try {
+      this.res.end()
+    } catch {
+      this.status = 502 // the body did not match its Content-Length
+      this.res.destroy()
+    }
+  }
+
+  /** RESP_ERROR: the agent could not serve the request. */
+  onError(frame: RespErrorFrame): void {
+    const capacity = frame.code === AGENT_CAPACITY_EXCEEDED
+    this.fail(
+      capacity ? 429 : 502,
+      capacity ? 'TUNNEL_CAPACITY_EXCEEDED' : 'TUNNEL_UPSTREAM_ERROR',
+      `The agent answered ${frame.code}: ${frame.message}`,
+      false,
+      capacity ? { 'retry-after': '1' } : {},
+    )
+  }
+
+  private bad(why: string): void {
+    this.fail(502, 'TUNNEL_BAD_AGENT_RESPONSE', `The agent broke the protocol: ${why}.`, true)
+  }
+
+  /** End with an error (problem+json, or a reset when the response has begun); `cancel` tells the agent. */
+  fail(
+    status: number,
+    code: string,
+    detail: string,
+    cancel: boolean,
+    extra: Record<string, string> = {},
+  ): void {
+    if (this.done) return
+    if (cancel) this.session.sendFrame({ type: 'CANCEL', rid: this.rid })
+    this.complete(status)
+    sendProblem(this.res, status, code, detail, extra)
+  }
+
+  /** Leave the in-flight books: timers, counters, the agent's pause on our behalf, an unread body. */
+  complete(status?: number): void {
+    if (this.done) return
+    this.done = true
+    clearTimeout(this.timer)
+    clearTimeout(this.stallTimer)
+    const s = this.session
+    if (s.inflight.delete(this.rid)) this.ctx.inflight -= 1
+    s.writing.delete(this)
+    s.resumeFor(this.rid)
+    if (this.req.isPaused()) this.req.resume() // discard the rest of an unread body
+    if (status !== undefined) this.status = status
+  }
+}
+
+/** The caller's headers minus hop-by-hop ones and the worker token (in either header). */
+function forwardedHeaders(raw: string[], dropAuthorization: boolean): HeaderPairs {
+  const headers: HeaderPairs = []
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!
+    const lower = name.toLowerCase()
+    if (HOP_BY_HOP_HEADERS.has(lower) || lower === 'x-synthtunnel-worker-token') continue
+    if (lower === 'authorization' && dropAuthorization) continue
+    headers.push([name, raw[i + 1]!])
+  }
+  return headers
+}
+
+/**
+ * Serve one public request on `/s/<routeToken><rest>`: check the route and the worker token, admit
+ * it (agent attached, capacity, size) and forward it through the lease's agent.
+ * @example
+ * ```ts
+ * await handlePublicRequest(ctx, req, res, 'rt_abc', '/health?x=1')
+ * ```
+ */
+export async function handlePublicRequest(
+  ctx: RelayContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  routeToken: string,
+  rest: string,
+): Promise<void> {
+  const lease = await ctx.store.findByRouteToken(routeToken)
+  if (!lease || lease.expiresAt <= Date.now()) {
+    return sendProblem(res, 404, 'TUNNEL_NOT_FOUND', 'No tunnel has this route token (it may have expired).')
+  }
+  const headerToken = req.headers['x-synthtunnel-worker-token']
+  const bearerToken = bearer(req.headers.authorization)
+  const workerToken = typeof headerToken === 'string' ? headerToken : bearerToken
+  if (!workerToken || !workerTokenMatches(lease, workerToken)) {
+    return sendProblem(
+      res,
+      401,
+      'TUNNEL_AUTH_REQUIRED',
+      'Send the worker token in x-synthtunnel-worker-token (or Authorization: Bearer).',
+      { 'www-authenticate': 'Bearer realm="synthtunnel"' },
+    )
+  }
+  if (ctx.closing) return sendProblem(res, 503, 'TUNNEL_RELAY_SHUTTING_DOWN', 'The relay is shutting down.')
+  const session = ctx.sessions.get(lease.leaseId)
+  if (!session || session.ws.readyState !== WebSocket.OPEN) {
+    return sendProblem(
+      res,
+      503,
+      'TUNNEL_AGENT_OFFLINE',
+      'No agent is attached to this tunnel; retry later.',
+      {
+        'retry-after': '1',
+      },
+    )
+  }
+  const { maxInflight, memoryBudgetBytes, maxRequestBytes } = ctx.settings
+  if (
+    ctx.inflight >= maxInflight ||
+    session.inflight.size >= session.maxInflight ||
+    ctx.memoryInUse() >= memoryBudgetBytes
+  ) {
+    return sendProblem(res, 429, 'TUNNEL_CAPACITY_EXCEEDED', 'The tunnel is at capacity; retry shortly.', {
+      'retry-after': '1',
+    })
+  }
+  if (Number(req.headers['content-length'] ?? 0) > maxRequestBytes) {
+    res.shouldKeepAlive = false
+    return sendProblem(
+      res,
+      413,
+      'TUNNEL_PAYLOAD_TOO_LARGE',
+      `The request body exceeds ${maxRequestBytes} bytes.`,
+    )
+  }
+  const pr = new PublicRequest(ctx, session, req, res)
+  if (ctx.debug) ctx.tunneled.set(res, pr)
+  session.inflight.set(pr.rid, pr)
+  ctx.inflight += 1
+  pr.forward(lease.leaseId, rest, bearerToken === workerToken)
+}

@@ -1,0 +1,56 @@
+/** What the parts of one relay share: settings, attached agents, counters, the memory in use. */
+import type { ServerResponse } from 'node:http'
+import type { Logger } from '../types'
+import type { AgentSession } from './agent-session'
+import type { LeaseStore } from './lease-store'
+import type { PublicRequest } from './public-request'
+import type { RelaySettings } from './relay-options'
+
+/** The shared state of one relay (one per `createRelayServer`). */
+export class RelayContext {
+  /** The attached agent of each lease, by lease id. */
+  readonly sessions = new Map<string, AgentSession>()
+  /** Public requests in flight across all agents. */
+  inflight = 0
+  peakMemory = 0
+  /** Set once `close()` began. */
+  closing = false
+  /** Tunneled requests by response, only while DEBUG is on: their one log line adds rid and bytes. */
+  readonly tunneled = new WeakMap<ServerResponse, PublicRequest>()
+  private corked: PublicRequest[] = []
+  private ridSeq = 0
+
+  constructor(
+    readonly settings: RelaySettings,
+    readonly store: LeaseStore,
+    readonly logger: Logger,
+    readonly debug: boolean,
+  ) {}
+
+  /** A request id unique on this relay. */
+  nextRid(): string {
+    return `r${(this.ridSeq += 1)}`
+  }
+
+  /** Bytes held right now for bodies in transit: WebSocket send queues and callers' write buffers. */
+  memoryInUse(): number {
+    let total = 0
+    for (const s of this.sessions.values()) {
+      total += s.ws.bufferedAmount
+      for (const pr of s.writing) total += pr.res.writableLength
+    }
+    if (total > this.peakMemory) this.peakMemory = total
+    return total
+  }
+
+  /** Flush a response corked at its headers together with the others of this turn, on the next. */
+  uncorkNextTurn(pr: PublicRequest): void {
+    if (this.corked.push(pr) === 1) setImmediate(this.flushCorked)
+  }
+
+  private readonly flushCorked = (): void => {
+    const list = this.corked
+    this.corked = []
+    for (const pr of list) pr.uncork()
+  }
+}

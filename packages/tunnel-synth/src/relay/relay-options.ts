@@ -1,0 +1,147 @@
+/** The relay's options, checked and resolved once into {@link RelaySettings}. */
+import { SynthTunnelError, SynthTunnelErrorCode } from '../errors'
+import {
+  DEFAULT_DEADLINE_MS,
+  DEFAULT_MAX_INFLIGHT,
+  DEFAULT_MAX_RESPONSE_BYTES,
+  MAX_BODY_CHUNK_BYTES,
+} from '../protocol/frames'
+import type { Logger } from '../types'
+import type { LeaseStore } from './lease-store'
+
+/** Options of {@link createRelayServer}. */
+export interface RelayServerOptions {
+  /** Port to listen on; 0 picks a free one. @default 0 */
+  port?: number
+  /** Interface to bind. @default '127.0.0.1' */
+  host?: string
+  /**
+   * Public origin of the relay as callers see it (e.g. `https://relay.example.com`). Public URLs are
+   * `{publicBaseUrl}/s/<route_token>`; the agent URL is its `ws(s)://` twin plus `/api/v1/synthtunnel/agent`.
+   * @default the relay's own URL, e.g. http://127.0.0.1:PORT
+   */
+  publicBaseUrl?: string
+  /**
+   * Bearer keys allowed to create and delete leases. Empty or absent: the relay generates one random
+   * key, exposed as `relay.apiKey` (never logged beyond a prefix).
+   * @default one generated key
+   */
+  apiKeys?: readonly string[]
+  /** Requests in flight across all agents; more get 429. @default 128 */
+  maxInflight?: number
+  /** Bytes the relay may hold for bodies in transit (WebSocket send buffers + caller write buffers). @default 64 MiB */
+  memoryBudgetBytes?: number
+  /** Largest request body; more gets 413. @default 200_000_000 */
+  maxRequestBytes?: number
+  /** Largest response body; more aborts the response. @default 200_000_000 */
+  maxResponseBytes?: number
+  /** Deadline of a public request (sent to the agent as `deadline_ms`); past it, 504. @default 600_000 */
+  defaultDeadlineMs?: number
+  /** Longest lease lifetime granted (requests ask via `requested_ttl_seconds`). @default 3600 */
+  leaseTtlSeconds?: number
+  /** How long an agent has to send ATTACH after connecting. @default 10_000 */
+  attachTimeoutMs?: number
+  /** WebSocket ping period towards agents; a missing pong drops the agent. @default 20_000 */
+  pingIntervalMs?: number
+  /**
+   * How long one caller may stay behind (not reading its response) while the agent's WebSocket is
+   * paused on its behalf; then that request is dropped so the agent's other requests go on.
+   * @default 10_000
+   */
+  stallTimeoutMs?: number
+  /** Where leases live; share one between relay instances to survive a restart. @default in memory */
+  leaseStore?: LeaseStore
+  /**
+   * Accept binary body frames when an agent offers them in ATTACH (a taskapp extension; agents
+   * that do not offer it get the reference base64 JSON frames).
+   * @default true
+   */
+  binaryFrames?: boolean
+  /** pino-compatible logger; one DEBUG line per request. @default silent */
+  logger?: Logger
+}
+
+/** The relay's limits and timings, with defaults applied and derived budgets computed. */
+export interface RelaySettings {
+  port: number
+  host: string
+  maxInflight: number
+  memoryBudgetBytes: number
+  maxRequestBytes: number
+  maxResponseBytes: number
+  defaultDeadlineMs: number
+  leaseTtlSeconds: number
+  attachTimeoutMs: number
+  pingIntervalMs: number
+  stallTimeoutMs: number
+  binaryFrames: boolean
+  /** Bytes one caller may have queued before the agent's WebSocket is paused for it. */
+  perRequestAllowance: number
+  /** Bytes queued on one agent WebSocket before callers' uploads are paused. */
+  wsHighWater: number
+}
+
+function invalid(message: string, cause?: unknown): SynthTunnelError {
+  return new SynthTunnelError(
+    SynthTunnelErrorCode.RelayInvalidOptions,
+    `createRelayServer: ${message}`,
+    cause === undefined ? undefined : { cause },
+  )
+}
+
+function positive(name: string, value: number | undefined, fallback: number, allowZero = false): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
+    throw invalid(
+      `${name} must be a ${allowZero ? 'non-negative' : 'positive'} number, got ${String(value)}.`,
+    )
+  }
+  return value
+}
+
+function checkKeysAndUrl(options: RelayServerOptions): void {
+  const keys = options.apiKeys
+  if (keys !== undefined && (!Array.isArray(keys) || keys.some((k) => typeof k !== 'string' || !k))) {
+    throw invalid('apiKeys must be non-empty strings.')
+  }
+  if (options.publicBaseUrl === undefined) return
+  try {
+    const u = new URL(options.publicBaseUrl)
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new TypeError('not http(s)')
+  } catch (err) {
+    throw invalid(`publicBaseUrl must be an http(s) URL, got "${options.publicBaseUrl}".`, err)
+  }
+}
+
+/**
+ * Check the relay options and apply the defaults.
+ * @throws SynthTunnelError `TASKAPP_ERR_SYNTH_RELAY_INVALID_OPTIONS` naming the option and what was expected.
+ * @example
+ * ```ts
+ * const settings = resolveRelayOptions({ maxInflight: 64 })
+ * ```
+ */
+export function resolveRelayOptions(options: RelayServerOptions): RelaySettings {
+  const port = positive('port', options.port, 0, true)
+  if (!Number.isInteger(port) || port > 65535) throw invalid(`port must be 0..65535, got ${port}.`)
+  const maxInflight = positive('maxInflight', options.maxInflight, DEFAULT_MAX_INFLIGHT)
+  const memoryBudgetBytes = positive('memoryBudgetBytes', options.memoryBudgetBytes, 64 * 1024 * 1024)
+  const settings: RelaySettings = {
+    port,
+    host: options.host ?? '127.0.0.1',
+    maxInflight,
+    memoryBudgetBytes,
+    maxRequestBytes: positive('maxRequestBytes', options.maxRequestBytes, DEFAULT_MAX_RESPONSE_BYTES),
+    maxResponseBytes: positive('maxResponseBytes', options.maxResponseBytes, DEFAULT_MAX_RESPONSE_BYTES),
+    defaultDeadlineMs: positive('defaultDeadlineMs', options.defaultDeadlineMs, DEFAULT_DEADLINE_MS),
+    leaseTtlSeconds: positive('leaseTtlSeconds', options.leaseTtlSeconds, 3600),
+    attachTimeoutMs: positive('attachTimeoutMs', options.attachTimeoutMs, 10_000),
+    pingIntervalMs: positive('pingIntervalMs', options.pingIntervalMs, 20_000),
+    stallTimeoutMs: positive('stallTimeoutMs', options.stallTimeoutMs, 10_000),
+    binaryFrames: options.binaryFrames ?? true,
+    perRequestAllowance: Math.max(MAX_BODY_CHUNK_BYTES, Math.floor(memoryBudgetBytes / (2 * maxInflight))),
+    wsHighWater: Math.max(MAX_BODY_CHUNK_BYTES * 2, Math.min(1024 * 1024, Math.floor(memoryBudgetBytes / 4))),
+  }
+  checkKeysAndUrl(options)
+  return settings
+}
