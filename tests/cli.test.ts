@@ -96,10 +96,16 @@ describe('taskapp serve (the example file)', () => {
       url: string
       port: number
       tunnelMode: string
+      tunnel: { mode: string }
       headers: object
       apiKeySource: string
     }
-    expect(report).toMatchObject({ tunnelMode: 'local', headers: {}, apiKeySource: 'flag' })
+    expect(report).toMatchObject({
+      tunnelMode: 'local',
+      tunnel: { mode: 'local' },
+      headers: {},
+      apiKeySource: 'flag',
+    })
     expect(report.url).toBe(`http://127.0.0.1:${report.port}`)
     expect(cli.stdout()).not.toContain('cli-json-key') // a key the user gave is never echoed
     const info = await fetch(`${report.url}/info`, { headers: { 'X-API-Key': 'cli-json-key' } })

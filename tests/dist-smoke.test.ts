@@ -8,19 +8,10 @@ import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { beforeAll, describe, expect, it } from 'vitest'
+import { publicEntrySpecifiers } from './fixtures/workspace-entries.mjs'
 import { REPO_ROOT } from './support'
 
-const specifiers = [
-  '@taskapp/core',
-  '@taskapp/port-manager',
-  '@taskapp/health-checker',
-  '@taskapp/task-server',
-  '@taskapp/tunnel-cloudflare',
-  '@taskapp/tunnel-synth',
-  '@taskapp/tunnel-synth/relay',
-  '@taskapp/in-process',
-  '@taskapp/sdk',
-] as const
+const specifiers = publicEntrySpecifiers()
 
 interface Report {
   resolved: Record<string, string>
@@ -41,6 +32,13 @@ beforeAll(async () => {
 }, 40_000)
 
 describe('built packages (dist/)', () => {
+  it('covers every public entry of every published package', () => {
+    expect(specifiers).toEqual(
+      expect.arrayContaining(['@taskapp/core', '@taskapp/sdk', '@taskapp/tunnel-synth/relay']),
+    )
+    expect(Object.keys(report.resolved).sort()).toEqual(specifiers)
+  })
+
   it.each(specifiers)('%s resolves to its dist/ and exports what its source exports', async (specifier) => {
     expect(report.resolved[specifier]).toMatch(/[/\\]dist[/\\][a-z-]+\.js$/)
     const source = (await import(specifier)) as Record<string, unknown>

@@ -80,7 +80,7 @@ describe('parseCommand: serve', () => {
       file: 'app.ts',
       port: DEFAULTS.servePort,
       host: '127.0.0.1',
-      tunnel: 'local',
+      tunnel: { mode: 'local' },
       onPortConflict: 'next',
       verifyTunnel: false,
       json: false,
@@ -115,9 +115,7 @@ describe('parseCommand: serve', () => {
       file: './app.mjs',
       port: 9000,
       host: 'localhost',
-      tunnel: 'synthtunnel',
-      relayUrl: 'http://127.0.0.1:8787',
-      relayApiKey: 'relay-key',
+      tunnel: { mode: 'synthtunnel', relayUrl: 'http://127.0.0.1:8787', relayApiKey: 'relay-key' },
       apiKey: 'app-key',
       apiKeyFrom: 'flag',
       onPortConflict: 'error',
@@ -137,9 +135,8 @@ describe('parseCommand: serve', () => {
     }
     expect(parseCommand(['serve', 'a.ts'], env)).toMatchObject({
       port: 9100,
-      tunnel: 'synthtunnel', // a relay URL is known, so the relay is the default tunnel
-      relayUrl: 'http://127.0.0.1:9999',
-      relayApiKey: 'synth-key',
+      // a relay URL is known, so the relay is the default tunnel
+      tunnel: { mode: 'synthtunnel', relayUrl: 'http://127.0.0.1:9999', relayApiKey: 'synth-key' },
       apiKey: 'env-key',
       apiKeyFrom: 'env',
       logLevel: 'warn',
@@ -148,7 +145,7 @@ describe('parseCommand: serve', () => {
       parseCommand(['serve', 'a.ts', '--port', '9200', '--tunnel', 'local'], { TASKAPP_PORT: '9100' }),
     ).toMatchObject({
       port: 9200,
-      tunnel: 'local',
+      tunnel: { mode: 'local' },
     })
   })
 
@@ -164,17 +161,16 @@ describe('parseCommand: serve', () => {
         '--hostname',
         'app.example.com',
       ]),
-    ).toMatchObject({ tunnel: 'named', cloudflareToken: 't0k', hostname: 'app.example.com' })
+    ).toMatchObject({ tunnel: { mode: 'named', token: 't0k', hostname: 'app.example.com' } })
     expect(
       parseCommand(['serve', 'a.ts', '--tunnel', 'preconfigured', '--public-url', 'https://x.example.com/']),
     ).toMatchObject({
-      tunnel: 'preconfigured',
-      publicUrl: 'https://x.example.com',
+      tunnel: { mode: 'preconfigured', url: 'https://x.example.com' },
     })
     expect(
       parseCommand(['serve', 'a.ts', '--tunnel', 'preconfigured'], { TASKAPP_URL: 'https://y.example.com' }),
     ).toMatchObject({
-      publicUrl: 'https://y.example.com',
+      tunnel: { mode: 'preconfigured', url: 'https://y.example.com' },
     })
   })
 

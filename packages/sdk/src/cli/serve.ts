@@ -3,7 +3,7 @@
  * headers a caller needs, run until SIGINT/SIGTERM, then stop cleanly.
  */
 import { resolve } from 'node:path'
-import { InProcessTaskApp, type InProcessTaskAppOptions } from '@taskapp/in-process'
+import { InProcessTaskApp, type InProcessTaskAppOptions, type TunnelSpec } from '@taskapp/in-process'
 import type { ServeCommand } from './args.js'
 import { createCliLogger, Progress, redactSecret, type CliIo } from './output.js'
 
@@ -12,7 +12,10 @@ export interface ServeReport {
   readonly url: string
   readonly localUrl: string
   readonly port: number
+  /** The tunnel's mode (same as `tunnel.mode`). */
   readonly tunnelMode: string
+  /** The tunnel spec without its secrets (`relayApiKey`, `token`, ...): `{ mode: 'local' }`, `{ mode: 'synthtunnel', relayUrl }`, ... */
+  readonly tunnel: Readonly<Record<string, unknown>> & { readonly mode: string }
   /** Headers a caller of `url` must send: the tunnel's (e.g. worker token) and, when generated here, `X-API-Key`. */
   readonly headers: Readonly<Record<string, string>>
   /** Where the task app key came from: `flag`/`env` (you have it), `generated` (in `headers`), `none`. */
@@ -27,7 +30,15 @@ export interface ServeProcess {
 
 const EXIT_ON_SIGNAL = { SIGINT: 130, SIGTERM: 143 } as const
 
-/** Maps the parsed command to `InProcessTaskApp` options. */
+/**
+ * Maps the parsed command to `InProcessTaskApp` options; the tunnel goes as the parsed
+ * `tunnel` spec (`{ mode: 'synthtunnel', relayUrl, relayApiKey }`, `{ mode: 'local' }`, ...).
+ *
+ * @example
+ * ```ts
+ * new InProcessTaskApp(serveOptions(parseCommand(['serve', 'app.ts']) as ServeCommand))
+ * ```
+ */
 export function serveOptions(
   cmd: ServeCommand,
   logger?: InProcessTaskAppOptions['logger'],
@@ -37,18 +48,20 @@ export function serveOptions(
     port: cmd.port,
     host: cmd.host,
     allowNonLoopback: cmd.allowNonLoopback,
-    tunnelMode: cmd.tunnel,
+    tunnel: cmd.tunnel,
     onPortConflict: cmd.onPortConflict,
     verifyTunnel: cmd.verifyTunnel,
     handleSignals: false,
     ...(logger !== undefined && { logger }),
     ...(cmd.apiKey !== undefined && { apiKey: cmd.apiKey }),
-    ...(cmd.relayUrl !== undefined && { relayUrl: cmd.relayUrl }),
-    ...(cmd.relayApiKey !== undefined && { relayApiKey: cmd.relayApiKey }),
-    ...(cmd.publicUrl !== undefined && { preconfiguredUrl: cmd.publicUrl }),
-    ...(cmd.cloudflareToken !== undefined && { namedTunnelToken: cmd.cloudflareToken }),
-    ...(cmd.hostname !== undefined && { namedTunnelHostname: cmd.hostname }),
   }
+}
+
+/** The tunnel spec as printed: keys that hold a secret (`relayApiKey`, `token`, `authToken`) left out. */
+export function publicTunnel(spec: TunnelSpec): ServeReport['tunnel'] {
+  return Object.fromEntries(
+    Object.entries(spec).filter(([key]) => !/key|token/i.test(key)),
+  ) as ServeReport['tunnel']
 }
 
 function apiKeySource(cmd: ServeCommand, appKey: string | undefined): ServeReport['apiKeySource'] {
@@ -118,7 +131,7 @@ export async function runServe(cmd: ServeCommand, io: CliIo, proc: ServeProcess)
     app.on('error', (err: unknown) => {
       logger.error({ err }, 'task app error')
     })
-    progress.step(`starting ${cmd.file} (${cmd.tunnel} tunnel)`)
+    progress.step(`starting ${cmd.file} (${cmd.tunnel.mode} tunnel)`)
     try {
       await app.start()
     } catch (err) {
@@ -138,7 +151,8 @@ export async function runServe(cmd: ServeCommand, io: CliIo, proc: ServeProcess)
       url: app.url,
       localUrl: app.localUrl,
       port: app.port,
-      tunnelMode: cmd.tunnel,
+      tunnelMode: cmd.tunnel.mode,
+      tunnel: publicTunnel(cmd.tunnel),
       headers,
       apiKeySource: source,
     }

@@ -1,0 +1,324 @@
+/**
+ * Every flag of the `taskapp` CLI, one table per command, one entry per flag. An entry's key is
+ * where its value goes: a field of the command (`port`), or a key of the `InProcessTaskApp`
+ * tunnel spec (`tunnel.relayUrl`). `parseArgs`, the environment fallbacks and `--help` are
+ * derived from these tables (see `flag-table.ts`); rules between flags live in `args.ts`.
+ */
+import type { TunnelMode, TunnelSpec } from '@taskapp/in-process'
+import type { CheckCommand, RelayCommand, ServeCommand } from './args.js'
+import { list, option, toggle, type Flag, type FlagParser } from './flag-table.js'
+
+/** Tunnel modes `taskapp serve --tunnel` accepts (the `InProcessTaskApp` modes), in help order. */
+export const TUNNEL_MODES = [
+  'local',
+  'quick',
+  'named',
+  'synthtunnel',
+  'preconfigured',
+] as const satisfies readonly TunnelMode[]
+/** One of {@link TUNNEL_MODES}. */
+export type TunnelModeFlag = (typeof TUNNEL_MODES)[number]
+
+/** Port-conflict policies `--on-port-conflict` accepts. */
+export const PORT_CONFLICT_POLICIES = ['next', 'error', 'kill'] as const
+/** Log levels `--log-level` accepts. */
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const
+/** One of {@link LOG_LEVELS}. */
+export type LogLevel = (typeof LOG_LEVELS)[number]
+
+/** Defaults, documented in the README and the help texts. */
+export const DEFAULTS = {
+  servePort: 8114,
+  host: '127.0.0.1',
+  relayPort: 8787,
+  checkTimeoutMs: 5_000,
+} as const
+
+// ---- parsers: raw string in, value out, or a usage error naming the flag
+
+/** A port: 0 (any free one) or 1024-65535. */
+export const port: FlagParser<number> = (raw, ctx) => {
+  const expected = 'must be 0 (any free port) or an integer in [1024, 65535]'
+  if (!/^\d+$/.test(raw.trim())) throw ctx.fail(`${expected}, got "${raw}".`)
+  const n = Number(raw)
+  if ((n !== 0 && n < 1024) || n > 65_535) throw ctx.fail(`${expected}, got ${n}.`)
+  return n
+}
+
+/** An absolute http(s) URL, trailing slashes removed. */
+export const httpUrl: FlagParser<string> = (raw, ctx) => {
+  const protocols = ['http', 'https']
+  let url: URL
+  try {
+    url = new URL(raw)
+  } catch {
+    throw ctx.fail(`must be an absolute URL (${protocols.join(' or ')}), got "${raw}".`)
+  }
+  if (!protocols.includes(url.protocol.replace(/:$/, ''))) {
+    throw ctx.fail(`must use ${protocols.join(' or ')}, got "${url.protocol}".`)
+  }
+  return raw.replace(/\/+$/, '')
+}
+
+/** One of `allowed`, compared after `normalize`. */
+export function oneOf<T extends string>(
+  allowed: readonly T[],
+  normalize: (raw: string) => string = (raw) => raw,
+): FlagParser<T> {
+  return (raw, ctx) => {
+    const value = normalize(raw)
+    if (!(allowed as readonly string[]).includes(value)) {
+      throw ctx.fail(`must be one of ${allowed.join(', ')}, got "${raw}".`)
+    }
+    return value as T
+  }
+}
+
+/** An HTTP header, `Name: value`. */
+export const header: FlagParser<readonly [string, string]> = (raw, ctx) => {
+  const colon = raw.indexOf(':')
+  const name = colon > 0 ? raw.slice(0, colon).trim() : ''
+  if (colon <= 0 || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
+    throw ctx.fail(`must look like "Name: value", got "${raw}".`)
+  }
+  return [name, raw.slice(colon + 1).trim()]
+}
+
+/** A positive whole number of milliseconds. */
+export const milliseconds: FlagParser<number> = (raw, ctx) => {
+  if (!/^\d+$/.test(raw) || Number(raw) < 1) {
+    throw ctx.fail(`must be a positive number of milliseconds, got "${raw}".`)
+  }
+  return Number(raw)
+}
+
+/** Any string as given (tokens, hostnames, keys). */
+export const text: FlagParser<string> = (raw) => raw
+
+/** A non-blank key. */
+const key: FlagParser<string> = (raw, ctx) => {
+  if (raw.trim() === '') throw ctx.fail('must not be empty.')
+  return raw
+}
+
+/** A non-blank file path. */
+const filePath: FlagParser<string> = (raw, ctx) => {
+  if (raw.trim() === '') throw ctx.fail('must be a file path, got an empty value.')
+  return raw
+}
+
+// ---- the flags shared by several commands
+
+function logLevelFlag(fallback: LogLevel, more = ''): Flag<LogLevel> {
+  return option({
+    name: 'log-level',
+    value: '<level>',
+    help: `${LOG_LEVELS.join(' | ')}${more}`,
+    env: ['TASKAPP_LOG_LEVEL'],
+    default: fallback,
+    parse: oneOf(LOG_LEVELS, (raw) => raw.toLowerCase()),
+  })
+}
+
+const VERBOSE = toggle({ name: 'verbose', short: 'v', help: 'same as --log-level debug' })
+
+// ---- the tables
+
+/** A value of the tunnel spec's `key`, in whichever mode has that key. */
+type SpecValue<K extends PropertyKey> = TunnelSpec extends infer S
+  ? S extends unknown
+    ? K extends keyof S
+      ? S[K]
+      : never
+    : never
+  : never
+type SpecKey = TunnelSpec extends infer S ? (S extends unknown ? keyof S : never) : never
+
+/** Targets a serve flag may write: the command's fields, the tunnel spec's keys, and `verbose`. */
+type ServeTargets = {
+  readonly [K in Exclude<keyof ServeCommand, 'command' | 'file' | 'tunnel' | 'apiKeyFrom'>]: Flag<
+    ServeCommand[K]
+  >
+} & { readonly [K in SpecKey as `tunnel.${K}`]?: Flag<SpecValue<K> | undefined> } & {
+  readonly verbose?: Flag<boolean>
+}
+
+/**
+ * The flags of `taskapp serve`, in help order. `tunnel.*` targets are keys of the
+ * `InProcessTaskApp` tunnel spec; only the ones the chosen mode takes are kept.
+ */
+export const SERVE_FLAGS = {
+  port: option({
+    name: 'port',
+    short: 'p',
+    value: '<n>',
+    help: 'port to bind, 1024-65535 or 0 for any (next free one if busy)',
+    env: ['TASKAPP_PORT'],
+    default: DEFAULTS.servePort,
+    parse: port,
+  }),
+  host: option({
+    name: 'host',
+    value: '<host>',
+    help: 'interface to bind',
+    default: DEFAULTS.host,
+    parse: text,
+  }),
+  allowNonLoopback: toggle({
+    name: 'allow-non-loopback',
+    help: 'allow a --host that is not loopback (e.g. 0.0.0.0)',
+  }),
+  'tunnel.mode': option({
+    name: 'tunnel',
+    short: 't',
+    value: '<mode>',
+    help: TUNNEL_MODES.join(' | '),
+    env: ['TASKAPP_TUNNEL'],
+    defaultHelp: 'synthtunnel when a relay URL is set, else local',
+    parse: oneOf(TUNNEL_MODES),
+  }),
+  'tunnel.relayUrl': option({
+    name: 'relay-url',
+    value: '<url>',
+    help: 'relay (SynthTunnel backend) base URL, e.g. one started with `taskapp relay`',
+    env: ['TASKAPP_RELAY_URL'],
+    parse: httpUrl,
+  }),
+  'tunnel.relayApiKey': option({
+    name: 'relay-api-key',
+    value: '<key>',
+    help: 'key for creating relay leases',
+    env: ['TASKAPP_RELAY_API_KEY', 'SYNTH_API_KEY'],
+    parse: text,
+  }),
+  apiKey: option({
+    name: 'api-key',
+    value: '<key>',
+    help: "the task app's own API key (X-API-Key)",
+    env: ['ENVIRONMENT_API_KEY'],
+    defaultHelp: 'generated and printed',
+    parse: text,
+  }),
+  'tunnel.url': option({
+    name: 'public-url',
+    value: '<url>',
+    help: 'the URL for --tunnel preconfigured',
+    env: ['TASKAPP_URL'],
+    parse: httpUrl,
+  }),
+  'tunnel.token': option({
+    name: 'cloudflare-token',
+    value: '<t>',
+    help: 'named tunnel token',
+    env: ['CLOUDFLARE_TUNNEL_TOKEN'],
+    parse: text,
+  }),
+  'tunnel.hostname': option({
+    name: 'hostname',
+    value: '<host>',
+    help: 'named tunnel hostname',
+    env: ['CLOUDFLARE_TUNNEL_HOSTNAME'],
+    parse: text,
+  }),
+  onPortConflict: option({
+    name: 'on-port-conflict',
+    value: '<p>',
+    help: PORT_CONFLICT_POLICIES.join(' | '),
+    default: 'next',
+    parse: oneOf(PORT_CONFLICT_POLICIES),
+  }),
+  verifyTunnel: toggle({
+    name: 'verify-tunnel',
+    help: 'probe /health through the public URL before reporting ready',
+  }),
+  json: toggle({ name: 'json', help: 'print one JSON line {url, localUrl, port, tunnel, headers}' }),
+  logLevel: logLevelFlag('warn', '; progress lines show unless error/silent'),
+  verbose: VERBOSE,
+} as const satisfies ServeTargets
+
+/** The flags of `taskapp check`, in help order. */
+export const CHECK_FLAGS = {
+  apiKey: option({
+    name: 'api-key',
+    value: '<key>',
+    help: "the task app's API key",
+    env: ['ENVIRONMENT_API_KEY'],
+    parse: text,
+  }),
+  headers: list({
+    name: 'header',
+    short: 'H',
+    value: '<"N: v">',
+    help: 'extra header, e.g. the relay worker token: "X-SynthTunnel-Worker-Token: <token>"',
+    parse: header,
+    collect: (entries): Readonly<Record<string, string>> => Object.fromEntries(entries),
+  }),
+  timeoutMs: option({
+    name: 'timeout',
+    value: '<ms>',
+    help: 'deadline',
+    default: DEFAULTS.checkTimeoutMs,
+    parse: milliseconds,
+  }),
+  wait: toggle({ name: 'wait', help: 'wait until healthy (up to --timeout) instead of probing once' }),
+  json: toggle({ name: 'json', help: 'print the result as one JSON line' }),
+} as const satisfies {
+  readonly [K in Exclude<keyof CheckCommand, 'command' | 'url'>]: Flag<CheckCommand[K]>
+}
+
+/** The flags of `taskapp relay`, in help order. */
+export const RELAY_FLAGS = {
+  port: option({
+    name: 'port',
+    short: 'p',
+    value: '<n>',
+    help: 'port to bind, 0 for any free one',
+    env: ['TASKAPP_RELAY_PORT'],
+    default: DEFAULTS.relayPort,
+    parse: port,
+  }),
+  host: option({
+    name: 'host',
+    value: '<host>',
+    help: 'interface to bind',
+    env: ['TASKAPP_RELAY_HOST'],
+    default: DEFAULTS.host,
+    parse: text,
+  }),
+  allowNonLoopback: toggle({
+    name: 'allow-non-loopback',
+    help: 'allow a --host that is not loopback (e.g. 0.0.0.0 behind a proxy)',
+  }),
+  publicUrl: option({
+    name: 'public-url',
+    value: '<url>',
+    help: 'base URL callers use (behind a proxy / TLS terminator)',
+    env: ['TASKAPP_RELAY_PUBLIC_BASE_URL'],
+    defaultHelp: 'http://<host>:<port>',
+    parse: httpUrl,
+  }),
+  apiKeys: list({
+    name: 'api-key',
+    value: '<key>',
+    help: 'key allowed to create leases; if none is given, one is generated and printed once',
+    env: ['TASKAPP_RELAY_API_KEYS'],
+    parse: key,
+  }),
+  leaseFile: option({
+    name: 'lease-file',
+    value: '<path>',
+    help:
+      'keep leases in this JSON file (mode 0600) so a restarted relay keeps its tunnels: agents ' +
+      'reconnect to the same URLs. Pair it with --api-key so keys survive too.',
+    env: ['TASKAPP_RELAY_LEASE_FILE'],
+    defaultHelp: 'in memory, lost on restart',
+    parse: filePath,
+  }),
+  logLevel: logLevelFlag('info', '; debug logs one line per request'),
+  verbose: VERBOSE,
+} as const satisfies {
+  readonly [K in Exclude<keyof RelayCommand, 'command'>]: Flag<RelayCommand[K]>
+} & { readonly verbose: Flag<boolean> }
+
+/** Every command's flag table. */
+export const FLAG_TABLES = { serve: SERVE_FLAGS, check: CHECK_FLAGS, relay: RELAY_FLAGS } as const
