@@ -102,77 +102,91 @@ function sendStoreFailure(res: Response, err: unknown, logger: TaskAppLogger): v
   )
 }
 
-/** Builds the `POST /rollout` route. */
-export function rolloutRoute(options: RolloutRouteOptions): RolloutRoute {
-  const { config: cfg, logger, runs, jobs, execute } = options
-  const requestSchema = requestSchemaFor(cfg)
+/** Sends the sync answer and makes the run final. */
+function answer(o: RolloutRouteOptions, res: Response, run: Run, outcome: Outcome): void {
+  sendOutcome(res, outcome)
+  o.runs.finish(run, finalStateOf(outcome))
+}
 
-  /** Sends the sync answer and makes the run final. */
-  function answer(res: Response, run: Run, outcome: Outcome): void {
-    sendOutcome(res, outcome)
-    runs.finish(run, finalStateOf(outcome))
+/**
+ * Waits for a sync run whose handler went async. The caller leaving aborts it; past
+ * `syncTimeoutMs` it is detached into a job under its own id and the caller gets a 202.
+ */
+async function awaitSync(
+  o: RolloutRouteOptions,
+  res: Response,
+  request: RolloutRequest,
+  run: Run,
+  outcome: Promise<Outcome>,
+): Promise<void> {
+  const createdAt = Date.now()
+  const syncTimeoutMs = o.config.syncTimeoutMs
+  const onClose = () => {
+    if (run.state === 'running' && !res.writableFinished) abortRun(run, CLIENT_GONE)
   }
-
-  /**
-   * Waits for a sync run whose handler went async. The caller leaving aborts it; past
-   * `syncTimeoutMs` it is detached into a job under its own id and the caller gets a 202.
-   */
-  async function awaitSync(res: Response, request: RolloutRequest, run: Run, outcome: Promise<Outcome>) {
-    const createdAt = Date.now()
-    const onClose = () => {
-      if (run.state === 'running' && !res.writableFinished) abortRun(run, CLIENT_GONE)
-    }
-    res.on('close', onClose)
-    // The caller may already have gone while the body was read or the handler started.
-    if (res.socket === null || res.socket.destroyed) onClose()
-    try {
-      if (cfg.syncTimeoutMs !== undefined) {
-        const fallback = deferred<'fallback'>()
-        const timer = globalThis.setTimeout(() => fallback.resolve('fallback'), cfg.syncTimeoutMs)
-        timer.unref()
-        const first = await Promise.race([outcome, fallback.promise])
-        clearTimeout(timer)
-        if (first === 'fallback') {
-          const record = await jobs.detach(run, request.trace_correlation_id, createdAt, requestIdOf(res))
-          if (record !== undefined) {
-            void outcome.then((o) => jobs.finish(run, record, o))
-            sendAccepted(res, run.id, 'running', request.trace_correlation_id)
-            return
-          }
+  res.on('close', onClose)
+  // The caller may already have gone while the body was read or the handler started.
+  if (res.socket === null || res.socket.destroyed) onClose()
+  try {
+    if (syncTimeoutMs !== undefined) {
+      const fallback = deferred<'fallback'>()
+      const timer = globalThis.setTimeout(() => fallback.resolve('fallback'), syncTimeoutMs)
+      timer.unref()
+      const first = await Promise.race([outcome, fallback.promise])
+      clearTimeout(timer)
+      if (first === 'fallback') {
+        const record = await o.jobs.detach(run, request.trace_correlation_id, createdAt, requestIdOf(res))
+        if (record !== undefined) {
+          void outcome.then((final) => o.jobs.finish(run, record, final))
+          sendAccepted(res, run.id, 'running', request.trace_correlation_id)
+          return
         }
       }
-      answer(res, run, await outcome)
-    } finally {
-      res.off('close', onClose)
     }
+    answer(o, res, run, await outcome)
+  } finally {
+    res.off('close', onClose)
   }
+}
 
-  function syncRollout(req: Request, res: Response, request: RolloutRequest): void | Promise<void> {
-    const run = runs.create('sync')
-    const result = execute(run, request, requestIdOf(res), req.headers)
-    if (!(result instanceof Promise)) {
-      answer(res, run, result)
-      return
-    }
-    return awaitSync(res, request, run, result)
+/** A sync rollout: 200 with the response, at once when the handler answers synchronously. */
+function syncRollout(o: RolloutRouteOptions, req: Request, res: Response, request: RolloutRequest) {
+  const run = o.runs.create('sync')
+  const result = o.execute(run, request, requestIdOf(res), req.headers)
+  if (!(result instanceof Promise)) {
+    answer(o, res, run, result)
+    return
   }
+  return awaitSync(o, res, request, run, result)
+}
 
-  async function asyncRollout(req: Request, res: Response, request: RolloutRequest, preferred: boolean) {
-    const run = runs.create('async')
-    let pending
-    try {
-      pending = await jobs.open(run, request.trace_correlation_id)
-    } catch (err) {
-      runs.handlerDone(run)
-      runs.finish(run, 'failed')
-      sendStoreFailure(res, err, logger)
-      return
-    }
-    if (preferred) res.setHeader('Preference-Applied', 'respond-async')
-    sendAccepted(res, run.id, 'pending', request.trace_correlation_id)
-    const record = await jobs.start(run, pending)
-    await jobs.finish(run, record, await execute(run, request, requestIdOf(res), req.headers))
+/** An async rollout: store the pending job, answer 202, then run it and store the outcome. */
+async function asyncRollout(
+  o: RolloutRouteOptions,
+  req: Request,
+  res: Response,
+  request: RolloutRequest,
+  preferred: boolean,
+): Promise<void> {
+  const run = o.runs.create('async')
+  let pending
+  try {
+    pending = await o.jobs.open(run, request.trace_correlation_id)
+  } catch (err) {
+    o.runs.handlerDone(run)
+    o.runs.finish(run, 'failed')
+    sendStoreFailure(res, err, o.logger)
+    return
   }
+  if (preferred) res.setHeader('Preference-Applied', 'respond-async')
+  sendAccepted(res, run.id, 'pending', request.trace_correlation_id)
+  const record = await o.jobs.start(run, pending)
+  await o.jobs.finish(run, record, await o.execute(run, request, requestIdOf(res), req.headers))
+}
+
+/** Builds the `POST /rollout` route. */
+export function rolloutRoute(options: RolloutRouteOptions): RolloutRoute {
+  const requestSchema = requestSchemaFor(options.config)
 
   const handleRollout: RequestHandler = (req, res) => {
     const mode = req.url.includes('?') ? req.query.mode : undefined
@@ -193,8 +207,8 @@ export function rolloutRoute(options: RolloutRouteOptions): RolloutRoute {
     const prefer = req.headers.prefer
     const preferAsync = prefer !== undefined && PREFER_ASYNC.test(String(prefer))
     if (mode === 'async' || (mode === undefined && preferAsync))
-      return asyncRollout(req, res, request, preferAsync)
-    return syncRollout(req, res, request)
+      return asyncRollout(options, req, res, request, preferAsync)
+    return syncRollout(options, req, res, request)
   }
 
   const handlers = [...options.gates, handleRollout]
