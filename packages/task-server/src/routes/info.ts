@@ -78,6 +78,41 @@ function validateInstances(instances: Iterable<unknown>): { payload: unknown[]; 
   return { payload, issues }
 }
 
+/** Answers with the taskset description (no seed) or the validated instances. */
+async function answerTaskInfo(
+  cfg: TaskAppConfig,
+  logger: TaskAppLogger,
+  res: Response,
+  seeds: number[],
+  signal: AbortSignal,
+): Promise<void> {
+  if (seeds.length === 0) {
+    const taskset = await raceAbort(
+      Promise.resolve().then(() => cfg.provideTasksetDescription({ signal })),
+      signal,
+    )
+    res.json({ taskset: taskset ?? null })
+    return
+  }
+  const instances = await raceAbort(
+    Promise.resolve().then(() => cfg.provideTaskInstances(seeds, { signal })),
+    signal,
+  )
+  const { payload, issues } = validateInstances(instances)
+  if (issues.length > 0) {
+    safeLog(
+      logger,
+      'error',
+      { requestId: requestIdOf(res), issues },
+      'task-server: invalid TaskInfo from provideTaskInstances',
+    )
+    const message = `provideTaskInstances returned an invalid TaskInfo: ${describeIssues(issues)}`
+    sendError(res, 500, 'invalid_task_info', message, { issues })
+    return
+  }
+  res.json(payload.length === 1 ? payload[0] : payload)
+}
+
 /** The router for `/info` and `/task_info`. */
 export function infoRoutes(options: InfoRoutesOptions): Router {
   const { config: cfg, logger, gates, closing } = options
@@ -88,35 +123,6 @@ export function infoRoutes(options: InfoRoutesOptions): Router {
       : null
   const timeoutMs = cfg.limits?.requestTimeoutMs ?? 30_000
 
-  /** Answers with the taskset description (no seed) or the validated instances. */
-  async function answerTaskInfo(res: Response, seeds: number[], signal: AbortSignal): Promise<void> {
-    if (seeds.length === 0) {
-      const taskset = await raceAbort(
-        Promise.resolve().then(() => cfg.provideTasksetDescription({ signal })),
-        signal,
-      )
-      res.json({ taskset: taskset ?? null })
-      return
-    }
-    const instances = await raceAbort(
-      Promise.resolve().then(() => cfg.provideTaskInstances(seeds, { signal })),
-      signal,
-    )
-    const { payload, issues } = validateInstances(instances)
-    if (issues.length > 0) {
-      safeLog(
-        logger,
-        'error',
-        { requestId: requestIdOf(res), issues },
-        'task-server: invalid TaskInfo from provideTaskInstances',
-      )
-      const message = `provideTaskInstances returned an invalid TaskInfo: ${describeIssues(issues)}`
-      sendError(res, 500, 'invalid_task_info', message, { issues })
-      return
-    }
-    res.json(payload.length === 1 ? payload[0] : payload)
-  }
-
   const taskInfo: RequestHandler = async (req, res) => {
     const query = taskInfoQuerySchema.safeParse(req.query)
     if (!query.success) {
@@ -126,7 +132,7 @@ export function infoRoutes(options: InfoRoutesOptions): Router {
     }
     const { signal, timedOut, cleanup } = requestSignal(res, timeoutMs, closing)
     try {
-      await answerTaskInfo(res, [...query.data.seed, ...query.data.seeds], signal)
+      await answerTaskInfo(cfg, logger, res, [...query.data.seed, ...query.data.seeds], signal)
     } catch (err) {
       if (timedOut()) {
         sendError(
