@@ -108,8 +108,10 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
 
   if (cfg.corsOrigins !== undefined) app.use(createCorsMiddleware(cfg.corsOrigins))
   // The fast path: POST /rollout is most of the traffic, so it is matched first and served from
-  // one layer instead of a walk through the routers. It is built from the very same middleware as
-  // the routed path below (everyRoute, then the route's own chain), so the two cannot drift apart.
+  // one layer instead of a walk through the routers. It is built from the very middleware that
+  // every route gets (everyRoute) followed by the rollout route's own chain, so the two cannot
+  // drift apart. rollout.router registers that same chain: it gives /rollout its 405 and would
+  // serve POST /rollout if the fast path were dropped.
   app.post('/rollout', compose([...everyRoute, ...rollout.handlers]))
   app.use(everyRoute)
   app.use(healthRoutes({ appId: cfg.appId, keys, requireKey, auth, state }))

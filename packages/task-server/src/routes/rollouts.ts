@@ -1,5 +1,5 @@
 /** `GET /rollouts/:id` (a job's status) and `DELETE /rollouts/:id` (cancel a job). */
-import type { RequestHandler, Router } from 'express'
+import type { RequestHandler, Response, Router } from 'express'
 import { TaskServerError } from '../errors'
 import { sendError } from '../http-errors'
 import type { JobStore } from '../job-store'
@@ -8,7 +8,7 @@ import { routerOf } from './route-table'
 
 /** The router for `/rollouts/:id`. */
 export function rolloutsRoutes(jobStore: JobStore, jobs: Jobs, auth: RequestHandler): Router {
-  const notFound = (res: Parameters<RequestHandler>[1], id: string) =>
+  const notFound = (res: Response, id: string) =>
     sendError(res, 404, 'job_not_found', `No rollout job ${id}; it never existed or was evicted.`)
 
   return routerOf((add) => {
