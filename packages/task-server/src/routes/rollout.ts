@@ -104,8 +104,12 @@ function sendStoreFailure(res: Response, err: unknown, logger: TaskAppLogger): v
 
 /** Sends the sync answer and makes the run final. */
 function answer(o: RolloutRouteOptions, res: Response, run: Run, outcome: Outcome): void {
-  sendOutcome(res, outcome)
-  o.runs.finish(run, finalStateOf(outcome))
+  try {
+    sendOutcome(res, outcome)
+  } finally {
+    // Even if the answer cannot be written, the run is over: close() must not wait for it.
+    o.runs.finish(run, finalStateOf(outcome))
+  }
 }
 
 /**
