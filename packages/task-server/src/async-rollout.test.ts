@@ -258,6 +258,43 @@ describe('sync rollouts with syncTimeoutMs', () => {
     expect(h.state.aborted).toBe(false)
   })
 
+  test('a sync call turned into a job stays one run: DELETE with the 202 id cancels the running handler', async () => {
+    const h = gatedHandler()
+    const app = makeApp({ rollout: h.rollout, syncTimeoutMs: 20 })
+    const res = await inject(app, { method: 'POST', url: '/rollout', headers: AUTH, body: rolloutBody() })
+    expect(res.status).toBe(202)
+    const { id } = res.json()
+    const ctx = await h.started.promise
+    expect(ctx.mode).toBe('sync') // how the caller asked; the run did not become another one
+    const del = await inject(app, { method: 'DELETE', url: `/rollouts/${id}`, headers: AUTH })
+    expect(del.status).toBe(200)
+    expect(del.json()).toMatchObject({ id, status: 'cancelled', error: { code: 'rollout_cancelled' } })
+    expect(h.state.aborted).toBe(true)
+    expect((h.state.reason as { message?: string }).message).toContain(id)
+  })
+
+  test('a job store that refuses the sync-timeout job: the caller keeps waiting and gets its 200', async () => {
+    const h = gatedHandler()
+    const store = createMemoryJobStore()
+    onTestFinished(() => store.close())
+    const logger = recordingLogger()
+    const refusing = {
+      put: () => {
+        throw new Error('store down')
+      },
+      get: (id: string) => store.get(id),
+    }
+    const app = makeApp({ rollout: h.rollout, syncTimeoutMs: 20, jobStore: refusing, logger })
+    const pending = inject(app, { method: 'POST', url: '/rollout', headers: AUTH, body: rolloutBody() })
+    await waitFor(() => logger.lines.some((l) => l.msg?.includes('refused the sync-timeout job')), {
+      what: 'the refused detach',
+    })
+    h.release.open(0.25)
+    const res = await pending
+    expect(res.status).toBe(200)
+    expect(res.json().reward_info.outcome_reward).toBe(0.25)
+  })
+
   test('a sync call that finishes in time answers 200 as usual', async () => {
     const app = makeApp({ syncTimeoutMs: 10_000 })
     const res = await inject(app, { method: 'POST', url: '/rollout', headers: AUTH, body: rolloutBody() })

@@ -1,3 +1,4 @@
+import express from 'express'
 import { describe, expect, onTestFinished, test } from 'vitest'
 import { createTaskApp } from './index'
 import type { TaskAppConfig } from './index'
@@ -254,6 +255,28 @@ describe('other routes', () => {
     expect(res.json().detail.error.code).toBe('method_not_allowed')
   })
 
+  test.each([
+    ['PUT', '/rollouts/abc', 'GET, HEAD, DELETE'],
+    ['OPTIONS', '/health', 'GET, HEAD'],
+    ['DELETE', '/info', 'GET, HEAD'],
+    ['POST', '/', 'GET, HEAD'],
+  ])('%s %s: Allow comes from the registered routes (%s)', async (method, url, allow) => {
+    const res = await inject(makeApp(), { method, url, headers: AUTH })
+    expect(res.status).toBe(405)
+    expect(res.headers.allow).toBe(allow)
+  })
+
+  test('optional routes get their 405 too, only when they are on', async () => {
+    const on = makeApp({ exposeDebugEnv: true, proxy: { apiKey: 'sk-vendor' } })
+    const debug = await inject(on, { method: 'POST', url: '/debug/env', headers: AUTH })
+    expect([debug.status, debug.headers.allow]).toEqual([405, 'GET, HEAD'])
+    const proxy = await inject(on, { url: '/proxy/v1/chat/completions', headers: AUTH })
+    expect([proxy.status, proxy.headers.allow]).toEqual([405, 'POST'])
+    const off = makeApp()
+    expect((await inject(off, { method: 'POST', url: '/debug/env', headers: AUTH })).status).toBe(404)
+    expect((await inject(off, { url: '/proxy/v1/chat/completions', headers: AUTH })).status).toBe(404)
+  })
+
   test('/debug/env is off by default', async () => {
     const res = await inject(makeApp(), { url: '/debug/env', headers: AUTH })
     expect(res.status).toBe(404)
@@ -310,5 +333,54 @@ describe('other routes', () => {
   test('an unsafe X-Request-Id is replaced by a generated one', async () => {
     const res = await inject(makeApp(), { url: '/', headers: { 'x-request-id': 'bad id with spaces' } })
     expect(res.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/)
+  })
+})
+
+describe('middleware', () => {
+  test('POST /rollout (the fast path) gets what every route gets: request id, closing gate', async () => {
+    const app = createTaskApp(testConfig())
+    for (const [method, url] of [
+      ['POST', '/rollout'],
+      ['GET', '/info'],
+    ] as const) {
+      const res = await inject(app, {
+        method,
+        url,
+        headers: { ...AUTH, 'x-request-id': 'req-7' },
+        body: method === 'POST' ? rolloutBody() : undefined,
+      })
+      expect([url, res.status, res.headers['x-request-id']]).toEqual([url, 200, 'req-7'])
+    }
+    await app.lifecycle.close()
+    for (const [method, url] of [
+      ['POST', '/rollout'],
+      ['GET', '/info'],
+    ] as const) {
+      const res = await inject(app, {
+        method,
+        url,
+        headers: AUTH,
+        body: method === 'POST' ? rolloutBody() : undefined,
+      })
+      expect([url, res.status, res.json().detail.error.code]).toEqual([url, 503, 'shutting_down'])
+      expect(res.headers.connection).toBe('close')
+    }
+  })
+
+  test('middleware in front of the task app runs for POST /rollout like for every other route', async () => {
+    // Express runs layers in the order they were added and the task app ends every request (404
+    // last), so middleware goes in front: in an outer app that mounts the task app.
+    const seen: string[] = []
+    const outer = express()
+    outer.use((req, _res, next) => {
+      seen.push(`${req.method} ${req.path}`)
+      next()
+    })
+    outer.use(makeApp())
+    expect(
+      (await inject(outer, { method: 'POST', url: '/rollout', headers: AUTH, body: rolloutBody() })).status,
+    ).toBe(200)
+    expect((await inject(outer, { url: '/health', headers: AUTH })).status).toBe(200)
+    expect(seen).toEqual(['POST /rollout', 'GET /health'])
   })
 })

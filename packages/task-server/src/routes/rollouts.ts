@@ -1,0 +1,49 @@
+/** `GET /rollouts/:id` (a job's status) and `DELETE /rollouts/:id` (cancel a job). */
+import type { RequestHandler, Response, Router } from 'express'
+import { TaskServerError } from '../errors'
+import { sendError } from '../http-errors'
+import type { JobStore } from '../job-store'
+import { jobView, type Jobs } from '../rollout/jobs'
+import { routerOf } from './route-table'
+
+/** The router for `/rollouts/:id`. */
+export function rolloutsRoutes(jobStore: JobStore, jobs: Jobs, auth: RequestHandler): Router {
+  const notFound = (res: Response, id: string) =>
+    sendError(res, 404, 'job_not_found', `No rollout job ${id}; it never existed or was evicted.`)
+
+  return routerOf((add) => {
+    add('get', '/rollouts/:id', auth, async (req, res) => {
+      const id = req.params.id as string
+      const job = await jobStore.get(id)
+      if (job === undefined) notFound(res, id)
+      else res.json(jobView(job))
+    })
+
+    add('delete', '/rollouts/:id', auth, async (req, res) => {
+      const id = req.params.id as string
+      const reason = new TaskServerError(
+        'TASKAPP_ERR_ROLLOUT_CANCELLED',
+        `Rollout job ${id} was cancelled by the caller.`,
+      )
+      const cancelled = await jobs.cancel(id, reason)
+      const job = await jobStore.get(id)
+      if (job === undefined) {
+        notFound(res, id)
+        return
+      }
+      if (cancelled) {
+        res.json(jobView(job))
+        return
+      }
+      sendError(
+        res,
+        409,
+        'job_already_finished',
+        `Rollout job ${id} already ended (${job.status}); nothing to cancel.`,
+        {
+          status: job.status,
+        },
+      )
+    })
+  })
+}
