@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createRelayServer } from '@taskapp/sdk'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { REPO_ROOT, groupMembers, portIsFree, shellStatus, spawnTs, waitFor } from './support.js'
+import { REPO_ROOT, expectAllGone, groupMembers, portIsFree, shellStatus, spawnTs } from './test-helpers'
 
 const CLI = join(REPO_ROOT, 'packages/sdk/src/cli/cli.ts')
 const EXAMPLE = 'apps/example/src/task-app.ts'
@@ -71,12 +71,17 @@ describe('taskapp serve (the example file)', () => {
 
     const port = Number(new URL(printed.local).port)
     expect(await portIsFree(port)).toBe(false)
-    cli.signal('SIGINT')
+    cli.child.kill('SIGINT')
     expect(shellStatus(await cli.exited)).toBe(130)
     expect(cli.stderr()).toMatch(/✓ stopping \(SIGINT\)/)
-    await waitFor(`port ${port} to be free`, () => portIsFree(port))
-    await waitFor('no process of the CLI group left', () => groupMembers(cli.pid).length === 0)
-    await waitFor('the relay to drop the agent', () => relay.stats().agents === 0)
+    await expectAllGone(cli, port)
+    await expect
+      .poll(() => relay.stats().agents, {
+        timeout: 10_000,
+        interval: 25,
+        message: 'the relay to drop the agent',
+      })
+      .toBe(0)
   })
 
   it('local tunnel with --json and a given key: prints one JSON line, SIGTERM exits 143', async () => {
@@ -110,9 +115,15 @@ describe('taskapp serve (the example file)', () => {
     expect(cli.stdout()).not.toContain('cli-json-key') // a key the user gave is never echoed
     const info = await fetch(`${report.url}/info`, { headers: { 'X-API-Key': 'cli-json-key' } })
     expect(info.status).toBe(200)
-    cli.signal('SIGTERM')
+    cli.child.kill('SIGTERM')
     expect(shellStatus(await cli.exited)).toBe(143)
-    await waitFor(`port ${report.port} to be free`, () => portIsFree(report.port))
+    await expect
+      .poll(() => portIsFree(report.port), {
+        timeout: 10_000,
+        interval: 25,
+        message: `port ${report.port} to be free`,
+      })
+      .toBe(true)
   })
 
   it('a file that does not exist: exit 1 with the reason, nothing left running', async () => {
@@ -157,9 +168,11 @@ describe('taskapp check / relay / usage', () => {
     expect((await wrong.exited).code).toBe(1)
     expect(JSON.parse(wrong.stdout()) as object).toMatchObject({ healthy: false, status: 400 })
 
-    app.signal('SIGINT')
+    app.child.kill('SIGINT')
     expect(shellStatus(await app.exited)).toBe(130)
-    await waitFor(`port ${port} to be free`, () => portIsFree(port))
+    await expect
+      .poll(() => portIsFree(port), { timeout: 10_000, interval: 25, message: `port ${port} to be free` })
+      .toBe(true)
     await using dead = spawnTs(CLI, ['check', url, '--timeout', '2000'])
     expect((await dead.exited).code).toBe(1)
     expect(dead.stdout()).toMatch(/✗ unhealthy/)
@@ -177,15 +190,20 @@ describe('taskapp check / relay / usage', () => {
       headers: { authorization: 'Bearer wrong' },
     })
     expect(lease.status).toBe(401)
-    await waitFor(
-      'two DEBUG request lines',
-      () => (relay.stderr().match(/DEBUG relay request /g) ?? []).length >= 2,
-    )
+    await expect
+      .poll(() => (relay.stderr().match(/DEBUG relay request /g) ?? []).length, {
+        timeout: 10_000,
+        interval: 25,
+        message: 'two DEBUG request lines',
+      })
+      .toBeGreaterThanOrEqual(2)
     expect(relay.stderr()).toMatch(/DEBUG relay request \{"method":"GET","path":"\/health","status":200/)
     const port = Number(new URL(url!).port)
-    relay.signal('SIGTERM')
+    relay.child.kill('SIGTERM')
     expect(shellStatus(await relay.exited)).toBe(143)
-    await waitFor(`port ${port} to be free`, () => portIsFree(port))
+    await expect
+      .poll(() => portIsFree(port), { timeout: 10_000, interval: 25, message: `port ${port} to be free` })
+      .toBe(true)
   })
 
   it('relay --lease-file: killed with SIGKILL and started again on the same port, it still knows its leases', async () => {
@@ -215,15 +233,21 @@ describe('taskapp check / relay / usage', () => {
     // known lease, no agent attached: 503, not 404
     expect((await call()).status).toBe(503)
     const port = new URL(url!).port
-    first.signal('SIGKILL')
+    first.child.kill('SIGKILL')
     await first.exited
-    await waitFor(`port ${port} to be free`, () => portIsFree(Number(port)))
+    await expect
+      .poll(() => portIsFree(Number(port)), {
+        timeout: 10_000,
+        interval: 25,
+        message: `port ${port} to be free`,
+      })
+      .toBe(true)
     await using second = spawnTs(CLI, args(port))
     await second.waitForLine(/^Press Ctrl\+C to stop\.$/, 45_000)
     const after = await call()
     expect(after.status).toBe(503)
     expect(((await after.json()) as { code: string }).code).toBe('TUNNEL_AGENT_OFFLINE')
-    second.signal('SIGTERM')
+    second.child.kill('SIGTERM')
     expect(shellStatus(await second.exited)).toBe(143)
   })
 

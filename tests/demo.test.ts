@@ -4,7 +4,7 @@
  * through the public URL, a results table, a clean stop, exit 0.
  */
 import { describe, expect, it } from 'vitest'
-import { REPO_ROOT, groupMembers, spawnProcess } from './support.js'
+import { REPO_ROOT, groupMembers, spawnProcess } from './test-helpers'
 
 describe('pnpm demo', () => {
   it('runs on its own and exits 0 with a results table of 50 rollouts', { timeout: 120_000 }, async () => {

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { publicEntrySpecifiers } from './fixtures/workspace-entries.mjs'
-import { REPO_ROOT } from './support'
+import { REPO_ROOT } from './test-helpers'
 
 const specifiers = publicEntrySpecifiers()
 

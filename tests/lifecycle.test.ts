@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createRelayServer } from '@taskapp/sdk'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { REPO_ROOT, groupMembers, isAlive, portIsFree, shellStatus, spawnTs, waitFor } from './support.js'
+import { isProcessAlive as isAlive } from '@taskapp/test-utils'
+import { REPO_ROOT, expectAllGone, groupMembers, portIsFree, shellStatus, spawnTs } from './test-helpers'
 
 const FIXTURE = join(REPO_ROOT, 'tests/fixtures/task-app-process.ts')
 // The cloudflared TEST DOUBLE shipped with @taskapp/tunnel-cloudflare (no real cloudflared exists
@@ -55,12 +56,6 @@ async function startQuickTunnelApp(extra: string[] = []) {
   return { proc, ready, pidFile }
 }
 
-async function expectAllGone(proc: { pid: number }, port: number, extraPids: number[]): Promise<void> {
-  await waitFor(`port ${port} to be free`, () => portIsFree(port))
-  await waitFor(`every process of group ${proc.pid} to be gone`, () => groupMembers(proc.pid).length === 0)
-  for (const pid of extraPids) await waitFor(`pid ${pid} to be gone`, () => !isAlive(pid))
-}
-
 describe('InProcessTaskApp in a child process, quick tunnel through the cloudflared double', () => {
   it.each([
     { signal: 'SIGINT' as const, code: 130 },
@@ -78,7 +73,7 @@ describe('InProcessTaskApp in a child process, quick tunnel through the cloudfla
     expect(cloudflaredPids.every(isAlive)).toBe(true)
     expect(groupMembers(proc.pid).length).toBeGreaterThan(1)
 
-    proc.signal(signal)
+    proc.child.kill(signal)
     // InProcessTaskApp stops everything, then re-raises the signal: the shell sees 128 + signo.
     expect(shellStatus(await proc.exited)).toBe(code)
     await expectAllGone(proc, ready.port, cloudflaredPids)
@@ -122,10 +117,16 @@ describe('InProcessTaskApp in a child process, relay tunnel to a relay in this p
     expect(((await res.json()) as { trace_correlation_id: string }).trace_correlation_id).toBe('e2e-1')
     expect(relay.stats().agents).toBe(1)
 
-    proc.signal('SIGTERM')
+    proc.child.kill('SIGTERM')
     expect(shellStatus(await proc.exited)).toBe(143)
     await expectAllGone(proc, ready.port, [])
-    await waitFor('the relay to drop the agent', () => relay.stats().agents === 0)
+    await expect
+      .poll(() => relay.stats().agents, {
+        timeout: 10_000,
+        interval: 25,
+        message: 'the relay to drop the agent',
+      })
+      .toBe(0)
   })
 
   it('SIGINT while rollouts are in flight: exits 130 and nothing is left', async () => {
@@ -151,7 +152,7 @@ describe('InProcessTaskApp in a child process, relay tunnel to a relay in this p
         () => 0,
       ),
     )
-    proc.signal('SIGINT')
+    proc.child.kill('SIGINT')
     expect(shellStatus(await proc.exited)).toBe(130)
     const statuses = await Promise.all(inflight)
     // Every call settled (none hangs): it completed (200), or failed cleanly: the agent dropped

@@ -10,7 +10,7 @@ import {
   parseLabel,
   selectPolicy,
 } from './policies.js'
-import { chatReply, startFakeChatServer } from './test-utils.js'
+import { chatReply, startFakeChatServer } from './test-helpers'
 
 async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
   try {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { loadDataset } from './dataset.js'
 import { keywordPolicy } from './policies.js'
 import { runClassificationRollout, scorePrediction } from './rollout.js'
-import { chatReply, startFakeChatServer } from './test-utils.js'
+import { chatReply, startFakeChatServer } from './test-helpers'
 
 const dataset = loadDataset()
 

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest'
 import { LABELS, loadDataset } from './dataset.js'
 import { keywordPolicy } from './policies.js'
 import { APP_ID, buildConfig } from './task-app.js'
-import { chatReply, serveApp, startFakeChatServer } from './test-utils.js'
+import { chatReply, serveApp, startFakeChatServer } from './test-helpers'
 
 const KEY = 'example-test-key'
 const auth = { 'x-api-key': KEY, 'content-type': 'application/json' }

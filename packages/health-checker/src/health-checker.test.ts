@@ -5,7 +5,8 @@ import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { HealthCheckError, checkHealth, waitForHealthy, watchHealth } from './index'
-import { deferred, json, startServer } from './test-utils'
+import { deferred } from '@taskapp/test-utils'
+import { json, startServer } from './test-helpers'
 
 async function closedPortUrl(): Promise<string> {
   const s = createServer()

@@ -2,7 +2,8 @@ import { Agent } from 'node:http'
 import type { ServerResponse } from 'node:http'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { InProcessTaskApp } from './in-process-task-app'
-import { deferred, get, plainApp } from './test-utils'
+import { deferred } from '@taskapp/test-utils'
+import { get, plainApp } from './test-helpers'
 
 const base = { port: 0, tunnel: { mode: 'local' }, handleSignals: false } as const
 

@@ -4,7 +4,8 @@ import { isPortAvailable } from '@taskapp/port-manager'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { InProcessError } from './errors'
 import { InProcessTaskApp } from './in-process-task-app'
-import { fakeTunnel, plainApp, recordingLogger, testConfig } from './test-utils'
+import { recordingLogger } from '@taskapp/test-utils'
+import { fakeTunnel, plainApp, testConfig } from './test-helpers'
 
 async function occupyPort(): Promise<number> {
   const blocker = createServer()

@@ -1,4 +1,6 @@
 import { EventEmitter } from 'node:events'
+import { localUrlOf, notYet } from './app-parts'
+import type { Cleanup, InProcessTaskAppEvents } from './app-parts'
 import type { AddressInfo } from 'node:net'
 import { waitForHealthy } from '@taskapp/health-checker'
 import { listen } from '@taskapp/port-manager'
@@ -13,50 +15,11 @@ import type { Logger } from './logger'
 import { validateOptions } from './options'
 import type { InProcessTaskAppOptions, InProcessTaskAppState, ResolvedOptions } from './options'
 import type { TunnelMode } from './tunnel-spec'
-import { registerForSignals, unregisterForSignals } from './signals'
+import { registerForSignals, signalHandled, unregisterForSignals } from './signals'
 import type { SignalTarget } from './signals'
 import type { OpenTunnel } from './tunnel'
 import { prepareTunnel } from './tunnels'
-
-/** What `tunnel-lost` listeners receive. */
-export interface TunnelLostEvent {
-  /** The public URL that no longer reaches the app. */
-  readonly url: string
-  /** Name of the tunnel backend. */
-  readonly tunnel: string
-  /** Why, when the tunnel said (its `closed` promise rejected). */
-  readonly error?: unknown
-}
-
-/**
- * Events of {@link InProcessTaskApp}: `start` and `stop` with the instance, `tunnel-lost` when the
- * tunnel dies on its own, `error` for a failure nobody can await (a stop run by a signal).
- */
-export interface InProcessTaskAppEvents {
-  start: [app: InProcessTaskApp]
-  stop: [app: InProcessTaskApp]
-  'tunnel-lost': [event: TunnelLostEvent]
-  error: [error: Error]
-}
-
-interface Cleanup {
-  readonly name: string
-  readonly run: () => Promise<void>
-}
-
-function localUrlOf(address: AddressInfo): string {
-  let host = address.address
-  if (host === '0.0.0.0' || host === '::') host = '127.0.0.1'
-  if (host.includes(':')) host = `[${host}]`
-  return `http://${host}:${address.port}`
-}
-
-function notYet(what: string): InProcessError {
-  return new InProcessError(
-    'TASKAPP_ERR_INVALID_STATE',
-    `${what} is not known yet: read it after start() resolves.`,
-  )
-}
+import type { TunnelFactory } from './tunnels'
 
 /**
  * Runs a task app inside this Node.js process: binds a port, waits until the app answers healthy,
@@ -235,85 +198,9 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
       registerForSignals(this.#signalTarget)
       this.#registered = true
     }
-    let step: StartStep | undefined
+    const at: { step: StartStep | undefined } = { step: undefined }
     try {
-      const makeBackend = await prepareTunnel(options)
-      signal.throwIfAborted()
-      const resolved = await resolveApp(options.input, { apiKey: options.apiKey, logger: options.logger })
-      this.#resolved = resolved
-      const lifecycle = resolved.lifecycle
-      if (typeof lifecycle?.close === 'function') {
-        this.#cleanups.push({
-          name: 'app',
-          run: () => lifecycle.close!({ graceMs: options.stopGraceMs }),
-        })
-      }
-      if (resolved.generatedKey) {
-        safeLog(
-          this.#logger,
-          'info',
-          { apiKey: redact(resolved.apiKey) },
-          'no API key given: generated one for this run (app.apiKey)',
-        )
-      }
-      signal.throwIfAborted()
-
-      step = 'bind'
-      const server = createDrainableServer(resolved.listener)
-      this.#cleanups.push({ name: 'server', run: () => server.close(options.stopGraceMs) })
-      this.#port = await listen(server.server, {
-        port: options.port,
-        host: options.host,
-        onConflict: options.onPortConflict,
-        allowNonLoopback: options.allowNonLoopback,
-        signal,
-      })
-      const localUrl = localUrlOf(server.server.address() as AddressInfo)
-      this.#localUrl = localUrl
-      safeLog(this.#logger, 'debug', { localUrl, source: resolved.source }, 'task app bound')
-
-      step = 'health'
-      const health = await waitForHealthy(`${localUrl}/health`, {
-        ...(resolved.apiKey ? { apiKey: resolved.apiKey } : {}),
-        timeoutMs: options.healthCheckTimeoutMs,
-        signal,
-      })
-      safeLog(
-        this.#logger,
-        'debug',
-        { attempts: health.attempts, elapsedMs: health.elapsedMs },
-        'task app healthy',
-      )
-
-      step = 'tunnel'
-      const backend = makeBackend({ apiKey: resolved.apiKey, logger: this.#logger })
-      this.#tunnelName = backend.name
-      const tunnel = await backend.open({ localUrl, port: this.#port, host: options.host }, { signal })
-      this.#tunnel = tunnel
-      this.#cleanups.push({
-        name: 'tunnel',
-        run: () => {
-          this.#closingTunnel = true
-          return tunnel.close()
-        },
-      })
-      this.#url = tunnel.url.replace(/\/+$/, '')
-      this.#watchTunnel(tunnel, backend.name)
-      signal.throwIfAborted()
-
-      if (options.verifyTunnel) {
-        step = 'verify'
-        await waitForHealthy(`${this.#url}/health`, {
-          ...(resolved.apiKey ? { apiKey: resolved.apiKey } : {}),
-          headers: { ...(tunnel.headers ?? {}) },
-          timeoutMs: options.healthCheckTimeoutMs,
-          signal,
-        })
-      }
-
-      step = 'onStart'
-      await options.onStart?.(this as never)
-      signal.throwIfAborted()
+      await this.#startSteps(signal, at)
     } catch (err) {
       await this.#runCleanups('start failed')
       this.#unregister()
@@ -321,11 +208,14 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
       this.#markStartSettled()
       if (this.#exitingOnSignal) {
         // SIGINT/SIGTERM arrived while starting and the process is about to die of it (no handler
-        // of the user's): do not surface an error that would crash it with exit code 1 first.
-        await new Promise<never>(() => {})
+        // of the user's): surface nothing until the signal has been re-raised, so an unhandled
+        // rejection cannot end the process with exit code 1 first. Then settle all the same (the
+        // process normally died already; if the signal could not kill it, the caller hears why).
+        await signalHandled()
       }
       if (options.signal?.aborted) throw options.signal.reason
       if (this.#abort.signal.aborted) throw this.#abort.signal.reason
+      const { step } = at
       if (step === undefined) throw err
       safeLog(this.#logger, 'error', { step, error: err }, `task app failed to start (${step})`)
       throw new InProcessError(
@@ -373,6 +263,101 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
       ;(this.emit as (event: K, ...args: InProcessTaskAppEvents[K]) => boolean)(event, ...args)
     } catch (err) {
       safeLog(this.#logger, 'warn', { event, error: err }, `a '${event}' listener threw; ignored`)
+    }
+  }
+
+  /** The start steps in order; `at.step` says which one is running, for the error. */
+  async #startSteps(signal: AbortSignal, at: { step: StartStep | undefined }): Promise<void> {
+    const options = this.#options
+    const makeBackend = await prepareTunnel(options)
+    signal.throwIfAborted()
+    const resolved = await resolveApp(options.input, { apiKey: options.apiKey, logger: options.logger })
+    this.#resolved = resolved
+    const lifecycle = resolved.lifecycle
+    if (typeof lifecycle?.close === 'function') {
+      this.#cleanups.push({
+        name: 'app',
+        run: () => lifecycle.close!({ graceMs: options.stopGraceMs }),
+      })
+    }
+    if (resolved.generatedKey) {
+      safeLog(
+        this.#logger,
+        'info',
+        { apiKey: redact(resolved.apiKey) },
+        'no API key given: generated one for this run (app.apiKey)',
+      )
+    }
+    signal.throwIfAborted()
+
+    at.step = 'bind'
+    const server = createDrainableServer(resolved.listener)
+    this.#cleanups.push({ name: 'server', run: () => server.close(options.stopGraceMs) })
+    this.#port = await listen(server.server, {
+      port: options.port,
+      host: options.host,
+      onConflict: options.onPortConflict,
+      allowNonLoopback: options.allowNonLoopback,
+      signal,
+    })
+    const localUrl = localUrlOf(server.server.address() as AddressInfo)
+    this.#localUrl = localUrl
+    safeLog(this.#logger, 'debug', { localUrl, source: resolved.source }, 'task app bound')
+
+    at.step = 'health'
+    const health = await waitForHealthy(`${localUrl}/health`, {
+      ...(resolved.apiKey ? { apiKey: resolved.apiKey } : {}),
+      timeoutMs: options.healthCheckTimeoutMs,
+      signal,
+    })
+    safeLog(
+      this.#logger,
+      'debug',
+      { attempts: health.attempts, elapsedMs: health.elapsedMs },
+      'task app healthy',
+    )
+
+    await this.#openTunnel(makeBackend, resolved, { localUrl, port: this.#port }, signal, at)
+
+    at.step = 'onStart'
+    await options.onStart?.(this as never)
+    signal.throwIfAborted()
+  }
+
+  /** Opens the tunnel (and checks it when `verifyTunnel` is on). */
+  async #openTunnel(
+    makeBackend: TunnelFactory,
+    resolved: ResolvedApp,
+    target: { localUrl: string; port: number },
+    signal: AbortSignal,
+    at: { step: StartStep | undefined },
+  ): Promise<void> {
+    const options = this.#options
+    const { localUrl, port } = target
+    at.step = 'tunnel'
+    const backend = makeBackend({ apiKey: resolved.apiKey, logger: this.#logger })
+    this.#tunnelName = backend.name
+    const tunnel = await backend.open({ localUrl, port, host: options.host }, { signal })
+    this.#tunnel = tunnel
+    this.#cleanups.push({
+      name: 'tunnel',
+      run: () => {
+        this.#closingTunnel = true
+        return tunnel.close()
+      },
+    })
+    this.#url = tunnel.url.replace(/\/+$/, '')
+    this.#watchTunnel(tunnel, backend.name)
+    signal.throwIfAborted()
+
+    if (options.verifyTunnel) {
+      at.step = 'verify'
+      await waitForHealthy(`${this.#url}/health`, {
+        ...(resolved.apiKey ? { apiKey: resolved.apiKey } : {}),
+        headers: { ...(tunnel.headers ?? {}) },
+        timeoutMs: options.healthCheckTimeoutMs,
+        signal,
+      })
     }
   }
 

@@ -1,5 +1,5 @@
 export { InProcessTaskApp } from './in-process-task-app'
-export type { InProcessTaskAppEvents, TunnelLostEvent } from './in-process-task-app'
+export type { InProcessTaskAppEvents, TunnelLostEvent } from './app-parts'
 export { InProcessError, InProcessErrorCode } from './errors'
 export type { StartStep } from './errors'
 export { TUNNEL_MODES, TUNNEL_SPEC_KEYS, FLAT_TUNNEL_OPTIONS_WARNING } from './tunnel-spec'

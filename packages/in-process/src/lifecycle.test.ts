@@ -1,9 +1,10 @@
 import { createServer } from 'node:net'
 import { isPortAvailable } from '@taskapp/port-manager'
-import { describe, expect, it, onTestFinished } from 'vitest'
+import { describe, expect, it, onTestFinished, vi } from 'vitest'
 import { InProcessError } from './errors'
 import { InProcessTaskApp } from './in-process-task-app'
-import { fakeTunnel, get, plainApp, recordingLogger, testConfig, waitFor } from './test-utils'
+import { recordingLogger } from '@taskapp/test-utils'
+import { fakeTunnel, get, plainApp, testConfig } from './test-helpers'
 
 const base = { port: 0, tunnel: { mode: 'local' }, handleSignals: false } as const
 
@@ -310,13 +311,8 @@ describe('stop()', () => {
     // /health answers 503 so the start waits in the health step until stop() is called.
     const app = new InProcessTaskApp({ ...base, app: plainApp({ healthStatus: 503 }) })
     const started = app.start()
-    await waitFor(() => {
-      try {
-        return app.port > 0
-      } catch {
-        return false
-      }
-    })
+    // app.port throws until the port is bound; vi.waitFor retries while the callback throws.
+    await vi.waitFor(() => expect(app.port).toBeGreaterThan(0), { timeout: 10_000, interval: 10 })
     const port = app.port
     await app.stop()
     await expect(started).rejects.toMatchObject({ code: 'TASKAPP_ERR_ABORTED' })
@@ -351,13 +347,8 @@ describe('the signal option', () => {
       signal: controller.signal,
     })
     const started = app.start()
-    await waitFor(() => {
-      try {
-        return app.port > 0
-      } catch {
-        return false
-      }
-    })
+    // app.port throws until the port is bound; vi.waitFor retries while the callback throws.
+    await vi.waitFor(() => expect(app.port).toBeGreaterThan(0), { timeout: 10_000, interval: 10 })
     controller.abort(reason)
     await expect(started).rejects.toBe(reason)
     expect(await isPortAvailable(app.port, { host: '127.0.0.1' })).toBe(true)

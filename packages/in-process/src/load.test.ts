@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { InProcessErrorCode } from './errors'
 import { InProcessTaskApp } from './in-process-task-app'
-import { get } from './test-utils'
+import { get } from './test-helpers'
 
 const fixture = (name: string): string => join(import.meta.dirname, 'fixtures', name)
 const base = {

@@ -6,7 +6,7 @@ import { InProcessError } from './errors'
 import type { InProcessErrorCode } from './errors'
 import { InProcessTaskApp } from './in-process-task-app'
 import { OPTION_KEYS, validateOptions } from './options'
-import { plainApp, testConfig } from './test-utils'
+import { plainApp, testConfig } from './test-helpers'
 
 const dir = mkdtempSync(join(tmpdir(), 'in-process-options-'))
 const pyFile = join(dir, 'app.py')

@@ -3,17 +3,20 @@ import { join } from 'node:path'
 import { isPortAvailable } from '@taskapp/port-manager'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { InProcessTaskApp } from './in-process-task-app'
-import { fakeTunnel, plainApp, spawnFixture, waitFor } from './test-utils'
+import { spawnFixture } from '@taskapp/test-utils'
+import type { FixtureProcess } from '@taskapp/test-utils'
+import { fakeTunnel, plainApp } from './test-helpers'
 import { setTunnelModuleLoader } from './tunnels'
-import type { FixtureProcess } from './test-utils'
 
 const SCRIPT = join(import.meta.dirname, 'fixtures', 'signal-app.ts')
 
-async function start(mode: string, instances = 1): Promise<FixtureProcess> {
-  const fixture = await spawnFixture(SCRIPT, [mode, String(instances)])
-  onTestFinished(() => {
-    if (fixture.child.exitCode === null && fixture.child.signalCode === null) fixture.child.kill('SIGKILL')
+function start(mode: string, instances = 1): FixtureProcess {
+  const fixture = spawnFixture(SCRIPT, [mode, String(instances)], {
+    cwd: join(import.meta.dirname, '..'),
+    env: { NODE_OPTIONS: '' },
+    stdin: 'pipe',
   })
+  onTestFinished(() => fixture.close())
   return fixture
 }
 
@@ -34,8 +37,8 @@ describe('SIGINT / SIGTERM in a real child process', () => {
   ] as const)(
     '%s stops every running instance, then the process dies of the signal (status %i)',
     async (signal, status) => {
-      const fixture = await start('plain', 2)
-      const ready = await fixture.waitForLine((l) => l.event === 'ready', 'ready')
+      const fixture = start('plain', 2)
+      const ready = await fixture.waitForJson((l) => l.event === 'ready', 'ready')
       const ports = ready.ports as number[]
       expect(ports).toHaveLength(2)
       expect(new Set(ports).size).toBe(2)
@@ -45,33 +48,47 @@ describe('SIGINT / SIGTERM in a real child process', () => {
       const exit = await fixture.exited
       expect(exit).toEqual({ code: null, signal })
       expect(shellStatus(exit)).toBe(status)
-      const stopped = fixture.lines.filter((l) => l.event === 'onStop').map((l) => l.port)
+      const stopped = fixture
+        .jsonLines()
+        .filter((l) => l.event === 'onStop')
+        .map((l) => l.port)
       expect(stopped.sort()).toEqual([...ports].sort())
       expect(await allFree(ports)).toBe(true)
     },
   )
 
   it('a signal during start aborts it, frees the port, and still exits 130', async () => {
-    const fixture = await start('never-healthy')
-    const bound = await fixture.waitForLine((l) => l.event === 'bound', 'bound')
+    const fixture = start('never-healthy')
+    const bound = await fixture.waitForJson((l) => l.event === 'bound', 'bound')
     fixture.child.kill('SIGINT')
     const exit = await fixture.exited
     expect(shellStatus(exit)).toBe(130)
-    expect(fixture.lines.some((l) => l.event === 'ready')).toBe(false)
+    expect(fixture.jsonLines().some((l) => l.event === 'ready')).toBe(false)
+    expect(await allFree([bound.port as number])).toBe(true)
+  })
+
+  it('a signal during start settles start() even when the re-raised signal cannot kill the process, which then exits 130', async () => {
+    const fixture = start('signal-survives')
+    const bound = await fixture.waitForJson((l) => l.event === 'bound', 'bound')
+    fixture.child.kill('SIGINT')
+    const settled = await fixture.waitForJson((l) => l.event === 'start-settled', 'start-settled')
+    expect(settled.code).toBe('TASKAPP_ERR_ABORTED')
+    const exit = await fixture.exited
+    expect(exit).toEqual({ code: 130, signal: null })
     expect(await allFree([bound.port as number])).toBe(true)
   })
 
   it('with a user handler of their own: we clean up, and the process does not exit by us', async () => {
-    const fixture = await start('user-handler')
-    const ready = await fixture.waitForLine((l) => l.event === 'ready', 'ready')
+    const fixture = start('user-handler')
+    const ready = await fixture.waitForJson((l) => l.event === 'ready', 'ready')
     const port = (ready.ports as number[])[0]!
     fixture.child.kill('SIGINT')
-    await fixture.waitForLine((l) => l.event === 'user-handler', 'the user handler')
-    await fixture.waitForLine((l) => l.event === 'stopped', 'stopped')
+    await fixture.waitForJson((l) => l.event === 'user-handler', 'the user handler')
+    await fixture.waitForJson((l) => l.event === 'stopped', 'stopped')
     expect(await allFree([port])).toBe(true)
     // Still alive after our cleanup finished: it answers on stdin...
     fixture.child.stdin!.write('ping\n')
-    await fixture.waitForLine((l) => l.event === 'pong', 'pong')
+    await fixture.waitForJson((l) => l.event === 'pong', 'pong')
     expect(fixture.child.exitCode).toBeNull()
     // ...and exits when the user decides.
     fixture.child.stdin!.write('exit\n')
@@ -79,12 +96,12 @@ describe('SIGINT / SIGTERM in a real child process', () => {
   })
 
   it('handleSignals: false leaves Node’s default: the process dies at once, our onStop never runs', async () => {
-    const fixture = await start('opt-out')
-    const ready = await fixture.waitForLine((l) => l.event === 'ready', 'ready')
+    const fixture = start('opt-out')
+    const ready = await fixture.waitForJson((l) => l.event === 'ready', 'ready')
     expect(ready.sigint).toBe(0)
     fixture.child.kill('SIGTERM')
     expect(shellStatus(await fixture.exited)).toBe(143)
-    expect(fixture.lines.some((l) => l.event === 'onStop')).toBe(false)
+    expect(fixture.jsonLines().some((l) => l.event === 'onStop')).toBe(false)
   })
 })
 
@@ -144,6 +161,6 @@ describe('shared signal handler bookkeeping (in-process)', () => {
     expect(tunnel.current?.closeCalls).toBe(1)
     expect(await isPortAvailable(a.port, { host: '127.0.0.1' })).toBe(true)
     expect(await isPortAvailable(b.port, { host: '127.0.0.1' })).toBe(true)
-    await waitFor(() => process.listenerCount('SIGINT') === sigint, { what: 'our handler to go' })
+    await expect.poll(() => process.listenerCount('SIGINT'), { timeout: 10_000, interval: 10 }).toBe(sigint)
   })
 })

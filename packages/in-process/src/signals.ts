@@ -82,6 +82,15 @@ function onSignal(sig: HandledSignal): void {
 }
 
 /**
+ * Settles once the signal being handled now (if any) is done with: every instance stopped and,
+ * when the process is to die of it, the signal re-raised. Resolves at once when none is.
+ * @internal
+ */
+export function signalHandled(): Promise<void> {
+  return cleaning ?? Promise.resolve()
+}
+
+/**
  * Adds an instance to the shared SIGINT/SIGTERM handler, installing it for the first one.
  * @internal
  */

@@ -1,7 +1,8 @@
 import { join } from 'node:path'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { InProcessTaskApp } from './in-process-task-app'
-import { get, plainApp, recordingLogger, testConfig, waitFor } from './test-utils'
+import { recordingLogger } from '@taskapp/test-utils'
+import { get, plainApp, testConfig } from './test-helpers'
 import { loadTunnelPackage, setTunnelModuleLoader } from './tunnels'
 import type { OpenTunnel, TunnelBackend } from './tunnel'
 
@@ -133,7 +134,7 @@ describe("tunnel mode 'synthtunnel' through a real relay on loopback", () => {
     expect(JSON.parse(refused.body)).toMatchObject({ code: 'TUNNEL_AUTH_REQUIRED' })
     expect(relay.stats().agents).toBe(1)
     await app.stop()
-    await waitFor(() => relay.stats().agents === 0, { what: 'the relay to see the agent go' })
+    await expect.poll(() => relay.stats().agents, { timeout: 10_000, interval: 10 }).toBe(0)
   })
 })
 

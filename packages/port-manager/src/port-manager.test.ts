@@ -1,6 +1,6 @@
 import { createServer as createHttpServer } from 'node:http'
 import { createServer, type AddressInfo } from 'node:net'
-import { describe, expect, it, onTestFinished } from 'vitest'
+import { describe, expect, it, onTestFinished, vi } from 'vitest'
 import {
   PortManagerError,
   findAvailablePort,
@@ -10,7 +10,7 @@ import {
   killPortOwner,
   listen,
 } from './index'
-import { disposableServer, holdPortInChild, waitUntil } from './test-utils'
+import { disposableServer, holdPortInChild } from './test-helpers'
 
 function closeAll(servers: { close(cb?: () => void): unknown; listening: boolean }[]) {
   return Promise.all(servers.map((s) => new Promise<void>((r) => (s.listening ? s.close(() => r()) : r()))))
@@ -178,7 +178,10 @@ describe('listen', () => {
     await using server = disposableServer()
     const port = await listen(server, { port: holder.port, onConflict: 'kill' })
     expect(port).toBe(holder.port)
-    await waitUntil(() => holder.child.exitCode !== null || holder.child.signalCode !== null, 'holder exit')
+    await vi.waitFor(() => expect(holder.child.exitCode ?? holder.child.signalCode).not.toBeNull(), {
+      timeout: 10_000,
+      interval: 10,
+    })
     expect(holder.child.signalCode).toBe('SIGTERM')
   })
 
@@ -187,7 +190,7 @@ describe('listen', () => {
     await using server = disposableServer()
     const port = await listen(server, { port: holder.port, onConflict: 'kill', killTimeoutMs: 300 })
     expect(port).toBe(holder.port)
-    await waitUntil(() => holder.child.signalCode !== null, 'holder exit')
+    await expect.poll(() => holder.child.signalCode, { timeout: 10_000, interval: 10 }).not.toBeNull()
     expect(holder.child.signalCode).toBe('SIGKILL')
   })
 

@@ -7,8 +7,8 @@ import * as taskServer from '@taskapp/task-server'
 import * as synth from '@taskapp/tunnel-synth'
 import * as relay from '@taskapp/tunnel-synth/relay'
 import { describe, expect, it } from 'vitest'
-import * as sdk from './index.js'
-import { SdkError } from './errors.js'
+import * as sdk from './index'
+import { SdkError } from './errors'
 
 const packages: [string, Record<string, unknown>][] = [
   ['@taskapp/core', core],

@@ -74,6 +74,7 @@ export {
 export type {
   TaskApp,
   TaskAppLifecycle,
+  TaskServerState,
   TaskAppConfig,
   TaskAppLimits,
   RolloutRequest,
@@ -221,9 +222,9 @@ export type {
 } from '@taskapp/tunnel-cloudflare'
 
 // ---- @taskapp/sdk itself
-export { createTunnel, TUNNEL_BACKEND_MODES } from './tunnels.js'
-export type { TunnelBackendSpec } from './tunnels.js'
-export { SdkError, SdkErrorCode } from './errors.js'
+export { createTunnel, TUNNEL_BACKEND_MODES } from './tunnels'
+export type { TunnelBackendSpec } from './tunnels'
+export { SdkError, SdkErrorCode } from './errors'
 export { InProcessErrorCode } from '@taskapp/in-process'
 export { TaskServerErrorCode } from '@taskapp/task-server'
 export { PortManagerErrorCode } from '@taskapp/port-manager'

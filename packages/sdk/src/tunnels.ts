@@ -11,7 +11,7 @@ import {
   type CloudflareTunnelOptions,
 } from '@taskapp/tunnel-cloudflare'
 import { synthTunnel, type SynthTunnelOptions } from '@taskapp/tunnel-synth'
-import { SdkError } from './errors.js'
+import { SdkError } from './errors'
 
 /**
  * What {@link createTunnel} takes: a mode and that backend's own options (for

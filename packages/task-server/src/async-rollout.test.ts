@@ -1,9 +1,8 @@
-import { describe, expect, onTestFinished, test } from 'vitest'
+import { describe, expect, onTestFinished, test, vi } from 'vitest'
 import { createMemoryJobStore, createTaskApp } from './index'
 import type { RolloutContext, RolloutRequest, TaskAppConfig } from './index'
-import { AUTH, recordingLogger, rolloutBody, testConfig } from './test-utils/app-fixtures'
-import { inject } from './test-utils/inject'
-import { gate, waitFor } from './test-utils/wait-for'
+import { deferred, recordingLogger } from '@taskapp/test-utils'
+import { AUTH, inject, rolloutBody, testConfig } from './test-helpers'
 
 function makeApp(overrides: Partial<TaskAppConfig> = {}) {
   const app = createTaskApp(testConfig(overrides))
@@ -15,11 +14,11 @@ type App = ReturnType<typeof makeApp>
 
 /** A handler that waits for `release` (or its abort signal) and records what it saw. */
 function gatedHandler() {
-  const release = gate<number>()
-  const started = gate<RolloutContext>()
+  const release = deferred<number>()
+  const started = deferred<RolloutContext>()
   const state = { aborted: false as boolean, reason: undefined as unknown }
   const rollout = async (request: RolloutRequest, ctx: RolloutContext) => {
-    started.open(ctx)
+    started.resolve(ctx)
     const reward = await new Promise<number>((resolve, reject) => {
       ctx.signal.addEventListener('abort', () => {
         state.aborted = true
@@ -34,12 +33,14 @@ function gatedHandler() {
 }
 
 async function poll(app: App, location: string, until: (status: string) => boolean) {
-  return waitFor(
+  return vi.waitFor(
     async () => {
       const res = await inject(app, { url: location, headers: AUTH })
-      return until(res.json().status) ? res : undefined
+      const status = res.json().status as string
+      if (!until(status)) throw new Error(`job at ${location} is still ${status}`)
+      return res
     },
-    { what: `job at ${location}` },
+    { timeout: 10_000, interval: 10 },
   )
 }
 
@@ -75,7 +76,7 @@ describe('async rollouts', () => {
       error: null,
       finished_at: null,
     })
-    h.release.open(0.75)
+    h.release.resolve(0.75)
     const done = await poll(app, body.status_url, (s) => s === 'succeeded')
     const job = done.json()
     expect(job).toEqual({
@@ -120,14 +121,14 @@ describe('async rollouts', () => {
   })
 
   test('a cancelled job stays cancelled even if the handler ignores the signal and returns later', async () => {
-    const release = gate<void>()
-    const started = gate<void>()
-    const returned = gate<void>()
+    const release = deferred<void>()
+    const started = deferred<void>()
+    const returned = deferred<void>()
     const app = makeApp({
       rollout: async (r) => {
-        started.open()
+        started.resolve()
         await release.promise
-        returned.open()
+        returned.resolve()
         return { trace_correlation_id: r.trace_correlation_id, reward_info: { outcome_reward: 1 } }
       },
     })
@@ -138,7 +139,7 @@ describe('async rollouts', () => {
     expect(
       (await inject(app, { method: 'DELETE', url: `/rollouts/${id}`, headers: AUTH })).json().status,
     ).toBe('cancelled')
-    release.open()
+    release.resolve()
     await returned.promise
     expect((await inject(app, { url: `/rollouts/${id}`, headers: AUTH })).json()).toMatchObject({
       status: 'cancelled',
@@ -147,15 +148,15 @@ describe('async rollouts', () => {
   })
 
   test('a handler that first reads ctx.signal after the job was cancelled sees it aborted', async () => {
-    const release = gate<void>()
-    const started = gate<void>()
-    const seen = gate<{ aborted: boolean; code: string | undefined }>()
+    const release = deferred<void>()
+    const started = deferred<void>()
+    const seen = deferred<{ aborted: boolean; code: string | undefined }>()
     const app = makeApp({
       rollout: async (r, ctx) => {
-        started.open()
+        started.resolve()
         await release.promise
         // The AbortSignal is created lazily, on this first access, already aborted.
-        seen.open({
+        seen.resolve({
           aborted: ctx.signal.aborted,
           code: (ctx.signal.reason as { code?: string } | undefined)?.code,
         })
@@ -167,7 +168,7 @@ describe('async rollouts', () => {
     ).json()
     await started.promise
     await inject(app, { method: 'DELETE', url: `/rollouts/${id}`, headers: AUTH })
-    release.open()
+    release.resolve()
     expect(await seen.promise).toEqual({ aborted: true, code: 'TASKAPP_ERR_ROLLOUT_CANCELLED' })
   })
 
@@ -228,7 +229,7 @@ describe('async rollouts', () => {
     expect(second.status).toBe(503)
     expect(second.headers['retry-after']).toBe('5')
     expect(second.json().detail.error.code).toBe('job_store_full')
-    h.release.open(1)
+    h.release.resolve(1)
     await poll(app, first.json().status_url, (s) => s === 'succeeded')
     // Once the first job is finished it can be evicted to make room.
     const third = await inject(app, {
@@ -252,7 +253,7 @@ describe('sync rollouts with syncTimeoutMs', () => {
     expect(body.id).toMatch(/^[0-9a-f]{8}-[0-9a-f-]{27}$/) // a random job id, not the internal sync counter
     expect(res.headers.location).toBe(body.status_url)
     expect(h.state.aborted).toBe(false) // the caller's disconnect after a 202 does not cancel the job
-    h.release.open(0.5)
+    h.release.resolve(0.5)
     const done = await poll(app, body.status_url, (s) => s === 'succeeded')
     expect(done.json().result.reward_info.outcome_reward).toBe(0.5)
     expect(h.state.aborted).toBe(false)
@@ -286,10 +287,12 @@ describe('sync rollouts with syncTimeoutMs', () => {
     }
     const app = makeApp({ rollout: h.rollout, syncTimeoutMs: 20, jobStore: refusing, logger })
     const pending = inject(app, { method: 'POST', url: '/rollout', headers: AUTH, body: rolloutBody() })
-    await waitFor(() => logger.lines.some((l) => l.msg?.includes('refused the sync-timeout job')), {
-      what: 'the refused detach',
-    })
-    h.release.open(0.25)
+    await expect
+      .poll(() => logger.records.some((l) => l.msg?.includes('refused the sync-timeout job')), {
+        timeout: 10_000,
+      })
+      .toBe(true)
+    h.release.resolve(0.25)
     const res = await pending
     expect(res.status).toBe(200)
     expect(res.json().reward_info.outcome_reward).toBe(0.25)
@@ -333,19 +336,19 @@ describe('deadlines and disconnects', () => {
     await h.started.promise
     client.abort()
     await expect(pending).rejects.toThrow()
-    await waitFor(() => h.state.aborted, { what: 'the handler signal to fire' })
+    await expect.poll(() => h.state.aborted, { timeout: 10_000 }).toBe(true)
     expect(h.state.aborted).toBe(true)
   })
 
   test('a handler that ignores the signal cannot hold the answer past the deadline', async () => {
-    const never = gate<void>()
+    const never = deferred<void>()
     const app = makeApp({
       rollout: async () => {
         await never.promise
         return { trace_correlation_id: 'x', reward_info: { outcome_reward: 1 } }
       },
     })
-    onTestFinished(() => never.open())
+    onTestFinished(() => never.resolve())
     const res = await inject(app, {
       method: 'POST',
       url: '/rollout',
@@ -369,9 +372,9 @@ describe('onRolloutComplete', () => {
     })
     const res = await inject(app, { method: 'POST', url: '/rollout', headers: AUTH, body: rolloutBody() })
     expect(res.status).toBe(200)
-    await waitFor(() => logger.lines.some((l) => l.msg?.includes('onRolloutComplete')), {
-      what: 'the hook failure log',
-    })
+    await expect
+      .poll(() => logger.records.some((l) => l.msg?.includes('onRolloutComplete')), { timeout: 10_000 })
+      .toBe(true)
     expect(events).toHaveLength(1)
     expect(events[0]).toMatchObject({
       request: { trace_correlation_id: 'trace-1' },
@@ -393,7 +396,7 @@ describe('onRolloutComplete', () => {
       },
     })
     await inject(app, { method: 'POST', url: '/rollout', headers: AUTH, body: rolloutBody() })
-    await waitFor(() => events.length === 1)
+    await expect.poll(() => events.length, { timeout: 10_000 }).toBe(1)
     expect(events[0]?.error?.code).toBe('TASKAPP_ERR_ROLLOUT_FAILED')
     expect((events[0]?.error?.cause as Error).message).toBe('broken')
   })

@@ -2,8 +2,8 @@ import { describe, expect, onTestFinished, test } from 'vitest'
 import { candidateKeys, createKeySource, isAuthorized, keyPrefix } from './auth'
 import { createTaskApp } from './index'
 import type { TaskAppConfig } from './index'
-import { KEY, recordingLogger, testConfig } from './test-utils/app-fixtures'
-import { inject } from './test-utils/inject'
+import { recordingLogger } from '@taskapp/test-utils'
+import { KEY, inject, testConfig } from './test-helpers'
 
 const ENV_KEYS = [
   'ENVIRONMENT_API_KEY',
@@ -92,9 +92,9 @@ describe('rejections', () => {
     })
     expect(res.text).not.toContain(KEY.slice(0, 8))
     expect(res.text).not.toContain('wrong-key')
-    expect(JSON.stringify(logger.lines)).not.toContain('wrong-key')
-    expect(JSON.stringify(logger.lines)).not.toContain(KEY.slice(0, 8))
-    expect(logger.lines.some((l) => l.level === 'warn' && l.msg?.includes('rejected'))).toBe(true)
+    expect(JSON.stringify(logger.records)).not.toContain('wrong-key')
+    expect(JSON.stringify(logger.records)).not.toContain(KEY.slice(0, 8))
+    expect(logger.records.some((l) => l.level === 'warn' && l.msg?.includes('rejected'))).toBe(true)
   })
 
   test('authFailureStatus: 401 answers 401 with WWW-Authenticate', async () => {

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, onTestFinished, test } from 'vitest'
 import { createTaskApp } from './index'
-import { inject } from './test-utils/inject'
+import { inject } from './test-helpers'
 
 interface WireCase {
   request: { method: string; path: string; auth?: boolean; headers?: Record<string, string>; body?: unknown }

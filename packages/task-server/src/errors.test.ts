@@ -12,10 +12,8 @@ import {
   TaskServerError,
 } from './index'
 import type { RolloutCompleteEvent, TaskAppConfig, TaskServerErrorCode } from './index'
-import { AUTH, rolloutBody, testConfig } from './test-utils/app-fixtures'
-import { startFakeMlflow } from './test-utils/fake-servers'
-import { inject } from './test-utils/inject'
-import { gate, waitFor } from './test-utils/wait-for'
+import { deferred } from '@taskapp/test-utils'
+import { AUTH, inject, rolloutBody, startFakeMlflow, testConfig } from './test-helpers'
 
 /** Runs one rollout through an app and returns the error its onRolloutComplete hook saw. */
 async function hookErrorOf(
@@ -29,7 +27,7 @@ async function hookErrorOf(
   const pending = inject(app, { method: 'POST', url: '/rollout', headers: AUTH, body })
   if (after) await after(app)
   await pending
-  await waitFor(() => events.length > 0, { what: 'onRolloutComplete' })
+  await expect.poll(() => events.length, { timeout: 10_000 }).toBeGreaterThan(0)
   return events[0]?.error
 }
 
@@ -66,11 +64,11 @@ const scenarios: Record<TaskServerErrorCode, () => Promise<unknown>> = {
       rolloutBody({ safety: { max_time_s: 0.02 } }),
     ),
   TASKAPP_ERR_ROLLOUT_CANCELLED: () => {
-    const started = gate<void>()
+    const started = deferred<void>()
     return hookErrorOf(
       {
         rollout: (_r, ctx) => {
-          started.open()
+          started.resolve()
           return new Promise((_res, rej) =>
             ctx.signal.addEventListener('abort', () => rej(ctx.signal.reason)),
           )

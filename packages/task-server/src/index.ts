@@ -1,6 +1,6 @@
 export { createTaskApp } from './create-task-app'
 export type { TaskApp } from './create-task-app'
-export type { TaskAppLifecycle, TaskAppState } from './lifecycle'
+export type { TaskAppLifecycle, TaskServerState, TaskAppState } from './lifecycle'
 export { defineTaskAppConfig } from './config'
 export type {
   TaskAppConfig,

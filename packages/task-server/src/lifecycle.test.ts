@@ -1,9 +1,8 @@
 import { describe, expect, onTestFinished, test } from 'vitest'
 import { createMemoryJobStore, createTaskApp, TaskServerError } from './index'
 import type { LifecycleHookContext, RolloutContext, TaskAppConfig } from './index'
-import { AUTH, rolloutBody, testConfig } from './test-utils/app-fixtures'
-import { inject } from './test-utils/inject'
-import { gate, waitFor } from './test-utils/wait-for'
+import { deferred } from '@taskapp/test-utils'
+import { AUTH, inject, rolloutBody, testConfig } from './test-helpers'
 
 function makeApp(overrides: Partial<TaskAppConfig> = {}) {
   const app = createTaskApp(testConfig(overrides))
@@ -13,7 +12,7 @@ function makeApp(overrides: Partial<TaskAppConfig> = {}) {
 
 describe('startup', () => {
   test('/health is 503 until the startup hooks finish, then 200; other routes wait too', async () => {
-    const hookGate = gate<void>()
+    const hookGate = deferred<void>()
     const calls: string[] = []
     const app = makeApp({
       startupHooks: [
@@ -36,7 +35,7 @@ describe('startup', () => {
     expect(rollout.json().detail.error.code).toBe('not_ready')
     expect(rollout.headers['retry-after']).toBe('1')
     expect((await inject(app, { url: '/' })).status).toBe(200) // liveness stays up
-    hookGate.open()
+    hookGate.resolve()
     await app.lifecycle.ready()
     expect(calls).toEqual(['first', 'second'])
     expect(app.lifecycle.state).toBe('ready')
@@ -70,9 +69,9 @@ describe('startup', () => {
   })
 
   test('ready({ signal }) rejects with signal.reason', async () => {
-    const hookGate = gate<void>()
+    const hookGate = deferred<void>()
     const app = makeApp({ startupHooks: [() => hookGate.promise] })
-    onTestFinished(() => hookGate.open())
+    onTestFinished(() => hookGate.resolve())
     const reason = new Error('gave up')
     await expect(app.lifecycle.ready({ signal: AbortSignal.abort(reason) })).rejects.toBe(reason)
   })
@@ -81,11 +80,11 @@ describe('startup', () => {
 describe('close', () => {
   test('cancels running rollouts, waits for them, then runs shutdown hooks in order; idempotent', async () => {
     const order: string[] = []
-    const started = gate<RolloutContext>()
+    const started = deferred<RolloutContext>()
     const app = createTaskApp(
       testConfig({
         rollout: async (r, ctx) => {
-          started.open(ctx)
+          started.resolve(ctx)
           await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve()))
           order.push('rollout saw abort')
           await Promise.resolve()
@@ -127,10 +126,10 @@ describe('close', () => {
   })
 
   test('a sync rollout cut by close answers 503 rollout_cancelled', async () => {
-    const started = gate<void>()
+    const started = deferred<void>()
     const app = makeApp({
       rollout: async (_r, ctx) => {
-        started.open()
+        started.resolve()
         await new Promise((_resolve, reject) =>
           ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)),
         )
@@ -146,13 +145,13 @@ describe('close', () => {
   })
 
   test('a handler that ignores the signal is waited for only graceMs', async () => {
-    const never = gate<void>()
-    const started = gate<void>()
-    onTestFinished(() => never.open())
+    const never = deferred<void>()
+    const started = deferred<void>()
+    onTestFinished(() => never.resolve())
     const hookRan: boolean[] = []
     const app = makeApp({
       rollout: async () => {
-        started.open()
+        started.resolve()
         await never.promise
         return { trace_correlation_id: 'x', reward_info: { outcome_reward: 0 } }
       },
@@ -167,13 +166,13 @@ describe('close', () => {
   })
 
   test('close({ signal }) ends the wait early, still runs the hooks, and rejects with signal.reason', async () => {
-    const never = gate<void>()
-    const started = gate<void>()
-    onTestFinished(() => never.open())
+    const never = deferred<void>()
+    const started = deferred<void>()
+    onTestFinished(() => never.resolve())
     const hookRan: boolean[] = []
     const app = makeApp({
       rollout: async () => {
-        started.open()
+        started.resolve()
         await never.promise
         return { trace_correlation_id: 'x', reward_info: { outcome_reward: 0 } }
       },
@@ -186,7 +185,7 @@ describe('close', () => {
     const reason = new Error('stop now')
     controller.abort(reason)
     await expect(closing).rejects.toBe(reason)
-    await waitFor(() => app.lifecycle.state === 'closed', { what: 'the close to finish' })
+    await expect.poll(() => app.lifecycle.state, { timeout: 10_000 }).toBe('closed')
     expect(hookRan).toEqual([true])
   })
 
@@ -220,7 +219,7 @@ describe('close', () => {
       body: rolloutBody(),
     })
     const { id } = res.json()
-    await waitFor(() => store.get(id)?.status === 'succeeded', { what: 'the job to finish' })
+    await expect.poll(() => store.get(id)?.status, { timeout: 10_000 }).toBe('succeeded')
     await app.lifecycle.close()
     expect(store.get(id)?.status).toBe('succeeded')
   })
@@ -230,7 +229,7 @@ describe('close', () => {
     const app = createTaskApp(testConfig({ shutdownHooks: [({ signal }) => void seen.push(signal.aborted)] }))
     const reason = new Error('now')
     await expect(app.lifecycle.close({ signal: AbortSignal.abort(reason) })).rejects.toBe(reason)
-    await waitFor(() => app.lifecycle.state === 'closed', { what: 'the close to finish' })
+    await expect.poll(() => app.lifecycle.state, { timeout: 10_000 }).toBe('closed')
     expect(seen).toEqual([true])
   })
 

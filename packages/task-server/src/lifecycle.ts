@@ -7,13 +7,19 @@ import type { LifecycleHook } from './config'
 import { TaskServerError } from './errors'
 import { safeLog, type TaskAppLogger } from './logger'
 
-/** Where the app is in its life. */
-export type TaskAppState = 'starting' | 'ready' | 'failed' | 'closing' | 'closed'
+/** Where the task server is in its life: `/health` answers 200 only in `ready` (not the in-process app's lifecycle). */
+export type TaskServerState = 'starting' | 'ready' | 'failed' | 'closing' | 'closed'
+
+/**
+ * @deprecated Renamed {@link TaskServerState} (the in-process app's lifecycle is
+ * `InProcessTaskAppState`); this alias goes in the next minor.
+ */
+export type TaskAppState = TaskServerState
 
 /** Start and stop of a task app, on `app.lifecycle`. */
 export interface TaskAppLifecycle extends AsyncDisposable {
   /** Current state; `/health` answers 200 only in `ready`. */
-  readonly state: TaskAppState
+  readonly state: TaskServerState
   /**
    * Resolves when every startup hook has finished; rejects with `TASKAPP_ERR_STARTUP_FAILED`
    * (the hook's error as `cause`) if one threw, or with `signal.reason`.
@@ -46,7 +52,7 @@ export interface LifecycleControl {
   /** Fires when close() begins; its reason is a `TASKAPP_ERR_ROLLOUT_CANCELLED` error. */
   readonly signal: AbortSignal
   /** The current state (the same as `lifecycle.state`). */
-  readonly state: () => TaskAppState
+  readonly state: () => TaskServerState
 }
 
 const DEFAULT_GRACE_MS = 5000
@@ -84,7 +90,7 @@ async function runShutdownHooks(
 /** Starts the startup hooks now and returns the lifecycle. */
 export function createLifecycle(options: LifecycleOptions): LifecycleControl {
   const { logger } = options
-  let state: TaskAppState = 'starting'
+  let state: TaskServerState = 'starting'
   const abort = new AbortController()
 
   const startup: Promise<void> = (async () => {

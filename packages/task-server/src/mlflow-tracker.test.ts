@@ -1,10 +1,8 @@
 import { describe, expect, onTestFinished, test } from 'vitest'
 import { createMlflowTracker, createTaskApp } from './index'
 import type { RolloutCompleteEvent } from './index'
-import { AUTH, recordingLogger, rolloutBody, testConfig } from './test-utils/app-fixtures'
-import { startFakeMlflow } from './test-utils/fake-servers'
-import { inject } from './test-utils/inject'
-import { waitFor } from './test-utils/wait-for'
+import { recordingLogger } from '@taskapp/test-utils'
+import { AUTH, inject, rolloutBody, startFakeMlflow, testConfig } from './test-helpers'
 
 const request = {
   trace_correlation_id: 'trace-7',
@@ -121,9 +119,9 @@ describe('createMlflowTracker', () => {
       code: 'TASKAPP_ERR_MLFLOW_REQUEST_FAILED',
     })
     await expect(tracker.onRolloutComplete(success())).resolves.toBeUndefined()
-    expect(logger.lines.filter((l) => l.level === 'warn')).toHaveLength(1)
+    expect(logger.records.filter((l) => l.level === 'warn')).toHaveLength(1)
     expect(
-      JSON.stringify(logger.lines, (_k, v: unknown) => (v instanceof Error ? v.message : v)),
+      JSON.stringify(logger.records, (_k, v: unknown) => (v instanceof Error ? v.message : v)),
     ).not.toContain('secret-token')
   })
 
@@ -171,9 +169,9 @@ describe('wired into a task app', () => {
     onTestFinished(() => app.lifecycle.close())
     const res = await inject(app, { method: 'POST', url: '/rollout', headers: AUTH, body: rolloutBody() })
     expect(res.status).toBe(200)
-    await waitFor(() => mlflow.calls.some((c) => c.path === '/api/2.0/mlflow/runs/update'), {
-      what: 'the MLflow run update',
-    })
+    await expect
+      .poll(() => mlflow.calls.some((c) => c.path === '/api/2.0/mlflow/runs/update'), { timeout: 10_000 })
+      .toBe(true)
 
     await using broken = await startFakeMlflow({ failWith: 503 })
     const logger = recordingLogger()
@@ -182,6 +180,8 @@ describe('wired into a task app', () => {
     onTestFinished(() => app2.lifecycle.close())
     const res2 = await inject(app2, { method: 'POST', url: '/rollout', headers: AUTH, body: rolloutBody() })
     expect(res2.status).toBe(200)
-    await waitFor(() => logger.lines.some((l) => l.msg?.includes('mlflow')), { what: 'the tracker warning' })
+    await expect
+      .poll(() => logger.records.some((l) => l.msg?.includes('mlflow')), { timeout: 10_000 })
+      .toBe(true)
   })
 })

@@ -2,8 +2,8 @@ import express from 'express'
 import { describe, expect, onTestFinished, test } from 'vitest'
 import { createTaskApp } from './index'
 import type { TaskAppConfig } from './index'
-import { AUTH, KEY, recordingLogger, rolloutBody, testConfig } from './test-utils/app-fixtures'
-import { inject } from './test-utils/inject'
+import { recordingLogger } from '@taskapp/test-utils'
+import { AUTH, KEY, inject, rolloutBody, testConfig } from './test-helpers'
 
 function makeApp(overrides: Partial<TaskAppConfig> = {}) {
   const app = createTaskApp(testConfig(overrides))
@@ -152,7 +152,7 @@ describe('GET /task_info', () => {
     const error = res.json().detail.error
     expect(error.code).toBe('internal_error')
     expect(res.text).not.toContain('/secret/path')
-    const line = logger.lines.find((l) => l.level === 'error')
+    const line = logger.records.find((l) => l.level === 'error')
     expect(line?.obj.errorId).toBe(error.error_id)
     expect((line?.obj.err as Error).message).toContain('/secret/path')
   })

@@ -1,10 +1,8 @@
-import { describe, expect, onTestFinished, test } from 'vitest'
+import { describe, expect, onTestFinished, test, vi } from 'vitest'
 import { createTaskApp } from './index'
 import type { RolloutContext, TaskAppConfig } from './index'
-import { AUTH, KEY, rolloutBody, testConfig } from './test-utils/app-fixtures'
-import { startFakeVendor } from './test-utils/fake-servers'
-import { listenLoopback } from './test-utils/listen'
-import { gate, waitFor } from './test-utils/wait-for'
+import { deferred, listenLoopback } from '@taskapp/test-utils'
+import { AUTH, KEY, rolloutBody, startFakeVendor, testConfig } from './test-helpers'
 
 async function serve(overrides: Partial<TaskAppConfig> = {}) {
   const app = createTaskApp(testConfig(overrides))
@@ -56,7 +54,7 @@ describe('over a real socket (127.0.0.1, port 0)', () => {
   })
 
   test('async: 202 + Location, then poll the Location until succeeded', async () => {
-    const release = gate<void>()
+    const release = deferred<void>()
     const { url } = await serve({
       rollout: async (r) => {
         await release.promise
@@ -70,22 +68,26 @@ describe('over a real socket (127.0.0.1, port 0)', () => {
     })
     expect(res.status).toBe(202)
     const location = res.headers.get('location')!
-    release.open()
-    const done = await waitFor(async () => {
-      const job = (await (await fetch(new URL(location, url), { headers: AUTH })).json()) as {
-        status: string
-        result: unknown
-      }
-      return job.status === 'succeeded' ? job : undefined
-    })
+    release.resolve()
+    const done = await vi.waitFor(
+      async () => {
+        const job = (await (await fetch(new URL(location, url), { headers: AUTH })).json()) as {
+          status: string
+          result: unknown
+        }
+        if (job.status !== 'succeeded') throw new Error(`job is still ${job.status}`)
+        return job
+      },
+      { timeout: 10_000, interval: 10 },
+    )
     expect(done.result).toMatchObject({ reward_info: { outcome_reward: 0.3 } })
   })
 
   test('a client that hangs up aborts the rollout signal', async () => {
-    const started = gate<RolloutContext>()
+    const started = deferred<RolloutContext>()
     const { url } = await serve({
       rollout: async (r, ctx) => {
-        started.open(ctx)
+        started.resolve(ctx)
         await new Promise((_resolve, reject) =>
           ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)),
         )
@@ -102,7 +104,7 @@ describe('over a real socket (127.0.0.1, port 0)', () => {
     pending.catch(() => {})
     const ctx = await started.promise
     client.abort()
-    await waitFor(() => ctx.signal.aborted, { what: 'the server to see the hang-up' })
+    await expect.poll(() => ctx.signal.aborted, { timeout: 10_000 }).toBe(true)
     expect(ctx.signal.aborted).toBe(true)
   })
 
@@ -118,10 +120,10 @@ describe('over a real socket (127.0.0.1, port 0)', () => {
   })
 
   test('graceful close with a sync rollout in flight: the caller gets 503 rollout_cancelled', async () => {
-    const started = gate<void>()
+    const started = deferred<void>()
     const { app, url } = await serve({
       rollout: async (_r, ctx) => {
-        started.open()
+        started.resolve()
         await new Promise((_resolve, reject) =>
           ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)),
         )

@@ -2,8 +2,8 @@ import { describe, expect, onTestFinished, test } from 'vitest'
 import { z } from 'zod'
 import { createTaskApp, defineTaskAppConfig } from './index'
 import type { RolloutRequest, TaskAppConfig } from './index'
-import { AUTH, recordingLogger, rolloutBody, testConfig } from './test-utils/app-fixtures'
-import { inject } from './test-utils/inject'
+import { recordingLogger } from '@taskapp/test-utils'
+import { AUTH, inject, rolloutBody, testConfig } from './test-helpers'
 
 function makeApp(overrides: Partial<TaskAppConfig> = {}) {
   const app = createTaskApp(testConfig(overrides))
@@ -195,7 +195,7 @@ describe('handler failures', () => {
     expect(error.error_id).toMatch(/^[0-9a-f-]{36}$/)
     expect(error.message).toContain(error.error_id)
     expect(res.text).not.toContain('hunter2')
-    const line = logger.lines.find((l) => l.level === 'error')
+    const line = logger.records.find((l) => l.level === 'error')
     expect(line?.obj).toMatchObject({ errorId: error.error_id, trace_correlation_id: 'trace-1' })
     expect((line?.obj.err as Error).message).toContain('hunter2')
   })
@@ -256,7 +256,9 @@ describe('handler failures', () => {
     })
     const res = await postRollout(app, rolloutBody())
     expect(res.status).toBe(200)
-    expect(logger.lines.some((l) => l.level === 'warn' && l.msg?.includes('trace_correlation_id'))).toBe(true)
+    expect(logger.records.some((l) => l.level === 'warn' && l.msg?.includes('trace_correlation_id'))).toBe(
+      true,
+    )
   })
 })
 

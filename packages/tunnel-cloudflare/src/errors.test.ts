@@ -8,9 +8,9 @@ import {
   cloudflareQuickTunnel,
   installCloudflared,
   verifyTunnel,
-} from './index.js'
-import type { CloudflareTunnelErrorCode } from './index.js'
-import { DOUBLE_PATH, startOrigin } from './fixtures/helpers.js'
+} from './index'
+import type { CloudflareTunnelErrorCode } from './index'
+import { DOUBLE_PATH, startOrigin } from './test-helpers'
 
 const target = { localUrl: 'http://127.0.0.1:9', port: 9, host: '127.0.0.1' }
 const double = (env: Record<string, string>, extra: object = {}) => ({

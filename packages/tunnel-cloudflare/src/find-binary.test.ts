@@ -2,7 +2,7 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { CloudflareTunnelError, cloudflareQuickTunnel, defaultInstallDir, findCloudflared } from './index.js'
+import { CloudflareTunnelError, cloudflareQuickTunnel, defaultInstallDir, findCloudflared } from './index'
 
 async function layout() {
   const root = await mkdtemp(join(tmpdir(), 'cf-find-'))

@@ -3,7 +3,7 @@ import { constants } from 'node:fs'
 import { access, readdir, stat } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { delimiter, join } from 'node:path'
-import { CloudflareTunnelError } from './errors.js'
+import { CloudflareTunnelError } from './errors'
 
 /**
  * Options of {@link findCloudflared}.

@@ -13,8 +13,8 @@ import {
   cloudflareQuickTunnel,
   installCloudflared,
   parseChecksums,
-} from './index.js'
-import { DOUBLE_PATH, startOrigin, targetFor } from './fixtures/helpers.js'
+} from './index'
+import { DOUBLE_PATH, startOrigin, targetFor } from './test-helpers'
 
 const run = promisify(execFile)
 const VERSION = '2026.8.2'

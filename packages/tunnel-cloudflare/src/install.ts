@@ -8,8 +8,8 @@ import { open, chmod, mkdir, readFile, rename, rmdir, unlink } from 'node:fs/pro
 import { dirname, join, relative, sep } from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import { fetch } from 'undici'
-import { CloudflareTunnelError } from './errors.js'
-import { binaryName, defaultInstallDir } from './find-binary.js'
+import { CloudflareTunnelError } from './errors'
+import { binaryName, defaultInstallDir } from './find-binary'
 
 /**
  * Default release download base.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { parseCloudflaredLine } from './index.js'
-import { parseMetricsAddress } from './log-parser.js'
+import { parseCloudflaredLine } from './index'
+import { parseMetricsAddress } from './log-parser'
 
 // Lines as cloudflared prints them (see the header of fixtures/cloudflared-double.cjs for sources).
 const T = '2026-08-20T10:00:00Z'

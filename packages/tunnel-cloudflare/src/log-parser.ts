@@ -2,6 +2,7 @@
  * Reading cloudflared's log lines (see /work/shared/reference/cloudflared.md, and cloudflared's
  * `cmd/cloudflared/tunnel/quick_tunnel.go`, `connection/observer.go`).
  */
+import { redact } from '@taskapp/core'
 
 /**
  * What one line of cloudflared output tells us.
@@ -124,7 +125,8 @@ export function redactor(secrets: readonly (string | undefined)[]): (text: strin
   return (text) => {
     let out = text
     for (const s of list) {
-      const shown = s.length >= 16 ? `${s.slice(0, 4)}…[redacted]` : '[redacted]'
+      // Long secrets keep redact()'s short prefix, so a log still tells two tokens apart.
+      const shown = s.length >= 16 ? `${redact(s)}[redacted]` : '[redacted]'
       out = out.split(s).join(shown)
     }
     return out

@@ -1,21 +1,22 @@
+import { recordingLogger } from '@taskapp/test-utils'
 import { describe, expect, it } from 'vitest'
-import { CloudflareTunnelError, cloudflareNamedTunnel } from './index.js'
+import { CloudflareTunnelError, cloudflareNamedTunnel } from './index'
 import {
   DOUBLE_PATH,
   fakeToken,
   getJson,
   readCmdline,
   readEnviron,
-  recordingLogger,
   startOrigin,
   targetFor,
-} from './fixtures/helpers.js'
+} from './test-helpers'
 
 describe('cloudflareNamedTunnel against the cloudflared double', () => {
   it('passes the token through TUNNEL_TOKEN only: never in any argv, never in the logs', async () => {
     await using origin = await startOrigin()
     const token = fakeToken()
-    const { calls, logger } = recordingLogger()
+    const logger = recordingLogger()
+    const calls = logger.records
     const backend = cloudflareNamedTunnel({
       token,
       hostname: 'app.example.com',
@@ -58,7 +59,7 @@ describe('cloudflareNamedTunnel against the cloudflared double', () => {
     expect(await readEnviron(tunnel.pid)).toContain(`TUNNEL_TOKEN=${token}`)
     expect(calls.length).toBeGreaterThan(5)
     for (const c of calls) expect(JSON.stringify(c)).not.toContain(token)
-    expect(calls.some((c) => c.msg.includes('Environmental variables map[TUNNEL_TOKEN:*****]'))).toBe(true)
+    expect(calls.some((c) => c.msg?.includes('Environmental variables map[TUNNEL_TOKEN:*****]'))).toBe(true)
 
     // Requests travel through the double to the origin.
     const forward = await getJson<{ url: string }>(`${tunnel.metricsUrl}/taskapp-double/forward`)
@@ -69,7 +70,8 @@ describe('cloudflareNamedTunnel against the cloudflared double', () => {
   it('redacts the token from lines cloudflared prints and from error messages', async () => {
     // An invalid token makes the double exit 255 with "Provided Tunnel token is not valid.", like cloudflared.
     const token = 'not-base64-json-but-long-enough-to-redact'
-    const { calls, logger } = recordingLogger()
+    const logger = recordingLogger()
+    const calls = logger.records
     const err = await cloudflareNamedTunnel({
       token,
       hostname: 'app.example.com',
@@ -87,7 +89,7 @@ describe('cloudflareNamedTunnel against the cloudflared double', () => {
   })
 
   it('redactor hides a secret the binary echoes', async () => {
-    const { redactor } = await import('./log-parser.js')
+    const { redactor } = await import('./log-parser')
     const token = fakeToken()
     const redact = redactor([token])
     expect(redact(`Settings: map[token:${token}]`)).toBe(

@@ -2,8 +2,17 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { dirname } from 'node:path'
 import { createInterface } from 'node:readline'
-import { describe, expect, it, onTestFinished } from 'vitest'
-import { DOUBLE_PATH, PARENT_FIXTURE, isAlive, waitGone } from './fixtures/helpers.js'
+import { isProcessAlive as isAlive } from '@taskapp/test-utils'
+import { describe, expect, it, onTestFinished, vi } from 'vitest'
+import { DOUBLE_PATH, PARENT_FIXTURE } from './test-helpers'
+
+/** Waits until the pid is gone (a zombie counts as gone). */
+async function waitGone(pid: number): Promise<void> {
+  await vi.waitFor(() => expect(isAlive(pid), `pid ${pid} alive`).toBe(false), {
+    timeout: 15_000,
+    interval: 25,
+  })
+}
 
 interface Started {
   pid: number

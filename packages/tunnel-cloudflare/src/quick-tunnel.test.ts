@@ -8,17 +8,10 @@ import {
   killAllTrackedChildren,
   trackedChildCount,
   verifyTunnel,
-} from './index.js'
-import type { CloudflareTunnelOptions } from './index.js'
-import {
-  DOUBLE_PATH,
-  getJson,
-  isAlive,
-  recordingLogger,
-  startOrigin,
-  targetFor,
-  waitFor,
-} from './fixtures/helpers.js'
+} from './index'
+import type { CloudflareTunnelOptions } from './index'
+import { isProcessAlive as isAlive, recordingLogger } from '@taskapp/test-utils'
+import { DOUBLE_PATH, getJson, startOrigin, targetFor } from './test-helpers'
 
 async function pidFile() {
   const dir = await mkdtemp(join(tmpdir(), 'cf-double-'))
@@ -45,7 +38,8 @@ async function expectTunnelError(promise: Promise<unknown>): Promise<CloudflareT
 describe('cloudflareQuickTunnel against the cloudflared double', () => {
   it('reads the URL from the banner box and resolves only after a connection is registered', async () => {
     await using origin = await startOrigin()
-    const { calls, logger } = recordingLogger()
+    const logger = recordingLogger()
+    const calls = logger.records
     const backend = cloudflareQuickTunnel(
       options(
         {
@@ -58,7 +52,7 @@ describe('cloudflareQuickTunnel against the cloudflared double', () => {
     expect(backend.name).toBe('cloudflare-quick')
     await using tunnel = await backend.open(targetFor(origin))
     expect(tunnel.url).toBe('https://buffalo-marco-cardiff-motel.trycloudflare.com')
-    const logged = calls.filter((c) => c.level === 'debug').map((c) => c.msg)
+    const logged = calls.filter((c) => c.level === 'debug').map((c) => c.msg ?? '')
     const urlAt = logged.findIndex((m) =>
       m.includes('|  https://buffalo-marco-cardiff-motel.trycloudflare.com'),
     )
@@ -223,13 +217,14 @@ describe('cloudflareQuickTunnel against the cloudflared double', () => {
     const pids = await pidFile()
     const controller = new AbortController()
     const reason = new Error('user gave up')
-    const { logger, calls } = recordingLogger()
+    const logger = recordingLogger()
+    const calls = logger.records
     // Abort as soon as the URL is printed, before the connection is registered.
     const abortingLogger = {
       ...logger,
-      debug: (obj: object, msg: string) => {
+      debug: (obj: Record<string, unknown>, msg?: string) => {
         logger.debug(obj, msg)
-        if (msg.includes('.trycloudflare.com ')) controller.abort(reason)
+        if (msg?.includes('.trycloudflare.com ')) controller.abort(reason)
       },
     }
     const err = await cloudflareQuickTunnel(
@@ -241,7 +236,7 @@ describe('cloudflareQuickTunnel against the cloudflared double', () => {
       .open(targetFor(origin), { signal: controller.signal })
       .catch((e: unknown) => e)
     expect(err).toBe(reason)
-    expect(calls.some((c) => c.msg.includes('Registered tunnel connection'))).toBe(false)
+    expect(calls.some((c) => c.msg?.includes('Registered tunnel connection'))).toBe(false)
     const [pid] = await pids.pids()
     expect(isAlive(pid!)).toBe(false)
     expect(trackedChildCount()).toBe(0)
@@ -262,7 +257,8 @@ describe('cloudflareQuickTunnel against the cloudflared double', () => {
 
   it('settles closed and reports exitError when cloudflared crashes after registering', async () => {
     await using origin = await startOrigin()
-    const { logger, calls } = recordingLogger()
+    const logger = recordingLogger()
+    const calls = logger.records
     const tunnel = await cloudflareQuickTunnel(
       options(
         { CLOUDFLARED_DOUBLE_MODE: 'crash-after-register', CLOUDFLARED_DOUBLE_REGISTER_DELAY_MS: '50' },
@@ -275,7 +271,7 @@ describe('cloudflareQuickTunnel against the cloudflared double', () => {
     expect(tunnel.exitError?.code).toBe('TASKAPP_ERR_CLOUDFLARED_EXITED')
     expect(tunnel.exitError?.exitCode).toBe(2)
     expect(tunnel.exitError?.lines.some((l) => l.startsWith('panic: runtime error'))).toBe(true)
-    expect(calls.some((c) => c.level === 'warn' && c.msg.includes('exited with code 2 unexpectedly'))).toBe(
+    expect(calls.some((c) => c.level === 'warn' && c.msg?.includes('exited with code 2 unexpectedly'))).toBe(
       true,
     )
     await tunnel.close() // closing a dead tunnel is fine
@@ -303,7 +299,9 @@ describe('cloudflareQuickTunnel against the cloudflared double', () => {
     expect(a.pid).not.toBe(b.pid)
     expect(a.metricsUrl).not.toBe(b.metricsUrl)
     expect(trackedChildCount()).toBe(2)
-    await waitFor(async () => (await fetch(`${b.metricsUrl}/ready`)).status === 200, { what: 'b ready' })
+    await expect
+      .poll(async () => (await fetch(`${b.metricsUrl}/ready`)).status, { timeout: 10_000, interval: 25 })
+      .toBe(200)
   })
 
   it.each([

@@ -6,7 +6,7 @@
  * all; the watchdog supervisor covers that case. No SIGINT/SIGTERM listener is installed here, so
  * the user's signal semantics are untouched.
  */
-import type { SupervisedProcess } from './supervised-process.js'
+import type { SupervisedProcess } from './supervised-process'
 
 const tracked = new Set<SupervisedProcess>()
 

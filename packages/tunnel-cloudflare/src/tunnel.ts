@@ -4,18 +4,18 @@
  * (command line, environment, config), `readiness.ts` (log lines and the metrics server), and
  * `failures.ts` (the errors); `supervised-process.ts` runs the process under a watchdog.
  */
-import { CloudflareTunnelError } from './errors.js'
-import type { InstallCloudflaredOptions } from './install.js'
-import { redactor } from './log-parser.js'
-import { trackChild } from './registry.js'
-import { spawnSupervised } from './supervised-process.js'
-import type { SupervisedProcess } from './supervised-process.js'
-import type { OpenTunnel, TunnelBackend, TunnelLogger, TunnelTarget } from './types.js'
-import { prepareInvocation } from './cloudflared/args.js'
-import type { CloudflaredInvocation } from './cloudflared/args.js'
-import { resolveBinary } from './cloudflared/binary.js'
-import { exitError, rateLimitError, timeoutError } from './cloudflared/failures.js'
-import { ReadinessWatch } from './cloudflared/readiness.js'
+import { CloudflareTunnelError } from './errors'
+import type { InstallCloudflaredOptions } from './install'
+import { redactor } from './log-parser'
+import { trackChild } from './registry'
+import { spawnSupervised } from './supervised-process'
+import type { SupervisedProcess } from './supervised-process'
+import type { OpenTunnel, TunnelBackend, TunnelLogger, TunnelTarget } from './types'
+import { prepareInvocation } from './cloudflared/args'
+import type { CloudflaredInvocation } from './cloudflared/args'
+import { resolveBinary } from './cloudflared/binary'
+import { exitError, rateLimitError, timeoutError } from './cloudflared/failures'
+import { ReadinessWatch } from './cloudflared/readiness'
 
 /**
  * Options shared by quick and named tunnels.

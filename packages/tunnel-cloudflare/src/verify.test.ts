@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { CloudflareTunnelError, verifyTunnel } from './index.js'
-import { startOrigin } from './fixtures/helpers.js'
+import { CloudflareTunnelError, verifyTunnel } from './index'
+import { startOrigin } from './test-helpers'
 
 describe('verifyTunnel (against 127.0.0.1 only)', () => {
   it('retries while the edge answers 530/502, then succeeds once the app answers', async () => {
@@ -47,8 +47,7 @@ describe('verifyTunnel (against 127.0.0.1 only)', () => {
     const reason = new Error('enough')
     const pending = verifyTunnel(origin.url, { signal: controller.signal, intervalMs: 10 })
     // Abort once the first request has been seen by the server.
-    const { waitFor } = await import('./fixtures/helpers.js')
-    await waitFor(() => origin.requests.length > 0)
+    await expect.poll(() => origin.requests.length, { timeout: 10_000, interval: 10 }).toBeGreaterThan(0)
     controller.abort(reason)
     await expect(pending).rejects.toBe(reason)
     await expect(verifyTunnel(origin.url, { signal: AbortSignal.abort(reason) })).rejects.toBe(reason)

@@ -1,6 +1,6 @@
 /** Checking that a public tunnel URL really reaches the app. */
 import { fetch } from 'undici'
-import { CloudflareTunnelError } from './errors.js'
+import { CloudflareTunnelError } from './errors'
 
 /**
  * Options of {@link verifyTunnel}.

@@ -4,10 +4,10 @@ import { createServer } from 'node:http'
 import { Agent, request } from 'undici'
 import { describe, expect, onTestFinished, test } from 'vitest'
 import { SynthTunnelError, SynthTunnelErrorCode } from './errors'
-import { readBody, startLocalServer } from './fixtures/local-server'
+import { deferred } from '@taskapp/test-utils'
+import { readBody, startLocalServer, within } from './test-helpers'
 import { startReferenceRelay } from './fixtures/reference-peers'
 import type { ReferenceRelayOptions } from './fixtures/reference-peers'
-import { deferred, waitFor, within } from './fixtures/wait'
 import { createMemoryLeaseStore, createRelayServer } from './relay/index'
 import { zeroMaskSafe } from './agent/attach'
 import type { SynthTunnelEvent } from './agent/agent'
@@ -100,10 +100,14 @@ describe('synthTunnel().open() errors carry stable codes', () => {
       { localUrl: 'http://127.0.0.1:1', host: '127.0.0.1', port: 1 },
       { signal: controller.signal },
     )
-    await waitFor(() => ref.attaches.length === 1, { message: 'ATTACH sent' })
+    await expect
+      .poll(() => ref.attaches.length, { timeout: 5_000, interval: 5, message: 'ATTACH sent' })
+      .toBe(1)
     controller.abort(reason)
     await expect(pending).rejects.toBe(reason)
-    await waitFor(() => ref.deletes.length === 1, { message: 'lease deleted after abort' })
+    await expect
+      .poll(() => ref.deletes.length, { timeout: 5_000, interval: 5, message: 'lease deleted after abort' })
+      .toBe(1)
   })
 })
 
@@ -122,10 +126,14 @@ describe('synthTunnel({ signal })', () => {
       host: '127.0.0.1',
       port: 1,
     })
-    await waitFor(() => ref.attaches.length === 1, { message: 'ATTACH sent' })
+    await expect
+      .poll(() => ref.attaches.length, { timeout: 5_000, interval: 5, message: 'ATTACH sent' })
+      .toBe(1)
     controller.abort(reason)
     await expect(pending).rejects.toBe(reason)
-    await waitFor(() => ref.deletes.length === 1, { message: 'lease deleted after abort' })
+    await expect
+      .poll(() => ref.deletes.length, { timeout: 5_000, interval: 5, message: 'lease deleted after abort' })
+      .toBe(1)
   })
 
   test('closes open tunnels when it fires, and leaves no listener behind on close()', async () => {
@@ -139,7 +147,9 @@ describe('synthTunnel({ signal })', () => {
     await within(first.closed, 5_000, 'the tunnel closed by the signal')
     expect(first.connected).toBe(false)
     expect(first.error).toBeUndefined()
-    await waitFor(() => ref.deletes.length === 1, { message: 'lease deleted' })
+    await expect
+      .poll(() => ref.deletes.length, { timeout: 5_000, interval: 5, message: 'lease deleted' })
+      .toBe(1)
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0)
     // a second backend whose tunnel closes normally unregisters too
     const other = new AbortController()
@@ -150,9 +160,13 @@ describe('synthTunnel({ signal })', () => {
       signal: other.signal,
     }).open(local.target)
     await second.close()
-    await waitFor(() => getEventListeners(other.signal, 'abort').length === 0, {
-      message: 'listener removed',
-    })
+    await expect
+      .poll(() => getEventListeners(other.signal, 'abort').length, {
+        timeout: 5_000,
+        interval: 5,
+        message: 'listener removed',
+      })
+      .toBe(0)
     expect(() => synthTunnel({ signal: 'nope' as unknown as AbortSignal })).toThrow(
       expect.objectContaining({ code: SynthTunnelErrorCode.InvalidOptions }),
     )
@@ -310,12 +324,13 @@ describe('agent against a minimal reference relay (compatibility)', () => {
     // capacity: two held, the third refused
     const held = [ref.request({ rid: 'h1', path: '/a' }), ref.request({ rid: 'h2', path: '/b' })]
     const third = errorOf('h3')
-    await waitFor(
-      async () => (await new Promise<number>((r) => local.server.getConnections((_e, n) => r(n)))) >= 2,
-      {
+    await expect
+      .poll(() => new Promise<number>((r) => local.server.getConnections((_e, n) => r(n))), {
+        timeout: 5_000,
+        interval: 5,
         message: 'two requests at the local server',
-      },
-    )
+      })
+      .toBeGreaterThanOrEqual(2)
     ref.sendRaw(JSON.stringify({ type: 'REQ_HEADERS', lease_id: 'lease_ref_1', rid: 'h3', path: '/c' }))
     expect(await third).toMatchObject({ code: 'AGENT_CAPACITY_EXCEEDED' })
     release.resolve()
@@ -382,7 +397,9 @@ describe('reconnect', () => {
     const inflight = [1, 2, 3].map(() =>
       request(`${tunnel.url}/hang`, { headers: tunnel.headers, dispatcher }),
     )
-    await waitFor(() => started === 3, { message: 'three requests at the handler' })
+    await expect
+      .poll(() => started, { timeout: 5_000, interval: 5, message: 'three requests at the handler' })
+      .toBe(3)
     const closedAt = performance.now()
     await relay1.close()
     const results = await within(Promise.all(inflight), 2_000, 'in-flight requests failing')
@@ -392,7 +409,9 @@ describe('reconnect', () => {
     }
     await using relay2 = await createRelayServer({ apiKeys: ['k'], leaseStore, port: relay1.port })
     const backAt = performance.now()
-    await waitFor(() => tunnel.connected, { timeoutMs: 8_000, message: 'agent reconnected' })
+    await expect
+      .poll(() => tunnel.connected, { timeout: 8_000, interval: 5, message: 'agent reconnected' })
+      .toBe(true)
     const connectedAt = events.find((e) => e.type === 'connected' && e.connection === 2)!.at
     // default backoff 250, 500, 1000 ms: the agent is back at most one backoff step after the relay
     expect(connectedAt - backAt, 'ms from the relay listening again to the agent attached').toBeLessThan(
@@ -435,7 +454,9 @@ describe('reconnect', () => {
     await relay1.close()
     expect((await pending).statusCode).toBe(502)
     await within(aborted.promise, 5_000, 'the local request aborted with its connection')
-    await waitFor(() => delays.length >= 6, { message: 'six reconnect attempts' })
+    await expect
+      .poll(() => delays.length, { timeout: 5_000, interval: 5, message: 'six reconnect attempts' })
+      .toBeGreaterThanOrEqual(6)
     // each delay is drawn between half and all of its ceiling (jitter); the ceilings double to the cap
     const ceilings = [10, 20, 40, 80, 80, 80]
     delays.slice(0, 6).forEach((d, i) => {
@@ -443,12 +464,20 @@ describe('reconnect', () => {
       expect(d).toBeLessThanOrEqual(ceilings[i]!)
     })
     const relay2 = await createRelayServer({ apiKeys: ['k'], leaseStore, port: relay1.port })
-    await waitFor(() => tunnel.connected, { message: 'agent reconnected' })
+    await expect
+      .poll(() => tunnel.connected, { timeout: 5_000, interval: 5, message: 'agent reconnected' })
+      .toBe(true)
     const res = await request(`${tunnel.url}/after`, { headers: tunnel.headers, dispatcher })
     expect(await res.body.text()).toBe('ok')
     const before = delays.length
     await relay2.close()
-    await waitFor(() => delays.length > before, { message: 'a reconnect after the second drop' })
+    await expect
+      .poll(() => delays.length, {
+        timeout: 5_000,
+        interval: 5,
+        message: 'a reconnect after the second drop',
+      })
+      .toBeGreaterThan(before)
     expect(delays[before]).toBeGreaterThanOrEqual(5)
     expect(delays[before]).toBeLessThanOrEqual(10) // the ceiling starts over
   })
@@ -463,8 +492,10 @@ describe('reconnect', () => {
       reconnectInitialMs: 20,
     }).open(local.target)
     ref.socket()!.terminate()
-    await waitFor(() => ref.attaches.length === 2, { message: 'second ATTACH' })
-    await waitFor(() => tunnel.connected)
+    await expect
+      .poll(() => ref.attaches.length, { timeout: 5_000, interval: 5, message: 'second ATTACH' })
+      .toBe(2)
+    await expect.poll(() => tunnel.connected, { timeout: 5_000, interval: 5 }).toBe(true)
     const res = await ref.request({ path: '/again' })
     expect(res.body.toString()).toBe('ok')
   })
@@ -481,8 +512,14 @@ describe('reconnect', () => {
     }).open(local.target)
     // freeze the relay side: its socket stops reading, so no pong comes back
     ;(ref.socket() as unknown as { _socket: { pause(): void } })._socket.pause()
-    await waitFor(() => ref.attaches.length === 2, { message: 're-ATTACH after missed pongs' })
-    await waitFor(() => tunnel.connected)
+    await expect
+      .poll(() => ref.attaches.length, {
+        timeout: 5_000,
+        interval: 5,
+        message: 're-ATTACH after missed pongs',
+      })
+      .toBe(2)
+    await expect.poll(() => tunnel.connected, { timeout: 5_000, interval: 5 }).toBe(true)
   })
 
   test('closed settles when the lease is deleted for good, with TASKAPP_ERR_SYNTH_LEASE_GONE', async () => {

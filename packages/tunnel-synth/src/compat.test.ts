@@ -1,9 +1,9 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- wire frames are untyped JSON in these tests */
 import { Agent, request } from 'undici'
 import { expect, onTestFinished, test } from 'vitest'
-import { readBody, startLocalServer } from './fixtures/local-server'
+import { deferred } from '@taskapp/test-utils'
+import { readBody, startLocalServer } from './test-helpers'
 import { startReferenceAgent } from './fixtures/reference-peers'
-import { deferred, waitFor } from './fixtures/wait'
 import { createRelayServer } from './relay/index'
 
 function client() {
@@ -102,7 +102,13 @@ test('our relay sends CANCEL to a reference agent when the caller goes away', as
   await started.promise
   controller.abort()
   await expect(pending).rejects.toThrow()
-  await waitFor(() => agent.received.some((f) => f.type === 'CANCEL'), { message: 'CANCEL frame' })
+  await expect
+    .poll(() => agent.received.some((f) => f.type === 'CANCEL'), {
+      timeout: 5_000,
+      interval: 5,
+      message: 'CANCEL frame',
+    })
+    .toBe(true)
 })
 
 test('an agent that drops mid-request → 502 TUNNEL_AGENT_DISCONNECTED', async () => {

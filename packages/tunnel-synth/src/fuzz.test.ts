@@ -3,9 +3,8 @@ import fc from 'fast-check'
 import { Agent, request } from 'undici'
 import { WebSocket } from 'ws'
 import { describe, expect, onTestFinished, test } from 'vitest'
-import { readBody, startLocalServer } from './fixtures/local-server'
+import { readBody, startLocalServer, within, waitForFrame } from './test-helpers'
 import { startReferenceRelay } from './fixtures/reference-peers'
-import { waitFor, within } from './fixtures/wait'
 import {
   BINARY_FRAMES_CAPABILITY,
   BinaryKind,
@@ -213,7 +212,7 @@ describe('malformed and out-of-order frames never crash the relay', () => {
         capabilities: negotiated ? { [BINARY_FRAMES_CAPABILITY]: true } : {},
       }),
     )
-    const ack = await waitFor(() => frames.find((f) => f.type === 'ATTACH_ACK'))
+    const ack = await waitForFrame(frames, 'ATTACH_ACK')
     expect(ack.capabilities?.[BINARY_FRAMES_CAPABILITY] === true).toBe(negotiated)
     const frameArb = fc.oneof(agentFrameArb, binaryFrameArb)
 
@@ -232,9 +231,7 @@ describe('malformed and out-of-order frames never crash the relay', () => {
           },
           () => 'reset' as const,
         )
-        const head = await waitFor(() => frames.find((f) => f.type === 'REQ_HEADERS'), {
-          message: 'REQ_HEADERS',
-        })
+        const head = await waitForFrame(frames, 'REQ_HEADERS')
         for (const f of sequence) {
           if (typeof f === 'string') ws.send(f.split(RID).join(head.rid as string), { binary })
           else ws.send(binaryFrame(f, head.rid as string), { binary: true })
@@ -263,7 +260,7 @@ describe('malformed and out-of-order frames never crash the relay', () => {
       headers: { authorization: `Bearer ${lease.worker_token}` },
       dispatcher,
     })
-    const head = await waitFor(() => frames.find((f) => f.type === 'REQ_HEADERS'))
+    const head = await waitForFrame(frames, 'REQ_HEADERS')
     ws.send(
       JSON.stringify({
         type: 'RESP_HEADERS',

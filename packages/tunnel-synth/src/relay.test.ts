@@ -6,9 +6,8 @@ import type { IncomingMessage } from 'node:http'
 import { Agent, request } from 'undici'
 import WebSocket from 'ws'
 import { describe, expect, onTestFinished, test } from 'vitest'
-import { readBody } from './fixtures/local-server'
-import { startStack } from './fixtures/stack'
-import { deferred, waitFor, within } from './fixtures/wait'
+import { deferred } from '@taskapp/test-utils'
+import { readBody, startStack, within, waitForFrame } from './test-helpers'
 import { createMemoryLeaseStore, createRelayServer, relayOptionsFromEnv } from './relay/index'
 import { SynthTunnelErrorCode } from './errors'
 
@@ -123,7 +122,9 @@ test('a lease store that fails while pruning is reported, with its error code, a
     leaseTtlSeconds: 1,
     logger,
   })
-  await waitFor(() => warnings.length > 0, { message: 'a warning about pruning' })
+  await expect
+    .poll(() => warnings.length, { timeout: 5_000, interval: 5, message: 'a warning about pruning' })
+    .toBeGreaterThan(0)
   expect(warnings[0]).toMatchObject({
     msg: 'relay: pruning expired leases failed',
     code: 'TASKAPP_ERR_SYNTH_RELAY_LEASE_FILE',
@@ -206,17 +207,19 @@ describe('lease REST API', () => {
   test('leases expire: the route stops working', async () => {
     await using relay = await createRelayServer({ apiKeys: ['k'], leaseTtlSeconds: 1 })
     const lease = (await createLease(relay.url, 'k', client())).body
-    await waitFor(
-      async () => {
-        const r = await request(`${lease.public_url}/x`, {
-          headers: { authorization: `Bearer ${lease.worker_token}` },
-          dispatcher: client(),
-        })
-        await r.body.dump()
-        return r.statusCode === 404
-      },
-      { timeoutMs: 5_000, intervalMs: 100, message: 'lease expiry' },
-    )
+    await expect
+      .poll(
+        async () => {
+          const r = await request(`${lease.public_url}/x`, {
+            headers: { authorization: `Bearer ${lease.worker_token}` },
+            dispatcher: client(),
+          })
+          await r.body.dump()
+          return r.statusCode
+        },
+        { timeout: 5_000, interval: 100, message: 'lease expiry' },
+      )
+      .toBe(404)
   })
 
   test('health route answers with counters', async () => {
@@ -286,7 +289,7 @@ describe('public traffic errors are problem+json with the reference codes', () =
     const slow = [1, 2].map((i) =>
       request(`${stack.tunnel.url}/slow/${i}`, { headers: stack.tunnel.headers, dispatcher }),
     )
-    await waitFor(() => started === 2, { message: 'two handlers running' })
+    await expect.poll(() => started, { timeout: 5_000, interval: 5, message: 'two handlers running' }).toBe(2)
     const res = await request(`${stack.tunnel.url}/third`, { headers: stack.tunnel.headers, dispatcher })
     expect(res.statusCode).toBe(429)
     expect(res.headers['retry-after']).toBe('1')
@@ -313,9 +316,13 @@ describe('public traffic errors are problem+json with the reference codes', () =
     )
     await stalledCaller(`${stack.tunnel.url}/big`, stack.tunnel.headers)
     // the producer stalls well below 64 MB because every hop applies backpressure
-    await waitFor(() => stack.relay.stats().memoryInUse >= 64 * 1024, {
-      message: 'relay buffer reaches the budget',
-    })
+    await expect
+      .poll(() => stack.relay.stats().memoryInUse, {
+        timeout: 5_000,
+        interval: 5,
+        message: 'relay buffer reaches the budget',
+      })
+      .toBeGreaterThanOrEqual(64 * 1024)
     const before = produced
     const res = await request(`${stack.tunnel.url}/small`, {
       headers: stack.tunnel.headers,
@@ -504,7 +511,13 @@ test('a caller that stops reading is dropped after stallTimeoutMs, and the agent
   await stalledCaller(`${stack.tunnel.url}/big`, stack.tunnel.headers)
   // the relay gives up on the caller that never reads, and CANCEL stops the local handler
   await bigCancelled.promise
-  await waitFor(() => stack.relay.stats().inflight === 0, { message: 'stalled request dropped' })
+  await expect
+    .poll(() => stack.relay.stats().inflight, {
+      timeout: 5_000,
+      interval: 5,
+      message: 'stalled request dropped',
+    })
+    .toBe(0)
   const res = await request(`${stack.tunnel.url}/small`, {
     headers: stack.tunnel.headers,
     dispatcher: client(),
@@ -527,12 +540,12 @@ test('an agent that ends a response short of its Content-Length: the caller sees
   })
   await once(ws, 'open')
   ws.send(JSON.stringify({ type: 'ATTACH', agent_id: 'a', leases: [{ lease_id: lease.lease_id }] }))
-  await waitFor(() => frames.find((f) => f.type === 'ATTACH_ACK'))
+  await waitForFrame(frames, 'ATTACH_ACK')
   const headers = { 'x-synthtunnel-worker-token': lease.worker_token as string }
   const pending = request(`${lease.public_url as string}/short`, { headers, dispatcher })
     .then(async (r) => `${r.statusCode} ${await r.body.text()}`)
     .catch((err: Error) => `reset: ${err.message}`)
-  const head = await waitFor(() => frames.find((f) => f.type === 'REQ_HEADERS'))
+  const head = await waitForFrame(frames, 'REQ_HEADERS')
   const frame = (f: object) => ws.send(JSON.stringify({ lease_id: lease.lease_id, rid: head.rid, ...f }))
   frame({ type: 'RESP_HEADERS', status: 200, headers: [['content-length', '5']] })
   frame({ type: 'RESP_BODY', chunk_b64: Buffer.from('ab').toString('base64'), eof: false })

@@ -3,9 +3,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { Agent, request } from 'undici'
 import { expect, onTestFinished, test } from 'vitest'
-import { startLocalServer } from './fixtures/local-server'
-import { forkFixture } from './fixtures/fork-fixture'
-import { nextEvent } from './fixtures/wait'
+import { forkFixture, nextEvent, startLocalServer } from './test-helpers'
 import type { SynthTunnelStats } from './agent/agent'
 
 const MB = 1024 * 1024

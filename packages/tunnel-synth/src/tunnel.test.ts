@@ -2,9 +2,8 @@ import { Readable } from 'node:stream'
 import { createHash, randomBytes } from 'node:crypto'
 import { Agent, request } from 'undici'
 import { describe, expect, onTestFinished, test } from 'vitest'
-import { readBody } from './fixtures/local-server'
-import { startStack } from './fixtures/stack'
-import { deferred, waitFor } from './fixtures/wait'
+import { deferred } from '@taskapp/test-utils'
+import { readBody, startStack } from './test-helpers'
 
 function client() {
   const dispatcher = new Agent({ connections: 256 })
@@ -165,7 +164,13 @@ describe('round trip through relay + agent', () => {
     controller.abort()
     await expect(pending).rejects.toThrow()
     await handlerAborted.promise
-    await waitFor(() => stack.relay.stats().inflight === 0, { message: 'relay in-flight back to 0' })
+    await expect
+      .poll(() => stack.relay.stats().inflight, {
+        timeout: 5_000,
+        interval: 5,
+        message: 'relay in-flight back to 0',
+      })
+      .toBe(0)
   })
 
   test('responses stream back as they are produced (first bytes before the handler ends)', async () => {

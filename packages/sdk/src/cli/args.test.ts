@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { SdkError } from '../errors.js'
-import { DEFAULTS, parseCommand, type CliEnv } from './args.js'
-import { helpText } from './help.js'
+import { SdkError } from '../errors'
+import { DEFAULTS, parseCommand, type CliEnv } from './args'
+import { helpText } from './help'
 
 function usageError(argv: string[], env: CliEnv = {}): SdkError {
   try {

@@ -16,7 +16,7 @@ import {
   type CliEnv,
   type FlagTable,
   type ParsedFlags,
-} from './flag-table.js'
+} from './flag-table'
 import {
   CHECK_FLAGS,
   httpUrl,
@@ -25,11 +25,11 @@ import {
   type LogLevel,
   type PORT_CONFLICT_POLICIES,
   type TunnelModeFlag,
-} from './flags.js'
+} from './flags'
 
-export type { CliEnv } from './flag-table.js'
-export { DEFAULTS, LOG_LEVELS, PORT_CONFLICT_POLICIES, TUNNEL_MODES } from './flags.js'
-export type { LogLevel, TunnelModeFlag } from './flags.js'
+export type { CliEnv } from './flag-table'
+export { DEFAULTS, LOG_LEVELS, PORT_CONFLICT_POLICIES, TUNNEL_MODES } from './flags'
+export type { LogLevel, TunnelModeFlag } from './flags'
 
 /** The sub-commands. */
 export const COMMANDS = ['serve', 'check', 'relay'] as const

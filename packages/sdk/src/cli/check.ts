@@ -1,7 +1,7 @@
 /** `taskapp check <url>`: probe a task app's /health, then read /info. */
 import { checkHealth, waitForHealthy, HealthCheckError } from '@taskapp/health-checker'
-import type { CheckCommand } from './args.js'
-import type { CliIo } from './output.js'
+import type { CheckCommand } from './args'
+import type { CliIo } from './output'
 
 /** What `taskapp check --json` prints. */
 export interface CheckReport {

@@ -2,7 +2,7 @@
  * Entry of the `taskapp` bin (built to dist/cli.js; `bin/taskapp.js` imports it). Everything
  * else lives in `main.ts` so it can be tested without a process.
  */
-import { runCli } from './main.js'
+import { runCli } from './main'
 
 const status = await runCli(
   process.argv.slice(2),

@@ -7,7 +7,7 @@
  * section of `--help` ({@link formatFlags}) are all derived from that table.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util'
-import { SdkError } from '../errors.js'
+import { SdkError } from '../errors'
 
 /** The environment variables the CLI reads (all optional). */
 export interface CliEnv {

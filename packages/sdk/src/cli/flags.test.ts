@@ -2,11 +2,11 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { InProcessTaskApp } from '@taskapp/in-process'
 import { describe, expect, it, vi } from 'vitest'
-import { parseCommand, type CliEnv, type CommandName, type ServeCommand } from './args.js'
-import { flagNotes, parseArgsOptions, type FlagTable } from './flag-table.js'
-import { FLAG_TABLES } from './flags.js'
-import { helpText } from './help.js'
-import { publicTunnel, serveOptions } from './serve.js'
+import { parseCommand, type CliEnv, type CommandName, type ServeCommand } from './args'
+import { flagNotes, parseArgsOptions, type FlagTable } from './flag-table'
+import { FLAG_TABLES } from './flags'
+import { helpText } from './help'
+import { publicTunnel, serveOptions } from './serve'
 
 const TABLES = Object.entries(FLAG_TABLES) as [CommandName, FlagTable][]
 

@@ -5,8 +5,8 @@
  * derived from these tables (see `flag-table.ts`); rules between flags live in `args.ts`.
  */
 import type { TunnelMode, TunnelSpec } from '@taskapp/in-process'
-import type { CheckCommand, RelayCommand, ServeCommand } from './args.js'
-import { list, option, toggle, type Flag, type FlagParser } from './flag-table.js'
+import type { CheckCommand, RelayCommand, ServeCommand } from './args'
+import { list, option, toggle, type Flag, type FlagParser } from './flag-table'
 
 /** Tunnel modes `taskapp serve --tunnel` accepts (the `InProcessTaskApp` modes), in help order. */
 export const TUNNEL_MODES = [

@@ -2,9 +2,9 @@
  * Help texts of the `taskapp` CLI (`--help` of each command). The Options sections are generated
  * from the flag tables in `flags.ts`; only the prose around them is written here.
  */
-import type { CommandName } from './args.js'
-import { formatFlags } from './flag-table.js'
-import { CHECK_FLAGS, DEFAULTS, RELAY_FLAGS, SERVE_FLAGS } from './flags.js'
+import type { CommandName } from './args'
+import { formatFlags } from './flag-table'
+import { CHECK_FLAGS, DEFAULTS, RELAY_FLAGS, SERVE_FLAGS } from './flags'
 
 const MAIN = `taskapp: run a task app with a public URL, check one, or host a relay.
 

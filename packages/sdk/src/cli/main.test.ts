@@ -3,11 +3,12 @@ import { createTaskApp } from '@taskapp/task-server'
 import { createRelayServer } from '@taskapp/tunnel-synth/relay'
 import { describe, expect, it } from 'vitest'
 import pkg from '../../package.json' with { type: 'json' }
-import { FakeProcess, captureIo, serveListener, until } from '../test-utils.js'
-import { buildConfig } from '../fixtures/echo-app.js'
-import { runCheckProbe } from './check.js'
-import { runCli } from './main.js'
-import { createCliLogger, Progress, redactSecret } from './output.js'
+import { listenLoopback } from '@taskapp/test-utils'
+import { FakeProcess, captureIo } from '../test-helpers'
+import { buildConfig } from '../fixtures/echo-app'
+import { runCheckProbe } from './check'
+import { runCli } from './main'
+import { createCliLogger, Progress, redactSecret } from './output'
 
 const ECHO_APP = fileURLToPath(new URL('../fixtures/echo-app.ts', import.meta.url))
 
@@ -46,7 +47,7 @@ describe('runCli: help, version, usage errors', () => {
 describe('taskapp check against a real task app on 127.0.0.1:0', () => {
   it('healthy + info → exit 0; the report carries /info', async () => {
     const app = createTaskApp({ ...buildConfig(), apiKeys: ['check-key'] })
-    await using served = await serveListener(app)
+    await using served = await listenLoopback(app)
     await app.lifecycle.ready()
     const ok = await cli(['check', served.url, '--api-key', 'check-key'])
     expect(ok.status).toBe(0)
@@ -65,7 +66,7 @@ describe('taskapp check against a real task app on 127.0.0.1:0', () => {
 
   it('a refused key → exit 1 and says so; headers from -H are sent', async () => {
     const seen: (string | undefined)[] = []
-    await using served = await serveListener((req, res) => {
+    await using served = await listenLoopback((req, res) => {
       seen.push(req.headers['x-synthtunnel-worker-token'] as string | undefined)
       res.statusCode = 400
       res.setHeader('content-type', 'application/json')
@@ -79,7 +80,7 @@ describe('taskapp check against a real task app on 127.0.0.1:0', () => {
 
   it('--wait keeps probing until the app turns healthy', async () => {
     let calls = 0
-    await using served = await serveListener((_req, res) => {
+    await using served = await listenLoopback((_req, res) => {
       calls += 1
       res.setHeader('content-type', 'application/json')
       res.statusCode = calls < 3 ? 503 : 200
@@ -120,7 +121,7 @@ describe('taskapp serve in-process (fake process for signals)', () => {
       {},
       proc,
     )
-    await until('the URL block', () => io.out().includes('Press Ctrl+C'))
+    await expect.poll(() => io.out(), { timeout: 20_000, interval: 10 }).toContain('Press Ctrl+C')
     const url = /url: +(\S+)/.exec(io.out())?.[1] ?? ''
     const token = /X-SynthTunnel-Worker-Token: (\S+)/.exec(io.out())?.[1] ?? ''
     expect(url.startsWith(`${relay.url}/s/rt_`)).toBe(true)
@@ -132,10 +133,14 @@ describe('taskapp serve in-process (fake process for signals)', () => {
     expect(res.status).toBe(200)
     expect(proc.listenerCount('SIGINT')).toBe(1)
     proc.emit('SIGINT')
+    // A second signal while stopping exits at once, through the injected process (never the real one).
+    proc.emit('SIGINT')
+    expect(proc.exits).toEqual([130])
+    expect(io.err()).toContain('SIGINT again, exiting without waiting')
     expect(await done).toBe(130)
     expect(io.err()).toMatch(/✓ stopping \(SIGINT\)/)
     expect(proc.listenerCount('SIGINT')).toBe(0)
-    await until('the relay to drop the agent', () => relay.stats().agents === 0)
+    await expect.poll(() => relay.stats().agents, { timeout: 20_000, interval: 10 }).toBe(0)
   })
 
   it('a start failure exits 1 with the code and cause, and removes its signal listeners', async () => {

@@ -3,11 +3,11 @@
  * calls it with the real process.
  */
 import pkg from '../../package.json' with { type: 'json' }
-import { SdkError } from '../errors.js'
-import { parseCommand, type CliEnv } from './args.js'
-import { helpText } from './help.js'
-import type { CliIo } from './output.js'
-import type { ServeProcess } from './serve.js'
+import { SdkError } from '../errors'
+import { parseCommand, type CliEnv } from './args'
+import { helpText } from './help'
+import type { CliIo } from './output'
+import type { ServeProcess } from './serve'
 
 /** The CLI's version (the sdk package's). */
 export const CLI_VERSION: string = (pkg as { version: string }).version
@@ -38,11 +38,11 @@ export async function runCli(
         return 0
       // Each command loads its own dependencies, so `--help` and bad usage answer at once.
       case 'check':
-        return await (await import('./check.js')).runCheck(cmd, io)
+        return await (await import('./check')).runCheck(cmd, io)
       case 'serve':
-        return await (await import('./serve.js')).runServe(cmd, io, proc)
+        return await (await import('./serve')).runServe(cmd, io, proc)
       case 'relay':
-        return await (await import('./relay.js')).runRelay(cmd, io, proc, env)
+        return await (await import('./relay')).runRelay(cmd, io, proc, env)
     }
   } catch (err) {
     if (err instanceof SdkError) {

@@ -2,7 +2,7 @@
  * CLI output: a pino-compatible logger for stderr (secrets shortened to a prefix), and the
  * small writer interface every command prints through (so tests can capture it).
  */
-import type { LogLevel } from './args.js'
+import type { LogLevel } from './args'
 
 /** Where a command writes: stdout for results, stderr for progress and logs. */
 export interface CliIo {

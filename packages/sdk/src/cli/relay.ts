@@ -1,9 +1,9 @@
 /** `taskapp relay`: run a self-hosted SynthTunnel relay until SIGINT/SIGTERM. */
 import { createFileLeaseStore, createRelayServer, relayOptionsFromEnv } from '@taskapp/tunnel-synth/relay'
-import type { CliEnv, RelayCommand } from './args.js'
-import { SdkError } from '../errors.js'
-import { createCliLogger, redactSecret, type CliIo } from './output.js'
-import type { ServeProcess } from './serve.js'
+import type { CliEnv, RelayCommand } from './args'
+import { SdkError } from '../errors'
+import { createCliLogger, redactSecret, type CliIo } from './output'
+import type { ServeProcess } from './serve'
 
 const EXIT_ON_SIGNAL = { SIGINT: 130, SIGTERM: 143 } as const
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
@@ -36,7 +36,7 @@ export async function runRelay(
     wake = r
   })
   const onSignal = (sig: 'SIGINT' | 'SIGTERM') => () => {
-    if (received !== undefined) process.exit(EXIT_ON_SIGNAL[sig])
+    if (received !== undefined) return proc.exit(EXIT_ON_SIGNAL[sig])
     received = sig
     wake()
   }

@@ -4,8 +4,8 @@
  */
 import { resolve } from 'node:path'
 import { InProcessTaskApp, type InProcessTaskAppOptions, type TunnelSpec } from '@taskapp/in-process'
-import type { ServeCommand } from './args.js'
-import { createCliLogger, Progress, redactSecret, type CliIo } from './output.js'
+import type { ServeCommand } from './args'
+import { createCliLogger, Progress, redactSecret, type CliIo } from './output'
 
 /** What `taskapp serve --json` prints once the app is running. */
 export interface ServeReport {
@@ -26,6 +26,8 @@ export interface ServeReport {
 export interface ServeProcess {
   on(event: 'SIGINT' | 'SIGTERM', listener: () => void): unknown
   off(event: 'SIGINT' | 'SIGTERM', listener: () => void): unknown
+  /** Ends the process at once (a second signal while stopping). */
+  exit(code: number): void
 }
 
 const EXIT_ON_SIGNAL = { SIGINT: 130, SIGTERM: 143 } as const
@@ -93,7 +95,8 @@ export async function runServe(cmd: ServeCommand, io: CliIo, proc: ServeProcess)
   const onSignal = (sig: 'SIGINT' | 'SIGTERM') => () => {
     if (received !== undefined) {
       io.stderr.write(`\ntaskapp: ${sig} again, exiting without waiting\n`)
-      process.exit(EXIT_ON_SIGNAL[sig])
+      proc.exit(EXIT_ON_SIGNAL[sig])
+      return
     }
     received = sig
     if (!running) progress.fail(`interrupted by ${sig}`)

@@ -1,10 +1,10 @@
 /** Gates on the app's lifecycle: no work while closing, and none before the startup hooks are done. */
 import type { RequestHandler } from 'express'
 import { sendError } from '../http-errors'
-import type { TaskAppState } from '../lifecycle'
+import type { TaskServerState } from '../lifecycle'
 
 /** Refuses every request but `/` and `/health` with 503 `shutting_down` once close() has begun. */
-export function refuseWhileClosing(state: () => TaskAppState): RequestHandler {
+export function refuseWhileClosing(state: () => TaskServerState): RequestHandler {
   return (req, res, next) => {
     const now = state()
     if ((now === 'closing' || now === 'closed') && req.path !== '/health' && req.path !== '/') {
@@ -17,7 +17,7 @@ export function refuseWhileClosing(state: () => TaskAppState): RequestHandler {
 }
 
 /** Lets the request on once the startup hooks are done; 503 `not_ready` / `startup_failed` before. */
-export function requireReady(state: () => TaskAppState): RequestHandler {
+export function requireReady(state: () => TaskServerState): RequestHandler {
   return (_req, res, next) => {
     const now = state()
     if (now === 'ready') {

@@ -1,8 +1,7 @@
 import { describe, expect, test } from 'vitest'
 import type { RolloutCompleteEvent, RolloutRequest, TaskAppConfig } from '../config'
 import { TaskServerError } from '../errors'
-import { recordingLogger } from '../test-utils/app-fixtures'
-import { gate } from '../test-utils/wait-for'
+import { deferred, recordingLogger } from '@taskapp/test-utils'
 import { createExecutor } from './execute'
 import { abortRun, createRunRegistry, isSettled } from './run'
 
@@ -47,7 +46,7 @@ describe('createExecutor (no HTTP)', () => {
   })
 
   test('an async handler: a promise of the outcome; the run is tracked while it runs', async () => {
-    const release = gate<void>()
+    const release = deferred<void>()
     const { runs, execute } = setup(async (r, ctx) => {
       expect(ctx.mode).toBe('async')
       await release.promise
@@ -57,7 +56,7 @@ describe('createExecutor (no HTTP)', () => {
     const pending = execute(run, request(), 'req-1', {})
     expect(pending).toBeInstanceOf(Promise)
     expect(runs.get(run.id)).toBe(run)
-    release.open()
+    release.resolve()
     expect(await pending).toMatchObject({ ok: true })
     runs.finish(run, 'completed')
     expect(isSettled(run)).toBe(true)
@@ -74,7 +73,7 @@ describe('createExecutor (no HTTP)', () => {
     if (outcome instanceof Promise || outcome.ok) throw new Error('expected a failure')
     expect(outcome.message).not.toContain('secret detail')
     expect(outcome.error).toMatchObject({ code: 'TASKAPP_ERR_ROLLOUT_FAILED', cause: boom })
-    expect(logger.lines.find((l) => l.level === 'error')?.obj.errorId).toBe(outcome.errorId)
+    expect(logger.records.find((l) => l.level === 'error')?.obj.errorId).toBe(outcome.errorId)
     expect(events[0]?.error?.code).toBe('TASKAPP_ERR_ROLLOUT_FAILED')
   })
 
@@ -89,7 +88,7 @@ describe('createExecutor (no HTTP)', () => {
   })
 
   test('an abort settles the outcome at once, even when the handler ignores the signal', async () => {
-    const never = gate<void>()
+    const never = deferred<void>()
     const { runs, execute } = setup(async (r) => {
       await never.promise
       return answer(r)
@@ -100,16 +99,16 @@ describe('createExecutor (no HTTP)', () => {
     abortRun(run, reason)
     expect(await pending).toMatchObject({ ok: false, status: 503, code: 'rollout_cancelled', error: reason })
     expect(run.handlerDone).toBe(false) // the handler is still out there; close() waits for it
-    never.open()
+    never.resolve()
   })
 
   test('safety.max_time_s aborts the run: rollout_timeout, and the handler signal fires', async () => {
-    const seen = gate<unknown>()
+    const seen = deferred<unknown>()
     const { runs, execute } = setup(
       (_r, ctx) =>
         new Promise((_resolve, reject) => {
           ctx.signal.addEventListener('abort', () => {
-            seen.open(ctx.signal.reason)
+            seen.resolve(ctx.signal.reason)
             reject(ctx.signal.reason as Error)
           })
         }),

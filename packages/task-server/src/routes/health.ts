@@ -1,7 +1,7 @@
 /** `GET`/`HEAD /` (liveness, no key) and `GET /health` (key, then readiness). */
 import type { RequestHandler, Router } from 'express'
 import { keyPrefix, type KeySource } from '../auth'
-import type { TaskAppState } from '../lifecycle'
+import type { TaskServerState } from '../lifecycle'
 import { routerOf } from './route-table'
 
 /** What the health routes read. */
@@ -10,7 +10,7 @@ export interface HealthRoutesOptions {
   keys: KeySource
   requireKey: boolean
   auth: RequestHandler
-  state: () => TaskAppState
+  state: () => TaskServerState
 }
 
 /** The router for `/` and `/health`. */

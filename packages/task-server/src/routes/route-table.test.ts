@@ -1,6 +1,6 @@
 import express from 'express'
 import { describe, expect, test } from 'vitest'
-import { inject } from '../test-utils/inject'
+import { inject } from '../test-helpers'
 import { allowHeader, routerOf } from './route-table'
 
 describe('routerOf: 405 answers from the registered routes', () => {

@@ -1,13 +1,7 @@
 import { readFile, stat } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import {
-  METRICS_LISTEN,
-  cloudflaredEnv,
-  namedTunnelArgs,
-  prepareInvocation,
-  quickTunnelArgs,
-} from './args.js'
+import { METRICS_LISTEN, cloudflaredEnv, namedTunnelArgs, prepareInvocation, quickTunnelArgs } from './args'
 
 describe('cloudflared command lines', () => {
   it('quick: explicit config, extra flags, then the local URL and metrics on port 0', () => {

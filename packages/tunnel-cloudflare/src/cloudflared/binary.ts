@@ -1,8 +1,8 @@
 /** Which cloudflared binary a tunnel runs: the one found, else (when allowed) a fresh install. */
-import { cloudflaredNotFoundError, defaultInstallDir, findCloudflared } from '../find-binary.js'
-import { installCloudflared } from '../install.js'
-import type { InstallCloudflaredOptions } from '../install.js'
-import type { TunnelLogger } from '../types.js'
+import { cloudflaredNotFoundError, defaultInstallDir, findCloudflared } from '../find-binary'
+import { installCloudflared } from '../install'
+import type { InstallCloudflaredOptions } from '../install'
+import type { TunnelLogger } from '../types'
 
 /** The binary-related tunnel options (see `CloudflareTunnelOptions`). */
 export interface BinaryOptions {

@@ -2,9 +2,9 @@
  * The errors `open()` and `exitError` report when cloudflared fails: each names what happened,
  * what to do, and carries the last lines cloudflared printed (secrets already redacted).
  */
-import { CloudflareTunnelError, formatLines } from '../errors.js'
-import type { SupervisedExit } from '../supervised-process.js'
-import type { TunnelProgress } from './readiness.js'
+import { CloudflareTunnelError, formatLines } from '../errors'
+import type { SupervisedExit } from '../supervised-process'
+import type { TunnelProgress } from './readiness'
 
 /** `was killed by SIGKILL` / `exited with code 1`. */
 export function exitDescription(status: SupervisedExit): string {

@@ -1,8 +1,8 @@
 import { createServer } from 'node:http'
 import { describe, expect, it } from 'vitest'
-import type { SupervisedExit } from '../supervised-process.js'
-import { ReadinessWatch } from './readiness.js'
-import type { WaitForReadyOptions } from './readiness.js'
+import type { SupervisedExit } from '../supervised-process'
+import { ReadinessWatch } from './readiness'
+import type { WaitForReadyOptions } from './readiness'
 
 // Lines as cloudflared prints them (reference/cloudflared.md, section 2).
 const T = '2026-08-20T10:00:00Z'

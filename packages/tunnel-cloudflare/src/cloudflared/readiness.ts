@@ -5,8 +5,8 @@
  * connection is up and whose `/quicktunnel` names the host (reference/cloudflared.md, section 5).
  */
 import { request } from 'node:http'
-import { parseCloudflaredLine, parseMetricsAddress } from '../log-parser.js'
-import type { SupervisedExit } from '../supervised-process.js'
+import { parseCloudflaredLine, parseMetricsAddress } from '../log-parser'
+import type { SupervisedExit } from '../supervised-process'
 
 const READY_POLL_MS = 250
 const PROBE_TIMEOUT_MS = 1000

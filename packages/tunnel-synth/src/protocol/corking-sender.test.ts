@@ -2,7 +2,6 @@ import { once } from 'node:events'
 import { Socket } from 'node:net'
 import { WebSocket, WebSocketServer } from 'ws'
 import { expect, onTestFinished, test } from 'vitest'
-import { waitFor } from '../fixtures/wait'
 import { corkingSender, wsSocket } from './corking-sender'
 
 /** A connected pair of WebSockets on 127.0.0.1 (server side, client side). */
@@ -45,7 +44,7 @@ test('frames sent in one turn are corked together and uncorked on the next; all 
   expect(socket.writableCorked).toBe(1) // once per turn, not per frame
   await new Promise<void>((resolve) => setImmediate(resolve))
   expect(socket.writableCorked).toBe(0)
-  await waitFor(() => received.length === 3, { message: 'three frames' })
+  await expect.poll(() => received.length, { timeout: 5_000, interval: 5, message: 'three frames' }).toBe(3)
   expect(received).toEqual(['a', 'b', 'c'])
   expect(written).toEqual([1, 3])
   expect(sink.bufferedAmount).toBe(server.bufferedAmount)

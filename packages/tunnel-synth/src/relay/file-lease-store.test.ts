@@ -5,12 +5,10 @@ import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'n
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { request } from 'undici'
-import { afterEach, beforeEach, describe, expect, onTestFinished, test } from 'vitest'
+import { afterEach, beforeEach, describe, expect, onTestFinished, test, vi } from 'vitest'
 import { SynthTunnelError, SynthTunnelErrorCode } from '../errors'
 import type { RelayChildMessage } from '../fixtures/relay-child'
-import { forkFixture } from '../fixtures/fork-fixture'
-import { startLocalServer } from '../fixtures/local-server'
-import { nextEvent, waitFor, within } from '../fixtures/wait'
+import { forkFixture, nextEvent, startLocalServer, within } from '../test-helpers'
 import { synthTunnel } from '../synth-tunnel'
 import type { SynthTunnelEvent } from '../agent/agent'
 import { createFileLeaseStore } from './file-lease-store'
@@ -258,14 +256,20 @@ describe('a relay restarted after a crash (relay in a child process)', () => {
       // The replacement is forked and warm before the crash, as a supervisor's restart would be.
       const second = await forkRelay(port, file)
       await crash(first)
-      await waitFor(() => events.some((e) => e.type === 'disconnected'), { message: 'the agent to notice' })
+      await expect
+        .poll(() => events.map((e) => e.type), { timeout: 5_000, interval: 5 })
+        .toContain('disconnected')
       expect(tunnel.connected).toBe(false)
 
       const restarted = await second.start()
       expect(restarted.port).toBe(port)
-      const reconnected = await waitFor(
-        () => events.find((e) => e.type === 'connected' && e.connection === 2),
-        { timeoutMs: 10_000, message: 'the agent to reconnect' },
+      const reconnected = await vi.waitFor(
+        () => {
+          const connected = events.find((e) => e.type === 'connected' && e.connection === 2)
+          expect(connected, 'the agent to reconnect').toBeDefined()
+          return connected!
+        },
+        { timeout: 10_000, interval: 5 },
       )
       const reconnectMs = reconnected.at - restarted.at
       console.log(`[file-lease-store] agent reconnected ${reconnectMs} ms after the restarted relay listened`)
@@ -302,7 +306,9 @@ describe('a relay restarted after a crash (relay in a child process)', () => {
 
       const second = await forkRelay(port, undefined)
       await crash(first)
-      await waitFor(() => events.some((e) => e.type === 'disconnected'), { message: 'the agent to notice' })
+      await expect
+        .poll(() => events.map((e) => e.type), { timeout: 5_000, interval: 5 })
+        .toContain('disconnected')
       expect(tunnel.error).toBeUndefined() // a dropped connection alone is not fatal
       await second.start()
 

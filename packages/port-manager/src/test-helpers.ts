@@ -1,9 +1,9 @@
-/** Helpers for this package's tests (not exported from the package). */
+/** Helpers for this package's tests (not exported from the package, not in its tarball). */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:net'
 import { fileURLToPath } from 'node:url'
-import { pollUntil } from './poll'
+import { isProcessAlive } from '@taskapp/test-utils'
+import { expect } from 'vitest'
 
 const HOLDER = fileURLToPath(new URL('./fixtures/hold-port.mjs', import.meta.url))
 
@@ -46,7 +46,10 @@ export async function holdPortInChild(
         // already gone
       }
       const pid = sharerPid
-      await waitUntil(async () => !(await isRunning(pid)), `sharer ${pid} to exit`)
+      // An orphaned sharer may stay a zombie for a while; isProcessAlive counts that as gone.
+      await expect
+        .poll(() => isProcessAlive(pid), { timeout: 10_000, message: `sharer ${pid} to exit` })
+        .toBe(false)
     }
   }
   const port = await new Promise<number>((resolve, reject) => {
@@ -76,27 +79,12 @@ export async function holdPortInChild(
 }
 
 /**
- * `true` while a process with this pid runs. A zombie counts as gone: it holds no socket, and an
- * orphan (the sharer, once the holder died) may wait a while for a reaper.
+ * A `net.Server` that is not listening yet (for this package's `listen()`), closed when the
+ * handle is disposed.
  */
-export async function isRunning(pid: number): Promise<boolean> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
-  } catch {
-    return false
-  }
-}
-
-/** A `net.Server` closed when the returned handle is disposed. */
 export function disposableServer(): Server & AsyncDisposable {
   const server = createServer((s) => s.end()) as Server & AsyncDisposable
   server[Symbol.asyncDispose] = () =>
     new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()))
   return server
-}
-
-/** Polls until `fn` is true or throws after `timeoutMs`. */
-export async function waitUntil(fn: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000) {
-  if (!(await pollUntil(fn, { timeoutMs }))) throw new Error(`timed out waiting for ${what}`)
 }

@@ -1,22 +1,10 @@
 /**
- * Test helpers of the example (not a test file, so it may hold timers and servers):
- * a tiny fake OpenAI-compatible chat server on 127.0.0.1, a legitimate local peer that stands in
- * for a real inference endpoint, which the tests never call.
+ * Test helpers of the example (not a test file, so it may hold timers and servers): a tiny fake
+ * OpenAI-compatible chat server on 127.0.0.1, a legitimate local peer that stands in for a real
+ * inference endpoint, which the tests never call, and a task app served on 127.0.0.1:0.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
-
-/** Listens on 127.0.0.1 at a free port; resolves the port, rejects on a listen error. */
-async function listenOnLoopback(server: Server): Promise<number> {
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
-  return (server.address() as AddressInfo).port
-}
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { listenLoopback } from '@taskapp/test-utils'
 
 /** One request the fake server received. */
 export interface RecordedChatRequest {
@@ -54,7 +42,7 @@ export function chatReply(content: string): { status: number; body: unknown } {
  */
 export async function startFakeChatServer(reply: FakeChatReply): Promise<FakeChatServer> {
   const requests: RecordedChatRequest[] = []
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const server = await listenLoopback((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
@@ -72,13 +60,7 @@ export async function startFakeChatServer(reply: FakeChatReply): Promise<FakeCha
       res.end(text)
     })
   })
-  const port = await listenOnLoopback(server)
-  const close = () =>
-    new Promise<void>((resolve) => {
-      server.closeAllConnections()
-      server.close(() => resolve())
-    })
-  return { url: `http://127.0.0.1:${port}/v1`, requests, close, [Symbol.asyncDispose]: close }
+  return { url: `${server.url}/v1`, requests, close: server.close, [Symbol.asyncDispose]: server.close }
 }
 
 /** A task app served on 127.0.0.1:0 for a test. */
@@ -96,14 +78,10 @@ export async function serveApp(app: {
   lifecycle?: { ready(): Promise<void>; close(): Promise<void> }
 }): Promise<ServedApp> {
   await app.lifecycle?.ready()
-  const server = createServer(app)
-  const port = await listenOnLoopback(server)
+  const server = await listenLoopback(app)
   const close = async (): Promise<void> => {
     await app.lifecycle?.close()
-    await new Promise<void>((resolve) => {
-      server.closeAllConnections()
-      server.close(() => resolve())
-    })
+    await server.close()
   }
-  return { url: `http://127.0.0.1:${port}`, close, [Symbol.asyncDispose]: close }
+  return { url: server.url, close, [Symbol.asyncDispose]: close }
 }

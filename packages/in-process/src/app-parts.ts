@@ -1,0 +1,46 @@
+/**
+ * Small parts of {@link InProcessTaskApp}: its event types, the cleanup record, and two helpers.
+ */
+import type { AddressInfo } from 'node:net'
+import { InProcessError } from './errors'
+import type { InProcessTaskApp } from './in-process-task-app'
+
+/** What `tunnel-lost` listeners receive. */
+export interface TunnelLostEvent {
+  /** The public URL that no longer reaches the app. */
+  readonly url: string
+  /** Name of the tunnel backend. */
+  readonly tunnel: string
+  /** Why, when the tunnel said (its `closed` promise rejected). */
+  readonly error?: unknown
+}
+
+/**
+ * Events of {@link InProcessTaskApp}: `start` and `stop` with the instance, `tunnel-lost` when the
+ * tunnel dies on its own, `error` for a failure nobody can await (a stop run by a signal).
+ */
+export interface InProcessTaskAppEvents {
+  start: [app: InProcessTaskApp]
+  stop: [app: InProcessTaskApp]
+  'tunnel-lost': [event: TunnelLostEvent]
+  error: [error: Error]
+}
+
+export interface Cleanup {
+  readonly name: string
+  readonly run: () => Promise<void>
+}
+
+export function localUrlOf(address: AddressInfo): string {
+  let host = address.address
+  if (host === '0.0.0.0' || host === '::') host = '127.0.0.1'
+  if (host.includes(':')) host = `[${host}]`
+  return `http://${host}:${address.port}`
+}
+
+export function notYet(what: string): InProcessError {
+  return new InProcessError(
+    'TASKAPP_ERR_INVALID_STATE',
+    `${what} is not known yet: read it after start() resolves.`,
+  )
+}
