@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import { DEFAULT_DATA_PATH, Dataset, LABELS, loadDataset, parseTickets } from './dataset.js'
-import { ExampleError } from './errors.js'
-import { SPLIT_SIZES, generateTickets, serializeTickets } from './generate-data.js'
+import { DEFAULT_DATA_PATH, Dataset, LABELS, loadDataset, parseTickets } from './dataset'
+import { ExampleError } from './errors'
+import { SPLIT_SIZES, generateTickets, serializeTickets } from './generate-data'
 
 describe('data file', () => {
   it('is exactly what the committed generator writes', () => {

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { ExampleError } from './errors.js'
+import { ExampleError } from './errors'
 
 /** The classes, in the order the baseline breaks ties. */
 export const LABELS = ['billing', 'shipping', 'technical', 'account', 'feedback'] as const

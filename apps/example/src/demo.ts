@@ -11,8 +11,8 @@
 import { randomBytes } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import { InProcessTaskApp, createRelayServer, redact, type RelayServer } from '@taskapp/sdk'
-import { formatResultsTable, runRollouts, summarize } from './optimizer.js'
-import { buildConfig } from './task-app.js'
+import { formatResultsTable, runRollouts, summarize } from './optimizer'
+import { buildConfig } from './task-app'
 
 const USAGE = `Usage: pnpm demo [-- options]
 
@@ -105,6 +105,70 @@ async function getJson(
   return { status: res.status, body }
 }
 
+/** Starts the relay for `--tunnel synthtunnel` (step 1); none for `--tunnel local`. */
+async function startRelay(options: DemoOptions): Promise<RelayServer | undefined> {
+  if (options.tunnel !== 'synthtunnel') {
+    out('1. relay       none (--tunnel local)')
+    return undefined
+  }
+  const t = performance.now()
+  const relay = await createRelayServer({ port: 0, host: '127.0.0.1' })
+  out(`1. relay       started at ${relay.url} (${ms(t)})`)
+  return relay
+}
+
+/** Steps 3 and 4: `GET /health` and `GET /task_info` through the public URL; throws unless both answer 200. */
+async function checkHealthAndInfo(url: string, headers: Record<string, string>): Promise<void> {
+  const health = await getJson(`${url}/health`, headers)
+  out(`3. health      GET /health → ${health.status} ${JSON.stringify(health.body)}`)
+  if (health.status !== 200) throw new Error(`/health answered ${health.status} through the public URL`)
+  const info = await getJson(`${url}/task_info`, headers)
+  const taskset = (
+    info.body as { taskset?: { name?: string; labels?: string[]; sizes?: Record<string, number> } }
+  ).taskset
+  out(
+    `4. task info   GET /task_info → ${info.status}: ${taskset?.name ?? '?'}; labels ${taskset?.labels?.join(', ') ?? '?'}; ` +
+      `sizes ${JSON.stringify(taskset?.sizes ?? {})}`,
+  )
+  if (info.status !== 200) throw new Error(`/task_info answered ${info.status} through the public URL`)
+}
+
+/** The rollout policy: the keyword baseline, or the chat policy with `--inference-url`. */
+function demoPolicy(options: DemoOptions): { policy_name: string; config: Record<string, unknown> } {
+  return options.inferenceUrl === undefined
+    ? { policy_name: 'baseline', config: {} }
+    : {
+        policy_name: 'chat',
+        config: { inference_url: options.inferenceUrl, ...(options.model && { model: options.model }) },
+      }
+}
+
+/** Step 5: runs the rollouts through `url`, prints the results table; resolves to the failure count. */
+async function runAndReport(
+  url: string,
+  headers: Record<string, string>,
+  options: DemoOptions,
+): Promise<number> {
+  const policy = demoPolicy(options)
+  out(
+    `5. rollouts    ${options.rollouts} concurrent POST /rollout on the ${options.split} split, policy ${policy.policy_name}`,
+  )
+  const t2 = performance.now()
+  const seeds = Array.from({ length: options.rollouts }, (_, i) => i)
+  const results = await runRollouts({ url, headers, seeds, split: options.split, policy })
+  const wall = performance.now() - t2
+  out()
+  out(formatResultsTable(results))
+  const summary = summarize(results)
+  out(
+    `all ${summary.rollouts} rollouts in ${wall.toFixed(0)} ms wall time (${((summary.rollouts / wall) * 1000).toFixed(0)} rollouts/s)`,
+  )
+  for (const r of results.filter((x) => x.error !== undefined).slice(0, 5))
+    out(`   seed ${r.seed} failed: ${r.error}`)
+  out()
+  return summary.failed
+}
+
 async function main(): Promise<number> {
   const options = parseOptions(process.argv.slice(2))
   const taskAppKey = `demo_${randomBytes(16).toString('hex')}`
@@ -113,15 +177,7 @@ async function main(): Promise<number> {
   )
   out()
 
-  let relay: RelayServer | undefined
-  if (options.tunnel === 'synthtunnel') {
-    const t = performance.now()
-    relay = await createRelayServer({ port: 0, host: '127.0.0.1' })
-    out(`1. relay       started at ${relay.url} (${ms(t)})`)
-  } else {
-    out('1. relay       none (--tunnel local)')
-  }
-
+  const relay = await startRelay(options)
   try {
     const t = performance.now()
     await using app = await InProcessTaskApp.start({
@@ -140,46 +196,12 @@ async function main(): Promise<number> {
 
     // Everything below goes through the public URL, as a remote optimizer would call it.
     const headers: Record<string, string> = { ...app.headers, 'X-API-Key': taskAppKey }
-    const health = await getJson(`${app.url}/health`, headers)
-    out(`3. health      GET /health → ${health.status} ${JSON.stringify(health.body)}`)
-    if (health.status !== 200) throw new Error(`/health answered ${health.status} through the public URL`)
-    const info = await getJson(`${app.url}/task_info`, headers)
-    const taskset = (
-      info.body as { taskset?: { name?: string; labels?: string[]; sizes?: Record<string, number> } }
-    ).taskset
-    out(
-      `4. task info   GET /task_info → ${info.status}: ${taskset?.name ?? '?'}; labels ${taskset?.labels?.join(', ') ?? '?'}; ` +
-        `sizes ${JSON.stringify(taskset?.sizes ?? {})}`,
-    )
-    if (info.status !== 200) throw new Error(`/task_info answered ${info.status} through the public URL`)
-
-    const policy =
-      options.inferenceUrl === undefined
-        ? { policy_name: 'baseline', config: {} }
-        : {
-            policy_name: 'chat',
-            config: { inference_url: options.inferenceUrl, ...(options.model && { model: options.model }) },
-          }
-    out(
-      `5. rollouts    ${options.rollouts} concurrent POST /rollout on the ${options.split} split, policy ${policy.policy_name}`,
-    )
-    const t2 = performance.now()
-    const seeds = Array.from({ length: options.rollouts }, (_, i) => i)
-    const results = await runRollouts({ url: app.url, headers, seeds, split: options.split, policy })
-    const wall = performance.now() - t2
-    out()
-    out(formatResultsTable(results))
-    const summary = summarize(results)
-    out(
-      `all ${summary.rollouts} rollouts in ${wall.toFixed(0)} ms wall time (${((summary.rollouts / wall) * 1000).toFixed(0)} rollouts/s)`,
-    )
-    for (const r of results.filter((x) => x.error !== undefined).slice(0, 5))
-      out(`   seed ${r.seed} failed: ${r.error}`)
-    out()
+    await checkHealthAndInfo(app.url, headers)
+    const failed = await runAndReport(app.url, headers, options)
     const t3 = performance.now()
     await app.stop()
     out(`6. stopped     task app and tunnel closed (${ms(t3)})`)
-    return summary.failed === 0 ? 0 : 1
+    return failed === 0 ? 0 : 1
   } finally {
     if (relay !== undefined) {
       await relay.close()

@@ -12,7 +12,7 @@
  */
 import { writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { LABELS, type Label, type Split, type Ticket } from './dataset.js'
+import { LABELS, type Label, type Split, type Ticket } from './dataset'
 
 /** Seed of the PRNG; changing it reshuffles the whole data set. */
 export const GENERATOR_SEED = 20_251_123

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { formatResultsTable, percentile, summarize, type RolloutResult } from './optimizer.js'
+import { formatResultsTable, percentile, summarize, type RolloutResult } from './optimizer'
 
 function result(seed: number, score: number | undefined, latencyMs: number): RolloutResult {
   return {

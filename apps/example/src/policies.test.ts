@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { LABELS, loadDataset } from './dataset.js'
-import { ExampleError } from './errors.js'
+import { LABELS, loadDataset } from './dataset'
+import { ExampleError } from './errors'
 import {
   BASELINE_FALLBACK_LABEL,
   CHAT_SYSTEM_PROMPT,
@@ -9,7 +9,7 @@ import {
   keywordPolicy,
   parseLabel,
   selectPolicy,
-} from './policies.js'
+} from './policies'
 import { chatReply, startFakeChatServer } from './test-helpers'
 
 async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {

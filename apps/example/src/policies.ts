@@ -2,8 +2,8 @@
  * The policies a rollout can run: a deterministic keyword baseline (no network, no account) and
  * a policy that asks any OpenAI-compatible chat endpoint (`POST {inferenceUrl}/chat/completions`).
  */
-import { LABELS, type Label } from './dataset.js'
-import { ExampleError } from './errors.js'
+import { LABELS, type Label } from './dataset'
+import { ExampleError } from './errors'
 
 /** What a policy answers for one ticket. */
 export interface Prediction {
@@ -172,6 +172,80 @@ interface ChatCompletion {
   choices?: { message?: { content?: unknown } }[]
 }
 
+/** Checks that `inferenceUrl` is an absolute http(s) URL, else throws `..._POLICY_CONFIG`. */
+function checkInferenceUrl(inferenceUrl: string): void {
+  let base: URL
+  try {
+    base = new URL(inferenceUrl)
+  } catch (cause) {
+    throw new ExampleError(
+      'TASKAPP_ERR_EXAMPLE_POLICY_CONFIG',
+      `policy.config.inference_url must be an absolute http(s) URL, got "${inferenceUrl}".`,
+      { cause },
+    )
+  }
+  if (base.protocol !== 'http:' && base.protocol !== 'https:') {
+    throw new ExampleError(
+      'TASKAPP_ERR_EXAMPLE_POLICY_CONFIG',
+      `policy.config.inference_url must use http or https, got "${base.protocol}".`,
+    )
+  }
+}
+
+/** The request headers of a chat call (`authorization` only with a key). */
+function chatHeaders(apiKey: string | undefined): Record<string, string> {
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    accept: 'application/json',
+  }
+  if (apiKey !== undefined) headers.authorization = `Bearer ${apiKey}`
+  return headers
+}
+
+/** The JSON body of a chat call classifying `text`. */
+function chatBody(model: string, temperature: number, text: string): string {
+  return JSON.stringify({
+    model,
+    temperature,
+    max_tokens: 8,
+    messages: [
+      { role: 'system', content: CHAT_SYSTEM_PROMPT },
+      { role: 'user', content: text },
+    ],
+  })
+}
+
+/** Reads `choices[0].message.content` of a chat answer, else throws `..._POLICY_HTTP` / `..._POLICY_RESPONSE`. */
+async function chatContent(response: Response, endpoint: string): Promise<string> {
+  if (!response.ok) {
+    const body = (await response.text().catch(() => '')).slice(0, 200)
+    throw new ExampleError(
+      'TASKAPP_ERR_EXAMPLE_POLICY_HTTP',
+      `The chat endpoint ${endpoint} answered HTTP ${response.status}${body ? `: ${body}` : ''}; check the model name and key.`,
+    )
+  }
+  let json: ChatCompletion
+  try {
+    json = (await response.json()) as ChatCompletion
+  } catch (cause) {
+    throw new ExampleError(
+      'TASKAPP_ERR_EXAMPLE_POLICY_RESPONSE',
+      `The chat endpoint ${endpoint} answered something that is not JSON.`,
+      {
+        cause,
+      },
+    )
+  }
+  const content = json.choices?.[0]?.message?.content
+  if (typeof content !== 'string') {
+    throw new ExampleError(
+      'TASKAPP_ERR_EXAMPLE_POLICY_RESPONSE',
+      `The chat endpoint ${endpoint} answered without choices[0].message.content; is it OpenAI-compatible?`,
+    )
+  }
+  return content
+}
+
 /**
  * A policy that asks an OpenAI-compatible chat endpoint. An HTTP error or a malformed answer
  * rejects with an {@link ExampleError} (`..._POLICY_HTTP`, `..._POLICY_RESPONSE`): an inference
@@ -182,22 +256,7 @@ interface ChatCompletion {
  * await policy.classify('My parcel never arrived')
  */
 export function chatPolicy(options: ChatPolicyOptions): Policy {
-  let base: URL
-  try {
-    base = new URL(options.inferenceUrl)
-  } catch (cause) {
-    throw new ExampleError(
-      'TASKAPP_ERR_EXAMPLE_POLICY_CONFIG',
-      `policy.config.inference_url must be an absolute http(s) URL, got "${options.inferenceUrl}".`,
-      { cause },
-    )
-  }
-  if (base.protocol !== 'http:' && base.protocol !== 'https:') {
-    throw new ExampleError(
-      'TASKAPP_ERR_EXAMPLE_POLICY_CONFIG',
-      `policy.config.inference_url must use http or https, got "${base.protocol}".`,
-    )
-  }
+  checkInferenceUrl(options.inferenceUrl)
   const endpoint = `${options.inferenceUrl.replace(/\/+$/, '')}/chat/completions`
   const model = options.model ?? 'gpt-4o-mini'
   const doFetch = options.fetch ?? globalThis.fetch
@@ -208,26 +267,13 @@ export function chatPolicy(options: ChatPolicyOptions): Policy {
         ...(callOptions?.signal ? [callOptions.signal] : []),
         AbortSignal.timeout(options.timeoutMs ?? 30_000),
       ])
-      const headers: Record<string, string> = {
-        'content-type': 'application/json',
-        accept: 'application/json',
-      }
-      if (options.apiKey !== undefined) headers.authorization = `Bearer ${options.apiKey}`
       let response: Response
       try {
         response = await doFetch(endpoint, {
           method: 'POST',
-          headers,
+          headers: chatHeaders(options.apiKey),
           signal,
-          body: JSON.stringify({
-            model,
-            temperature: options.temperature ?? 0,
-            max_tokens: 8,
-            messages: [
-              { role: 'system', content: CHAT_SYSTEM_PROMPT },
-              { role: 'user', content: text },
-            ],
-          }),
+          body: chatBody(model, options.temperature ?? 0, text),
         })
       } catch (cause) {
         if (callOptions?.signal?.aborted) throw callOptions.signal.reason
@@ -239,32 +285,7 @@ export function chatPolicy(options: ChatPolicyOptions): Policy {
           },
         )
       }
-      if (!response.ok) {
-        const body = (await response.text().catch(() => '')).slice(0, 200)
-        throw new ExampleError(
-          'TASKAPP_ERR_EXAMPLE_POLICY_HTTP',
-          `The chat endpoint ${endpoint} answered HTTP ${response.status}${body ? `: ${body}` : ''}; check the model name and key.`,
-        )
-      }
-      let json: ChatCompletion
-      try {
-        json = (await response.json()) as ChatCompletion
-      } catch (cause) {
-        throw new ExampleError(
-          'TASKAPP_ERR_EXAMPLE_POLICY_RESPONSE',
-          `The chat endpoint ${endpoint} answered something that is not JSON.`,
-          {
-            cause,
-          },
-        )
-      }
-      const content = json.choices?.[0]?.message?.content
-      if (typeof content !== 'string') {
-        throw new ExampleError(
-          'TASKAPP_ERR_EXAMPLE_POLICY_RESPONSE',
-          `The chat endpoint ${endpoint} answered without choices[0].message.content; is it OpenAI-compatible?`,
-        )
-      }
+      const content = await chatContent(response, endpoint)
       return { label: parseLabel(content), raw: content }
     },
   }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { loadDataset } from './dataset.js'
-import { keywordPolicy } from './policies.js'
-import { runClassificationRollout, scorePrediction } from './rollout.js'
+import { loadDataset } from './dataset'
+import { keywordPolicy } from './policies'
+import { runClassificationRollout, scorePrediction } from './rollout'
 import { chatReply, startFakeChatServer } from './test-helpers'
 
 const dataset = loadDataset()

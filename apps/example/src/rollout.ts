@@ -2,10 +2,10 @@
  * One rollout of the ticket-routing task: pick the ticket the seed names, run the policy the
  * request names on it, score the answer.
  */
-import type { Dataset, Label, Ticket } from './dataset.js'
-import { isSplit } from './dataset.js'
-import { ExampleError } from './errors.js'
-import { selectPolicy, type PolicySelectOptions, type PolicySpec, type Prediction } from './policies.js'
+import type { Dataset, Label, Ticket } from './dataset'
+import { isSplit } from './dataset'
+import { ExampleError } from './errors'
+import { selectPolicy, type PolicySelectOptions, type PolicySpec, type Prediction } from './policies'
 
 /** The default split of a rollout whose request names none. */
 export const DEFAULT_ROLLOUT_SPLIT = 'train'

@@ -1,9 +1,9 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- JSON response bodies, checked field by field */
 import { createTaskApp } from '@taskapp/sdk'
 import { describe, expect, it } from 'vitest'
-import { LABELS, loadDataset } from './dataset.js'
-import { keywordPolicy } from './policies.js'
-import { APP_ID, buildConfig } from './task-app.js'
+import { LABELS, loadDataset } from './dataset'
+import { keywordPolicy } from './policies'
+import { APP_ID, buildConfig } from './task-app'
 import { chatReply, serveApp, startFakeChatServer } from './test-helpers'
 
 const KEY = 'example-test-key'

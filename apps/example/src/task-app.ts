@@ -6,9 +6,9 @@
  */
 import type { TaskAppConfig, TaskInfo } from '@taskapp/sdk'
 import { z } from 'zod'
-import { LABELS, SPLITS, loadDataset, type Dataset } from './dataset.js'
-import { CHAT_SYSTEM_PROMPT, type PolicySelectOptions } from './policies.js'
-import { runClassificationRollout } from './rollout.js'
+import { LABELS, SPLITS, loadDataset, type Dataset, type Split } from './dataset'
+import { CHAT_SYSTEM_PROMPT, type PolicySelectOptions } from './policies'
+import { runClassificationRollout } from './rollout'
 
 /** Id of the example task app (`GET /` answers `{ service: APP_ID }`). */
 export const APP_ID = 'ticket-routing'
@@ -34,23 +34,9 @@ const policyConfigSchema = z.looseObject({
   temperature: z.number().min(0).max(2).optional(),
 })
 
-/**
- * Builds the example's `TaskAppConfig`: task info with the label set, the dataset splits, and a
- * rollout that runs the requested policy on the ticket `env.seed` selects in `env.config.split`
- * and scores it by exact match.
- *
- * @example
- * ```ts
- * import { InProcessTaskApp } from '@taskapp/sdk'
- * import { buildConfig } from './task-app.js'
- *
- * await using app = await InProcessTaskApp.start({ configFactory: buildConfig, tunnel: { mode: 'local' }, port: 0 })
- * ```
- */
-export function buildConfig(options: BuildConfigOptions = {}): TaskAppConfig {
-  const dataset = options.dataset ?? loadDataset()
-  const sizes = dataset.sizes()
-  const baseTaskInfo: TaskInfo = {
+/** The task info every task instance shares: the task, the dataset splits and the label set. */
+function baseTaskInfoOf(dataset: Dataset, sizes: Record<Split, number>): TaskInfo {
+  return {
     task: {
       id: APP_ID,
       name: 'Support ticket routing',
@@ -70,6 +56,48 @@ export function buildConfig(options: BuildConfigOptions = {}): TaskAppConfig {
     environment: 'ticket-routing',
     task_metadata: { labels: [...LABELS], system_prompt: CHAT_SYSTEM_PROMPT },
   }
+}
+
+/** The rollout of the app: runs the requested policy on the ticket `env.seed` selects. */
+function rolloutOf(dataset: Dataset, options: BuildConfigOptions): TaskAppConfig['rollout'] {
+  return async (request, ctx) => {
+    const policySpec = {
+      ...(request.policy.policy_name !== undefined && { policy_name: request.policy.policy_name }),
+      config: request.policy.config,
+    }
+    return runClassificationRollout(
+      {
+        trace_correlation_id: request.trace_correlation_id,
+        env: { seed: request.env.seed ?? 0, config: request.env.config },
+        policy: policySpec,
+      },
+      {
+        dataset,
+        signal: ctx.signal,
+        ...(options.chatApiKey !== undefined && { chatApiKey: options.chatApiKey }),
+        ...(options.fetch !== undefined && { fetch: options.fetch }),
+      },
+    )
+  }
+}
+
+/**
+ * Builds the example's `TaskAppConfig`: task info with the label set, the dataset splits, and a
+ * rollout that runs the requested policy on the ticket `env.seed` selects in `env.config.split`
+ * and scores it by exact match.
+ *
+ * @example
+ * ```ts
+ * import { InProcessTaskApp } from '@taskapp/sdk'
+ * import { buildConfig } from './task-app'
+ *
+ * await using app = await InProcessTaskApp.start({ configFactory: buildConfig, tunnel: { mode: 'local' }, port: 0 })
+ * ```
+ */
+export function buildConfig(options: BuildConfigOptions = {}): TaskAppConfig {
+  const dataset = options.dataset ?? loadDataset()
+  const sizes = dataset.sizes()
+  const baseTaskInfo = baseTaskInfoOf(dataset, sizes)
   // Typed as the plain TaskAppConfig (what InProcessTaskApp and createTaskApp take); the schemas
   // still validate env.config / policy.config before the rollout runs (422 otherwise).
   return {
@@ -108,24 +136,6 @@ export function buildConfig(options: BuildConfigOptions = {}): TaskAppConfig {
           task_metadata: { ...baseTaskInfo.task_metadata, seed, split: 'train', example_id: ticket.id },
         }
       }),
-    rollout: async (request, ctx) => {
-      const policySpec = {
-        ...(request.policy.policy_name !== undefined && { policy_name: request.policy.policy_name }),
-        config: request.policy.config,
-      }
-      return runClassificationRollout(
-        {
-          trace_correlation_id: request.trace_correlation_id,
-          env: { seed: request.env.seed ?? 0, config: request.env.config },
-          policy: policySpec,
-        },
-        {
-          dataset,
-          signal: ctx.signal,
-          ...(options.chatApiKey !== undefined && { chatApiKey: options.chatApiKey }),
-          ...(options.fetch !== undefined && { fetch: options.fetch }),
-        },
-      )
-    },
+    rollout: rolloutOf(dataset, options),
   }
 }

@@ -47,6 +47,60 @@ export interface HealthWatcher extends AsyncDisposable {
   close(): Promise<void>
 }
 
+/** Throws `TASKAPP_ERR_INVALID_OPTIONS` unless every timing option is a finite number >= 1. */
+function assertWatchOptions(intervalMs: number, failureThreshold: number, requestTimeoutMs: number): void {
+  for (const [name, value, min] of [
+    ['intervalMs', intervalMs, 1],
+    ['failureThreshold', failureThreshold, 1],
+    ['requestTimeoutMs', requestTimeoutMs, 1],
+  ] as const) {
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+      throw new HealthCheckError(
+        'TASKAPP_ERR_INVALID_OPTIONS',
+        `Invalid ${name} ${JSON.stringify(value)}: expected a number >= ${min}.`,
+      )
+    }
+  }
+}
+
+/** Calls a user callback, swallowing anything it throws. */
+function callSafely(fn: ((e: HealthEvent) => void) | undefined, event: HealthEvent): void {
+  try {
+    fn?.(event)
+  } catch {
+    // a throwing callback must not stop the watcher
+  }
+}
+
+/** Mutable health state of one watcher. */
+interface WatchState {
+  healthy: boolean
+  failures: number
+  probes: number
+}
+
+/** Counts one probe result into `state`, firing `onRecovered` / `onUnhealthy` on transitions. */
+function recordProbe(
+  state: WatchState,
+  result: ProbeResult,
+  failureThreshold: number,
+  options: Pick<WatchHealthOptions, 'onRecovered' | 'onUnhealthy'>,
+): void {
+  state.probes++
+  if (result.healthy) {
+    if (!state.healthy)
+      callSafely(options.onRecovered, { consecutiveFailures: state.failures, probe: result })
+    state.healthy = true
+    state.failures = 0
+  } else {
+    state.failures++
+    if (state.healthy && state.failures >= failureThreshold) {
+      state.healthy = false
+      callSafely(options.onUnhealthy, { consecutiveFailures: state.failures, probe: result })
+    }
+  }
+}
+
 /**
  * Watches `url` in the background: one probe every `intervalMs` (timers unref'd, so the watcher
  * never keeps the process alive), `onUnhealthy` after `failureThreshold` failures in a row.
@@ -60,37 +114,16 @@ export interface HealthWatcher extends AsyncDisposable {
 export function watchHealth(url: string | URL, options: WatchHealthOptions = {}): HealthWatcher {
   const target = parseHealthUrl(url)
   const { intervalMs = 5000, failureThreshold = 3, requestTimeoutMs = 2000 } = options
-  for (const [name, value, min] of [
-    ['intervalMs', intervalMs, 1],
-    ['failureThreshold', failureThreshold, 1],
-    ['requestTimeoutMs', requestTimeoutMs, 1],
-  ] as const) {
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
-      throw new HealthCheckError(
-        'TASKAPP_ERR_INVALID_OPTIONS',
-        `Invalid ${name} ${JSON.stringify(value)}: expected a number >= ${min}.`,
-      )
-    }
-  }
+  assertWatchOptions(intervalMs, failureThreshold, requestTimeoutMs)
   const headers = probeHeaders(options.apiKey, options.headers)
   const isHealthy = options.isHealthy ?? defaultIsHealthy
   const dispatcher = options.dispatcher ?? createProbeDispatcher()
   const controller = new AbortController()
   const stop = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal
-  let healthy = true
-  let failures = 0
-  let probes = 0
+  const state: WatchState = { healthy: true, failures: 0, probes: 0 }
   let timer: ReturnType<typeof setTimeout> | undefined
   let inFlight: Promise<void> | undefined
   let closing: Promise<void> | undefined
-
-  const call = (fn: ((e: HealthEvent) => void) | undefined, event: HealthEvent) => {
-    try {
-      fn?.(event)
-    } catch {
-      // a throwing callback must not stop the watcher
-    }
-  }
 
   const tick = async () => {
     timer = undefined
@@ -100,18 +133,7 @@ export function watchHealth(url: string | URL, options: WatchHealthOptions = {})
     } catch {
       return // aborted: closing
     }
-    probes++
-    if (result.healthy) {
-      if (!healthy) call(options.onRecovered, { consecutiveFailures: failures, probe: result })
-      healthy = true
-      failures = 0
-    } else {
-      failures++
-      if (healthy && failures >= failureThreshold) {
-        healthy = false
-        call(options.onUnhealthy, { consecutiveFailures: failures, probe: result })
-      }
-    }
+    recordProbe(state, result, failureThreshold, options)
     schedule()
   }
 
@@ -139,13 +161,13 @@ export function watchHealth(url: string | URL, options: WatchHealthOptions = {})
 
   return {
     get healthy() {
-      return healthy
+      return state.healthy
     },
     get consecutiveFailures() {
-      return failures
+      return state.failures
     },
     get probes() {
-      return probes
+      return state.probes
     },
     close,
     [Symbol.asyncDispose]: close,

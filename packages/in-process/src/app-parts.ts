@@ -2,6 +2,7 @@
  * Small parts of {@link InProcessTaskApp}: its event types, the cleanup record, and two helpers.
  */
 import type { AddressInfo } from 'node:net'
+import { safeLog, type Logger } from '@taskapp/core'
 import { InProcessError } from './errors'
 import type { InProcessTaskApp } from './in-process-task-app'
 
@@ -43,4 +44,33 @@ export function notYet(what: string): InProcessError {
     'TASKAPP_ERR_INVALID_STATE',
     `${what} is not known yet: read it after start() resolves.`,
   )
+}
+
+/** What was started, in order, so it can be closed in reverse; a failing close does not skip the others. */
+export class Cleanups {
+  readonly #list: Cleanup[] = []
+
+  /** Records something to close. */
+  push(cleanup: Cleanup): void {
+    this.#list.push(cleanup)
+  }
+
+  /** Closes everything recorded, last first; logs and returns the errors. */
+  async run(logger: Logger, reason: string): Promise<unknown[]> {
+    const errors: unknown[] = []
+    for (let cleanup = this.#list.pop(); cleanup !== undefined; cleanup = this.#list.pop()) {
+      try {
+        await cleanup.run()
+      } catch (err) {
+        errors.push(err)
+        safeLog(
+          logger,
+          'error',
+          { step: cleanup.name, reason, error: err },
+          `failed to close the ${cleanup.name}`,
+        )
+      }
+    }
+    return errors
+  }
 }

@@ -1,6 +1,6 @@
 import { createServer } from 'node:http'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
-import type { RequestListener } from './options'
+import type { RequestListener } from './option-types'
 
 /** An HTTP server that can stop gracefully: drain in-flight requests, then cut them off. */
 export interface DrainableServer {

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events'
-import { localUrlOf, notYet } from './app-parts'
-import type { Cleanup, InProcessTaskAppEvents } from './app-parts'
+import { Cleanups, localUrlOf, notYet } from './app-parts'
+import type { InProcessTaskAppEvents } from './app-parts'
 import type { AddressInfo } from 'node:net'
 import { waitForHealthy } from '@taskapp/health-checker'
 import { listen } from '@taskapp/port-manager'
@@ -13,7 +13,8 @@ import { safeLog } from '@taskapp/core'
 import { defaultLogger, redact } from './logger'
 import type { Logger } from './logger'
 import { validateOptions } from './options'
-import type { InProcessTaskAppOptions, InProcessTaskAppState, ResolvedOptions } from './options'
+import type { ResolvedOptions } from './options'
+import type { InProcessTaskAppOptions, InProcessTaskAppState } from './option-types'
 import type { TunnelMode } from './tunnel-spec'
 import { registerForSignals, signalHandled, unregisterForSignals } from './signals'
 import type { SignalTarget } from './signals'
@@ -56,7 +57,7 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
   readonly #options: ResolvedOptions
   readonly #logger: Logger
   readonly #abort = new AbortController()
-  readonly #cleanups: Cleanup[] = []
+  readonly #cleanups = new Cleanups()
   #state: InProcessTaskAppState = 'idle'
   #startPromise: Promise<this> | undefined
   #stopPromise: Promise<void> | undefined
@@ -202,7 +203,7 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
     try {
       await this.#startSteps(signal, at)
     } catch (err) {
-      await this.#runCleanups('start failed')
+      await this.#cleanups.run(this.#logger, 'start failed')
       this.#unregister()
       this.#state = this.#stopRequested ? 'stopped' : 'failed'
       this.#markStartSettled()
@@ -361,25 +362,6 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
     }
   }
 
-  async #runCleanups(reason: string): Promise<unknown[]> {
-    const errors: unknown[] = []
-    while (this.#cleanups.length > 0) {
-      const cleanup = this.#cleanups.pop()!
-      try {
-        await cleanup.run()
-      } catch (err) {
-        errors.push(err)
-        safeLog(
-          this.#logger,
-          'error',
-          { step: cleanup.name, reason, error: err },
-          `failed to close the ${cleanup.name}`,
-        )
-      }
-    }
-    return errors
-  }
-
   #unregister(): void {
     this.#options.signal?.removeEventListener('abort', this.#onUserAbort)
     if (this.#registered) {
@@ -428,7 +410,7 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
     } catch (err) {
       safeLog(this.#logger, 'warn', { error: err }, 'onStop threw; stopping anyway')
     }
-    const errors = await this.#runCleanups('stop')
+    const errors = await this.#cleanups.run(this.#logger, 'stop')
     this.#unregister()
     this.#state = 'stopped'
     safeLog(this.#logger, 'info', { url: this.#url }, 'task app stopped')

@@ -4,7 +4,7 @@ export { InProcessError, InProcessErrorCode } from './errors'
 export type { StartStep } from './errors'
 export { TUNNEL_MODES, TUNNEL_SPEC_KEYS, FLAT_TUNNEL_OPTIONS_WARNING } from './tunnel-spec'
 export type { TunnelSpec, TunnelMode } from './tunnel-spec'
-export { OPTION_KEYS } from './options'
+export { OPTION_KEYS } from './option-types'
 export type {
   AppLifecycle,
   AppLike,
@@ -13,7 +13,7 @@ export type {
   RequestListener,
   InProcessTaskAppState,
   TaskAppState,
-} from './options'
+} from './option-types'
 export type { OpenTunnel, TunnelBackend, TunnelTarget } from './tunnel'
 export { defaultLogger, redact } from './logger'
 export type { Logger } from './logger'

@@ -5,7 +5,8 @@ import { createTaskApp } from '@taskapp/task-server'
 import type { TaskAppConfig } from '@taskapp/task-server'
 import { InProcessError, messageOf } from './errors'
 import type { Logger } from './logger'
-import type { AppLike, AppLifecycle, ResolvedOptions } from './options'
+import type { ResolvedOptions } from './options'
+import type { AppLike, AppLifecycle } from './option-types'
 
 /** The app to serve, with the key the health check must send. */
 export interface ResolvedApp {

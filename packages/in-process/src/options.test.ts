@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'v
 import { InProcessError } from './errors'
 import type { InProcessErrorCode } from './errors'
 import { InProcessTaskApp } from './in-process-task-app'
-import { OPTION_KEYS, validateOptions } from './options'
+import { OPTION_KEYS } from './option-types'
+import { validateOptions } from './options'
 import { plainApp, testConfig } from './test-helpers'
 
 const dir = mkdtempSync(join(tmpdir(), 'in-process-options-'))

@@ -7,7 +7,7 @@ import { request as httpRequest } from 'node:http'
 import type { Agent, IncomingMessage, ServerResponse } from 'node:http'
 import { deferred } from '@taskapp/test-utils'
 import type { TaskAppConfig } from '@taskapp/task-server'
-import type { AppLike } from './options'
+import type { AppLike } from './option-types'
 import type { OpenTunnel, TunnelBackend, TunnelTarget } from './tunnel'
 
 /** A controllable fake tunnel backend (a legitimate {@link TunnelBackend}, used through the public option). */

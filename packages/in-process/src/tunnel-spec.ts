@@ -248,30 +248,31 @@ function resolveSpec(spec: Record<string, unknown>, where: string): ResolvedTunn
         install: specBoolean(spec, 'install', where),
       }
     }
-    case 'preconfigured': {
-      const url = str('url') ?? envString('TASKAPP_URL')
-      if (url === undefined) {
-        throw invalid(
-          "tunnel mode 'preconfigured' needs a URL: pass tunnel: { mode: 'preconfigured', url } or set TASKAPP_URL.",
-        )
-      }
-      const authHeader = str('authHeader')
-      const authToken = str('authToken')
-      if ((authHeader === undefined) !== (authToken === undefined)) {
-        throw invalid(`${where}.authHeader and ${where}.authToken go together: pass both or neither.`)
-      }
-      if (authHeader !== undefined && !HEADER_NAME_RE.test(authHeader)) {
-        throw invalid(
-          `Invalid ${where}.authHeader ${JSON.stringify(authHeader)}: expected an HTTP header name.`,
-        )
-      }
-      return {
-        mode: 'preconfigured',
-        url: httpUrl(`${where}.url`, url),
-        headers:
-          authHeader !== undefined && authToken !== undefined ? { [authHeader]: authToken } : undefined,
-      }
-    }
+    case 'preconfigured':
+      return resolvePreconfigured(str, where)
+  }
+}
+
+/** The `preconfigured` spec: its URL (or `TASKAPP_URL`) and the optional auth header pair. */
+function resolvePreconfigured(str: (key: string) => string | undefined, where: string): ResolvedTunnelSpec {
+  const url = str('url') ?? envString('TASKAPP_URL')
+  if (url === undefined) {
+    throw invalid(
+      "tunnel mode 'preconfigured' needs a URL: pass tunnel: { mode: 'preconfigured', url } or set TASKAPP_URL.",
+    )
+  }
+  const authHeader = str('authHeader')
+  const authToken = str('authToken')
+  if ((authHeader === undefined) !== (authToken === undefined)) {
+    throw invalid(`${where}.authHeader and ${where}.authToken go together: pass both or neither.`)
+  }
+  if (authHeader !== undefined && !HEADER_NAME_RE.test(authHeader)) {
+    throw invalid(`Invalid ${where}.authHeader ${JSON.stringify(authHeader)}: expected an HTTP header name.`)
+  }
+  return {
+    mode: 'preconfigured',
+    url: httpUrl(`${where}.url`, url),
+    headers: authHeader !== undefined && authToken !== undefined ? { [authHeader]: authToken } : undefined,
   }
 }
 

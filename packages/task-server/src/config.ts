@@ -251,14 +251,12 @@ function isPositiveFinite(value: unknown): value is number {
 
 const BODY_LIMIT_RE = /^\d+(\.\d+)?\s*(b|kb|mb|gb)?$/i
 
-/**
- * Checks a config synchronously and returns the list of problems (empty when valid).
- * @internal
- */
-export function configProblems(config: unknown): string[] {
+/** A config under validation: any object, read through the `TaskAppConfig` field names. */
+type ConfigUnderCheck = Partial<TaskAppConfig> & Record<string, unknown>
+
+/** Problems of the required strings and functions, and of the hook fields. */
+function requiredAndHookProblems(c: ConfigUnderCheck): string[] {
   const problems: string[] = []
-  if (typeof config !== 'object' || config === null) return ['config must be an object']
-  const c = config as Partial<TaskAppConfig> & Record<string, unknown>
   for (const key of ['appId', 'name', 'description'] as const) {
     if (typeof c[key] !== 'string' || c[key].trim() === '') problems.push(`${key} must be a non-empty string`)
   }
@@ -275,6 +273,12 @@ export function configProblems(config: unknown): string[] {
       problems.push(`${key} must be an array of functions`)
     }
   }
+  return problems
+}
+
+/** Problems of the auth, debug and CORS fields. */
+function accessProblems(c: ConfigUnderCheck): string[] {
+  const problems: string[] = []
   if (c.apiKeys !== undefined) {
     if (!Array.isArray(c.apiKeys) || c.apiKeys.some((k) => typeof k !== 'string' || k.trim() === '')) {
       problems.push('apiKeys must be an array of non-empty strings')
@@ -292,6 +296,12 @@ export function configProblems(config: unknown): string[] {
       problems.push('corsOrigins must be an array of origin strings')
     }
   }
+  return problems
+}
+
+/** Problems of `syncTimeoutMs` and `limits`. */
+function timingProblems(c: ConfigUnderCheck): string[] {
+  const problems: string[] = []
   if (c.syncTimeoutMs !== undefined && !isPositiveFinite(c.syncTimeoutMs)) {
     problems.push('syncTimeoutMs must be a positive number of milliseconds')
   }
@@ -310,6 +320,12 @@ export function configProblems(config: unknown): string[] {
       problems.push('limits.requestTimeoutMs must be a positive number of milliseconds')
     }
   }
+  return problems
+}
+
+/** Problems of the pluggable parts: schemas, job store and logger. */
+function pluginProblems(c: ConfigUnderCheck): string[] {
+  const problems: string[] = []
   for (const key of ['envConfigSchema', 'policyConfigSchema'] as const) {
     const schema = c[key] as { safeParse?: unknown } | undefined
     if (schema !== undefined && typeof schema?.safeParse !== 'function')
@@ -329,6 +345,12 @@ export function configProblems(config: unknown): string[] {
       problems.push('logger must have debug, info, warn and error methods')
     }
   }
+  return problems
+}
+
+/** Problems of `proxy` and `baseTaskInfo`. */
+function proxyAndTaskInfoProblems(c: ConfigUnderCheck): string[] {
+  const problems: string[] = []
   if (c.proxy !== undefined) {
     const p = c.proxy
     if (typeof p !== 'object' || p === null) problems.push('proxy must be an object')
@@ -345,6 +367,22 @@ export function configProblems(config: unknown): string[] {
       problems.push(`baseTaskInfo is not a valid TaskInfo (${describeIssues(toIssues(parsed.error))})`)
   }
   return problems
+}
+
+/**
+ * Checks a config synchronously and returns the list of problems (empty when valid).
+ * @internal
+ */
+export function configProblems(config: unknown): string[] {
+  if (typeof config !== 'object' || config === null) return ['config must be an object']
+  const c = config as ConfigUnderCheck
+  return [
+    ...requiredAndHookProblems(c),
+    ...accessProblems(c),
+    ...timingProblems(c),
+    ...pluginProblems(c),
+    ...proxyAndTaskInfoProblems(c),
+  ]
 }
 
 /** Throws `TASKAPP_ERR_INVALID_CONFIG` listing every problem at once. */

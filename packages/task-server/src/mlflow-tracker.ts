@@ -71,17 +71,8 @@ function paramsOf(event: RolloutCompleteEvent): { key: string; value: string }[]
   return params
 }
 
-/**
- * Creates a tracker that logs every rollout to an MLflow tracking server. Its failures are logged
- * and never break a rollout.
- *
- * @example
- * ```ts
- * const tracker = createMlflowTracker({ trackingUri: 'http://127.0.0.1:5000', experiment: 'banking77' })
- * const app = createTaskApp({ ...config, onRolloutComplete: tracker.onRolloutComplete })
- * ```
- */
-export function createMlflowTracker(options: MlflowTrackerOptions): MlflowTracker {
+/** Throws `TASKAPP_ERR_INVALID_CONFIG` listing every bad option; returns the effective `timeoutMs`. */
+function validatedTimeoutMs(options: MlflowTrackerOptions): number {
   const problems: string[] = []
   if (typeof options?.trackingUri !== 'string' || !URL.canParse(options.trackingUri)) {
     problems.push('trackingUri must be an absolute http(s) URL')
@@ -99,24 +90,80 @@ export function createMlflowTracker(options: MlflowTrackerOptions): MlflowTracke
       `Invalid MLflow tracker options: ${problems.join('; ')}.`,
     )
   }
-  const base = options.trackingUri.replace(/\/+$/, '')
-  const logger = options.logger ?? silentLogger
-  const runName =
-    options.runName ?? ((e: RolloutCompleteEvent) => `rollout-${e.request.trace_correlation_id}`)
+  return timeoutMs
+}
 
-  async function call<T>(
+/** The `TASKAPP_ERR_MLFLOW_REQUEST_FAILED` error for an unexpected MLflow answer to `path`. */
+function mlflowFailure(path: string, status: number, data: unknown): TaskServerError {
+  const body = data as { error_code?: unknown; message?: unknown }
+  const detail = typeof body?.error_code === 'string' ? ` ${body.error_code}` : ''
+  return new TaskServerError(
+    'TASKAPP_ERR_MLFLOW_REQUEST_FAILED',
+    `MLflow answered ${status}${detail} to ${path}; check the tracking URI, experiment and credentials.`,
+  )
+}
+
+/** Tags of one run: the configured ones, the request id, and the error code of a failed rollout. */
+function runTags(
+  event: RolloutCompleteEvent,
+  extra: Readonly<Record<string, string>> | undefined,
+): { key: string; value: string }[] {
+  const tags = Object.entries({ ...extra, 'taskapp.request_id': event.requestId }).map(([key, value]) => ({
+    key,
+    value,
+  }))
+  if (event.error) tags.push({ key: 'taskapp.error_code', value: event.error.code })
+  return tags
+}
+
+/** Metrics of one run, all at step 0 and timestamp `end`. */
+function runMetrics(
+  event: RolloutCompleteEvent,
+  end: number,
+  success: boolean,
+): { key: string; value: number; timestamp: number; step: number }[] {
+  const metrics = [
+    { key: 'execution_time_ms', value: event.durationMs, timestamp: end, step: 0 },
+    { key: 'success', value: success ? 1 : 0, timestamp: end, step: 0 },
+  ]
+  if (event.response) {
+    metrics.push({
+      key: 'outcome_reward',
+      value: event.response.reward_info.outcome_reward,
+      timestamp: end,
+      step: 0,
+    })
+  }
+  return metrics
+}
+
+/** Minimal MLflow REST client: JSON calls under a deadline, and the experiment id resolved once. */
+class MlflowRestClient {
+  private readonly base: string
+  private readonly options: MlflowTrackerOptions
+  private readonly timeoutMs: number
+  private experimentId: Promise<string> | undefined
+
+  constructor(base: string, options: MlflowTrackerOptions, timeoutMs: number) {
+    this.base = base
+    this.options = options
+    this.timeoutMs = timeoutMs
+  }
+
+  /** One REST call; resolves with the status and parsed body, rejects only when the request fails. */
+  async call<T>(
     path: string,
     init: { method: 'GET' | 'POST'; body?: unknown },
     signal?: AbortSignal,
   ): Promise<{ status: number; data: T }> {
-    const timeout = AbortSignal.timeout(timeoutMs)
+    const timeout = AbortSignal.timeout(this.timeoutMs)
     const combined = signal ? AbortSignal.any([signal, timeout]) : timeout
     let response: globalThis.Response
     try {
-      response = await fetch(`${base}${path}`, {
+      response = await fetch(`${this.base}${path}`, {
         method: init.method,
         headers: {
-          ...options.headers,
+          ...this.options.headers,
           ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
         },
         body: init.body === undefined ? undefined : JSON.stringify(init.body),
@@ -126,7 +173,7 @@ export function createMlflowTracker(options: MlflowTrackerOptions): MlflowTracke
       if (signal?.aborted) throw signal.reason
       throw new TaskServerError(
         'TASKAPP_ERR_MLFLOW_REQUEST_FAILED',
-        `MLflow call ${init.method} ${path} failed (${(err as Error).message}); check that the tracking server at ${base} is up.`,
+        `MLflow call ${init.method} ${path} failed (${(err as Error).message}); check that the tracking server at ${this.base} is up.`,
         { cause: err },
       )
     }
@@ -140,19 +187,28 @@ export function createMlflowTracker(options: MlflowTrackerOptions): MlflowTracke
     return { status: response.status, data: data as T }
   }
 
-  function failed(path: string, status: number, data: unknown): TaskServerError {
-    const body = data as { error_code?: unknown; message?: unknown }
-    const detail = typeof body?.error_code === 'string' ? ` ${body.error_code}` : ''
-    return new TaskServerError(
-      'TASKAPP_ERR_MLFLOW_REQUEST_FAILED',
-      `MLflow answered ${status}${detail} to ${path}; check the tracking URI, experiment and credentials.`,
-    )
+  /** POSTs `body` to `path` and resolves with the answer; any status but 200 rejects. */
+  async post<T>(path: string, body: unknown, signal?: AbortSignal): Promise<T> {
+    const r = await this.call<T>(path, { method: 'POST', body }, signal)
+    if (r.status !== 200) throw mlflowFailure(path, r.status, r.data)
+    return r.data
   }
 
-  let experimentId: Promise<string> | undefined
-  async function resolveExperiment(signal?: AbortSignal): Promise<string> {
-    const name = encodeURIComponent(options.experiment)
-    const found = await call<{ experiment?: { experiment_id?: string }; error_code?: string }>(
+  /** The experiment id, looked up (or created) once; a failed lookup is retried on the next call. */
+  async experiment(signal?: AbortSignal): Promise<string> {
+    this.experimentId ??= this.resolveExperiment(signal)
+    try {
+      return await this.experimentId
+    } catch (err) {
+      this.experimentId = undefined // retry on the next rollout
+      throw err
+    }
+  }
+
+  /** Finds the experiment by name, creating it when it does not exist. */
+  private async resolveExperiment(signal?: AbortSignal): Promise<string> {
+    const name = encodeURIComponent(this.options.experiment)
+    const found = await this.call<{ experiment?: { experiment_id?: string }; error_code?: string }>(
       `/api/2.0/mlflow/experiments/get-by-name?experiment_name=${name}`,
       { method: 'GET' },
       signal,
@@ -161,70 +217,60 @@ export function createMlflowTracker(options: MlflowTrackerOptions): MlflowTracke
       return found.data.experiment.experiment_id
     }
     if (found.status !== 404 && found.data.error_code !== 'RESOURCE_DOES_NOT_EXIST') {
-      throw failed('/api/2.0/mlflow/experiments/get-by-name', found.status, found.data)
+      throw mlflowFailure('/api/2.0/mlflow/experiments/get-by-name', found.status, found.data)
     }
-    const created = await call<{ experiment_id?: string }>(
+    const created = await this.call<{ experiment_id?: string }>(
       '/api/2.0/mlflow/experiments/create',
-      { method: 'POST', body: { name: options.experiment } },
+      { method: 'POST', body: { name: this.options.experiment } },
       signal,
     )
     if (created.status !== 200 || typeof created.data.experiment_id !== 'string') {
-      throw failed('/api/2.0/mlflow/experiments/create', created.status, created.data)
+      throw mlflowFailure('/api/2.0/mlflow/experiments/create', created.status, created.data)
     }
     return created.data.experiment_id
   }
+}
 
-  async function post<T>(path: string, body: unknown, signal?: AbortSignal): Promise<T> {
-    const r = await call<T>(path, { method: 'POST', body }, signal)
-    if (r.status !== 200) throw failed(path, r.status, r.data)
-    return r.data
-  }
+/**
+ * Creates a tracker that logs every rollout to an MLflow tracking server. Its failures are logged
+ * and never break a rollout.
+ *
+ * @example
+ * ```ts
+ * const tracker = createMlflowTracker({ trackingUri: 'http://127.0.0.1:5000', experiment: 'banking77' })
+ * const app = createTaskApp({ ...config, onRolloutComplete: tracker.onRolloutComplete })
+ * ```
+ */
+export function createMlflowTracker(options: MlflowTrackerOptions): MlflowTracker {
+  const timeoutMs = validatedTimeoutMs(options)
+  const client = new MlflowRestClient(options.trackingUri.replace(/\/+$/, ''), options, timeoutMs)
+  const logger = options.logger ?? silentLogger
+  const runName =
+    options.runName ?? ((e: RolloutCompleteEvent) => `rollout-${e.request.trace_correlation_id}`)
 
   async function logRollout(
     event: RolloutCompleteEvent,
     opts: { signal?: AbortSignal } = {},
   ): Promise<{ runId: string }> {
     opts.signal?.throwIfAborted()
-    experimentId ??= resolveExperiment(opts.signal)
-    let expId: string
-    try {
-      expId = await experimentId
-    } catch (err) {
-      experimentId = undefined // retry on the next rollout
-      throw err
-    }
+    const expId = await client.experiment(opts.signal)
     const end = Date.now()
     const start = Math.round(end - event.durationMs)
-    const tags = Object.entries({ ...options.tags, 'taskapp.request_id': event.requestId }).map(
-      ([key, value]) => ({ key, value }),
-    )
-    if (event.error) tags.push({ key: 'taskapp.error_code', value: event.error.code })
-    const created = await post<{ run?: { info?: { run_id?: string } } }>(
+    const tags = runTags(event, options.tags)
+    const created = await client.post<{ run?: { info?: { run_id?: string } } }>(
       '/api/2.0/mlflow/runs/create',
       { experiment_id: expId, run_name: runName(event), start_time: start, tags },
       opts.signal,
     )
     const runId = created.run?.info?.run_id
-    if (typeof runId !== 'string') throw failed('/api/2.0/mlflow/runs/create', 200, created)
+    if (typeof runId !== 'string') throw mlflowFailure('/api/2.0/mlflow/runs/create', 200, created)
     const success = event.error === undefined && event.response !== undefined
-    const metrics = [
-      { key: 'execution_time_ms', value: event.durationMs, timestamp: end, step: 0 },
-      { key: 'success', value: success ? 1 : 0, timestamp: end, step: 0 },
-    ]
-    if (event.response) {
-      metrics.push({
-        key: 'outcome_reward',
-        value: event.response.reward_info.outcome_reward,
-        timestamp: end,
-        step: 0,
-      })
-    }
-    await post(
+    await client.post(
       '/api/2.0/mlflow/runs/log-batch',
-      { run_id: runId, params: paramsOf(event), metrics, tags: [] },
+      { run_id: runId, params: paramsOf(event), metrics: runMetrics(event, end, success), tags: [] },
       opts.signal,
     )
-    await post(
+    await client.post(
       '/api/2.0/mlflow/runs/update',
       { run_id: runId, status: success ? 'FINISHED' : 'FAILED', end_time: end },
       opts.signal,

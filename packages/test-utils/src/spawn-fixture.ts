@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
+import type { Readable } from 'node:stream'
 
 /** How a process ended: its exit code, or the signal that killed it. */
 export interface ProcessExit {
@@ -80,6 +81,124 @@ export function spawnFixture(
   )
 }
 
+/** The captured output of a child process, and who to wake when it changes. */
+interface OutputCapture {
+  /** Everything written to stdout so far. */
+  readonly out: () => string
+  /** Everything written to stderr so far. */
+  readonly err: () => string
+  /** The process has exited. */
+  readonly done: () => boolean
+  /** Called on new stdout data and on exit. */
+  readonly wakers: Set<() => void>
+  /** Settles with how the process ended. */
+  readonly exited: Promise<ProcessExit>
+}
+
+/** Collects the child's stdout and stderr and watches for its exit. */
+function captureOutput(child: ChildProcess, stdout: Readable, stderr: Readable): OutputCapture {
+  let out = ''
+  let err = ''
+  let done = false
+  const wakers = new Set<() => void>()
+  const wake = (): void => {
+    for (const waker of [...wakers]) waker()
+  }
+  stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    out += chunk
+    wake()
+  })
+  stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    err += chunk
+  })
+  const exited = new Promise<ProcessExit>((resolve) => {
+    child.once('exit', (code, signal) => {
+      done = true
+      resolve({ code, signal })
+      wake()
+    })
+  })
+  return { out: () => out, err: () => err, done: () => done, wakers, exited }
+}
+
+/** The complete (newline-terminated) lines of `text`. */
+function completeLines(text: string): string[] {
+  return text.split('\n').slice(0, -1)
+}
+
+/** The lines of `lines` that parse as JSON objects, in order. */
+function parseJsonLines(lines: readonly string[]): Record<string, unknown>[] {
+  const parsed: Record<string, unknown>[] = []
+  for (const line of lines) {
+    try {
+      const value: unknown = JSON.parse(line)
+      if (typeof value === 'object' && value !== null) parsed.push(value as Record<string, unknown>)
+    } catch {
+      // not a JSON line
+    }
+  }
+  return parsed
+}
+
+/** The match of the first line of `lines` matching `pattern`, if any. */
+function firstMatch(lines: readonly string[], pattern: RegExp): RegExpMatchArray | undefined {
+  for (const line of lines) {
+    const match = line.match(pattern)
+    if (match) return match
+  }
+  return undefined
+}
+
+/** Waits until `find` returns a value, the process exits, or the deadline passes. */
+function waitUntilFound<T>(
+  capture: OutputCapture,
+  find: () => T | undefined,
+  what: string,
+  timeoutMs: number,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const finish = (): void => {
+      clearTimeout(timer)
+      capture.wakers.delete(check)
+    }
+    const fail = (why: string): void => {
+      finish()
+      reject(new Error(`${why} ${what}\nstdout:\n${capture.out()}\nstderr:\n${capture.err()}`))
+    }
+    const check = (): void => {
+      const found = find()
+      if (found !== undefined) {
+        finish()
+        resolve(found)
+      } else if (capture.done()) {
+        fail('process exited before printing')
+      }
+    }
+    const timer = setTimeout(() => fail(`no line within ${timeoutMs} ms:`), timeoutMs)
+    timer.unref()
+    capture.wakers.add(check)
+    check()
+  })
+}
+
+/** A `close` that SIGKILLs the process group once, waits for the exit and destroys the streams. */
+function groupCloser(child: ChildProcess, pid: number, exited: Promise<ProcessExit>): () => Promise<void> {
+  let closing: Promise<void> | undefined
+  return () =>
+    (closing ??= (async () => {
+      try {
+        // The whole group: the process and whatever it started that is still there.
+        process.kill(-pid, 'SIGKILL')
+      } catch {
+        // no member left
+      }
+      await exited
+      child.stdout?.destroy()
+      child.stderr?.destroy()
+      child.stdin?.destroy()
+    })())
+}
+
 /**
  * Like {@link spawnFixture}, for any command (`execArgv` is ignored).
  *
@@ -104,104 +223,25 @@ export function spawnProcess(
   if (pid === undefined || stdout === null || stderr === null) {
     throw new Error(`spawnProcess: could not spawn ${command}`)
   }
-  let out = ''
-  let err = ''
-  let done = false
-  const wakers = new Set<() => void>()
-  const wake = (): void => {
-    for (const waker of [...wakers]) waker()
-  }
-  stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    out += chunk
-    wake()
-  })
-  stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    err += chunk
-  })
-  const exited = new Promise<ProcessExit>((resolve) => {
-    child.once('exit', (code, signal) => {
-      done = true
-      resolve({ code, signal })
-      wake()
-    })
-  })
-
-  const completeLines = (): string[] => out.split('\n').slice(0, -1)
-  const jsonLines = (): Record<string, unknown>[] => {
-    const parsed: Record<string, unknown>[] = []
-    for (const line of completeLines()) {
-      try {
-        const value: unknown = JSON.parse(line)
-        if (typeof value === 'object' && value !== null) parsed.push(value as Record<string, unknown>)
-      } catch {
-        // not a JSON line
-      }
-    }
-    return parsed
-  }
-
-  /** Waits until `find` returns a value, the process exits, or the deadline passes. */
-  const waitUntilFound = <T>(find: () => T | undefined, what: string, timeoutMs: number): Promise<T> =>
-    new Promise<T>((resolve, reject) => {
-      const finish = (): void => {
-        clearTimeout(timer)
-        wakers.delete(check)
-      }
-      const fail = (why: string): void => {
-        finish()
-        reject(new Error(`${why} ${what}\nstdout:\n${out}\nstderr:\n${err}`))
-      }
-      const check = (): void => {
-        const found = find()
-        if (found !== undefined) {
-          finish()
-          resolve(found)
-        } else if (done) {
-          fail('process exited before printing')
-        }
-      }
-      const timer = setTimeout(() => fail(`no line within ${timeoutMs} ms:`), timeoutMs)
-      timer.unref()
-      wakers.add(check)
-      check()
-    })
-
-  let closing: Promise<void> | undefined
-  const close = (): Promise<void> =>
-    (closing ??= (async () => {
-      try {
-        // The whole group: the process and whatever it started that is still there.
-        process.kill(-pid, 'SIGKILL')
-      } catch {
-        // no member left
-      }
-      await exited
-      stdout.destroy()
-      stderr.destroy()
-      child.stdin?.destroy()
-    })())
-
+  const capture = captureOutput(child, stdout, stderr)
+  const jsonLines = (): Record<string, unknown>[] => parseJsonLines(completeLines(capture.out()))
+  const close = groupCloser(child, pid, capture.exited)
   return {
     child,
     pid,
-    stdout: () => out,
-    stderr: () => err,
+    stdout: capture.out,
+    stderr: capture.err,
     jsonLines,
-    exited,
+    exited: capture.exited,
     waitForLine: (pattern, timeoutMs = 30_000) =>
       waitUntilFound(
-        () => {
-          for (const line of completeLines()) {
-            const match = line.match(pattern)
-            if (match) return match
-          }
-          return undefined
-        },
+        capture,
+        () => firstMatch(completeLines(capture.out()), pattern),
         String(pattern),
         timeoutMs,
       ),
     waitForJson: (predicate, what = 'a matching JSON line', timeoutMs = 30_000) =>
-      waitUntilFound(() => jsonLines().find(predicate), what, timeoutMs),
+      waitUntilFound(capture, () => jsonLines().find(predicate), what, timeoutMs),
     close,
     [Symbol.asyncDispose]: close,
   }

@@ -46,15 +46,12 @@ function unreachable(what: string, url: string, err: unknown, signal?: AbortSign
   )
 }
 
-/** `POST {backend}/api/v1/synthtunnel/leases` and parse the answer; errors carry stable codes. */
-export async function createLease(input: CreateLeaseInput): Promise<Lease> {
-  const url = `${input.backendUrl}${LEASES_PATH}`
+/** Sends the lease request to `url` and reads the answer; throws `BackendUnreachable` (or the abort reason). */
+async function postLease(url: string, input: CreateLeaseInput): Promise<{ status: number; text: string }> {
   const signal = AbortSignal.any([
     AbortSignal.timeout(input.timeoutMs),
     ...(input.signal ? [input.signal] : []),
   ])
-  let status: number
-  let text: string
   try {
     const res = await request(url, {
       method: 'POST',
@@ -68,11 +65,16 @@ export async function createLease(input: CreateLeaseInput): Promise<Lease> {
       }),
       signal,
     })
-    status = res.statusCode
-    text = await res.body.text()
+    const status = res.statusCode
+    const text = await res.body.text()
+    return { status, text }
   } catch (err) {
     unreachable('create a lease', url, err, input.signal)
   }
+}
+
+/** Throws `LeaseRefused`, `UsageLimit` or `LeaseFailed` unless `status` is 2xx. */
+function checkLeaseStatus(status: number, text: string): void {
   if (status === 401 || status === 403) {
     throw new SynthTunnelError(
       SynthTunnelErrorCode.LeaseRefused,
@@ -94,11 +96,14 @@ export async function createLease(input: CreateLeaseInput): Promise<Lease> {
       { status },
     )
   }
-  let body: Record<string, unknown>
+}
+
+/** The lease response body as an object; throws `LeaseInvalid` when it is not JSON or not an object. */
+function parseLeaseBody(text: string): Record<string, unknown> {
   try {
     const parsed: unknown = JSON.parse(text)
     if (typeof parsed !== 'object' || parsed === null) throw new TypeError('not an object')
-    body = parsed as Record<string, unknown>
+    return parsed as Record<string, unknown>
   } catch (err) {
     throw new SynthTunnelError(
       SynthTunnelErrorCode.LeaseInvalid,
@@ -106,6 +111,15 @@ export async function createLease(input: CreateLeaseInput): Promise<Lease> {
       { cause: err },
     )
   }
+}
+
+/** `v` when it is a positive finite number, else `fallback`. */
+function positiveOr(v: unknown, fallback: number): number {
+  return typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : fallback
+}
+
+/** The {@link Lease} described by a parsed response body; throws `LeaseInvalid` when a field is missing or invalid. */
+function leaseFromBody(body: Record<string, unknown>): Lease {
   const connect = body.agent_connect
   if (typeof connect !== 'object' || connect === null) requireString(body, 'agent_connect')
   const connectObj = connect as Record<string, unknown>
@@ -120,7 +134,6 @@ export async function createLease(input: CreateLeaseInput): Promise<Lease> {
     string,
     unknown
   >
-  const positive = (v: unknown, d: number) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : d)
   return {
     leaseId: requireString(body, 'lease_id'),
     routeToken: requireString(body, 'route_token'),
@@ -131,10 +144,18 @@ export async function createLease(input: CreateLeaseInput): Promise<Lease> {
     workerToken: requireString(body, 'worker_token'),
     expiresAt: expires,
     limits: {
-      maxInflight: positive(limits.max_inflight, DEFAULT_MAX_INFLIGHT),
-      maxResponseBytes: positive(limits.max_response_bytes, DEFAULT_MAX_RESPONSE_BYTES),
+      maxInflight: positiveOr(limits.max_inflight, DEFAULT_MAX_INFLIGHT),
+      maxResponseBytes: positiveOr(limits.max_response_bytes, DEFAULT_MAX_RESPONSE_BYTES),
     },
   }
+}
+
+/** `POST {backend}/api/v1/synthtunnel/leases` and parse the answer; errors carry stable codes. */
+export async function createLease(input: CreateLeaseInput): Promise<Lease> {
+  const url = `${input.backendUrl}${LEASES_PATH}`
+  const { status, text } = await postLease(url, input)
+  checkLeaseStatus(status, text)
+  return leaseFromBody(parseLeaseBody(text))
 }
 
 /** `DELETE {backend}/api/v1/synthtunnel/leases/{id}`. Resolves on 2xx or 404; throws otherwise. */

@@ -6,6 +6,7 @@ import { SynthTunnelAgent } from './agent/agent'
 import type { SynthTunnelEvent, SynthTunnelStats } from './agent/agent'
 import { SynthTunnelError, SynthTunnelErrorCode } from './errors'
 import { createLease, deleteLease } from './lease-client'
+import type { Lease } from './lease-client'
 import { WORKER_TOKEN_HEADER } from './protocol/frames'
 import { redact, silentLogger } from './types'
 import type { Logger, OpenTunnel, TunnelBackend, TunnelTarget } from './types'
@@ -97,12 +98,81 @@ export interface SynthTunnelBackend extends TunnelBackend {
   open(target: TunnelTarget, options?: { signal?: AbortSignal }): Promise<SynthOpenTunnel>
 }
 
+/** Options of {@link synthTunnel} that must be positive numbers when given. */
+const POSITIVE_OPTIONS = [
+  'maxInflight',
+  'maxResponseBytes',
+  'maxBufferedBytes',
+  'attachTimeoutMs',
+  'leaseTimeoutMs',
+  'closeTimeoutMs',
+  'requestedTtlSeconds',
+  'pingIntervalMs',
+  'reconnectInitialMs',
+  'reconnectMaxMs',
+  'stallTimeoutMs',
+] as const
+
+/** What `open()` needs from {@link synthTunnel}: its options and the defaults resolved once. */
+interface BackendContext {
+  readonly options: SynthTunnelOptions
+  readonly env: Readonly<Record<string, string | undefined>>
+  readonly backendUrl: string
+  readonly logger: Logger
+  readonly leaseTimeoutMs: number
+}
+
+/** Where the agent forwards requests: the local host (wildcards mapped to loopback), origin and port. */
+interface LocalEndpoint {
+  readonly host: string
+  readonly origin: string
+  readonly port: number
+}
+
 function positiveInt(name: string, value: number | undefined): void {
   if (value === undefined) return
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
     throw new SynthTunnelError(
       SynthTunnelErrorCode.InvalidOptions,
       `synthTunnel: ${name} must be a positive number, got ${String(value)}.`,
+    )
+  }
+}
+
+/** Throws `InvalidOptions` unless the numeric options are positive and `localApiKeys` is an array. */
+function checkLimitOptions(options: SynthTunnelOptions): void {
+  for (const key of POSITIVE_OPTIONS) {
+    positiveInt(key, options[key])
+  }
+  if (options.localApiKeys !== undefined && !Array.isArray(options.localApiKeys)) {
+    throw new SynthTunnelError(
+      SynthTunnelErrorCode.InvalidOptions,
+      'synthTunnel: localApiKeys must be an array of strings.',
+    )
+  }
+}
+
+/** `rawBackend` as an http(s) URL without trailing slashes or `/api`; throws `InvalidOptions` otherwise. */
+function normalizeBackendUrl(rawBackend: string): string {
+  try {
+    const u = new URL(rawBackend)
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new TypeError('not http(s)')
+    return u.href.replace(/\/+$/, '').replace(/\/api$/, '')
+  } catch (err) {
+    throw new SynthTunnelError(
+      SynthTunnelErrorCode.InvalidOptions,
+      `synthTunnel: backendUrl must be an http(s) URL, got "${rawBackend}".`,
+      { cause: err },
+    )
+  }
+}
+
+/** Throws `InvalidOptions` when `signal` is given but is not an `AbortSignal`. */
+function checkSignalOption(signal: AbortSignal | undefined): void {
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new SynthTunnelError(
+      SynthTunnelErrorCode.InvalidOptions,
+      'synthTunnel: signal must be an AbortSignal (e.g. AbortController().signal).',
     )
   }
 }
@@ -131,6 +201,163 @@ async function defaultClientInstanceId(): Promise<string> {
   return `session-${randomBytes(8).toString('hex')}`
 }
 
+/** The backend's and the `open()` call's signals as one (either aborts it), or `undefined` when neither is given. */
+function combineSignals(...signals: (AbortSignal | undefined)[]): AbortSignal | undefined {
+  const given = signals.filter((x): x is AbortSignal => x !== undefined)
+  return given.length > 1 ? AbortSignal.any(given) : given[0]
+}
+
+/** `apiKey` when set; throws `ApiKeyMissing` otherwise. */
+function requireApiKey(apiKey: string | undefined): string {
+  if (!apiKey) {
+    throw new SynthTunnelError(
+      SynthTunnelErrorCode.ApiKeyMissing,
+      'SynthTunnel needs an API key: pass apiKey or set SYNTH_API_KEY (for a self-hosted relay, one of its apiKeys).',
+    )
+  }
+  return apiKey
+}
+
+/** The local endpoint of `target`: wildcard or missing hosts become `127.0.0.1`; the origin falls back to host and port. */
+function localEndpoint(target: TunnelTarget): LocalEndpoint {
+  const host = target.host === '0.0.0.0' || target.host === '::' || !target.host ? '127.0.0.1' : target.host
+  let origin: string
+  try {
+    origin = new URL(target.localUrl).origin
+  } catch {
+    origin = `http://${host.includes(':') ? `[${host}]` : host}:${target.port}`
+  }
+  return { host, origin, port: target.port }
+}
+
+/** Deletes the lease, logging (not throwing) a failure. */
+async function removeLeaseQuietly(logger: Logger, input: Parameters<typeof deleteLease>[0]): Promise<void> {
+  try {
+    await deleteLease(input)
+  } catch (err) {
+    logger.warn(
+      { err: (err as Error).message, leaseId: input.leaseId },
+      'synthtunnel: could not delete the lease',
+    )
+  }
+}
+
+/** The agent for `lease`, configured from the options, the lease's limits and the defaults. */
+function createAgent(
+  ctx: BackendContext,
+  lease: Lease,
+  clientInstanceId: string,
+  local: LocalEndpoint,
+): SynthTunnelAgent {
+  const { options } = ctx
+  return new SynthTunnelAgent({
+    connectUrl: lease.agentConnectUrl,
+    agentToken: lease.agentToken,
+    leaseId: lease.leaseId,
+    agentId: clientInstanceId,
+    localOrigin: local.origin,
+    localTarget: { host: local.host, port: local.port },
+    localApiKeys: options.localApiKeys ?? localApiKeysFromEnv(ctx.env),
+    maxInflight: options.maxInflight ?? lease.limits.maxInflight,
+    maxResponseBytes: options.maxResponseBytes ?? lease.limits.maxResponseBytes,
+    maxBufferedBytes: options.maxBufferedBytes ?? 16 * 1024 * 1024,
+    attachTimeoutMs: options.attachTimeoutMs ?? 10_000,
+    pingIntervalMs: options.pingIntervalMs ?? 20_000,
+    reconnectInitialMs: options.reconnectInitialMs ?? 250,
+    reconnectMaxMs: options.reconnectMaxMs ?? 5_000,
+    binaryFrames: options.binaryFrames ?? true,
+    stallTimeoutMs: options.stallTimeoutMs ?? 10_000,
+    logger: ctx.logger,
+    onEvent: options.onEvent,
+  })
+}
+
+/** Closes the tunnel when the backend's `signal` fires (even if it already has), until the agent stops. */
+function closeOnAbort(
+  backendSignal: AbortSignal | undefined,
+  agent: SynthTunnelAgent,
+  close: () => Promise<void>,
+): void {
+  if (!backendSignal) return
+  const onAbort = () => void close()
+  backendSignal.addEventListener('abort', onAbort, { once: true })
+  void agent.closed.then(() => backendSignal.removeEventListener('abort', onAbort))
+  if (backendSignal.aborted) onAbort() // aborted between ATTACH_ACK and here
+}
+
+/** The {@link SynthOpenTunnel} view of a started `agent` on `lease`. */
+function toOpenTunnel(lease: Lease, agent: SynthTunnelAgent, close: () => Promise<void>): SynthOpenTunnel {
+  return {
+    url: lease.publicUrl,
+    headers: Object.freeze({ [WORKER_TOKEN_HEADER]: lease.workerToken }),
+    workerToken: lease.workerToken,
+    leaseId: lease.leaseId,
+    expiresAt: lease.expiresAt,
+    get connected() {
+      return agent.connected
+    },
+    get error() {
+      return agent.error
+    },
+    stats: () => agent.stats(),
+    closed: agent.closed,
+    close,
+    [Symbol.asyncDispose]: close,
+  }
+}
+
+/** `SynthTunnelBackend.open()`: creates a lease, attaches the agent, and returns the tunnel. */
+async function openTunnel(
+  ctx: BackendContext,
+  target: TunnelTarget,
+  openOptions: { signal?: AbortSignal },
+): Promise<SynthOpenTunnel> {
+  const { options, logger } = ctx
+  const signal = combineSignals(options.signal, openOptions.signal)
+  signal?.throwIfAborted()
+  const apiKey = requireApiKey(options.apiKey ?? ctx.env.SYNTH_API_KEY)
+  const local = localEndpoint(target)
+  const clientInstanceId = options.clientInstanceId ?? (await defaultClientInstanceId())
+  const lease = await createLease({
+    backendUrl: ctx.backendUrl,
+    apiKey,
+    clientInstanceId,
+    localTarget: { host: local.host, port: local.port },
+    requestedTtlSeconds: options.requestedTtlSeconds ?? 3600,
+    timeoutMs: ctx.leaseTimeoutMs,
+    ...(signal ? { signal } : {}),
+  })
+  logger.info(
+    { leaseId: lease.leaseId, url: lease.publicUrl, workerToken: redact(lease.workerToken) },
+    'synthtunnel: lease created',
+  )
+  const closeTimeoutMs = options.closeTimeoutMs ?? 5_000
+  const removeLease = () =>
+    removeLeaseQuietly(logger, {
+      backendUrl: ctx.backendUrl,
+      apiKey,
+      leaseId: lease.leaseId,
+      timeoutMs: closeTimeoutMs,
+    })
+  const agent = createAgent(ctx, lease, clientInstanceId, local)
+  try {
+    await agent.start(signal)
+  } catch (err) {
+    await agent.stop()
+    await removeLease()
+    throw err
+  }
+  let closing: Promise<void> | undefined
+  const close = () =>
+    (closing ??= (async () => {
+      await agent.stop()
+      await removeLease()
+      logger.info({ leaseId: lease.leaseId }, 'synthtunnel: tunnel closed')
+    })())
+  closeOnAbort(options.signal, agent, close)
+  return toOpenTunnel(lease, agent, close)
+}
+
 /**
  * The SynthTunnel backend: `open()` creates a lease, attaches the agent to the relay and resolves
  * an `OpenTunnel` whose `url` is the lease's `public_url`; callers send `tunnel.headers`.
@@ -146,155 +373,23 @@ async function defaultClientInstanceId(): Promise<string> {
  */
 export function synthTunnel(options: SynthTunnelOptions = {}): SynthTunnelBackend {
   const env = options.env ?? process.env
-  for (const key of [
-    'maxInflight',
-    'maxResponseBytes',
-    'maxBufferedBytes',
-    'attachTimeoutMs',
-    'leaseTimeoutMs',
-    'closeTimeoutMs',
-    'requestedTtlSeconds',
-    'pingIntervalMs',
-    'reconnectInitialMs',
-    'reconnectMaxMs',
-    'stallTimeoutMs',
-  ] as const) {
-    positiveInt(key, options[key])
-  }
-  if (options.localApiKeys !== undefined && !Array.isArray(options.localApiKeys)) {
-    throw new SynthTunnelError(
-      SynthTunnelErrorCode.InvalidOptions,
-      'synthTunnel: localApiKeys must be an array of strings.',
-    )
-  }
-  const rawBackend = options.backendUrl ?? env.SYNTH_BACKEND_URL ?? 'https://api.usesynth.ai'
-  let backendUrl: string
-  try {
-    const u = new URL(rawBackend)
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new TypeError('not http(s)')
-    backendUrl = u.href.replace(/\/+$/, '').replace(/\/api$/, '')
-  } catch (err) {
-    throw new SynthTunnelError(
-      SynthTunnelErrorCode.InvalidOptions,
-      `synthTunnel: backendUrl must be an http(s) URL, got "${rawBackend}".`,
-      { cause: err },
-    )
-  }
-  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
-    throw new SynthTunnelError(
-      SynthTunnelErrorCode.InvalidOptions,
-      'synthTunnel: signal must be an AbortSignal (e.g. AbortController().signal).',
-    )
-  }
-  const logger = options.logger ?? silentLogger
+  checkLimitOptions(options)
+  const backendUrl = normalizeBackendUrl(
+    options.backendUrl ?? env.SYNTH_BACKEND_URL ?? 'https://api.usesynth.ai',
+  )
+  checkSignalOption(options.signal)
   const envTimeout = Number(env.SYNTH_TUNNEL_TIMEOUT_SEC)
-  const leaseTimeoutMs = options.leaseTimeoutMs ?? (envTimeout > 0 ? envTimeout * 1000 : 30_000)
-
+  const ctx: BackendContext = {
+    options,
+    env,
+    backendUrl,
+    logger: options.logger ?? silentLogger,
+    leaseTimeoutMs: options.leaseTimeoutMs ?? (envTimeout > 0 ? envTimeout * 1000 : 30_000),
+  }
   return {
     name: 'synthtunnel',
-    async open(target, openOptions = {}) {
-      const given = [options.signal, openOptions.signal].filter((x): x is AbortSignal => x !== undefined)
-      const signal = given.length > 1 ? AbortSignal.any(given) : given[0]
-      signal?.throwIfAborted()
-      const apiKey = options.apiKey ?? env.SYNTH_API_KEY
-      if (!apiKey) {
-        throw new SynthTunnelError(
-          SynthTunnelErrorCode.ApiKeyMissing,
-          'SynthTunnel needs an API key: pass apiKey or set SYNTH_API_KEY (for a self-hosted relay, one of its apiKeys).',
-        )
-      }
-      const localHost =
-        target.host === '0.0.0.0' || target.host === '::' || !target.host ? '127.0.0.1' : target.host
-      let localOrigin: string
-      try {
-        localOrigin = new URL(target.localUrl).origin
-      } catch {
-        localOrigin = `http://${localHost.includes(':') ? `[${localHost}]` : localHost}:${target.port}`
-      }
-      const clientInstanceId = options.clientInstanceId ?? (await defaultClientInstanceId())
-      const lease = await createLease({
-        backendUrl,
-        apiKey,
-        clientInstanceId,
-        localTarget: { host: localHost, port: target.port },
-        requestedTtlSeconds: options.requestedTtlSeconds ?? 3600,
-        timeoutMs: leaseTimeoutMs,
-        ...(signal ? { signal } : {}),
-      })
-      logger.info(
-        { leaseId: lease.leaseId, url: lease.publicUrl, workerToken: redact(lease.workerToken) },
-        'synthtunnel: lease created',
-      )
-      const closeTimeoutMs = options.closeTimeoutMs ?? 5_000
-      const removeLease = async () => {
-        try {
-          await deleteLease({ backendUrl, apiKey, leaseId: lease.leaseId, timeoutMs: closeTimeoutMs })
-        } catch (err) {
-          logger.warn(
-            { err: (err as Error).message, leaseId: lease.leaseId },
-            'synthtunnel: could not delete the lease',
-          )
-        }
-      }
-      const agent = new SynthTunnelAgent({
-        connectUrl: lease.agentConnectUrl,
-        agentToken: lease.agentToken,
-        leaseId: lease.leaseId,
-        agentId: clientInstanceId,
-        localOrigin,
-        localTarget: { host: localHost, port: target.port },
-        localApiKeys: options.localApiKeys ?? localApiKeysFromEnv(env),
-        maxInflight: options.maxInflight ?? lease.limits.maxInflight,
-        maxResponseBytes: options.maxResponseBytes ?? lease.limits.maxResponseBytes,
-        maxBufferedBytes: options.maxBufferedBytes ?? 16 * 1024 * 1024,
-        attachTimeoutMs: options.attachTimeoutMs ?? 10_000,
-        pingIntervalMs: options.pingIntervalMs ?? 20_000,
-        reconnectInitialMs: options.reconnectInitialMs ?? 250,
-        reconnectMaxMs: options.reconnectMaxMs ?? 5_000,
-        binaryFrames: options.binaryFrames ?? true,
-        stallTimeoutMs: options.stallTimeoutMs ?? 10_000,
-        logger,
-        onEvent: options.onEvent,
-      })
-      try {
-        await agent.start(signal)
-      } catch (err) {
-        await agent.stop()
-        await removeLease()
-        throw err
-      }
-      let closing: Promise<void> | undefined
-      const close = () =>
-        (closing ??= (async () => {
-          await agent.stop()
-          await removeLease()
-          logger.info({ leaseId: lease.leaseId }, 'synthtunnel: tunnel closed')
-        })())
-      const backendSignal = options.signal
-      if (backendSignal) {
-        const onAbort = () => void close()
-        backendSignal.addEventListener('abort', onAbort, { once: true })
-        void agent.closed.then(() => backendSignal.removeEventListener('abort', onAbort))
-        if (backendSignal.aborted) onAbort() // aborted between ATTACH_ACK and here
-      }
-      const tunnel: SynthOpenTunnel = {
-        url: lease.publicUrl,
-        headers: Object.freeze({ [WORKER_TOKEN_HEADER]: lease.workerToken }),
-        workerToken: lease.workerToken,
-        leaseId: lease.leaseId,
-        expiresAt: lease.expiresAt,
-        get connected() {
-          return agent.connected
-        },
-        get error() {
-          return agent.error
-        },
-        stats: () => agent.stats(),
-        closed: agent.closed,
-        close,
-        [Symbol.asyncDispose]: close,
-      }
-      return tunnel
+    open(target, openOptions = {}) {
+      return openTunnel(ctx, target, openOptions)
     },
   }
 }

@@ -8,6 +8,9 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { SdkError } from '../errors'
+import { formatFlagRows } from './help-from-table'
+
+export { flagNotes } from './help-from-table'
 
 /** The environment variables the CLI reads (all optional). */
 export interface CliEnv {
@@ -343,40 +346,6 @@ export function pick(values: Record<string, unknown>, prefix?: string): Record<s
   return out
 }
 
-const LEFT = 30
-
-function wrap(text: string, width: number): string[] {
-  const lines: string[] = []
-  let line = ''
-  for (const word of text.split(/ +/).filter((w) => w !== '')) {
-    if (line !== '' && line.length + 1 + word.length > width) {
-      lines.push(line)
-      line = word
-    } else {
-      line = line === '' ? word : `${line} ${word}`
-    }
-  }
-  if (line !== '') lines.push(line)
-  return lines.map((l) => l.replaceAll(KEEP, ' '))
-}
-
-/** Joins words that wrapping must not split (`env TASKAPP_PORT`). */
-const KEEP = '\u00a0'
-
-/** The `[repeatable; default: ...; env A, then B]` note of a flag's help line. */
-export function flagNotes(flag: Flag<unknown>): string {
-  const notes: string[] = []
-  if (flag.multiple) notes.push('repeatable')
-  if (flag.defaultHelp !== undefined) notes.push(`default: ${flag.defaultHelp}`)
-  if (flag.env.length > 0)
-    notes.push(`env ${flag.env.join(', then ')}${flag.multiple ? ', comma-separated' : ''}`)
-  return notes.length === 0 ? '' : `[${notes.join('; ')}]`
-}
-
-function unsplit(words: string): string {
-  return words.replaceAll(' ', KEEP)
-}
-
 /**
  * The Options section of a command's help: one entry per flag of the table, then `--help`.
  *
@@ -386,20 +355,5 @@ function unsplit(words: string): string {
  * ```
  */
 export function formatFlags(table: FlagTable, width = 92): string {
-  const out: string[] = []
-  for (const flag of rows(table)) {
-    const alias = flag.short === undefined ? '    ' : `-${flag.short}, `
-    const left = `  ${alias}--${flag.name}${flag.value === undefined ? '' : ` ${flag.value}`}`
-    // The note goes on the help line when both fit, else on lines of its own.
-    const notes = flagNotes(flag).replace(/env [^\];]+|default: [^\];]+/g, unsplit)
-    const oneLine = notes === '' ? flag.help : `${flag.help} ${notes}`
-    const text =
-      oneLine.length <= width - LEFT
-        ? [oneLine]
-        : [...wrap(flag.help, width - LEFT), ...wrap(notes, width - LEFT)]
-    const indent = ' '.repeat(LEFT)
-    if (left.length + 2 > LEFT) out.push(left, ...text.map((l) => `${indent}${l}`))
-    else out.push(`${left.padEnd(LEFT)}${text[0] ?? ''}`, ...text.slice(1).map((l) => `${indent}${l}`))
-  }
-  return out.join('\n')
+  return formatFlagRows(rows(table), width)
 }

@@ -5,7 +5,7 @@
 import { resolve } from 'node:path'
 import { InProcessTaskApp, type InProcessTaskAppOptions, type TunnelSpec } from '@taskapp/in-process'
 import type { ServeCommand } from './args'
-import { createCliLogger, Progress, redactSecret, type CliIo } from './output'
+import { createCliLogger, Progress, redactSecret, type CliIo, type CliLogger } from './output'
 
 /** What `taskapp serve --json` prints once the app is running. */
 export interface ServeReport {
@@ -71,28 +71,32 @@ function apiKeySource(cmd: ServeCommand, appKey: string | undefined): ServeRepor
   return cmd.apiKeyFrom ?? 'generated'
 }
 
-/**
- * Runs `taskapp serve`: resolves to the exit status once the app has stopped (130 after
- * SIGINT, 143 after SIGTERM, 1 when it could not start). A second signal during the stop exits
- * at once.
- *
- * @example
- * ```ts
- * const status = await runServe(cmd, { stdout: process.stdout, stderr: process.stderr }, process)
- * process.exitCode = status
- * ```
- */
-export async function runServe(cmd: ServeCommand, io: CliIo, proc: ServeProcess): Promise<number> {
-  const logger = createCliLogger(cmd.logLevel, io)
-  const progress = new Progress(io, cmd.logLevel !== 'silent' && cmd.logLevel !== 'error')
+type StopSignal = 'SIGINT' | 'SIGTERM'
+
+/** The SIGINT/SIGTERM handling of one `runServe` call. */
+interface SignalWatch {
+  /** The first signal received, if any. */
+  received(): StopSignal | undefined
+  /** Settles at the first signal. */
+  readonly stopRequested: Promise<void>
+  /** Aborted at the first signal (cancels a start in progress). */
+  readonly signal: AbortSignal
+  /** Records that the app has started (a signal no longer interrupts the start). */
+  markRunning(): void
+  /** Removes the signal listeners. */
+  dispose(): void
+}
+
+/** Listens for SIGINT/SIGTERM: the first one requests a stop, a second one exits at once. */
+function watchSignals(io: CliIo, proc: ServeProcess, progress: Progress): SignalWatch {
   const stopper = new AbortController()
-  let received: 'SIGINT' | 'SIGTERM' | undefined
+  let received: StopSignal | undefined
   let running = false
   let stopped!: () => void
   const stopRequested = new Promise<void>((r) => {
     stopped = r
   })
-  const onSignal = (sig: 'SIGINT' | 'SIGTERM') => () => {
+  const onSignal = (sig: StopSignal) => () => {
     if (received !== undefined) {
       io.stderr.write(`\ntaskapp: ${sig} again, exiting without waiting\n`)
       proc.exit(EXIT_ON_SIGNAL[sig])
@@ -108,79 +112,120 @@ export async function runServe(cmd: ServeCommand, io: CliIo, proc: ServeProcess)
   const onTerm = onSignal('SIGTERM')
   proc.on('SIGINT', onInt)
   proc.on('SIGTERM', onTerm)
-
-  const couldNotStart = (err: unknown): number => {
-    const e = err as { code?: string; message?: string; cause?: { message?: string } }
-    io.stderr.write(
-      `taskapp serve: could not start ${cmd.file}${e.code ? ` [${e.code}]` : ''}: ${e.message ?? String(err)}` +
-        `${e.cause?.message ? `\n  cause: ${e.cause.message}` : ''}\n`,
-    )
-    return 1
+  return {
+    received: () => received,
+    stopRequested,
+    signal: stopper.signal,
+    markRunning: () => {
+      running = true
+    },
+    dispose: () => {
+      proc.off('SIGINT', onInt)
+      proc.off('SIGTERM', onTerm)
+    },
   }
+}
+
+/** Prints why `cmd.file` could not start and returns exit status 1. */
+function couldNotStart(cmd: ServeCommand, io: CliIo, err: unknown): number {
+  const e = err as { code?: string; message?: string; cause?: { message?: string } }
+  io.stderr.write(
+    `taskapp serve: could not start ${cmd.file}${e.code ? ` [${e.code}]` : ''}: ${e.message ?? String(err)}` +
+      `${e.cause?.message ? `\n  cause: ${e.cause.message}` : ''}\n`,
+  )
+  return 1
+}
+
+/** Logs the app's `tunnel-lost` and `error` events. */
+function logAppEvents(app: InProcessTaskApp, logger: CliLogger): void {
+  app.on('tunnel-lost', (event) => {
+    logger.warn(
+      { url: event.url, tunnel: event.tunnel, err: event.error },
+      'the tunnel closed on its own; the local server still runs (Ctrl+C to stop)',
+    )
+  })
+  app.on('error', (err: unknown) => {
+    logger.error({ err }, 'task app error')
+  })
+}
+
+/** The {@link ServeReport} of a started app (with `X-API-Key` when the key was generated here). */
+function serveReport(cmd: ServeCommand, app: InProcessTaskApp): ServeReport {
+  const headers: Record<string, string> = { ...(app.headers ?? {}) }
+  const source = apiKeySource(cmd, app.apiKey)
+  if (source === 'generated' && app.apiKey !== undefined) headers['X-API-Key'] = app.apiKey
+  return {
+    url: app.url,
+    localUrl: app.localUrl,
+    port: app.port,
+    tunnelMode: cmd.tunnel.mode,
+    tunnel: publicTunnel(cmd.tunnel),
+    headers,
+    apiKeySource: source,
+  }
+}
+
+/** Prints the report: one JSON line with `--json`, else the URL and header lines. */
+function printReport(cmd: ServeCommand, io: CliIo, report: ServeReport): void {
+  if (cmd.json) {
+    io.stdout.write(`${JSON.stringify(report)}\n`)
+    return
+  }
+  const lines = [`taskapp: serving ${cmd.file}`, `  url:    ${report.url}`, `  local:  ${report.localUrl}`]
+  for (const [name, value] of Object.entries(report.headers)) lines.push(`  header: ${name}: ${value}`)
+  if (report.apiKeySource === 'flag' || report.apiKeySource === 'env') {
+    lines.push(`  header: X-API-Key: <your task app key, ${redactSecret(cmd.apiKey)}>`)
+  }
+  lines.push('Press Ctrl+C to stop.')
+  io.stdout.write(`${lines.join('\n')}\n`)
+}
+
+/**
+ * Runs `taskapp serve`: resolves to the exit status once the app has stopped (130 after
+ * SIGINT, 143 after SIGTERM, 1 when it could not start). A second signal during the stop exits
+ * at once.
+ *
+ * @example
+ * ```ts
+ * const status = await runServe(cmd, { stdout: process.stdout, stderr: process.stderr }, process)
+ * process.exitCode = status
+ * ```
+ */
+export async function runServe(cmd: ServeCommand, io: CliIo, proc: ServeProcess): Promise<number> {
+  const logger = createCliLogger(cmd.logLevel, io)
+  const progress = new Progress(io, cmd.logLevel !== 'silent' && cmd.logLevel !== 'error')
+  const signals = watchSignals(io, proc, progress)
   let app: InProcessTaskApp | undefined
   try {
     try {
       // The constructor validates every option (and that the file exists) before anything starts.
-      app = new InProcessTaskApp({ ...serveOptions(cmd, logger), signal: stopper.signal })
+      app = new InProcessTaskApp({ ...serveOptions(cmd, logger), signal: signals.signal })
     } catch (err) {
-      return couldNotStart(err)
+      return couldNotStart(cmd, io, err)
     }
-    app.on('tunnel-lost', (event) => {
-      logger.warn(
-        { url: event.url, tunnel: event.tunnel, err: event.error },
-        'the tunnel closed on its own; the local server still runs (Ctrl+C to stop)',
-      )
-    })
-    app.on('error', (err: unknown) => {
-      logger.error({ err }, 'task app error')
-    })
+    logAppEvents(app, logger)
     progress.step(`starting ${cmd.file} (${cmd.tunnel.mode} tunnel)`)
     try {
       await app.start()
     } catch (err) {
+      const received = signals.received()
       if (received !== undefined) {
         progress.done()
         return EXIT_ON_SIGNAL[received]
       }
       progress.fail(err instanceof Error ? err.message : String(err))
-      return couldNotStart(err)
+      return couldNotStart(cmd, io, err)
     }
-    running = true
+    signals.markRunning()
     progress.done(app.url)
-    const headers: Record<string, string> = { ...(app.headers ?? {}) }
-    const source = apiKeySource(cmd, app.apiKey)
-    if (source === 'generated' && app.apiKey !== undefined) headers['X-API-Key'] = app.apiKey
-    const report: ServeReport = {
-      url: app.url,
-      localUrl: app.localUrl,
-      port: app.port,
-      tunnelMode: cmd.tunnel.mode,
-      tunnel: publicTunnel(cmd.tunnel),
-      headers,
-      apiKeySource: source,
-    }
-    if (cmd.json) {
-      io.stdout.write(`${JSON.stringify(report)}\n`)
-    } else {
-      const lines = [
-        `taskapp: serving ${cmd.file}`,
-        `  url:    ${report.url}`,
-        `  local:  ${report.localUrl}`,
-      ]
-      for (const [name, value] of Object.entries(headers)) lines.push(`  header: ${name}: ${value}`)
-      if (source === 'flag' || source === 'env') {
-        lines.push(`  header: X-API-Key: <your task app key, ${redactSecret(cmd.apiKey)}>`)
-      }
-      lines.push('Press Ctrl+C to stop.')
-      io.stdout.write(`${lines.join('\n')}\n`)
-    }
-    await stopRequested
+    printReport(cmd, io, serveReport(cmd, app))
+    await signals.stopRequested
     await app.stop()
     progress.done()
+    const received = signals.received()
     return received === undefined ? 0 : EXIT_ON_SIGNAL[received]
   } finally {
-    proc.off('SIGINT', onInt)
-    proc.off('SIGTERM', onTerm)
+    signals.dispose()
     if (app !== undefined && app.state !== 'stopped' && app.state !== 'idle' && app.state !== 'failed') {
       await app.stop().catch(() => undefined)
     }

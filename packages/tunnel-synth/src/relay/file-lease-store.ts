@@ -127,6 +127,55 @@ function load(path: string, now: number): RelayLease[] {
 }
 
 /**
+ * Writes `leases` to `file` atomically (temporary file in the same directory, mode 0600, then
+ * rename); the snapshot is taken synchronously, before the first `await`. Throws `RelayLeaseFile`.
+ */
+async function writeLeaseFile(file: string, leases: Iterable<RelayLease>): Promise<void> {
+  const snapshot: LeaseFile = {
+    version: FILE_VERSION,
+    leases: [...leases].map(toStored),
+  }
+  const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
+  try {
+    const handle = await open(tmp, 'wx', 0o600)
+    try {
+      await handle.chmod(0o600) // exactly 0600, whatever the umask
+      await handle.writeFile(`${JSON.stringify(snapshot)}\n`, 'utf8')
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+    await rename(tmp, file)
+  } catch (err) {
+    await unlink(tmp).catch(() => {})
+    throw fileError(
+      file,
+      `could not be written (${(err as NodeJS.ErrnoException).code ?? String(err)}). Check disk space and that the relay may write to ${dirname(file)}.`,
+      err,
+    )
+  }
+}
+
+/**
+ * Serializes calls of `write`: they never interleave, and calls made while a write waits to start
+ * share it (it runs later, so it includes their changes).
+ */
+function serializedWriter(write: () => Promise<void>): () => Promise<void> {
+  let tail: Promise<void> = Promise.resolve()
+  let queued: Promise<void> | undefined
+  return () => {
+    if (queued) return queued
+    const next = tail.then(() => {
+      queued = undefined // later changes need a later write: this one snapshots now
+      return write()
+    })
+    queued = next
+    tail = next.catch(() => {})
+    return next
+  }
+}
+
+/**
  * A {@link LeaseStore} that keeps leases in memory and persists them to a JSON file, so a relay
  * restarted with the same path (after a crash, a deploy) keeps its leases and agents reconnect to
  * their tunnels. The file is read once here (missing: no leases; expired leases are skipped) and
@@ -168,44 +217,8 @@ export function createFileLeaseStore(path: string): LeaseStore {
   }
   for (const lease of load(file, Date.now())) add(lease)
 
-  const write = async (): Promise<void> => {
-    const snapshot: LeaseFile = {
-      version: FILE_VERSION,
-      leases: [...byId.values()].map(toStored),
-    }
-    const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
-    try {
-      const handle = await open(tmp, 'wx', 0o600)
-      try {
-        await handle.chmod(0o600) // exactly 0600, whatever the umask
-        await handle.writeFile(`${JSON.stringify(snapshot)}\n`, 'utf8')
-        await handle.sync()
-      } finally {
-        await handle.close()
-      }
-      await rename(tmp, file)
-    } catch (err) {
-      await unlink(tmp).catch(() => {})
-      throw fileError(
-        file,
-        `could not be written (${(err as NodeJS.ErrnoException).code ?? String(err)}). Check disk space and that the relay may write to ${dirname(file)}.`,
-        err,
-      )
-    }
-  }
   /** Writes never interleave; changes made while a write waits to start share it. */
-  let tail: Promise<void> = Promise.resolve()
-  let queued: Promise<void> | undefined
-  const persist = (): Promise<void> => {
-    if (queued) return queued
-    const next = tail.then(() => {
-      queued = undefined // later changes need a later write: this one snapshots now
-      return write()
-    })
-    queued = next
-    tail = next.catch(() => {})
-    return next
-  }
+  const persist = serializedWriter(() => writeLeaseFile(file, byId.values()))
 
   return {
     async put(lease) {
