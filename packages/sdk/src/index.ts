@@ -70,6 +70,13 @@ export {
   rolloutRequestSchema,
   rolloutResponseSchema,
   taskInfoSchema,
+  CONTAINER_AUTH_HEADER,
+  CONTAINER_TOKEN_SCOPES,
+  DEFAULT_CONTAINER_TOKEN_AUDIENCE,
+  DEFAULT_CONTAINER_TOKEN_ISSUER,
+  parseTrustedContainerKeys,
+  signContainerToken,
+  generateContainerKeyPair,
 } from '@taskapp/task-server'
 export type {
   TaskApp,
@@ -106,6 +113,12 @@ export type {
   RolloutResponse,
   RolloutResponseOutput,
   ValidationIssue,
+  ContainerTokenClaims,
+  ContainerTokenScope,
+  ContainerPublicKey,
+  TrustedContainerKeyInput,
+  SignContainerTokenOptions,
+  ContainerKeyPair,
 } from '@taskapp/task-server'
 
 // ---- @taskapp/port-manager

@@ -28,6 +28,17 @@ export type { ProxyConfig } from './proxy'
 export type { TaskAppLogger } from './logger'
 export type { ErrorEnvelope, WireErrorCode } from './http-errors'
 export { rolloutRequestSchema, rolloutResponseSchema, taskInfoSchema } from './schemas'
+export {
+  CONTAINER_AUTH_HEADER,
+  CONTAINER_TOKEN_SCOPES,
+  DEFAULT_CONTAINER_TOKEN_AUDIENCE,
+  DEFAULT_CONTAINER_TOKEN_ISSUER,
+} from './container-auth/claims'
+export type { ContainerTokenClaims, ContainerTokenScope } from './container-auth/claims'
+export { parseTrustedContainerKeys } from './container-auth/keys'
+export type { ContainerPublicKey, TrustedContainerKeyInput } from './container-auth/keys'
+export { signContainerToken, generateContainerKeyPair } from './container-auth/sign'
+export type { SignContainerTokenOptions, ContainerKeyPair } from './container-auth/sign'
 export type {
   TaskInfo,
   TaskInfoOutput,
