@@ -75,6 +75,7 @@ export {
   DEFAULT_CONTAINER_TOKEN_AUDIENCE,
   DEFAULT_CONTAINER_TOKEN_ISSUER,
   parseTrustedContainerKeys,
+  verifyContainerToken,
   signContainerToken,
   generateContainerKeyPair,
 } from '@taskapp/task-server'
@@ -117,6 +118,9 @@ export type {
   ContainerTokenScope,
   ContainerPublicKey,
   TrustedContainerKeyInput,
+  VerifyContainerTokenOptions,
+  ContainerTokenVerification,
+  ContainerAuthFailureReason,
   SignContainerTokenOptions,
   ContainerKeyPair,
 } from '@taskapp/task-server'

@@ -37,6 +37,12 @@ export {
 export type { ContainerTokenClaims, ContainerTokenScope } from './container-auth/claims'
 export { parseTrustedContainerKeys } from './container-auth/keys'
 export type { ContainerPublicKey, TrustedContainerKeyInput } from './container-auth/keys'
+export { verifyContainerToken } from './container-auth/verify'
+export type {
+  VerifyContainerTokenOptions,
+  ContainerTokenVerification,
+  ContainerAuthFailureReason,
+} from './container-auth/verify'
 export { signContainerToken, generateContainerKeyPair } from './container-auth/sign'
 export type { SignContainerTokenOptions, ContainerKeyPair } from './container-auth/sign'
 export type {
