@@ -4,6 +4,8 @@ export type { TaskAppLifecycle, TaskServerState, TaskAppState } from './lifecycl
 export { defineTaskAppConfig } from './config'
 export type {
   TaskAppConfig,
+  ContainerAuthConfig,
+  ContainerAuthMode,
   TaskAppLimits,
   RolloutRequest,
   RolloutContext,

@@ -84,7 +84,7 @@ function verify(header: string | undefined, options: Partial<VerifyContainerToke
 interface Case {
   name: string
   token: () => Promise<string>
-  scope?: ContainerTokenScope
+  scope?: ContainerTokenScope | null
   keys?: readonly ContainerPublicKey[]
   options?: Partial<VerifyContainerTokenOptions>
   /** `kid` of the key expected to verify, or the message expected on refusal. */
@@ -132,6 +132,18 @@ const cases: Case[] = [
     name: '`scopes` that is not an array',
     token: () => rawSign(a.privateKey, baseClaims({ scopes: 'rollout' })),
     expected: /does not grant the "rollout" scope/,
+  },
+  {
+    name: 'scope null (a route that needs none): any valid token, even one without scopes',
+    token: () => rawSign(a.privateKey, baseClaims({ scopes: undefined })),
+    scope: null,
+    expected: { kid: 'k1' },
+  },
+  {
+    name: 'scope null still checks the signature and time claims',
+    token: () => sign({ now: NOW - 10 * MIN }),
+    scope: null,
+    expected: /Token has expired/,
   },
   // time
   { name: 'expired', token: () => sign({ now: NOW - 10 * MIN }), expected: /Token has expired/ },
@@ -292,7 +304,7 @@ describe('verifyContainerToken: real tokens', () => {
         expect(result.ok, result.ok ? '' : result.message).toBe(true)
         if (!result.ok) return
         expect(result.kid).toBe(expected.kid)
-        expect(result.scopes).toContain(scope)
+        if (scope !== null) expect(result.scopes).toContain(scope)
       }
     },
   )

@@ -21,8 +21,8 @@ import { checkTrustedContainerKeys, pasetoPublicKey, type ContainerPublicKey } f
 export interface VerifyContainerTokenOptions {
   /** Trusted public keys (from {@link parseTrustedContainerKeys}). */
   keys: readonly ContainerPublicKey[]
-  /** The scope the route needs: `rollout` or `task_info`. */
-  scope: ContainerTokenScope
+  /** The scope the route needs: `rollout` or `task_info`; `null` for a route that needs none (any valid token). */
+  scope: ContainerTokenScope | null
   /**
    * Expected `iss`.
    * @default 'synth-backend'
@@ -97,8 +97,8 @@ function checkOptions(options: VerifyContainerTokenOptions) {
     clockToleranceMs = 30_000,
     now,
   } = options
-  if (!(CONTAINER_TOKEN_SCOPES as readonly unknown[]).includes(scope)) {
-    throw badOption(`"scope" must be one of ${CONTAINER_TOKEN_SCOPES.join(', ')}.`)
+  if (scope !== null && !(CONTAINER_TOKEN_SCOPES as readonly unknown[]).includes(scope)) {
+    throw badOption(`"scope" must be one of ${CONTAINER_TOKEN_SCOPES.join(', ')} or null.`)
   }
   if (typeof issuer !== 'string' || issuer === '') throw badOption('"issuer" must be a non-empty string.')
   if (typeof audience !== 'string' || audience === '')
@@ -213,7 +213,7 @@ export async function verifyContainerToken(
     }
     const claims = result.claims as ContainerTokenClaims
     const scopes = grantedScopes(claims)
-    if (!scopes.includes(scope)) {
+    if (scope !== null && !scopes.includes(scope)) {
       const shown = scopes.slice(0, 8).map((s) => JSON.stringify(s.slice(0, 64)))
       return refuse(
         `it does not grant the "${scope}" scope (${shown.length === 0 ? 'it grants none' : `it grants ${shown.join(', ')}`})`,
