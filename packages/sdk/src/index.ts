@@ -84,6 +84,8 @@ export type {
   TaskAppLifecycle,
   TaskServerState,
   TaskAppConfig,
+  ContainerAuthConfig,
+  ContainerAuthMode,
   TaskAppLimits,
   RolloutRequest,
   RolloutContext,
