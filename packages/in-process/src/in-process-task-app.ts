@@ -335,7 +335,11 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
     const options = this.#options
     const { localUrl, port } = target
     at.step = 'tunnel'
-    const backend = makeBackend({ apiKey: resolved.apiKey, logger: this.#logger })
+    const backend = makeBackend({
+      apiKey: resolved.apiKey,
+      containerAuth: resolved.containerAuth,
+      logger: this.#logger,
+    })
     this.#tunnelName = backend.name
     const tunnel = await backend.open({ localUrl, port, host: options.host }, { signal })
     this.#tunnel = tunnel
