@@ -280,6 +280,14 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
         run: () => lifecycle.close!({ graceMs: options.stopGraceMs }),
       })
     }
+    if (resolved.unsignedLocalCalls && options.tunnel.mode !== 'local') {
+      throw new InProcessError(
+        'TASKAPP_ERR_INVALID_OPTIONS',
+        `Container auth mode 'optional_local' accepts unsigned calls from loopback, and a tunnel ` +
+          `(${options.tunnel.mode}) reaches the app from loopback too, so anyone with the public URL would get in. ` +
+          "Use tunnel: { mode: 'local' }, or containerAuth.mode 'required' (SYNTH_CONTAINER_AUTH_MODE=required).",
+      )
+    }
     if (resolved.generatedKey) {
       safeLog(
         this.#logger,

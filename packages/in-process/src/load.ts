@@ -23,6 +23,8 @@ export interface ResolvedApp {
    * the environment is known.
    */
   readonly containerAuth: boolean
+  /** True when the app accepts unsigned calls from loopback (`optional_local`); see {@link acceptsUnsignedLocalCalls}. */
+  readonly unsignedLocalCalls: boolean
 }
 
 /**
@@ -39,6 +41,20 @@ export function usesContainerAuth(
   if (!present) return false
   const mode = config?.mode ?? env.SYNTH_CONTAINER_AUTH_MODE?.trim().toLowerCase()
   return mode !== 'disabled'
+}
+
+/**
+ * True when the app would accept unsigned calls from loopback (`containerAuth.mode` or
+ * `SYNTH_CONTAINER_AUTH_MODE` is `optional_local`, with trusted keys): safe only without a tunnel,
+ * since cloudflared, the relay agent and reverse proxies all reach the app from loopback.
+ */
+export function acceptsUnsignedLocalCalls(
+  config: ContainerAuthConfig | undefined,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): boolean {
+  if (!usesContainerAuth(config, env)) return false
+  const mode = config?.mode ?? env.SYNTH_CONTAINER_AUTH_MODE?.trim().toLowerCase()
+  return mode === 'optional_local'
 }
 
 /** Export names looked up in a task-app file, in order. */
@@ -142,6 +158,7 @@ function fromConfig(
     generatedKey,
     source,
     containerAuth: usesContainerAuth(config.containerAuth),
+    unsignedLocalCalls: acceptsUnsignedLocalCalls(config.containerAuth),
   }
 }
 
@@ -153,6 +170,7 @@ function fromApp(app: AppLike, apiKey: string | undefined, source: string): Reso
     generatedKey: false,
     source,
     containerAuth: usesContainerAuth(undefined),
+    unsignedLocalCalls: acceptsUnsignedLocalCalls(undefined),
   }
 }
 

@@ -4,7 +4,7 @@ import { InProcessTaskApp } from './in-process-task-app'
 import { recordingLogger } from '@taskapp/test-utils'
 import { get, plainApp, testConfig } from './test-helpers'
 import { loadTunnelPackage, setTunnelModuleLoader } from './tunnels'
-import { usesContainerAuth } from './load'
+import { acceptsUnsignedLocalCalls, usesContainerAuth } from './load'
 import type { ContainerAuthConfig } from '@taskapp/task-server'
 import type { OpenTunnel, TunnelBackend } from './tunnel'
 
@@ -188,6 +188,43 @@ describe("tunnel mode 'synthtunnel' with container tokens", () => {
     ['empty config list', { trustedKeys: [] }, { SYNTH_CONTAINER_TRUSTED_PUBKEYS: 'k1:AAAA' }, false],
   ] as const)('usesContainerAuth: %s → %s', (_name, config, env, expected) => {
     expect(usesContainerAuth(config as ContainerAuthConfig | undefined, env)).toBe(expected)
+  })
+
+  it.each([
+    ['config optional_local', { trustedKeys: 'k1:AAAA', mode: 'optional_local' }, {}, true],
+    [
+      'env optional_local',
+      undefined,
+      { SYNTH_CONTAINER_TRUSTED_PUBKEYS: 'k1:AAAA', SYNTH_CONTAINER_AUTH_MODE: 'optional_local' },
+      true,
+    ],
+    ['required', { trustedKeys: 'k1:AAAA', mode: 'required' }, {}, false],
+    ['optional_local without keys', { mode: 'optional_local' }, {}, false],
+  ] as const)('acceptsUnsignedLocalCalls: %s → %s', (_name, config, env, expected) => {
+    expect(acceptsUnsignedLocalCalls(config as ContainerAuthConfig | undefined, env)).toBe(expected)
+  })
+
+  it("refuses to start 'optional_local' container auth behind any tunnel, and allows it without one", async () => {
+    const { generateContainerKeyPair } = await import('@taskapp/task-server')
+    const pair = generateContainerKeyPair({ kid: 'k1' })
+    const config = testConfig({ containerAuth: { trustedKeys: pair.trusted, mode: 'optional_local' } })
+    const tunnel: TunnelBackend = {
+      name: 'never-opened',
+      open: () => Promise.reject(new Error('must not be opened')),
+    }
+    await expect(
+      InProcessTaskApp.start({ config, port: 0, handleSignals: false, tunnel }),
+    ).rejects.toMatchObject({
+      code: 'TASKAPP_ERR_INVALID_OPTIONS',
+      message: expect.stringMatching(/optional_local/),
+    })
+    await using app = await InProcessTaskApp.start({
+      config,
+      port: 0,
+      handleSignals: false,
+      tunnel: { mode: 'local' },
+    })
+    expect(app.state).toBe('running')
   })
 })
 

@@ -174,6 +174,9 @@ describe('modes', () => {
     expect([bad.status, bad.body.detail.error.code]).toEqual([401, 'auth_invalid'])
     // Routes without a scope are not opened by optional_local.
     expect((await call('/done')).status).toBe(401)
+    // A call relayed by the SynthTunnel agent (marked x-synth-relay) is not local, whatever its socket.
+    const relayed = await call('/rollout', { 'x-synth-relay': '1' })
+    expect([relayed.status, relayed.body.detail.error.code]).toEqual([401, 'auth_missing'])
   })
 
   test('optional_local: a peer that is not loopback gets 401 auth_missing', async () => {

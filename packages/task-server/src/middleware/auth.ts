@@ -124,7 +124,9 @@ function containerAuth(
       if (
         container.mode === 'optional_local' &&
         scope !== null &&
-        isLoopbackAddress(req.socket.remoteAddress)
+        isLoopbackAddress(req.socket.remoteAddress) &&
+        // A relayed call arrives from the agent on loopback too; the relay marker says it is not local.
+        req.headers['x-synth-relay'] === undefined
       ) {
         next()
         return
