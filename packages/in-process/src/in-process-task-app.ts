@@ -281,6 +281,14 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
         run: () => lifecycle.close!({ graceMs: options.stopGraceMs }),
       })
     }
+    if (resolved.unsignedLocalCalls && options.tunnel.mode !== 'local') {
+      throw new InProcessError(
+        'TASKAPP_ERR_INVALID_OPTIONS',
+        `Container auth mode 'optional_local' accepts unsigned calls from loopback, and a tunnel ` +
+          `(${options.tunnel.mode}) reaches the app from loopback too, so anyone with the public URL would get in. ` +
+          "Use tunnel: { mode: 'local' }, or containerAuth.mode 'required' (SYNTH_CONTAINER_AUTH_MODE=required).",
+      )
+    }
     if (resolved.generatedKey) {
       safeLog(
         this.#logger,
@@ -336,7 +344,11 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
     const options = this.#options
     const { localUrl, port } = target
     at.step = 'tunnel'
-    const backend = makeBackend({ apiKey: resolved.apiKey, logger: this.#logger })
+    const backend = makeBackend({
+      apiKey: resolved.apiKey,
+      containerAuth: resolved.containerAuth,
+      logger: this.#logger,
+    })
     this.#tunnelName = backend.name
     const tunnel = await backend.open({ localUrl, port, host: options.host }, { signal })
     this.#tunnel = tunnel

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { extname } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { createTaskApp } from '@taskapp/task-server'
-import type { TaskAppConfig } from '@taskapp/task-server'
+import type { ContainerAuthConfig, TaskAppConfig } from '@taskapp/task-server'
 import { InProcessError, messageOf } from './errors'
 import type { Logger } from './logger'
 import type { ResolvedOptions } from './options'
@@ -18,6 +18,44 @@ export interface ResolvedApp {
   readonly generatedKey: boolean
   /** Where the app came from, for logs. */
   readonly source: string
+  /**
+   * True when the app verifies container tokens: trusted keys in `containerAuth.trustedKeys` or
+   * `SYNTH_CONTAINER_TRUSTED_PUBKEYS`, and a mode other than `disabled`. For a ready-made app only
+   * the environment is known.
+   */
+  readonly containerAuth: boolean
+  /** True when the app accepts unsigned calls from loopback (`optional_local`); see {@link acceptsUnsignedLocalCalls}. */
+  readonly unsignedLocalCalls: boolean
+}
+
+/**
+ * Whether a task app built from `config` (undefined: a ready-made app) verifies container tokens,
+ * by the rules of task-server's `resolveContainerAuth` (the config wins over the environment).
+ * @internal
+ */
+export function usesContainerAuth(
+  config: ContainerAuthConfig | undefined,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): boolean {
+  const keys = config?.trustedKeys ?? env.SYNTH_CONTAINER_TRUSTED_PUBKEYS
+  const present = Array.isArray(keys) ? keys.length > 0 : typeof keys === 'string' && keys.trim() !== ''
+  if (!present) return false
+  const mode = config?.mode ?? env.SYNTH_CONTAINER_AUTH_MODE?.trim().toLowerCase()
+  return mode !== 'disabled'
+}
+
+/**
+ * True when the app would accept unsigned calls from loopback (`containerAuth.mode` or
+ * `SYNTH_CONTAINER_AUTH_MODE` is `optional_local`, with trusted keys): safe only without a tunnel,
+ * since cloudflared, the relay agent and reverse proxies all reach the app from loopback.
+ */
+export function acceptsUnsignedLocalCalls(
+  config: ContainerAuthConfig | undefined,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): boolean {
+  if (!usesContainerAuth(config, env)) return false
+  const mode = config?.mode ?? env.SYNTH_CONTAINER_AUTH_MODE?.trim().toLowerCase()
+  return mode === 'optional_local'
 }
 
 /** Export names looked up in a task-app file, in order. */
@@ -114,11 +152,27 @@ function fromConfig(
       },
     )
   }
-  return { listener: app, lifecycle: lifecycleOf(app), apiKey: key, generatedKey, source }
+  return {
+    listener: app,
+    lifecycle: lifecycleOf(app),
+    apiKey: key,
+    generatedKey,
+    source,
+    containerAuth: usesContainerAuth(config.containerAuth),
+    unsignedLocalCalls: acceptsUnsignedLocalCalls(config.containerAuth),
+  }
 }
 
 function fromApp(app: AppLike, apiKey: string | undefined, source: string): ResolvedApp {
-  return { listener: app, lifecycle: lifecycleOf(app), apiKey, generatedKey: false, source }
+  return {
+    listener: app,
+    lifecycle: lifecycleOf(app),
+    apiKey,
+    generatedKey: false,
+    source,
+    containerAuth: usesContainerAuth(undefined),
+    unsignedLocalCalls: acceptsUnsignedLocalCalls(undefined),
+  }
 }
 
 async function callFactory(factory: () => unknown, source: string): Promise<unknown> {

@@ -4,6 +4,8 @@ import { InProcessTaskApp } from './in-process-task-app'
 import { recordingLogger } from '@taskapp/test-utils'
 import { get, plainApp, testConfig } from './test-helpers'
 import { loadTunnelPackage, setTunnelModuleLoader } from './tunnels'
+import { acceptsUnsignedLocalCalls, usesContainerAuth } from './load'
+import type { ContainerAuthConfig } from '@taskapp/task-server'
 import type { OpenTunnel, TunnelBackend } from './tunnel'
 
 const CLOUDFLARED_DOUBLE = join(
@@ -135,6 +137,94 @@ describe("tunnel mode 'synthtunnel' through a real relay on loopback", () => {
     expect(relay.stats().agents).toBe(1)
     await app.stop()
     await expect.poll(() => relay.stats().agents, { timeout: 10_000, interval: 10 }).toBe(0)
+  })
+})
+
+describe("tunnel mode 'synthtunnel' with container tokens", () => {
+  it('the agent injects no API key: the worker token alone → 401, plus a signed token → 200', async () => {
+    const { generateContainerKeyPair, signContainerToken } = await import('@taskapp/task-server')
+    const { createRelayServer } = await import('@taskapp/tunnel-synth/relay')
+    const relay = await createRelayServer({ apiKeys: ['relay-key-for-tests'], port: 0, host: '127.0.0.1' })
+    onTestFinished(() => relay.close())
+    const pair = generateContainerKeyPair({ kid: 'k1' })
+    const app = await InProcessTaskApp.start({
+      config: testConfig({ containerAuth: { trustedKeys: pair.trusted, mode: 'required' } }),
+      port: 0,
+      handleSignals: false,
+      tunnel: { mode: 'synthtunnel', relayUrl: relay.url, relayApiKey: 'relay-key-for-tests' },
+    })
+    onTestFinished(() => app.stop())
+    // No API key was given: one was generated, and the agent must not hand it to tunnel callers.
+    expect(app.apiKey).toEqual(expect.any(String))
+    const alone = await get(`${app.url}/task_info`, { headers: { ...app.headers } })
+    expect(alone.status).toBe(401)
+    expect(JSON.parse(alone.body)).toMatchObject({ detail: { error: { code: 'auth_missing' } } })
+    const token = await signContainerToken({
+      privateKey: pair.privateKey,
+      kid: 'k1',
+      scopes: ['task_info'],
+      ttlMs: 60_000,
+    })
+    const signed = await get(`${app.url}/task_info`, {
+      headers: { ...app.headers, 'X-Synth-Container-Authorization': `Bearer ${token}` },
+    })
+    expect(signed.status).toBe(200)
+    // The local URL still takes the app's key directly (the tunnel only stopped injecting it).
+    const local = await get(`${app.localUrl}/task_info`, { headers: { 'x-api-key': app.apiKey! } })
+    expect(local.status).toBe(200)
+  })
+
+  it.each([
+    ['config keys', { trustedKeys: 'k1:AAAA' }, {}, true],
+    ['config keys, mode disabled', { trustedKeys: ['k1:AAAA'], mode: 'disabled' }, {}, false],
+    ['env keys', undefined, { SYNTH_CONTAINER_TRUSTED_PUBKEYS: 'k1:AAAA' }, true],
+    [
+      'env keys, env mode disabled',
+      undefined,
+      { SYNTH_CONTAINER_TRUSTED_PUBKEYS: 'k1:AAAA', SYNTH_CONTAINER_AUTH_MODE: ' Disabled ' },
+      false,
+    ],
+    ['blank env keys', undefined, { SYNTH_CONTAINER_TRUSTED_PUBKEYS: '  ' }, false],
+    ['empty config list', { trustedKeys: [] }, { SYNTH_CONTAINER_TRUSTED_PUBKEYS: 'k1:AAAA' }, false],
+  ] as const)('usesContainerAuth: %s → %s', (_name, config, env, expected) => {
+    expect(usesContainerAuth(config as ContainerAuthConfig | undefined, env)).toBe(expected)
+  })
+
+  it.each([
+    ['config optional_local', { trustedKeys: 'k1:AAAA', mode: 'optional_local' }, {}, true],
+    [
+      'env optional_local',
+      undefined,
+      { SYNTH_CONTAINER_TRUSTED_PUBKEYS: 'k1:AAAA', SYNTH_CONTAINER_AUTH_MODE: 'optional_local' },
+      true,
+    ],
+    ['required', { trustedKeys: 'k1:AAAA', mode: 'required' }, {}, false],
+    ['optional_local without keys', { mode: 'optional_local' }, {}, false],
+  ] as const)('acceptsUnsignedLocalCalls: %s → %s', (_name, config, env, expected) => {
+    expect(acceptsUnsignedLocalCalls(config as ContainerAuthConfig | undefined, env)).toBe(expected)
+  })
+
+  it("refuses to start 'optional_local' container auth behind any tunnel, and allows it without one", async () => {
+    const { generateContainerKeyPair } = await import('@taskapp/task-server')
+    const pair = generateContainerKeyPair({ kid: 'k1' })
+    const config = testConfig({ containerAuth: { trustedKeys: pair.trusted, mode: 'optional_local' } })
+    const tunnel: TunnelBackend = {
+      name: 'never-opened',
+      open: () => Promise.reject(new Error('must not be opened')),
+    }
+    await expect(
+      InProcessTaskApp.start({ config, port: 0, handleSignals: false, tunnel }),
+    ).rejects.toMatchObject({
+      code: 'TASKAPP_ERR_INVALID_OPTIONS',
+      message: expect.stringMatching(/optional_local/),
+    })
+    await using app = await InProcessTaskApp.start({
+      config,
+      port: 0,
+      handleSignals: false,
+      tunnel: { mode: 'local' },
+    })
+    expect(app.state).toBe('running')
   })
 })
 

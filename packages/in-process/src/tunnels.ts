@@ -120,8 +120,15 @@ export function fixedUrlBackend(
   }
 }
 
-/** Builds the backend once the app's API key is known. */
-export type TunnelFactory = (context: { apiKey: string | undefined; logger: Logger }) => TunnelBackend
+/**
+ * Builds the backend once the app's API key is known. `containerAuth`: the app verifies container
+ * tokens, so a relaying tunnel must not inject the API key.
+ */
+export type TunnelFactory = (context: {
+  apiKey: string | undefined
+  containerAuth: boolean
+  logger: Logger
+}) => TunnelBackend
 
 /**
  * Prepares the backend for the `tunnel` option: the backend given, or the one its spec names. The
@@ -139,12 +146,15 @@ export async function prepareTunnel(options: ResolvedOptions): Promise<TunnelFac
       return () => fixedUrlBackend('preconfigured', spec.url, spec.headers)
     case 'synthtunnel': {
       const factory = await loadTunnelPackage('@taskapp/tunnel-synth', 'synthTunnel', 'synthtunnel')
-      return ({ apiKey, logger }) =>
+      return ({ apiKey, containerAuth, logger }) =>
         asBackend(
           factory({
             backendUrl: spec.relayUrl,
             ...(spec.relayApiKey ? { apiKey: spec.relayApiKey } : {}),
-            localApiKeys: apiKey ? [apiKey] : [],
+            // With container tokens the worker token alone must not carry the app's API key (an
+            // empty list too, for a tunnel-synth without injectApiKey).
+            localApiKeys: apiKey && !containerAuth ? [apiKey] : [],
+            injectApiKey: !containerAuth,
             logger,
           }),
           '@taskapp/tunnel-synth',

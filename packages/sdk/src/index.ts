@@ -70,12 +70,22 @@ export {
   rolloutRequestSchema,
   rolloutResponseSchema,
   taskInfoSchema,
+  CONTAINER_AUTH_HEADER,
+  CONTAINER_TOKEN_SCOPES,
+  DEFAULT_CONTAINER_TOKEN_AUDIENCE,
+  DEFAULT_CONTAINER_TOKEN_ISSUER,
+  parseTrustedContainerKeys,
+  verifyContainerToken,
+  signContainerToken,
+  generateContainerKeyPair,
 } from '@taskapp/task-server'
 export type {
   TaskApp,
   TaskAppLifecycle,
   TaskServerState,
   TaskAppConfig,
+  ContainerAuthConfig,
+  ContainerAuthMode,
   TaskAppLimits,
   RolloutRequest,
   RolloutContext,
@@ -106,6 +116,15 @@ export type {
   RolloutResponse,
   RolloutResponseOutput,
   ValidationIssue,
+  ContainerTokenClaims,
+  ContainerTokenScope,
+  ContainerPublicKey,
+  TrustedContainerKeyInput,
+  VerifyContainerTokenOptions,
+  ContainerTokenVerification,
+  ContainerAuthFailureReason,
+  SignContainerTokenOptions,
+  ContainerKeyPair,
 } from '@taskapp/task-server'
 
 // ---- @taskapp/port-manager

@@ -6,6 +6,10 @@
  */
 import { timingSafeEqual } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
+import { CONTAINER_AUTH_MODES, type ContainerAuthConfig, type ContainerAuthMode } from './config'
+import { DEFAULT_CONTAINER_TOKEN_AUDIENCE, DEFAULT_CONTAINER_TOKEN_ISSUER } from './container-auth/claims'
+import { parseTrustedContainerKeys, type ContainerPublicKey } from './container-auth/keys'
+import { TaskServerError } from './errors'
 
 /** At most this many candidate keys are checked per request (a header full of commas costs no more). */
 const MAX_CANDIDATES = 16
@@ -120,4 +124,80 @@ export function isAuthorized(candidates: readonly string[], allowed: KeySet): bo
 export function keyPrefix(key: string | undefined): string {
   if (!key) return '<unset>'
   return `${key.slice(0, Math.min(6, Math.floor(key.length / 4)))}...`
+}
+
+/** The container-token check as `createTaskApp` runs it (only when trusted keys exist and the mode is not `disabled`). */
+export interface ContainerAuthSettings {
+  readonly keys: readonly ContainerPublicKey[]
+  readonly mode: Exclude<ContainerAuthMode, 'disabled'>
+  readonly issuer: string
+  readonly audience: string
+  readonly clockToleranceMs: number
+}
+
+function nonBlank(value: string | undefined): string | undefined {
+  const v = value?.trim()
+  return v === undefined || v === '' ? undefined : v
+}
+
+/**
+ * Resolves `containerAuth` against `SYNTH_CONTAINER_TRUSTED_PUBKEYS`, `SYNTH_CONTAINER_AUTH_MODE`
+ * and `SYNTH_CONTAINER_AUTH_ISSUER` (the config wins; blank variables count as unset). Undefined
+ * when there is no token check: no trusted keys, or mode `disabled`. The environment is read once,
+ * here; the mode variable is only read (and checked) when trusted keys exist.
+ *
+ * @throws {@link TaskServerError} `TASKAPP_ERR_INVALID_CONTAINER_KEY` for unusable trusted keys;
+ * `TASKAPP_ERR_INVALID_CONFIG` for a bad `SYNTH_CONTAINER_AUTH_MODE`, or a config `mode` of
+ * `required` / `optional_local` with no trusted key anywhere.
+ *
+ * @example
+ * ```ts
+ * const settings = resolveContainerAuth(cfg.containerAuth) // undefined: API keys only, as before
+ * ```
+ */
+export function resolveContainerAuth(
+  config: ContainerAuthConfig | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): ContainerAuthSettings | undefined {
+  const input = config?.trustedKeys ?? nonBlank(env.SYNTH_CONTAINER_TRUSTED_PUBKEYS)
+  if (input === undefined) {
+    if (config?.mode === 'required' || config?.mode === 'optional_local') {
+      throw new TaskServerError(
+        'TASKAPP_ERR_INVALID_CONFIG',
+        `Invalid TaskAppConfig: containerAuth.mode is '${config.mode}' but no trusted container key is configured; set containerAuth.trustedKeys or SYNTH_CONTAINER_TRUSTED_PUBKEYS.`,
+      )
+    }
+    return undefined
+  }
+  let mode = config?.mode
+  if (mode === undefined) {
+    const fromEnv = nonBlank(env.SYNTH_CONTAINER_AUTH_MODE)?.toLowerCase()
+    if (fromEnv !== undefined && !(CONTAINER_AUTH_MODES as readonly string[]).includes(fromEnv)) {
+      throw new TaskServerError(
+        'TASKAPP_ERR_INVALID_CONFIG',
+        `SYNTH_CONTAINER_AUTH_MODE must be one of ${CONTAINER_AUTH_MODES.join(', ')} (got ${JSON.stringify(fromEnv.slice(0, 32))}).`,
+      )
+    }
+    mode = (fromEnv as ContainerAuthMode | undefined) ?? 'required'
+  }
+  // Parsed even when disabled, so a bad key is reported at startup rather than when the mode changes.
+  const keys = parseTrustedContainerKeys(input)
+  if (mode === 'disabled') return undefined
+  return {
+    keys,
+    mode,
+    issuer: config?.issuer ?? nonBlank(env.SYNTH_CONTAINER_AUTH_ISSUER) ?? DEFAULT_CONTAINER_TOKEN_ISSUER,
+    audience: config?.audience ?? DEFAULT_CONTAINER_TOKEN_AUDIENCE,
+    clockToleranceMs: config?.clockToleranceMs ?? 30_000,
+  }
+}
+
+/**
+ * True for a loopback peer address (`127.0.0.0/8`, `::1`, `::ffff:127.x.x.x`): the address of the
+ * socket itself (`req.socket.remoteAddress`), never a forwarded header.
+ */
+export function isLoopbackAddress(address: string | undefined): boolean {
+  if (address === undefined) return false
+  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address
+  return v4 === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4)
 }

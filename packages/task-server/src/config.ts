@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { z } from 'zod'
+import type { TrustedContainerKeyInput } from './container-auth/keys'
 import { TaskServerError } from './errors'
 import type { JobStore } from './job-store'
 import type { TaskAppLogger } from './logger'
@@ -107,6 +108,53 @@ export interface TaskAppLimits {
 }
 
 /**
+ * How container tokens are checked: `required` (the default when trusted keys are configured),
+ * `optional_local` (also lets unsigned calls from a loopback socket through) or `disabled` (no
+ * token check; API-key auth stays as configured).
+ */
+export type ContainerAuthMode = 'required' | 'optional_local' | 'disabled'
+
+/** The container-auth modes, for validation. */
+export const CONTAINER_AUTH_MODES: readonly ContainerAuthMode[] = ['required', 'optional_local', 'disabled']
+
+/**
+ * Container tokens of the newer Synth generation (`X-Synth-Container-Authorization`). Every field
+ * falls back to its environment variable, read once by `createTaskApp`; the config wins.
+ *
+ * @example
+ * ```ts
+ * const containerAuth: ContainerAuthConfig = { trustedKeys: 'k1:BASE64_PUBLIC_KEY', mode: 'required' }
+ * ```
+ */
+export interface ContainerAuthConfig {
+  /**
+   * Trusted Ed25519 public keys: `SYNTH_CONTAINER_TRUSTED_PUBKEYS` text (`kid:base64,base64,...`)
+   * or an array of such strings, `KeyObject`s and `{ kid?, key }` (see `parseTrustedContainerKeys`).
+   * @default SYNTH_CONTAINER_TRUSTED_PUBKEYS (unset or blank: no token check)
+   */
+  trustedKeys?: string | readonly TrustedContainerKeyInput[]
+  /**
+   * @default SYNTH_CONTAINER_AUTH_MODE, else 'required'
+   */
+  mode?: ContainerAuthMode
+  /**
+   * Expected `iss`.
+   * @default SYNTH_CONTAINER_AUTH_ISSUER, else 'synth-backend'
+   */
+  issuer?: string
+  /**
+   * Expected `aud`.
+   * @default 'synth-container'
+   */
+  audience?: string
+  /**
+   * Clock skew allowed on `exp`, `nbf` and `iat`, in milliseconds.
+   * @default 30000
+   */
+  clockToleranceMs?: number
+}
+
+/**
  * Everything `createTaskApp` needs. camelCase here; the JSON on the wire keeps synth-ai's
  * snake_case names. Use {@link defineTaskAppConfig} to get the request types inferred from
  * `envConfigSchema` / `policyConfigSchema`.
@@ -185,6 +233,13 @@ export interface TaskAppConfig<
    */
   authFailureStatus?: 400 | 401
   /**
+   * Container tokens (newer Synth generation). With trusted keys (here or in
+   * `SYNTH_CONTAINER_TRUSTED_PUBKEYS`) a request passes with a valid token for the route's scope or
+   * a valid API key; otherwise it gets 401 `auth_missing` / `auth_invalid`, and `/health` is open.
+   * @default undefined (read SYNTH_CONTAINER_TRUSTED_PUBKEYS, SYNTH_CONTAINER_AUTH_MODE and SYNTH_CONTAINER_AUTH_ISSUER once)
+   */
+  containerAuth?: ContainerAuthConfig
+  /**
    * CORS origins. `undefined` adds no CORS headers; `[]` allows any origin (as synth-ai does).
    * @default undefined
    */
@@ -251,6 +306,31 @@ function isPositiveFinite(value: unknown): value is number {
 
 const BODY_LIMIT_RE = /^\d+(\.\d+)?\s*(b|kb|mb|gb)?$/i
 
+function containerAuthProblems(value: unknown): string[] {
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return ['containerAuth must be an object']
+  const a = value as Record<string, unknown>
+  const problems: string[] = []
+  if (a.trustedKeys !== undefined && typeof a.trustedKeys !== 'string' && !Array.isArray(a.trustedKeys)) {
+    problems.push('containerAuth.trustedKeys must be a string ("kid:base64,...") or an array of keys')
+  }
+  if (a.mode !== undefined && !(CONTAINER_AUTH_MODES as readonly unknown[]).includes(a.mode)) {
+    problems.push(`containerAuth.mode must be one of ${CONTAINER_AUTH_MODES.join(', ')}`)
+  }
+  for (const key of ['issuer', 'audience'] as const) {
+    if (a[key] !== undefined && (typeof a[key] !== 'string' || a[key].trim() === ''))
+      problems.push(`containerAuth.${key} must be a non-empty string`)
+  }
+  const tolerance = a.clockToleranceMs
+  if (
+    tolerance !== undefined &&
+    (typeof tolerance !== 'number' || !Number.isFinite(tolerance) || tolerance < 0)
+  ) {
+    problems.push('containerAuth.clockToleranceMs must be a finite number >= 0')
+  }
+  return problems
+}
+
 /** A config under validation: any object, read through the `TaskAppConfig` field names. */
 type ConfigUnderCheck = Partial<TaskAppConfig> & Record<string, unknown>
 
@@ -291,6 +371,8 @@ function accessProblems(c: ConfigUnderCheck): string[] {
   if (c.authFailureStatus !== undefined && c.authFailureStatus !== 400 && c.authFailureStatus !== 401) {
     problems.push('authFailureStatus must be 400 or 401')
   }
+  if (c.containerAuth !== undefined) problems.push(...containerAuthProblems(c.containerAuth))
+  if (c.containerAuth !== undefined) problems.push(...containerAuthProblems(c.containerAuth))
   if (c.corsOrigins !== undefined) {
     if (!Array.isArray(c.corsOrigins) || c.corsOrigins.some((o) => typeof o !== 'string')) {
       problems.push('corsOrigins must be an array of origin strings')

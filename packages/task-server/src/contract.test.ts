@@ -5,7 +5,8 @@
  */
 import { readFileSync } from 'node:fs'
 import { describe, expect, onTestFinished, test } from 'vitest'
-import { createTaskApp } from './index'
+import { generateContainerKeyPair } from './container-auth/sign'
+import { createTaskApp, type TaskAppConfig } from './index'
 import { inject } from './test-helpers'
 
 interface WireCase {
@@ -19,6 +20,7 @@ const fixture = JSON.parse(
 ) as {
   config: { app_id: string; name: string; api_key: string }
   cases: Record<string, WireCase>
+  container_auth: { cases: Record<string, WireCase> }
   no_key_configured: WireCase
 }
 
@@ -50,13 +52,14 @@ function literals(value: unknown, path = ''): [string, unknown][] {
   })
 }
 
-function appFor(apiKeys: string[]) {
+function appFor(apiKeys: string[], containerAuth?: TaskAppConfig['containerAuth']) {
   const { app_id, name } = fixture.config
   const app = createTaskApp({
     appId: app_id,
     name,
     description: 'contract fixture app',
     apiKeys,
+    containerAuth,
     provideTasksetDescription: () => ({ splits: ['train'] }),
     provideTaskInstances: (seeds) =>
       seeds.map((seed) => ({ task: { id: app_id, name }, dataset: { id: app_id }, task_metadata: { seed } })),
@@ -97,6 +100,15 @@ describe('wire contract (synth-ai section 2)', () => {
   test('no key configured: 503 missing_environment_api_key', async () => {
     const c = fixture.no_key_configured
     const res = await run(appFor([]), c)
+    expect(res.status).toBe(c.status)
+    check(res.json(), c.body)
+  })
+
+  test.each(Object.entries(fixture.container_auth.cases))('trusted container keys: %s', async (_name, c) => {
+    const res = await run(
+      appFor([fixture.config.api_key], { trustedKeys: generateContainerKeyPair().trusted }),
+      c,
+    )
     expect(res.status).toBe(c.status)
     check(res.json(), c.body)
   })

@@ -4,7 +4,7 @@
  * `lifecycle`, `rollout/*` (runs, execution, jobs), `middleware/*` and `routes/*`.
  */
 import express, { type Express, type RequestHandler } from 'express'
-import { createKeySource } from './auth'
+import { createKeySource, resolveContainerAuth } from './auth'
 import { assertValidConfig, type TaskAppConfig } from './config'
 import { createCorsMiddleware } from './cors'
 import { createMemoryJobStore } from './job-store'
@@ -62,6 +62,8 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
   const logger = cfg.logger ?? silentLogger
   const keys = createKeySource(cfg.apiKeys)
   const requireKey = cfg.requireApiKey ?? true
+  // Read once: trusted keys, mode and issuer from the config, else SYNTH_CONTAINER_* (undefined: API keys only).
+  const container = resolveContainerAuth(cfg.containerAuth)
   // A store passed in belongs to the caller (it may be shared); only the default one is closed here.
   const ownsJobStore = cfg.jobStore === undefined
   const jobStore = cfg.jobStore ?? createMemoryJobStore()
@@ -96,10 +98,29 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
 
   // ---- middleware: every route gets `everyRoute`; the route modules add their own gates ----
   const everyRoute: RequestHandler[] = [requestId, refuseWhileClosing(state)]
-  const auth = createAuth({ keys, required: requireKey, failureStatus: cfg.authFailureStatus ?? 400, logger })
+  const authOptions = {
+    keys,
+    required: requireKey,
+    failureStatus: cfg.authFailureStatus ?? 400,
+    logger,
+    container,
+  }
+  // Without container settings these are all the same synchronous API-key check.
+  const auth = createAuth(authOptions, null)
+  const rolloutAuth = createAuth(authOptions, 'rollout')
+  const taskInfoAuth = createAuth(authOptions, 'task_info')
+  // With trusted keys `/health` is open (as in synth-ai's container); otherwise it needs a key.
+  const healthAuth: RequestHandler = container === undefined ? auth : (_req, _res, next) => next()
   const ready = requireReady(state)
   const jsonBody = express.json({ limit: cfg.limits?.bodyLimit ?? '10mb', type: () => true, strict: true })
-  const rollout = rolloutRoute({ config: cfg, logger, runs, jobs, execute, gates: [auth, ready, jsonBody] })
+  const rollout = rolloutRoute({
+    config: cfg,
+    logger,
+    runs,
+    jobs,
+    execute,
+    gates: [rolloutAuth, ready, jsonBody],
+  })
 
   const app = express() as unknown as TaskApp
   app.disable('x-powered-by')
@@ -114,10 +135,19 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
   // serve POST /rollout if the fast path were dropped.
   app.post('/rollout', compose([...everyRoute, ...rollout.handlers]))
   app.use(everyRoute)
-  app.use(healthRoutes({ appId: cfg.appId, keys, requireKey, auth, state }))
-  app.use(infoRoutes({ config: cfg, logger, gates: [auth, ready], closing }))
+  app.use(
+    healthRoutes({
+      appId: cfg.appId,
+      keys,
+      requireKey,
+      auth: healthAuth,
+      open: container !== undefined,
+      state,
+    }),
+  )
+  app.use(infoRoutes({ config: cfg, logger, gates: [taskInfoAuth, ready], closing }))
   app.use(rollout.router)
-  app.use(rolloutsRoutes(jobStore, jobs, auth))
+  app.use(rolloutsRoutes(jobStore, jobs, rolloutAuth))
   app.use(doneRoutes(cfg.appId, auth))
   if (cfg.exposeDebugEnv === true) app.use(debugEnvRoutes(auth))
   if (cfg.proxy !== undefined && cfg.proxy.enableOpenai !== false) {

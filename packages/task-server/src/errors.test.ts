@@ -9,6 +9,7 @@ import {
   createMlflowTracker,
   createTaskApp,
   isTaskServerError,
+  parseTrustedContainerKeys,
   TaskServerError,
 } from './index'
 import type { RolloutCompleteEvent, TaskAppConfig, TaskServerErrorCode } from './index'
@@ -90,6 +91,13 @@ const scenarios: Record<TaskServerErrorCode, () => Promise<unknown>> = {
       return err
     } finally {
       await store.close()
+    }
+  },
+  TASKAPP_ERR_INVALID_CONTAINER_KEY: async () => {
+    try {
+      parseTrustedContainerKeys('k1:not-a-32-byte-key')
+    } catch (err) {
+      return err
     }
   },
   TASKAPP_ERR_MLFLOW_REQUEST_FAILED: async () => {

@@ -12,6 +12,7 @@ export const TaskServerErrorCode = {
   RolloutCancelled: 'TASKAPP_ERR_ROLLOUT_CANCELLED',
   JobStoreFull: 'TASKAPP_ERR_JOB_STORE_FULL',
   MlflowRequestFailed: 'TASKAPP_ERR_MLFLOW_REQUEST_FAILED',
+  InvalidContainerKey: 'TASKAPP_ERR_INVALID_CONTAINER_KEY',
 } as const
 
 /** One of the {@link TaskServerErrorCode} values. */

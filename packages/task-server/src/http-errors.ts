@@ -7,6 +7,8 @@ import type { Response } from 'express'
 /** Wire error codes (the `detail.error.code` field). */
 export type WireErrorCode =
   | 'unauthorised'
+  | 'auth_missing'
+  | 'auth_invalid'
   | 'missing_environment_api_key'
   | 'invalid_request'
   | 'invalid_json'

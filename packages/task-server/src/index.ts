@@ -4,6 +4,8 @@ export type { TaskAppLifecycle, TaskServerState, TaskAppState } from './lifecycl
 export { defineTaskAppConfig } from './config'
 export type {
   TaskAppConfig,
+  ContainerAuthConfig,
+  ContainerAuthMode,
   TaskAppLimits,
   RolloutRequest,
   RolloutContext,
@@ -28,6 +30,23 @@ export type { ProxyConfig } from './proxy'
 export type { TaskAppLogger } from './logger'
 export type { ErrorEnvelope, WireErrorCode } from './http-errors'
 export { rolloutRequestSchema, rolloutResponseSchema, taskInfoSchema } from './schemas'
+export {
+  CONTAINER_AUTH_HEADER,
+  CONTAINER_TOKEN_SCOPES,
+  DEFAULT_CONTAINER_TOKEN_AUDIENCE,
+  DEFAULT_CONTAINER_TOKEN_ISSUER,
+} from './container-auth/claims'
+export type { ContainerTokenClaims, ContainerTokenScope } from './container-auth/claims'
+export { parseTrustedContainerKeys } from './container-auth/keys'
+export type { ContainerPublicKey, TrustedContainerKeyInput } from './container-auth/keys'
+export { verifyContainerToken } from './container-auth/verify'
+export type {
+  VerifyContainerTokenOptions,
+  ContainerTokenVerification,
+  ContainerAuthFailureReason,
+} from './container-auth/verify'
+export { signContainerToken, generateContainerKeyPair } from './container-auth/sign'
+export type { SignContainerTokenOptions, ContainerKeyPair } from './container-auth/sign'
 export type {
   TaskInfo,
   TaskInfoOutput,

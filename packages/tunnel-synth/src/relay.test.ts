@@ -555,3 +555,37 @@ test('an agent that ends a response short of its Content-Length: the caller sees
   expect(await within(pending, 3_000, 'the short response')).toMatch(/^reset: /)
   expect(relay.stats().inflight).toBe(0)
 })
+
+test('the relay drops a caller-sent x-synth-relay before REQ_HEADERS (only the agent sets it)', async () => {
+  await using relay = await createRelayServer({ apiKeys: ['k'] })
+  const dispatcher = client()
+  const lease = (await createLease(relay.url, 'k', dispatcher)).body
+  const ws = new WebSocket(lease.agent_connect.url as string, {
+    headers: { authorization: `Bearer ${lease.agent_connect.agent_token as string}` },
+  })
+  onTestFinished(() => ws.terminate())
+  const frames: Record<string, any>[] = []
+  ws.on('message', (d: Buffer, isBinary) => {
+    if (!isBinary) frames.push(JSON.parse(d.toString()) as Record<string, any>)
+  })
+  await once(ws, 'open')
+  ws.send(JSON.stringify({ type: 'ATTACH', agent_id: 'a', leases: [{ lease_id: lease.lease_id }] }))
+  await waitForFrame(frames, 'ATTACH_ACK')
+  const headers = {
+    'x-synthtunnel-worker-token': lease.worker_token as string,
+    'x-synth-relay': '1',
+    'x-custom': 'kept',
+  }
+  const pending = request(`${lease.public_url as string}/marker`, { headers, dispatcher }).then(
+    async (r) => `${r.statusCode} ${await r.body.text()}`,
+  )
+  const head = await waitForFrame(frames, 'REQ_HEADERS')
+  const names = (head.headers as [string, string][]).map(([name]) => name.toLowerCase())
+  expect(names).toContain('x-custom')
+  expect(names).not.toContain('x-synth-relay')
+  expect(names).not.toContain('x-synthtunnel-worker-token')
+  const frame = (f: object) => ws.send(JSON.stringify({ lease_id: lease.lease_id, rid: head.rid, ...f }))
+  frame({ type: 'RESP_HEADERS', status: 200, headers: [] })
+  frame({ type: 'RESP_END' })
+  expect(await within(pending, 3_000, 'the response')).toBe('200 ')
+})

@@ -27,6 +27,15 @@ export interface SynthTunnelOptions {
    * @default ENVIRONMENT_API_KEY, DEV_ENVIRONMENT_API_KEY, then ENVIRONMENT_API_KEY_ALIASES (comma list), deduplicated
    */
   localApiKeys?: readonly string[]
+  /**
+   * Whether the agent injects {@link SynthTunnelOptions.localApiKeys} at all. Turn it off when the
+   * task app verifies container tokens: with it on, anyone holding the worker token gets the task
+   * app's full API-key rights. Off, the agent injects no key and forwards the caller's own
+   * `X-API-Key` / `X-API-Keys` and `X-Synth-Container-Authorization` untouched (`Authorization` is
+   * always dropped), so a relayed request needs a token or a key its caller sent.
+   * @default true
+   */
+  injectApiKey?: boolean
   /** Most requests the agent holds at once; more are answered with an error frame. @default the lease's `limits.max_inflight` (128) */
   maxInflight?: number
   /** Largest response forwarded. @default the lease's `limits.max_response_bytes` (200 MB) */
@@ -144,6 +153,12 @@ function checkLimitOptions(options: SynthTunnelOptions): void {
   for (const key of POSITIVE_OPTIONS) {
     positiveInt(key, options[key])
   }
+  if (options.injectApiKey !== undefined && typeof options.injectApiKey !== 'boolean') {
+    throw new SynthTunnelError(
+      SynthTunnelErrorCode.InvalidOptions,
+      `synthTunnel: injectApiKey must be a boolean, got ${typeof options.injectApiKey}.`,
+    )
+  }
   if (options.localApiKeys !== undefined && !Array.isArray(options.localApiKeys)) {
     throw new SynthTunnelError(
       SynthTunnelErrorCode.InvalidOptions,
@@ -257,7 +272,8 @@ function createAgent(
     agentId: clientInstanceId,
     localOrigin: local.origin,
     localTarget: { host: local.host, port: local.port },
-    localApiKeys: options.localApiKeys ?? localApiKeysFromEnv(ctx.env),
+    localApiKeys:
+      options.injectApiKey === false ? [] : (options.localApiKeys ?? localApiKeysFromEnv(ctx.env)),
     maxInflight: options.maxInflight ?? lease.limits.maxInflight,
     maxResponseBytes: options.maxResponseBytes ?? lease.limits.maxResponseBytes,
     maxBufferedBytes: options.maxBufferedBytes ?? 16 * 1024 * 1024,

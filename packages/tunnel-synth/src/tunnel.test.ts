@@ -77,6 +77,59 @@ describe('round trip through relay + agent', () => {
     expect(headers.authorization).toBe('Bearer env-key-1')
   })
 
+  test('the agent marks every forwarded request x-synth-relay: 1; a caller-sent marker never reaches the local server', async () => {
+    const seen: unknown[] = []
+    await using stack = await startStack((req, res) => {
+      seen.push(req.headers['x-synth-relay'])
+      res.end('ok')
+    })
+    for (const headers of [
+      { ...stack.tunnel.headers },
+      { ...stack.tunnel.headers, 'x-synth-relay': '0' },
+      { ...stack.tunnel.headers, 'X-Synth-Relay': 'forged' },
+    ]) {
+      const res = await request(`${stack.tunnel.url}/marker`, { headers, dispatcher: client() })
+      expect(res.statusCode).toBe(200)
+      await res.body.text()
+    }
+    expect(seen).toEqual(['1', '1', '1'])
+  })
+
+  test("injectApiKey: false → the agent injects no key; the caller's own X-API-Key and container token pass, Authorization does not", async () => {
+    let headers: Record<string, unknown> = {}
+    await using stack = await startStack(
+      (req, res) => {
+        headers = req.headers
+        res.end('ok')
+      },
+      { agent: { localApiKeys: ['env-key-1', 'env-key-2'], injectApiKey: false } },
+    )
+    const bare = await request(`${stack.tunnel.url}/health`, {
+      headers: { authorization: `Bearer ${stack.tunnel.workerToken}` },
+      dispatcher: client(),
+    })
+    expect(bare.statusCode).toBe(200)
+    await bare.body.text()
+    expect(headers['x-api-key']).toBeUndefined()
+    expect(headers['x-api-keys']).toBeUndefined()
+    expect(headers.authorization).toBeUndefined()
+    expect(headers['x-synth-relay']).toBe('1')
+    const own = await request(`${stack.tunnel.url}/health`, {
+      headers: {
+        ...stack.tunnel.headers,
+        authorization: 'Bearer caller-bearer',
+        'x-api-key': 'caller-key',
+        'x-synth-container-authorization': 'Bearer v4.public.caller-token',
+      },
+      dispatcher: client(),
+    })
+    expect(own.statusCode).toBe(200)
+    await own.body.text()
+    expect(headers['x-api-key']).toBe('caller-key')
+    expect(headers['x-synth-container-authorization']).toBe('Bearer v4.public.caller-token')
+    expect(headers.authorization).toBeUndefined()
+  })
+
   test('GET on the bare public URL reaches "/"', async () => {
     let url: string | undefined
     await using stack = await startStack((req, res) => {

@@ -39,4 +39,36 @@ describe('compose', () => {
     expect(await run([pass, thrower, pass])).toEqual({ calls: ['h0', 'h1'], out: [err] })
     expect(await run([() => Promise.reject(err), pass])).toEqual({ calls: ['h0'], out: [err] })
   })
+
+  test('an async handler that calls next() after an await goes on with the chain; later failures still leave', async () => {
+    const err = new Error('late')
+    const asyncPass: RequestHandler = async (_q, _s, next) => {
+      await Promise.resolve()
+      next()
+    }
+    expect(await run([asyncPass, pass, asyncPass])).toEqual({ calls: ['h0', 'h1', 'h2'], out: [] })
+    expect(await run([asyncPass, () => Promise.reject(err), pass])).toEqual({
+      calls: ['h0', 'h1'],
+      out: [err],
+    })
+    const thrower: RequestHandler = () => {
+      throw err
+    }
+    expect(await run([asyncPass, thrower])).toEqual({ calls: ['h0', 'h1'], out: [err] })
+  })
+
+  test('an async handler that answers ends the chain without leaving', async () => {
+    const seen: string[] = []
+    let answered!: () => void
+    const done = new Promise<void>((resolve) => (answered = resolve))
+    const asyncAnswer: RequestHandler = async () => {
+      await Promise.resolve()
+      seen.push('answered')
+      answered()
+    }
+    compose([asyncAnswer, pass])(req, res, () => seen.push('out'))
+    await done
+    await Promise.resolve()
+    expect(seen).toEqual(['answered'])
+  })
 })

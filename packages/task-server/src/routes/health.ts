@@ -10,12 +10,17 @@ export interface HealthRoutesOptions {
   keys: KeySource
   requireKey: boolean
   auth: RequestHandler
+  /**
+   * True when `/health` is open (container tokens configured): then `auth.expected_prefix` is
+   * `'<hidden>'`, since anyone can read the answer.
+   */
+  open: boolean
   state: () => TaskServerState
 }
 
 /** The router for `/` and `/health`. */
 export function healthRoutes(options: HealthRoutesOptions): Router {
-  const { appId, keys, requireKey, auth, state } = options
+  const { appId, keys, requireKey, auth, open, state } = options
   return routerOf((add) => {
     add('head', '/', (_req, res) => {
       res.status(200).json({ status: 'ok' })
@@ -24,7 +29,10 @@ export function healthRoutes(options: HealthRoutesOptions): Router {
       res.json({ status: 'ok', service: appId })
     })
     add('get', '/health', auth, (_req, res) => {
-      const authInfo = { required: requireKey, expected_prefix: keyPrefix(keys.current().keys[0]) }
+      const authInfo = {
+        required: requireKey,
+        expected_prefix: open ? '<hidden>' : keyPrefix(keys.current().keys[0]),
+      }
       const now = state()
       if (now === 'ready') {
         res.json({ healthy: true, auth: authInfo })

@@ -7,7 +7,13 @@ import { Readable } from 'node:stream'
 import type { Dispatcher, Pool } from 'undici'
 import { sendBody } from '../protocol/codec'
 import type { BodyCodec, BodyProducer, FrameSink } from '../protocol/codec'
-import { AGENT_DROPPED_REQUEST_HEADERS, HOP_BY_HOP_HEADERS, MAX_BODY_CHUNK_BYTES } from '../protocol/frames'
+import {
+  AGENT_DROPPED_REQUEST_HEADERS,
+  HOP_BY_HOP_HEADERS,
+  MAX_BODY_CHUNK_BYTES,
+  RELAY_MARKER_HEADER,
+  RELAY_MARKER_VALUE,
+} from '../protocol/frames'
 import type { AgentFrame, HeaderPairs, ReqHeadersFrame } from '../protocol/frames'
 import type { AgentOptions } from './agent'
 
@@ -162,6 +168,7 @@ export class LocalRequest implements Dispatcher.DispatchHandler, BodyProducer {
     if (!hasLeaseId) out.push('x-synthtunnel-lease-id', this.leaseId)
     if (!hasRequestId) out.push('x-synthtunnel-request-id', frame.rid)
     out.push('x-forwarded-proto', 'https')
+    out.push(RELAY_MARKER_HEADER, RELAY_MARKER_VALUE)
     return out
   }
 

@@ -19,6 +19,14 @@ export const LEASES_PATH = '/api/v1/synthtunnel/leases'
 export const AGENT_PATH = '/api/v1/synthtunnel/agent'
 /** Header a caller sends the worker token in. */
 export const WORKER_TOKEN_HEADER = 'X-SynthTunnel-Worker-Token'
+/**
+ * Header the agent adds to every request it forwards, so the task app can tell a relayed request
+ * from a local one (its socket peer is loopback either way). Callers cannot set it: the relay and
+ * the agent both drop any copy a caller sends.
+ */
+export const RELAY_MARKER_HEADER = 'x-synth-relay'
+/** Value of {@link RELAY_MARKER_HEADER}. */
+export const RELAY_MARKER_VALUE = '1'
 
 /** Error code the agent answers with when it holds `maxInflight` requests already (ours). */
 export const AGENT_CAPACITY_EXCEEDED = 'AGENT_CAPACITY_EXCEEDED'
@@ -283,4 +291,16 @@ export const AGENT_DROPPED_REQUEST_HEADERS: ReadonlySet<string> = new Set([
   'x-forwarded-for',
   'forwarded',
   'content-length',
+  RELAY_MARKER_HEADER,
+])
+
+/**
+ * Headers the relay drops from a caller's request before REQ_HEADERS: hop-by-hop ones, the worker
+ * token and the relay marker (which only the agent sets). `Authorization` is dropped too when it
+ * carried the worker token.
+ */
+export const RELAY_DROPPED_CALLER_HEADERS: ReadonlySet<string> = new Set([
+  ...HOP_BY_HOP_HEADERS,
+  'x-synthtunnel-worker-token',
+  RELAY_MARKER_HEADER,
 ])

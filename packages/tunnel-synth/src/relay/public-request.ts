@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { WebSocket } from 'ws'
 import { sendBody } from '../protocol/codec'
 import type { BodyCodec, BodyProducer } from '../protocol/codec'
-import { AGENT_CAPACITY_EXCEEDED, HOP_BY_HOP_HEADERS } from '../protocol/frames'
+import { AGENT_CAPACITY_EXCEEDED, HOP_BY_HOP_HEADERS, RELAY_DROPPED_CALLER_HEADERS } from '../protocol/frames'
 import type { HeaderPairs, RespErrorFrame, RespHeadersFrame } from '../protocol/frames'
 import type { AgentSession } from './agent-session'
 import { bearer } from './lease-api'
@@ -233,13 +233,13 @@ export class PublicRequest implements BodyProducer {
   }
 }
 
-/** The caller's headers minus hop-by-hop ones and the worker token (in either header). */
+/** The caller's headers minus hop-by-hop ones, the relay marker and the worker token (in either header). */
 function forwardedHeaders(raw: string[], dropAuthorization: boolean): HeaderPairs {
   const headers: HeaderPairs = []
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i]!
     const lower = name.toLowerCase()
-    if (HOP_BY_HOP_HEADERS.has(lower) || lower === 'x-synthtunnel-worker-token') continue
+    if (RELAY_DROPPED_CALLER_HEADERS.has(lower)) continue
     if (lower === 'authorization' && dropAuthorization) continue
     headers.push([name, raw[i + 1]!])
   }
