@@ -7,7 +7,7 @@ import { listen } from '@taskapp/port-manager'
 import { InProcessError, messageOf } from './errors'
 import type { StartStep } from './errors'
 import { createDrainableServer } from './http-server'
-import { resolveApp } from './load'
+import { assertTunnelFitsAuth, resolveApp } from './load'
 import type { ResolvedApp } from './load'
 import { safeLog } from '@taskapp/core'
 import { defaultLogger, redact } from './logger'
@@ -281,14 +281,7 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
         run: () => lifecycle.close!({ graceMs: options.stopGraceMs }),
       })
     }
-    if (resolved.unsignedLocalCalls && options.tunnel.mode !== 'local') {
-      throw new InProcessError(
-        'TASKAPP_ERR_INVALID_OPTIONS',
-        `Container auth mode 'optional_local' accepts unsigned calls from loopback, and a tunnel ` +
-          `(${options.tunnel.mode}) reaches the app from loopback too, so anyone with the public URL would get in. ` +
-          "Use tunnel: { mode: 'local' }, or containerAuth.mode 'required' (SYNTH_CONTAINER_AUTH_MODE=required).",
-      )
-    }
+    assertTunnelFitsAuth(resolved, options.tunnel.mode)
     if (resolved.generatedKey) {
       safeLog(
         this.#logger,

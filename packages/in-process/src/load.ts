@@ -266,3 +266,19 @@ export async function resolveApp(
     }
   }
 }
+
+/**
+ * Refuses `optional_local` container auth behind a tunnel: every tunnel (relay agent, cloudflared,
+ * a reverse proxy) reaches the app from loopback, so unsigned local calls would be open to anyone
+ * with the public URL.
+ */
+export function assertTunnelFitsAuth(resolved: ResolvedApp, tunnelMode: string): void {
+  if (resolved.unsignedLocalCalls && tunnelMode !== 'local') {
+    throw new InProcessError(
+      'TASKAPP_ERR_INVALID_OPTIONS',
+      `Container auth mode 'optional_local' accepts unsigned calls from loopback, and a tunnel ` +
+        `(${tunnelMode}) reaches the app from loopback too, so anyone with the public URL would get in. ` +
+        "Use tunnel: { mode: 'local' }, or containerAuth.mode 'required' (SYNTH_CONTAINER_AUTH_MODE=required).",
+    )
+  }
+}

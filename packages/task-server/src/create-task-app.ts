@@ -5,7 +5,8 @@
  */
 import express, { type Express, type RequestHandler } from 'express'
 import { createKeySource, resolveContainerAuth } from './auth'
-import { assertValidConfig, type TaskAppConfig } from './config'
+import { assertValidConfig } from './config-check'
+import type { TaskAppConfig } from './config'
 import { createCorsMiddleware } from './cors'
 import { createMemoryJobStore } from './job-store'
 import { createLifecycle, type TaskAppLifecycle } from './lifecycle'

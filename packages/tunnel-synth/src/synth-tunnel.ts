@@ -3,85 +3,24 @@ import { readFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { SynthTunnelAgent } from './agent/agent'
-import type { SynthTunnelEvent, SynthTunnelStats } from './agent/agent'
-import { SynthTunnelError, SynthTunnelErrorCode } from './errors'
+import type { SynthTunnelStats } from './agent/agent'
+import type { SynthTunnelError } from './errors'
 import { createLease, deleteLease } from './lease-client'
 import type { Lease } from './lease-client'
 import { WORKER_TOKEN_HEADER } from './protocol/frames'
 import { redact, silentLogger } from './types'
 import type { Logger, OpenTunnel, TunnelBackend, TunnelTarget } from './types'
+import {
+  checkLimitOptions,
+  checkSignalOption,
+  localApiKeysFromEnv,
+  normalizeBackendUrl,
+  requireApiKey,
+} from './synth-tunnel-options'
+import type { SynthTunnelOptions } from './synth-tunnel-options'
 
-/** Options of {@link synthTunnel}. */
-export interface SynthTunnelOptions {
-  /**
-   * Backend (or self-hosted relay) base URL; the lease API is `{backendUrl}/api/v1/synthtunnel/leases`.
-   * A trailing `/api` is tolerated.
-   * @default process.env.SYNTH_BACKEND_URL ?? 'https://api.usesynth.ai'
-   */
-  backendUrl?: string
-  /** Bearer key for the lease API. @default process.env.SYNTH_API_KEY */
-  apiKey?: string
-  /**
-   * Keys the agent injects into forwarded requests (`X-API-Key`, `X-API-Keys`, `Authorization`),
-   * overwriting what the caller sent. Empty: inject nothing.
-   * @default ENVIRONMENT_API_KEY, DEV_ENVIRONMENT_API_KEY, then ENVIRONMENT_API_KEY_ALIASES (comma list), deduplicated
-   */
-  localApiKeys?: readonly string[]
-  /**
-   * Whether the agent injects {@link SynthTunnelOptions.localApiKeys} at all. Turn it off when the
-   * task app verifies container tokens: with it on, anyone holding the worker token gets the task
-   * app's full API-key rights. Off, the agent injects no key and forwards the caller's own
-   * `X-API-Key` / `X-API-Keys` and `X-Synth-Container-Authorization` untouched (`Authorization` is
-   * always dropped), so a relayed request needs a token or a key its caller sent.
-   * @default true
-   */
-  injectApiKey?: boolean
-  /** Most requests the agent holds at once; more are answered with an error frame. @default the lease's `limits.max_inflight` (128) */
-  maxInflight?: number
-  /** Largest response forwarded. @default the lease's `limits.max_response_bytes` (200 MB) */
-  maxResponseBytes?: number
-  /** Request-body bytes the agent buffers before it stops reading the relay. @default 16 MiB */
-  maxBufferedBytes?: number
-  /** Deadline for ATTACH_ACK. @default 10_000 */
-  attachTimeoutMs?: number
-  /** Deadline for the lease request. @default SYNTH_TUNNEL_TIMEOUT_SEC × 1000, else 30_000 */
-  leaseTimeoutMs?: number
-  /** Deadline for deleting the lease in `close()`. @default 5_000 */
-  closeTimeoutMs?: number
-  /** Lease lifetime asked for. @default 3600 */
-  requestedTtlSeconds?: number
-  /** WebSocket ping period; a missing pong drops the connection. @default 20_000 */
-  pingIntervalMs?: number
-  /** First reconnect delay ceiling; doubles per failure; each delay is drawn between half and all of it. @default 250 */
-  reconnectInitialMs?: number
-  /** Reconnect delay ceiling cap. @default 5_000 */
-  reconnectMaxMs?: number
-  /**
-   * Longest the agent stops reading the relay because the local server does not read a request
-   * body; then that request is failed so the others go on.
-   * @default 10_000
-   */
-  stallTimeoutMs?: number
-  /**
-   * Offer binary body frames (a taskapp extension negotiated in ATTACH); used only when the relay
-   * accepts, otherwise the reference base64 JSON frames.
-   * @default true
-   */
-  binaryFrames?: boolean
-  /** `agent_id` / `client_instance_id`. @default the content of ~/.synth/client_instance_id, else a random `session-<hex>` */
-  clientInstanceId?: string
-  /** pino-compatible logger. @default silent */
-  logger?: Logger
-  /** Called on connected / disconnected / reconnecting / closed. */
-  onEvent?: (event: SynthTunnelEvent) => void
-  /** Environment to read defaults from. @default process.env */
-  env?: Readonly<Record<string, string | undefined>>
-  /**
-   * Aborts `open()` while it runs (like `open`'s own `signal`), and closes every tunnel opened from
-   * this backend when it fires, exactly as `close()` does.
-   */
-  signal?: AbortSignal
-}
+export { localApiKeysFromEnv } from './synth-tunnel-options'
+export type { SynthTunnelOptions } from './synth-tunnel-options'
 
 /** The open SynthTunnel: an `OpenTunnel` plus the worker token and lease details. */
 export interface SynthOpenTunnel extends OpenTunnel {
@@ -107,21 +46,6 @@ export interface SynthTunnelBackend extends TunnelBackend {
   open(target: TunnelTarget, options?: { signal?: AbortSignal }): Promise<SynthOpenTunnel>
 }
 
-/** Options of {@link synthTunnel} that must be positive numbers when given. */
-const POSITIVE_OPTIONS = [
-  'maxInflight',
-  'maxResponseBytes',
-  'maxBufferedBytes',
-  'attachTimeoutMs',
-  'leaseTimeoutMs',
-  'closeTimeoutMs',
-  'requestedTtlSeconds',
-  'pingIntervalMs',
-  'reconnectInitialMs',
-  'reconnectMaxMs',
-  'stallTimeoutMs',
-] as const
-
 /** What `open()` needs from {@link synthTunnel}: its options and the defaults resolved once. */
 interface BackendContext {
   readonly options: SynthTunnelOptions
@@ -138,74 +62,6 @@ interface LocalEndpoint {
   readonly port: number
 }
 
-function positiveInt(name: string, value: number | undefined): void {
-  if (value === undefined) return
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new SynthTunnelError(
-      SynthTunnelErrorCode.InvalidOptions,
-      `synthTunnel: ${name} must be a positive number, got ${String(value)}.`,
-    )
-  }
-}
-
-/** Throws `InvalidOptions` unless the numeric options are positive and `localApiKeys` is an array. */
-function checkLimitOptions(options: SynthTunnelOptions): void {
-  for (const key of POSITIVE_OPTIONS) {
-    positiveInt(key, options[key])
-  }
-  if (options.injectApiKey !== undefined && typeof options.injectApiKey !== 'boolean') {
-    throw new SynthTunnelError(
-      SynthTunnelErrorCode.InvalidOptions,
-      `synthTunnel: injectApiKey must be a boolean, got ${typeof options.injectApiKey}.`,
-    )
-  }
-  if (options.localApiKeys !== undefined && !Array.isArray(options.localApiKeys)) {
-    throw new SynthTunnelError(
-      SynthTunnelErrorCode.InvalidOptions,
-      'synthTunnel: localApiKeys must be an array of strings.',
-    )
-  }
-}
-
-/** `rawBackend` as an http(s) URL without trailing slashes or `/api`; throws `InvalidOptions` otherwise. */
-function normalizeBackendUrl(rawBackend: string): string {
-  try {
-    const u = new URL(rawBackend)
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new TypeError('not http(s)')
-    return u.href.replace(/\/+$/, '').replace(/\/api$/, '')
-  } catch (err) {
-    throw new SynthTunnelError(
-      SynthTunnelErrorCode.InvalidOptions,
-      `synthTunnel: backendUrl must be an http(s) URL, got "${rawBackend}".`,
-      { cause: err },
-    )
-  }
-}
-
-/** Throws `InvalidOptions` when `signal` is given but is not an `AbortSignal`. */
-function checkSignalOption(signal: AbortSignal | undefined): void {
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new SynthTunnelError(
-      SynthTunnelErrorCode.InvalidOptions,
-      'synthTunnel: signal must be an AbortSignal (e.g. AbortController().signal).',
-    )
-  }
-}
-
-/** Keys to inject, collected from the environment like the reference `_collect_container_keys`. */
-export function localApiKeysFromEnv(
-  env: Readonly<Record<string, string | undefined>> = process.env,
-): string[] {
-  const keys = [
-    env.ENVIRONMENT_API_KEY,
-    env.DEV_ENVIRONMENT_API_KEY,
-    ...(env.ENVIRONMENT_API_KEY_ALIASES ?? '').split(','),
-  ]
-    .map((k) => k?.trim())
-    .filter((k): k is string => !!k)
-  return [...new Set(keys)]
-}
-
 async function defaultClientInstanceId(): Promise<string> {
   try {
     const id = (await readFile(join(homedir(), '.synth', 'client_instance_id'), 'utf8')).trim()
@@ -220,17 +76,6 @@ async function defaultClientInstanceId(): Promise<string> {
 function combineSignals(...signals: (AbortSignal | undefined)[]): AbortSignal | undefined {
   const given = signals.filter((x): x is AbortSignal => x !== undefined)
   return given.length > 1 ? AbortSignal.any(given) : given[0]
-}
-
-/** `apiKey` when set; throws `ApiKeyMissing` otherwise. */
-function requireApiKey(apiKey: string | undefined): string {
-  if (!apiKey) {
-    throw new SynthTunnelError(
-      SynthTunnelErrorCode.ApiKeyMissing,
-      'SynthTunnel needs an API key: pass apiKey or set SYNTH_API_KEY (for a self-hosted relay, one of its apiKeys).',
-    )
-  }
-  return apiKey
 }
 
 /** The local endpoint of `target`: wildcard or missing hosts become `127.0.0.1`; the origin falls back to host and port. */
