@@ -2,7 +2,6 @@ import { EventEmitter } from 'node:events'
 import { Cleanups, localUrlOf, notYet } from './app-parts'
 import type { InProcessTaskAppEvents } from './app-parts'
 import type { AddressInfo } from 'node:net'
-import { waitForHealthy } from '@taskapp/health-checker'
 import { listen } from '@taskapp/port-manager'
 import { InProcessError, messageOf } from './errors'
 import type { StartStep } from './errors'
@@ -20,7 +19,7 @@ import { registerForSignals, signalHandled, unregisterForSignals } from './signa
 import type { SignalTarget } from './signals'
 import type { OpenTunnel } from './tunnel'
 import { prepareTunnel } from './tunnels'
-import type { TunnelFactory } from './tunnels'
+import { openTunnel, waitLocalHealthy, watchTunnel } from './start-steps'
 
 /**
  * Runs a task app inside this Node.js process: binds a port, waits until the app answers healthy,
@@ -240,24 +239,6 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
     return this
   }
 
-  #watchTunnel(tunnel: OpenTunnel, name: string): void {
-    const lost = (error?: unknown): void => {
-      if (this.#closingTunnel) return
-      const url = tunnel.url
-      safeLog(
-        this.#logger,
-        'warn',
-        { url, tunnel: name, ...(error === undefined ? {} : { error }) },
-        'tunnel closed on its own: the public URL no longer reaches the app (the local server still runs)',
-      )
-      this.#emitSafe('tunnel-lost', { url, tunnel: name, ...(error === undefined ? {} : { error }) })
-    }
-    tunnel.closed.then(
-      () => lost(),
-      (err: unknown) => lost(err),
-    )
-  }
-
   #emitSafe<K extends keyof InProcessTaskAppEvents>(event: K, ...args: InProcessTaskAppEvents[K]): void {
     if (event === 'error' && this.listenerCount('error') === 0) return
     try {
@@ -306,45 +287,27 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
     this.#localUrl = localUrl
     safeLog(this.#logger, 'debug', { localUrl, source: resolved.source }, 'task app bound')
 
-    at.step = 'health'
-    const health = await waitForHealthy(`${localUrl}/health`, {
-      ...(resolved.apiKey ? { apiKey: resolved.apiKey } : {}),
-      timeoutMs: options.healthCheckTimeoutMs,
-      signal,
-    })
-    safeLog(
-      this.#logger,
-      'debug',
-      { attempts: health.attempts, elapsedMs: health.elapsedMs },
-      'task app healthy',
-    )
+    await waitLocalHealthy(localUrl, { options, resolved, logger: this.#logger, signal, at })
 
-    await this.#openTunnel(makeBackend, resolved, { localUrl, port: this.#port }, signal, at)
+    this.#url = await openTunnel(makeBackend, {
+      options,
+      resolved,
+      logger: this.#logger,
+      target: { localUrl, port: this.#port },
+      signal,
+      at,
+      onOpen: (tunnel, name) => this.#adoptTunnel(tunnel, name),
+    })
 
     at.step = 'onStart'
     await options.onStart?.(this as never)
     signal.throwIfAborted()
   }
 
-  /** Opens the tunnel (and checks it when `verifyTunnel` is on). */
-  async #openTunnel(
-    makeBackend: TunnelFactory,
-    resolved: ResolvedApp,
-    target: { localUrl: string; port: number },
-    signal: AbortSignal,
-    at: { step: StartStep | undefined },
-  ): Promise<void> {
-    const options = this.#options
-    const { localUrl, port } = target
-    at.step = 'tunnel'
-    const backend = makeBackend({
-      apiKey: resolved.apiKey,
-      containerAuth: resolved.containerAuth,
-      logger: this.#logger,
-    })
-    this.#tunnelName = backend.name
-    const tunnel = await backend.open({ localUrl, port, host: options.host }, { signal })
+  /** Records the open tunnel: closed at stop, watched for a close nobody asked for. */
+  #adoptTunnel(tunnel: OpenTunnel, name: string): void {
     this.#tunnel = tunnel
+    this.#tunnelName = name
     this.#cleanups.push({
       name: 'tunnel',
       run: () => {
@@ -352,19 +315,11 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
         return tunnel.close()
       },
     })
-    this.#url = tunnel.url.replace(/\/+$/, '')
-    this.#watchTunnel(tunnel, backend.name)
-    signal.throwIfAborted()
-
-    if (options.verifyTunnel) {
-      at.step = 'verify'
-      await waitForHealthy(`${this.#url}/health`, {
-        ...(resolved.apiKey ? { apiKey: resolved.apiKey } : {}),
-        headers: { ...(tunnel.headers ?? {}) },
-        timeoutMs: options.healthCheckTimeoutMs,
-        signal,
-      })
-    }
+    watchTunnel(tunnel, name, {
+      logger: this.#logger,
+      isClosing: () => this.#closingTunnel,
+      onLost: (event) => this.#emitSafe('tunnel-lost', event),
+    })
   }
 
   #unregister(): void {

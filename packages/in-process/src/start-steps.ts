@@ -1,0 +1,98 @@
+/**
+ * The health and tunnel steps of {@link InProcessTaskApp}: wait until the local server answers
+ * healthy, open the tunnel (and check it through its public URL when `verifyTunnel` is on), and
+ * watch it for a close nobody asked for.
+ */
+import { safeLog, type Logger } from '@taskapp/core'
+import { waitForHealthy } from '@taskapp/health-checker'
+import type { TunnelLostEvent } from './app-parts'
+import type { StartStep } from './errors'
+import type { ResolvedApp } from './load'
+import type { ResolvedOptions } from './options'
+import type { OpenTunnel } from './tunnel'
+import type { TunnelFactory } from './tunnels'
+
+/** What the open step needs from the app being started. */
+export interface OpenTunnelContext {
+  readonly options: ResolvedOptions
+  readonly resolved: ResolvedApp
+  readonly logger: Logger
+  readonly target: { readonly localUrl: string; readonly port: number }
+  readonly signal: AbortSignal
+  /** Which start step runs, for the start error. */
+  readonly at: { step: StartStep | undefined }
+  /** Called as soon as the tunnel is open, before the check, so a failed check still closes it. */
+  readonly onOpen: (tunnel: OpenTunnel, name: string) => void
+}
+
+/** Waits until `GET <localUrl>/health` answers healthy (the `health` step). */
+export async function waitLocalHealthy(
+  localUrl: string,
+  ctx: Pick<OpenTunnelContext, 'options' | 'resolved' | 'logger' | 'signal' | 'at'>,
+): Promise<void> {
+  ctx.at.step = 'health'
+  const health = await waitForHealthy(`${localUrl}/health`, {
+    ...(ctx.resolved.apiKey ? { apiKey: ctx.resolved.apiKey } : {}),
+    timeoutMs: ctx.options.healthCheckTimeoutMs,
+    signal: ctx.signal,
+  })
+  safeLog(ctx.logger, 'debug', { attempts: health.attempts, elapsedMs: health.elapsedMs }, 'task app healthy')
+}
+
+/** Opens the tunnel; returns its public URL without a trailing slash. */
+export async function openTunnel(makeBackend: TunnelFactory, ctx: OpenTunnelContext): Promise<string> {
+  const { options, resolved, target, signal, at } = ctx
+  at.step = 'tunnel'
+  const backend = makeBackend({
+    apiKey: resolved.apiKey,
+    containerAuth: resolved.containerAuth,
+    logger: ctx.logger,
+  })
+  const tunnel = await backend.open(
+    { localUrl: target.localUrl, port: target.port, host: options.host },
+    { signal },
+  )
+  ctx.onOpen(tunnel, backend.name)
+  const url = tunnel.url.replace(/\/+$/, '')
+  signal.throwIfAborted()
+  if (options.verifyTunnel) {
+    at.step = 'verify'
+    await waitForHealthy(`${url}/health`, {
+      ...(resolved.apiKey ? { apiKey: resolved.apiKey } : {}),
+      headers: { ...(tunnel.headers ?? {}) },
+      timeoutMs: options.healthCheckTimeoutMs,
+      signal,
+    })
+  }
+  return url
+}
+
+/**
+ * Logs and reports (`onLost`) a tunnel whose `closed` promise settles while `isClosing()` is false:
+ * the public URL no longer reaches the app, the local server still runs.
+ */
+export function watchTunnel(
+  tunnel: OpenTunnel,
+  name: string,
+  hooks: { logger: Logger; isClosing: () => boolean; onLost: (event: TunnelLostEvent) => void },
+): void {
+  const lost = (error?: unknown): void => {
+    if (hooks.isClosing()) return
+    const event: TunnelLostEvent = {
+      url: tunnel.url,
+      tunnel: name,
+      ...(error === undefined ? {} : { error }),
+    }
+    safeLog(
+      hooks.logger,
+      'warn',
+      { ...event },
+      'tunnel closed on its own: the public URL no longer reaches the app (the local server still runs)',
+    )
+    hooks.onLost(event)
+  }
+  tunnel.closed.then(
+    () => lost(),
+    (err: unknown) => lost(err),
+  )
+}
