@@ -31,16 +31,9 @@ function parseServeOutput(stdout: string): Printed {
 describe('taskapp serve (the example file)', () => {
   it('relay tunnel: prints URL and headers, serves rollouts through the URL, Ctrl+C stops cleanly', async () => {
     await using relay = await createRelayServer({ port: 0, host: '127.0.0.1' })
-    await using cli = spawnTs(CLI, [
-      'serve',
-      EXAMPLE,
-      '--port',
-      '0',
-      '--relay-url',
-      relay.url,
-      '--relay-api-key',
-      relay.apiKey,
-    ])
+    await using cli = spawnTs(CLI, ['serve', EXAMPLE, '--port', '0', '--relay-url', relay.url], {
+      env: { TASKAPP_RELAY_API_KEY: relay.apiKey },
+    })
     await cli.waitForLine(/^Press Ctrl\+C to stop\.$/, 45_000)
     const printed = parseServeOutput(cli.stdout())
     expect(printed.url.startsWith(`${relay.url}/s/rt_`)).toBe(true)

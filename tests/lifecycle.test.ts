@@ -51,9 +51,20 @@ async function startQuickTunnelApp(extra: string[] = []) {
       CLOUDFLARED_DOUBLE_REGISTER_DELAY_MS: '20',
     },
   })
+  return { proc, ready: await readyOf(proc), pidFile }
+}
+
+/** The child's READY line. */
+async function readyOf(proc: ReturnType<typeof spawnTs>): Promise<Ready> {
   const [, json] = await proc.waitForLine(/^READY (.*)$/, 45_000)
-  const ready = JSON.parse(json!) as Ready
-  return { proc, ready, pidFile }
+  return JSON.parse(json!) as Ready
+}
+
+/** The fixture behind `relay`; the relay's API key goes through the environment, not argv. */
+function spawnBehindRelay(relay: { url: string; apiKey: string }) {
+  return spawnTs(FIXTURE, ['--tunnel', 'synthtunnel', '--relay-url', relay.url], {
+    env: { E2E_RELAY_API_KEY: relay.apiKey },
+  })
 }
 
 describe('InProcessTaskApp in a child process, quick tunnel through the cloudflared double', () => {
@@ -92,16 +103,8 @@ describe('InProcessTaskApp in a child process, quick tunnel through the cloudfla
 describe('InProcessTaskApp in a child process, relay tunnel to a relay in this process', () => {
   it('serves through the relay, then SIGTERM: exits 143, port free, the relay sees the agent leave', async () => {
     await using relay = await createRelayServer({ port: 0, host: '127.0.0.1' })
-    await using proc = spawnTs(FIXTURE, [
-      '--tunnel',
-      'synthtunnel',
-      '--relay-url',
-      relay.url,
-      '--relay-api-key',
-      relay.apiKey,
-    ])
-    const [, json] = await proc.waitForLine(/^READY (.*)$/, 45_000)
-    const ready = JSON.parse(json!) as Ready
+    await using proc = spawnBehindRelay(relay)
+    const ready = await readyOf(proc)
     expect(ready.url.startsWith(`${relay.url}/s/rt_`)).toBe(true)
     const headers = { ...ready.headers, 'x-api-key': KEY, 'content-type': 'application/json' }
     const res = await fetch(`${ready.url}/rollout`, {
@@ -131,16 +134,8 @@ describe('InProcessTaskApp in a child process, relay tunnel to a relay in this p
 
   it('SIGINT while rollouts are in flight: exits 130 and nothing is left', async () => {
     await using relay = await createRelayServer({ port: 0, host: '127.0.0.1' })
-    await using proc = spawnTs(FIXTURE, [
-      '--tunnel',
-      'synthtunnel',
-      '--relay-url',
-      relay.url,
-      '--relay-api-key',
-      relay.apiKey,
-    ])
-    const [, json] = await proc.waitForLine(/^READY (.*)$/, 45_000)
-    const ready = JSON.parse(json!) as Ready
+    await using proc = spawnBehindRelay(relay)
+    const ready = await readyOf(proc)
     const headers = { ...ready.headers, 'x-api-key': KEY, 'content-type': 'application/json' }
     const inflight = Array.from({ length: 20 }, (_, seed) =>
       fetch(`${ready.url}/rollout`, {

@@ -2,7 +2,7 @@ import { describe, expect, onTestFinished, test, vi } from 'vitest'
 import { createMemoryJobStore, createTaskApp } from './index'
 import type { RolloutContext, RolloutRequest, TaskAppConfig } from './index'
 import { deferred, recordingLogger } from '@taskapp/test-utils'
-import { AUTH, inject, rolloutBody, testConfig } from './test-helpers'
+import { AUTH, inject, postRollout, rolloutBody, testConfig } from './test-helpers'
 
 function makeApp(overrides: Partial<TaskAppConfig> = {}) {
   const app = createTaskApp(testConfig(overrides))
@@ -99,12 +99,7 @@ describe('async rollouts', () => {
   test('DELETE cancels a running job: its signal fires and the status becomes cancelled', async () => {
     const h = gatedHandler()
     const app = makeApp({ rollout: h.rollout })
-    const res = await inject(app, {
-      method: 'POST',
-      url: '/rollout?mode=async',
-      headers: AUTH,
-      body: rolloutBody(),
-    })
+    const res = await postRollout(app, { async: true })
     const { id } = res.json()
     await h.started.promise
     const del = await inject(app, { method: 'DELETE', url: `/rollouts/${id}`, headers: AUTH })
@@ -132,9 +127,7 @@ describe('async rollouts', () => {
         return { trace_correlation_id: r.trace_correlation_id, reward_info: { outcome_reward: 1 } }
       },
     })
-    const { id } = (
-      await inject(app, { method: 'POST', url: '/rollout?mode=async', headers: AUTH, body: rolloutBody() })
-    ).json()
+    const { id } = (await postRollout(app, { async: true })).json()
     await started.promise
     expect(
       (await inject(app, { method: 'DELETE', url: `/rollouts/${id}`, headers: AUTH })).json().status,
@@ -163,9 +156,7 @@ describe('async rollouts', () => {
         return { trace_correlation_id: r.trace_correlation_id, reward_info: { outcome_reward: 1 } }
       },
     })
-    const { id } = (
-      await inject(app, { method: 'POST', url: '/rollout?mode=async', headers: AUTH, body: rolloutBody() })
-    ).json()
+    const { id } = (await postRollout(app, { async: true })).json()
     await started.promise
     await inject(app, { method: 'DELETE', url: `/rollouts/${id}`, headers: AUTH })
     release.resolve()
@@ -178,9 +169,7 @@ describe('async rollouts', () => {
         throw new Error('nope')
       },
     })
-    const { status_url } = (
-      await inject(app, { method: 'POST', url: '/rollout?mode=async', headers: AUTH, body: rolloutBody() })
-    ).json()
+    const { status_url } = (await postRollout(app, { async: true })).json()
     const done = await poll(app, status_url, (s) => s === 'failed')
     expect(done.json().error).toEqual({
       code: 'rollout_failed',
@@ -200,9 +189,7 @@ describe('async rollouts', () => {
 
   test('DELETE of a finished job: 409 job_already_finished', async () => {
     const app = makeApp()
-    const { id, status_url } = (
-      await inject(app, { method: 'POST', url: '/rollout?mode=async', headers: AUTH, body: rolloutBody() })
-    ).json()
+    const { id, status_url } = (await postRollout(app, { async: true })).json()
     await poll(app, status_url, (s) => s === 'succeeded')
     const res = await inject(app, { method: 'DELETE', url: `/rollouts/${id}`, headers: AUTH })
     expect(res.status).toBe(409)
@@ -212,32 +199,17 @@ describe('async rollouts', () => {
   test('a full job store: 503 job_store_full with Retry-After, no job started', async () => {
     const h = gatedHandler()
     const app = makeApp({ rollout: h.rollout, jobStore: createMemoryJobStore({ maxJobs: 1 }) })
-    const first = await inject(app, {
-      method: 'POST',
-      url: '/rollout?mode=async',
-      headers: AUTH,
-      body: rolloutBody(),
-    })
+    const first = await postRollout(app, { async: true })
     expect(first.status).toBe(202)
     await h.started.promise
-    const second = await inject(app, {
-      method: 'POST',
-      url: '/rollout?mode=async',
-      headers: AUTH,
-      body: rolloutBody(),
-    })
+    const second = await postRollout(app, { async: true })
     expect(second.status).toBe(503)
     expect(second.headers['retry-after']).toBe('5')
     expect(second.json().detail.error.code).toBe('job_store_full')
     h.release.resolve(1)
     await poll(app, first.json().status_url, (s) => s === 'succeeded')
     // Once the first job is finished it can be evicted to make room.
-    const third = await inject(app, {
-      method: 'POST',
-      url: '/rollout?mode=async',
-      headers: AUTH,
-      body: rolloutBody(),
-    })
+    const third = await postRollout(app, { async: true })
     expect(third.status).toBe(202)
   })
 })
@@ -246,7 +218,7 @@ describe('sync rollouts with syncTimeoutMs', () => {
   test('a sync call that outlives syncTimeoutMs turns into a job: 202, then the result by polling', async () => {
     const h = gatedHandler()
     const app = makeApp({ rollout: h.rollout, syncTimeoutMs: 20 })
-    const res = await inject(app, { method: 'POST', url: '/rollout', headers: AUTH, body: rolloutBody() })
+    const res = await postRollout(app)
     expect(res.status).toBe(202)
     const body = res.json()
     expect(body.status).toBe('running')
@@ -262,7 +234,7 @@ describe('sync rollouts with syncTimeoutMs', () => {
   test('a sync call turned into a job stays one run: DELETE with the 202 id cancels the running handler', async () => {
     const h = gatedHandler()
     const app = makeApp({ rollout: h.rollout, syncTimeoutMs: 20 })
-    const res = await inject(app, { method: 'POST', url: '/rollout', headers: AUTH, body: rolloutBody() })
+    const res = await postRollout(app)
     expect(res.status).toBe(202)
     const { id } = res.json()
     const ctx = await h.started.promise
@@ -286,7 +258,7 @@ describe('sync rollouts with syncTimeoutMs', () => {
       get: (id: string) => store.get(id),
     }
     const app = makeApp({ rollout: h.rollout, syncTimeoutMs: 20, jobStore: refusing, logger })
-    const pending = inject(app, { method: 'POST', url: '/rollout', headers: AUTH, body: rolloutBody() })
+    const pending = postRollout(app)
     await expect
       .poll(() => logger.records.some((l) => l.msg?.includes('refused the sync-timeout job')), {
         timeout: 10_000,
@@ -300,7 +272,7 @@ describe('sync rollouts with syncTimeoutMs', () => {
 
   test('a sync call that finishes in time answers 200 as usual', async () => {
     const app = makeApp({ syncTimeoutMs: 10_000 })
-    const res = await inject(app, { method: 'POST', url: '/rollout', headers: AUTH, body: rolloutBody() })
+    const res = await postRollout(app)
     expect(res.status).toBe(200)
   })
 })
@@ -309,12 +281,7 @@ describe('deadlines and disconnects', () => {
   test('safety.max_time_s aborts the handler: 504 rollout_timeout', async () => {
     const h = gatedHandler()
     const app = makeApp({ rollout: h.rollout })
-    const res = await inject(app, {
-      method: 'POST',
-      url: '/rollout',
-      headers: AUTH,
-      body: rolloutBody({ safety: { max_time_s: 0.03 } }),
-    })
+    const res = await postRollout(app, { body: { safety: { max_time_s: 0.03 } } })
     expect(res.status).toBe(504)
     expect(res.json().detail.error.code).toBe('rollout_timeout')
     expect(h.state.aborted).toBe(true)
@@ -349,12 +316,7 @@ describe('deadlines and disconnects', () => {
       },
     })
     onTestFinished(() => never.resolve())
-    const res = await inject(app, {
-      method: 'POST',
-      url: '/rollout',
-      headers: AUTH,
-      body: rolloutBody({ safety: { max_time_s: 0.03 } }),
-    })
+    const res = await postRollout(app, { body: { safety: { max_time_s: 0.03 } } })
     expect(res.status).toBe(504)
   })
 })
@@ -370,7 +332,7 @@ describe('onRolloutComplete', () => {
         throw new Error('tracker down')
       },
     })
-    const res = await inject(app, { method: 'POST', url: '/rollout', headers: AUTH, body: rolloutBody() })
+    const res = await postRollout(app)
     expect(res.status).toBe(200)
     await expect
       .poll(() => logger.records.some((l) => l.msg?.includes('onRolloutComplete')), { timeout: 10_000 })
@@ -395,7 +357,7 @@ describe('onRolloutComplete', () => {
         throw new Error('broken')
       },
     })
-    await inject(app, { method: 'POST', url: '/rollout', headers: AUTH, body: rolloutBody() })
+    await postRollout(app)
     await expect.poll(() => events.length, { timeout: 10_000 }).toBe(1)
     expect(events[0]?.error?.code).toBe('TASKAPP_ERR_ROLLOUT_FAILED')
     expect((events[0]?.error?.cause as Error).message).toBe('broken')

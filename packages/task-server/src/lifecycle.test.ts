@@ -10,6 +10,28 @@ function makeApp(overrides: Partial<TaskAppConfig> = {}) {
   return app
 }
 
+/**
+ * An app whose async rollout has started and never settles (it ignores its signal), with a
+ * shutdown hook that records that it ran.
+ */
+async function appWithStuckRollout() {
+  const never = deferred<void>()
+  const started = deferred<void>()
+  onTestFinished(() => never.resolve())
+  const hookRan: boolean[] = []
+  const app = makeApp({
+    rollout: async () => {
+      started.resolve()
+      await never.promise
+      return { trace_correlation_id: 'x', reward_info: { outcome_reward: 0 } }
+    },
+    shutdownHooks: [() => void hookRan.push(true)],
+  })
+  await inject(app, { method: 'POST', url: '/rollout?mode=async', headers: AUTH, body: rolloutBody() })
+  await started.promise
+  return { app, hookRan }
+}
+
 describe('startup', () => {
   test('/health is 503 until the startup hooks finish, then 200; other routes wait too', async () => {
     const hookGate = deferred<void>()
@@ -145,20 +167,7 @@ describe('close', () => {
   })
 
   test('a handler that ignores the signal is waited for only graceMs', async () => {
-    const never = deferred<void>()
-    const started = deferred<void>()
-    onTestFinished(() => never.resolve())
-    const hookRan: boolean[] = []
-    const app = makeApp({
-      rollout: async () => {
-        started.resolve()
-        await never.promise
-        return { trace_correlation_id: 'x', reward_info: { outcome_reward: 0 } }
-      },
-      shutdownHooks: [() => void hookRan.push(true)],
-    })
-    await inject(app, { method: 'POST', url: '/rollout?mode=async', headers: AUTH, body: rolloutBody() })
-    await started.promise
+    const { app, hookRan } = await appWithStuckRollout()
     const t0 = performance.now()
     await app.lifecycle.close({ graceMs: 50 })
     expect(performance.now() - t0).toBeGreaterThanOrEqual(45)
@@ -166,20 +175,7 @@ describe('close', () => {
   })
 
   test('close({ signal }) ends the wait early, still runs the hooks, and rejects with signal.reason', async () => {
-    const never = deferred<void>()
-    const started = deferred<void>()
-    onTestFinished(() => never.resolve())
-    const hookRan: boolean[] = []
-    const app = makeApp({
-      rollout: async () => {
-        started.resolve()
-        await never.promise
-        return { trace_correlation_id: 'x', reward_info: { outcome_reward: 0 } }
-      },
-      shutdownHooks: [() => void hookRan.push(true)],
-    })
-    await inject(app, { method: 'POST', url: '/rollout?mode=async', headers: AUTH, body: rolloutBody() })
-    await started.promise
+    const { app, hookRan } = await appWithStuckRollout()
     const controller = new AbortController()
     const closing = app.lifecycle.close({ signal: controller.signal, graceMs: 60_000 })
     const reason = new Error('stop now')

@@ -248,22 +248,15 @@ describe('other routes', () => {
     ['PUT', '/health', 'GET, HEAD'],
     ['POST', '/task_info', 'GET, HEAD'],
     ['GET', '/done', 'POST'],
-  ])('%s %s is a 405 with Allow', async (method, url, allow) => {
-    const res = await inject(makeApp(), { method, url, headers: AUTH })
-    expect(res.status).toBe(405)
-    expect(res.headers.allow).toBe(allow)
-    expect(res.json().detail.error.code).toBe('method_not_allowed')
-  })
-
-  test.each([
     ['PUT', '/rollouts/abc', 'GET, HEAD, DELETE'],
     ['OPTIONS', '/health', 'GET, HEAD'],
     ['DELETE', '/info', 'GET, HEAD'],
     ['POST', '/', 'GET, HEAD'],
-  ])('%s %s: Allow comes from the registered routes (%s)', async (method, url, allow) => {
+  ])('%s %s is a 405 whose Allow comes from the registered routes (%s)', async (method, url, allow) => {
     const res = await inject(makeApp(), { method, url, headers: AUTH })
     expect(res.status).toBe(405)
     expect(res.headers.allow).toBe(allow)
+    expect(res.json().detail.error.code).toBe('method_not_allowed')
   })
 
   test('optional routes get their 405 too, only when they are on', async () => {

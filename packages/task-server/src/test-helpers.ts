@@ -58,6 +58,22 @@ export function rolloutBody(overrides: Record<string, unknown> = {}): Record<str
   }
 }
 
+/**
+ * `POST /rollout` (`?mode=async` when `async` is set) with {@link AUTH} and a {@link rolloutBody}
+ * made from `body`.
+ */
+export function postRollout(
+  app: RequestListener,
+  options: { async?: boolean; body?: Record<string, unknown> } = {},
+): Promise<InjectResponse> {
+  return inject(app, {
+    method: 'POST',
+    url: options.async ? '/rollout?mode=async' : '/rollout',
+    headers: AUTH,
+    body: rolloutBody(options.body),
+  })
+}
+
 // ---------------------------------------------------------------------------------------------
 // Fake servers: loopback stand-ins for MLflow and an OpenAI-compatible vendor
 

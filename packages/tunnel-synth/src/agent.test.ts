@@ -92,50 +92,35 @@ describe('synthTunnel().open() errors carry stable codes', () => {
     )
   })
 
-  test('an aborted signal rejects with its reason', async () => {
-    await using ref = await startReferenceRelay({ ack: 'none' })
-    const controller = new AbortController()
-    const reason = new Error('stop now')
-    const pending = synthTunnel({ backendUrl: ref.url, apiKey: 'k', env: {} }).open(
-      { localUrl: 'http://127.0.0.1:1', host: '127.0.0.1', port: 1 },
-      { signal: controller.signal },
-    )
-    await expect
-      .poll(() => ref.attaches.length, { timeout: 5_000, interval: 5, message: 'ATTACH sent' })
-      .toBe(1)
-    controller.abort(reason)
-    await expect(pending).rejects.toBe(reason)
-    await expect
-      .poll(() => ref.deletes.length, { timeout: 5_000, interval: 5, message: 'lease deleted after abort' })
-      .toBe(1)
-  })
+  test.each(['open', 'synthTunnel'] as const)(
+    'a signal given to %s() aborts open(): it rejects with the reason and the lease is deleted',
+    async (where) => {
+      await using ref = await startReferenceRelay({ ack: 'none' })
+      const controller = new AbortController()
+      const reason = new Error('stop now')
+      const backend = synthTunnel({
+        backendUrl: ref.url,
+        apiKey: 'k',
+        env: {},
+        ...(where === 'synthTunnel' && { signal: controller.signal }),
+      })
+      const pending = backend.open(
+        { localUrl: 'http://127.0.0.1:1', host: '127.0.0.1', port: 1 },
+        where === 'open' ? { signal: controller.signal } : undefined,
+      )
+      await expect
+        .poll(() => ref.attaches.length, { timeout: 5_000, interval: 5, message: 'ATTACH sent' })
+        .toBe(1)
+      controller.abort(reason)
+      await expect(pending).rejects.toBe(reason)
+      await expect
+        .poll(() => ref.deletes.length, { timeout: 5_000, interval: 5, message: 'lease deleted after abort' })
+        .toBe(1)
+    },
+  )
 })
 
 describe('synthTunnel({ signal })', () => {
-  test('aborts open() like the open signal does', async () => {
-    await using ref = await startReferenceRelay({ ack: 'none' })
-    const controller = new AbortController()
-    const reason = new Error('backend stopped')
-    const pending = synthTunnel({
-      backendUrl: ref.url,
-      apiKey: 'k',
-      env: {},
-      signal: controller.signal,
-    }).open({
-      localUrl: 'http://127.0.0.1:1',
-      host: '127.0.0.1',
-      port: 1,
-    })
-    await expect
-      .poll(() => ref.attaches.length, { timeout: 5_000, interval: 5, message: 'ATTACH sent' })
-      .toBe(1)
-    controller.abort(reason)
-    await expect(pending).rejects.toBe(reason)
-    await expect
-      .poll(() => ref.deletes.length, { timeout: 5_000, interval: 5, message: 'lease deleted after abort' })
-      .toBe(1)
-  })
-
   test('closes open tunnels when it fires, and leaves no listener behind on close()', async () => {
     await using local = await startLocalServer((_req, res) => res.end('ok'))
     await using ref = await startReferenceRelay()

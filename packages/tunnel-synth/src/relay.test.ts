@@ -47,6 +47,23 @@ async function createLease(relayUrl: string, apiKey: string, dispatcher: Agent) 
 }
 
 /** Status of a WebSocket upgrade to the relay's agent endpoint (101 when accepted). */
+/** Leases a tunnel with key `k` and attaches a hand-driven agent; `frames` collects its text frames. */
+async function attachRawAgent(relayUrl: string, dispatcher: Agent) {
+  const lease = (await createLease(relayUrl, 'k', dispatcher)).body
+  const ws = new WebSocket(lease.agent_connect.url as string, {
+    headers: { authorization: `Bearer ${lease.agent_connect.agent_token as string}` },
+  })
+  onTestFinished(() => ws.terminate())
+  const frames: Record<string, any>[] = []
+  ws.on('message', (d: Buffer, isBinary) => {
+    if (!isBinary) frames.push(JSON.parse(d.toString()) as Record<string, any>)
+  })
+  await once(ws, 'open')
+  ws.send(JSON.stringify({ type: 'ATTACH', agent_id: 'a', leases: [{ lease_id: lease.lease_id }] }))
+  await waitForFrame(frames, 'ATTACH_ACK')
+  return { lease, ws, frames }
+}
+
 async function upgradeStatus(relayUrl: string, path: string, authorization?: string): Promise<number> {
   const ws = new WebSocket(`${relayUrl.replace(/^http/, 'ws')}${path}`, {
     headers: authorization === undefined ? {} : { authorization },
@@ -529,18 +546,7 @@ test('a caller that stops reading is dropped after stallTimeoutMs, and the agent
 test('an agent that ends a response short of its Content-Length: the caller sees a reset at once, not a hang', async () => {
   await using relay = await createRelayServer({ apiKeys: ['k'] })
   const dispatcher = client()
-  const lease = (await createLease(relay.url, 'k', dispatcher)).body
-  const ws = new WebSocket(lease.agent_connect.url as string, {
-    headers: { authorization: `Bearer ${lease.agent_connect.agent_token as string}` },
-  })
-  onTestFinished(() => ws.terminate())
-  const frames: Record<string, any>[] = []
-  ws.on('message', (d: Buffer, isBinary) => {
-    if (!isBinary) frames.push(JSON.parse(d.toString()) as Record<string, any>)
-  })
-  await once(ws, 'open')
-  ws.send(JSON.stringify({ type: 'ATTACH', agent_id: 'a', leases: [{ lease_id: lease.lease_id }] }))
-  await waitForFrame(frames, 'ATTACH_ACK')
+  const { lease, ws, frames } = await attachRawAgent(relay.url, dispatcher)
   const headers = { 'x-synthtunnel-worker-token': lease.worker_token as string }
   const pending = request(`${lease.public_url as string}/short`, { headers, dispatcher })
     .then(async (r) => `${r.statusCode} ${await r.body.text()}`)
@@ -559,18 +565,7 @@ test('an agent that ends a response short of its Content-Length: the caller sees
 test('the relay drops a caller-sent x-synth-relay before REQ_HEADERS (only the agent sets it)', async () => {
   await using relay = await createRelayServer({ apiKeys: ['k'] })
   const dispatcher = client()
-  const lease = (await createLease(relay.url, 'k', dispatcher)).body
-  const ws = new WebSocket(lease.agent_connect.url as string, {
-    headers: { authorization: `Bearer ${lease.agent_connect.agent_token as string}` },
-  })
-  onTestFinished(() => ws.terminate())
-  const frames: Record<string, any>[] = []
-  ws.on('message', (d: Buffer, isBinary) => {
-    if (!isBinary) frames.push(JSON.parse(d.toString()) as Record<string, any>)
-  })
-  await once(ws, 'open')
-  ws.send(JSON.stringify({ type: 'ATTACH', agent_id: 'a', leases: [{ lease_id: lease.lease_id }] }))
-  await waitForFrame(frames, 'ATTACH_ACK')
+  const { lease, ws, frames } = await attachRawAgent(relay.url, dispatcher)
   const headers = {
     'x-synthtunnel-worker-token': lease.worker_token as string,
     'x-synth-relay': '1',
