@@ -6,10 +6,10 @@ import { listen } from '@taskapp/port-manager'
 import { InProcessError, messageOf } from './errors'
 import type { StartStep } from './errors'
 import { createDrainableServer } from './http-server'
-import { assertTunnelFitsAuth, resolveApp } from './load'
+import { checkResolvedApp, resolveApp } from './load'
 import type { ResolvedApp } from './load'
 import { safeLog } from '@taskapp/core'
-import { defaultLogger, redact } from './logger'
+import { defaultLogger } from './logger'
 import type { Logger } from './logger'
 import { validateOptions } from './options'
 import type { ResolvedOptions } from './options'
@@ -149,9 +149,20 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
   }
 
   /**
+   * True when the app verifies Synth container tokens (`X-Synth-Container-Authorization`, trusted
+   * keys from `containerAuth` or `SYNTH_CONTAINER_TRUSTED_PUBKEYS`). A caller then needs a token
+   * signed by a trusted key: Synth's backend signs its own for each call, so none is listed in
+   * {@link InProcessTaskApp.headers}.
+   */
+  get containerTokens(): boolean {
+    return this.#resolved?.containerAuth ?? false
+  }
+
+  /**
    * The API key the app accepts and the health check sends: the `apiKey` option, else
    * `ENVIRONMENT_API_KEY`, else the config's first key, else one generated for this run.
-   * `undefined` for a ready-made `app` when none is set. Never log it in full.
+   * `undefined` for a ready-made `app` when none is set, and for a token-only app (container
+   * tokens, no key given anywhere). Never log it in full.
    */
   get apiKey(): string | undefined {
     return this.#resolved?.apiKey ?? this.#options.apiKey
@@ -253,7 +264,11 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
     const options = this.#options
     const makeBackend = await prepareTunnel(options)
     signal.throwIfAborted()
-    const resolved = await resolveApp(options.input, { apiKey: options.apiKey, logger: options.logger })
+    const resolved = await resolveApp(options.input, {
+      apiKey: options.apiKey,
+      containerAuth: options.containerAuth,
+      logger: options.logger,
+    })
     this.#resolved = resolved
     const lifecycle = resolved.lifecycle
     if (typeof lifecycle?.close === 'function') {
@@ -262,15 +277,7 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
         run: () => lifecycle.close!({ graceMs: options.stopGraceMs }),
       })
     }
-    assertTunnelFitsAuth(resolved, options.tunnel.mode)
-    if (resolved.generatedKey) {
-      safeLog(
-        this.#logger,
-        'info',
-        { apiKey: redact(resolved.apiKey) },
-        'no API key given: generated one for this run (app.apiKey)',
-      )
-    }
+    checkResolvedApp(resolved, options.tunnel.mode, this.#logger)
     signal.throwIfAborted()
 
     at.step = 'bind'

@@ -3,16 +3,29 @@ import { extname } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { createTaskApp } from '@taskapp/task-server'
 import type { ContainerAuthConfig, TaskAppConfig } from '@taskapp/task-server'
+import { safeLog } from '@taskapp/core'
 import { InProcessError, messageOf } from './errors'
+import { redact } from './logger'
 import type { Logger } from './logger'
 import type { ResolvedOptions } from './options'
 import type { AppLike, AppLifecycle } from './option-types'
+
+/** What the in-process options add to a task-app config (they win over the config). */
+export interface AppOverrides {
+  readonly apiKey: string | undefined
+  readonly containerAuth?: ContainerAuthConfig | undefined
+  readonly logger: Logger | undefined
+}
 
 /** The app to serve, with the key the health check must send. */
 export interface ResolvedApp {
   readonly listener: AppLike
   readonly lifecycle: AppLifecycle | undefined
-  /** The key the app accepts (undefined for a ready-made app when none was configured). */
+  /**
+   * The key the app accepts: undefined for a ready-made app when none was configured, and for an
+   * app that verifies container tokens when no key was given anywhere (token-only: no key is
+   * generated, so a relay agent has none to inject).
+   */
   readonly apiKey: string | undefined
   /** True when the key was generated for this run. */
   readonly generatedKey: boolean
@@ -110,32 +123,20 @@ function generateKey(): string {
 }
 
 /** Builds the app from a config, making sure the server accepts the key the health check sends. */
-function fromConfig(
-  config: TaskAppConfig,
-  apiKey: string | undefined,
-  logger: Logger | undefined,
-  source: string,
-): ResolvedApp {
-  if (typeof config !== 'object' || config === null || Array.isArray(config)) {
+function fromConfig(given: TaskAppConfig, overrides: AppOverrides, source: string): ResolvedApp {
+  const { apiKey, logger } = overrides
+  if (typeof given !== 'object' || given === null || Array.isArray(given)) {
     throw new InProcessError(
       'TASKAPP_ERR_TASK_APP_INVALID',
-      `${source} gave ${describe(config)}, not a TaskAppConfig object.`,
+      `${source} gave ${describe(given)}, not a TaskAppConfig object.`,
     )
   }
-  const configured: readonly string[] | undefined =
-    config.apiKeys === undefined ? undefined : [...config.apiKeys]
-  let key = apiKey ?? configured?.[0]
-  const generatedKey = key === undefined
-  key ??= generateKey()
-  const apiKeys = configured
-    ? [...new Set([...configured, key])]
-    : [
-        ...new Set([
-          key,
-          ...(process.env.ENVIRONMENT_API_KEY ? [process.env.ENVIRONMENT_API_KEY] : []),
-          ...envAliases(),
-        ]),
-      ]
+  const config: TaskAppConfig =
+    overrides.containerAuth === undefined
+      ? given
+      : { ...given, containerAuth: { ...given.containerAuth, ...overrides.containerAuth } }
+  const tokens = usesContainerAuth(config.containerAuth)
+  const { key, generatedKey, apiKeys } = keysFor(config, apiKey, tokens)
   let app: AppLike
   try {
     app = createTaskApp({
@@ -158,12 +159,44 @@ function fromConfig(
     apiKey: key,
     generatedKey,
     source,
-    containerAuth: usesContainerAuth(config.containerAuth),
+    containerAuth: tokens,
     unsignedLocalCalls: acceptsUnsignedLocalCalls(config.containerAuth),
   }
 }
 
-function fromApp(app: AppLike, apiKey: string | undefined, source: string): ResolvedApp {
+/**
+ * The keys the app accepts and the one the health check sends: the given key, else the config's
+ * first, else (an app that verifies container tokens) none, else a generated one. Without
+ * `apiKeys` in the config, the environment's keys stay accepted.
+ */
+function keysFor(
+  config: TaskAppConfig,
+  apiKey: string | undefined,
+  tokens: boolean,
+): { key: string | undefined; generatedKey: boolean; apiKeys: readonly string[] } {
+  const configured: readonly string[] | undefined =
+    config.apiKeys === undefined ? undefined : [...config.apiKeys]
+  const fromEnv = [
+    ...(process.env.ENVIRONMENT_API_KEY ? [process.env.ENVIRONMENT_API_KEY] : []),
+    ...envAliases(),
+  ]
+  let key = apiKey ?? configured?.[0]
+  if (key === undefined && tokens) return { key, generatedKey: false, apiKeys: configured ?? fromEnv }
+  const generatedKey = key === undefined
+  key ??= generateKey()
+  const apiKeys = [...new Set([...(configured ?? []), key, ...(configured ? [] : fromEnv)])]
+  return { key, generatedKey, apiKeys }
+}
+
+function fromApp(app: AppLike, overrides: AppOverrides, source: string): ResolvedApp {
+  if (overrides.containerAuth !== undefined) {
+    throw new InProcessError(
+      'TASKAPP_ERR_INVALID_OPTIONS',
+      `The containerAuth option applies to a task-app config, but ${source} is a ready-made app: ` +
+        'set containerAuth in the config you build it from (or SYNTH_CONTAINER_TRUSTED_PUBKEYS).',
+    )
+  }
+  const { apiKey } = overrides
   return {
     listener: app,
     lifecycle: lifecycleOf(app),
@@ -189,17 +222,16 @@ async function callFactory(factory: () => unknown, source: string): Promise<unkn
 async function fromValue(
   value: unknown,
   source: string,
-  apiKey: string | undefined,
-  logger: Logger | undefined,
+  overrides: AppOverrides,
   depth = 0,
 ): Promise<ResolvedApp> {
-  if (isAppLike(value)) return fromApp(value, apiKey, source)
+  if (isAppLike(value)) return fromApp(value, overrides, source)
   if (typeof value === 'function' && depth === 0) {
     const produced = await callFactory(value as () => unknown, `${source}()`)
-    return fromValue(produced, `${source}()`, apiKey, logger, depth + 1)
+    return fromValue(produced, `${source}()`, overrides, depth + 1)
   }
   if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
-    return fromConfig(value as TaskAppConfig, apiKey, logger, source)
+    return fromConfig(value as TaskAppConfig, overrides, source)
   }
   throw new InProcessError(
     'TASKAPP_ERR_TASK_APP_INVALID',
@@ -213,18 +245,17 @@ async function fromValue(
  */
 export async function resolveApp(
   input: ResolvedOptions['input'],
-  options: { apiKey: string | undefined; logger: Logger | undefined; importer?: ModuleImporter },
+  options: AppOverrides & { importer?: ModuleImporter },
 ): Promise<ResolvedApp> {
-  const { apiKey, logger } = options
   switch (input.kind) {
     case 'app':
-      return fromApp(input.app, apiKey, 'app')
+      return fromApp(input.app, options, 'app')
     case 'config':
-      return fromConfig(input.config, apiKey, logger, 'config')
+      return fromConfig(input.config, options, 'config')
     case 'configFactory': {
       const config = await callFactory(input.configFactory, 'configFactory()')
-      if (isAppLike(config)) return fromApp(config, apiKey, 'configFactory()')
-      return fromConfig(config as TaskAppConfig, apiKey, logger, 'configFactory()')
+      if (isAppLike(config)) return fromApp(config, options, 'configFactory()')
+      return fromConfig(config as TaskAppConfig, options, 'configFactory()')
     }
     case 'taskAppPath': {
       let mod: Record<string, unknown>
@@ -253,9 +284,9 @@ export async function resolveApp(
         const source = `${input.path} export '${name}'`
         if (name === 'buildConfig' && typeof value === 'function') {
           const produced = await callFactory(value as () => unknown, `${source}()`)
-          return fromValue(produced, `${source}()`, apiKey, logger, 1)
+          return fromValue(produced, `${source}()`, options, 1)
         }
-        return fromValue(value, source, apiKey, logger)
+        return fromValue(value, source, options)
       }
       const found = Object.keys(mod)
       throw new InProcessError(
@@ -279,6 +310,19 @@ export function assertTunnelFitsAuth(resolved: ResolvedApp, tunnelMode: string):
       `Container auth mode 'optional_local' accepts unsigned calls from loopback, and a tunnel ` +
         `(${tunnelMode}) reaches the app from loopback too, so anyone with the public URL would get in. ` +
         "Use tunnel: { mode: 'local' }, or containerAuth.mode 'required' (SYNTH_CONTAINER_AUTH_MODE=required).",
+    )
+  }
+}
+
+/** The checks and the log line once the app is resolved: {@link assertTunnelFitsAuth}, then a generated key's notice. */
+export function checkResolvedApp(resolved: ResolvedApp, tunnelMode: string, logger: Logger): void {
+  assertTunnelFitsAuth(resolved, tunnelMode)
+  if (resolved.generatedKey) {
+    safeLog(
+      logger,
+      'info',
+      { apiKey: redact(resolved.apiKey) },
+      'no API key given: generated one for this run (app.apiKey)',
     )
   }
 }

@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Logger, TunnelBackend } from '@taskapp/core'
-import type { TaskAppConfig } from '@taskapp/task-server'
+import type { ContainerAuthConfig, TaskAppConfig } from '@taskapp/task-server'
 import { DEPRECATED_TUNNEL_KEYS } from './tunnel-spec'
 import type { TunnelMode, TunnelSpec } from './tunnel-spec'
 
@@ -46,6 +46,7 @@ export const OPTION_KEYS = [
   'allowNonLoopback',
   'tunnel',
   'apiKey',
+  'containerAuth',
   'healthCheckTimeoutMs',
   'onPortConflict',
   'verifyTunnel',
@@ -119,6 +120,14 @@ export interface OptionTypes<TApp> {
    * @default process.env.ENVIRONMENT_API_KEY
    */
   apiKey: string
+  /**
+   * Container tokens of the newer Synth generation, merged over the config's `containerAuth` (these
+   * fields win; unset ones fall back to the config, then to `SYNTH_CONTAINER_*`). Only for a config
+   * input (`config`, `configFactory`, a file exporting a config): a ready-made app is built already.
+   * With trusted keys and no `apiKey` anywhere, no key is generated: the app is token-only.
+   * @example { trustedKeys: process.env.MY_SYNTH_PUBKEYS, mode: 'required' }
+   */
+  containerAuth: ContainerAuthConfig
   /**
    * Deadline for the app to answer `GET /health` healthy (and for `verifyTunnel`).
    * @default 30000

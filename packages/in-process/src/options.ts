@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs'
 import { extname, resolve } from 'node:path'
 import { isLoopbackHost } from '@taskapp/port-manager'
-import type { TaskAppConfig } from '@taskapp/task-server'
+import type { ContainerAuthConfig, TaskAppConfig } from '@taskapp/task-server'
 import { InProcessError } from './errors'
 import type { Logger } from './logger'
 import { resolveTunnelOption } from './tunnel-spec'
@@ -21,6 +21,7 @@ export interface ResolvedOptions {
   readonly allowNonLoopback: boolean
   readonly tunnel: ResolvedTunnel
   readonly apiKey: string | undefined
+  readonly containerAuth: ContainerAuthConfig | undefined
   readonly healthCheckTimeoutMs: number
   readonly onPortConflict: PortConflictPolicy
   readonly verifyTunnel: boolean
@@ -217,6 +218,15 @@ export function validateOptions(raw: unknown): ResolvedOptions {
   const tunnel = resolveTunnelOption(options)
 
   const apiKey = optionalString(options, 'apiKey') ?? envString('ENVIRONMENT_API_KEY')
+  const containerAuth = options.containerAuth
+  if (
+    containerAuth !== undefined &&
+    (typeof containerAuth !== 'object' || containerAuth === null || Array.isArray(containerAuth))
+  ) {
+    throw invalid(
+      `Invalid containerAuth ${show(containerAuth)}: expected an object such as { trustedKeys: 'kid:BASE64', mode: 'required' }.`,
+    )
+  }
   const healthCheckTimeoutMs = optionalDuration(options, 'healthCheckTimeoutMs', 30_000, 1)
   const stopGraceMs = optionalDuration(options, 'stopGraceMs', 5_000, 0)
   const onPortConflict = options.onPortConflict ?? 'next'
@@ -240,6 +250,7 @@ export function validateOptions(raw: unknown): ResolvedOptions {
     allowNonLoopback,
     tunnel,
     apiKey,
+    containerAuth: containerAuth,
     healthCheckTimeoutMs,
     onPortConflict,
     verifyTunnel,

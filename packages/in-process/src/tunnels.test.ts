@@ -141,37 +141,98 @@ describe("tunnel mode 'synthtunnel' through a real relay on loopback", () => {
 })
 
 describe("tunnel mode 'synthtunnel' with container tokens", () => {
-  it('the agent injects no API key: the worker token alone → 401, plus a signed token → 200', async () => {
+  async function relayAndPair() {
     const { generateContainerKeyPair, signContainerToken } = await import('@taskapp/task-server')
     const { createRelayServer } = await import('@taskapp/tunnel-synth/relay')
     const relay = await createRelayServer({ apiKeys: ['relay-key-for-tests'], port: 0, host: '127.0.0.1' })
     onTestFinished(() => relay.close())
     const pair = generateContainerKeyPair({ kid: 'k1' })
+    const tokenHeader = async (scope: string) => ({
+      'X-Synth-Container-Authorization': `Bearer ${await signContainerToken({
+        privateKey: pair.privateKey,
+        kid: 'k1',
+        scopes: [scope],
+        ttlMs: 60_000,
+      })}`,
+    })
+    const tunnel = { mode: 'synthtunnel', relayUrl: relay.url, relayApiKey: 'relay-key-for-tests' } as const
+    return { pair, tokenHeader, tunnel }
+  }
+
+  it('token-only (no API key anywhere): none is generated, the worker token alone → 401, plus a signed token → 200', async () => {
+    const { pair, tokenHeader, tunnel } = await relayAndPair()
     const app = await InProcessTaskApp.start({
-      config: testConfig({ containerAuth: { trustedKeys: pair.trusted, mode: 'required' } }),
+      config: testConfig({
+        apiKeys: undefined,
+        containerAuth: { trustedKeys: pair.trusted, mode: 'required' },
+      }),
       port: 0,
       handleSignals: false,
-      tunnel: { mode: 'synthtunnel', relayUrl: relay.url, relayApiKey: 'relay-key-for-tests' },
+      tunnel,
     })
     onTestFinished(() => app.stop())
-    // No API key was given: one was generated, and the agent must not hand it to tunnel callers.
-    expect(app.apiKey).toEqual(expect.any(String))
+    expect(app.apiKey).toBeUndefined()
+    expect(app.containerTokens).toBe(true)
     const alone = await get(`${app.url}/task_info`, { headers: { ...app.headers } })
     expect(alone.status).toBe(401)
     expect(JSON.parse(alone.body)).toMatchObject({ detail: { error: { code: 'auth_missing' } } })
-    const token = await signContainerToken({
-      privateKey: pair.privateKey,
-      kid: 'k1',
-      scopes: ['task_info'],
-      ttlMs: 60_000,
-    })
+    // Any X-API-Key is refused: the app has none, and the agent injects none.
+    const guessed = await get(`${app.url}/task_info`, { headers: { ...app.headers, 'x-api-key': 'guess' } })
+    expect(guessed.status).toBe(401)
     const signed = await get(`${app.url}/task_info`, {
-      headers: { ...app.headers, 'X-Synth-Container-Authorization': `Bearer ${token}` },
+      headers: { ...app.headers, ...(await tokenHeader('task_info')) },
     })
     expect(signed.status).toBe(200)
-    // The local URL still takes the app's key directly (the tunnel only stopped injecting it).
-    const local = await get(`${app.localUrl}/task_info`, { headers: { 'x-api-key': app.apiKey! } })
-    expect(local.status).toBe(200)
+    // /health stays open, so the start-up health check needed no key.
+    expect((await get(`${app.localUrl}/health`)).status).toBe(200)
+  })
+
+  it('both generations (API key and container keys): the agent injects no key; the key or a token passes', async () => {
+    const { pair, tokenHeader, tunnel } = await relayAndPair()
+    const app = await InProcessTaskApp.start({
+      config: testConfig({ containerAuth: { trustedKeys: pair.trusted, mode: 'required' } }),
+      apiKey: 'older-generation-key',
+      port: 0,
+      handleSignals: false,
+      tunnel,
+    })
+    onTestFinished(() => app.stop())
+    expect(app.apiKey).toBe('older-generation-key')
+    const alone = await get(`${app.url}/task_info`, { headers: { ...app.headers } })
+    expect(alone.status).toBe(401)
+    const keyed = await get(`${app.url}/task_info`, {
+      headers: { ...app.headers, 'x-api-key': 'older-generation-key' },
+    })
+    expect(keyed.status).toBe(200)
+    const signed = await get(`${app.url}/task_info`, {
+      headers: { ...app.headers, ...(await tokenHeader('task_info')) },
+    })
+    expect(signed.status).toBe(200)
+  })
+
+  it('the containerAuth option turns tokens on for a config without them, and is refused for a ready-made app', async () => {
+    const { generateContainerKeyPair } = await import('@taskapp/task-server')
+    const pair = generateContainerKeyPair({ kid: 'k1' })
+    const app = await InProcessTaskApp.start({
+      config: testConfig({ apiKeys: undefined }),
+      containerAuth: { trustedKeys: pair.trusted },
+      port: 0,
+      handleSignals: false,
+      tunnel: { mode: 'local' },
+    })
+    onTestFinished(() => app.stop())
+    expect(app.containerTokens).toBe(true)
+    expect(app.apiKey).toBeUndefined()
+    const res = await get(`${app.url}/task_info`)
+    expect(JSON.parse(res.body)).toMatchObject({ detail: { error: { code: 'auth_missing' } } })
+    const ready = new InProcessTaskApp({
+      app: (_req, res) => res.end('ok'),
+      containerAuth: { trustedKeys: pair.trusted },
+      port: 0,
+      handleSignals: false,
+      tunnel: { mode: 'local' },
+    })
+    await expect(ready.start()).rejects.toMatchObject({ code: 'TASKAPP_ERR_INVALID_OPTIONS' })
   })
 
   it.each([
