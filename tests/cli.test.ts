@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createRelayServer } from '@taskapp/sdk'
+import { createRelayServer, generateContainerKeyPair, signContainerToken } from '@taskapp/sdk'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { REPO_ROOT, expectAllGone, groupMembers, portIsFree, shellStatus, spawnTs } from './test-helpers'
 
@@ -117,6 +117,36 @@ describe('taskapp serve (the example file)', () => {
         message: `port ${report.port} to be free`,
       })
       .toBe(true)
+  })
+
+  it('--container-keys: token-only app, the printout says the backend signs its own tokens, SIGINT exits 130', async () => {
+    const pair = generateContainerKeyPair({ kid: 'cli' })
+    // A public key is no secret: it may go on the command line.
+    await using cli = spawnTs(CLI, ['serve', EXAMPLE, '--port', '0', '--container-keys', pair.trusted], {
+      env: { ENVIRONMENT_API_KEY: undefined, SYNTH_CONTAINER_AUTH_MODE: undefined },
+    })
+    await cli.waitForLine(/^Press Ctrl\+C to stop\.$/, 45_000)
+    const printed = parseServeOutput(cli.stdout())
+    // No key anywhere and container keys set: none generated, so no header to hand over.
+    expect(printed.headers).toEqual({})
+    expect(cli.stdout()).toMatch(/^ {2}tokens: X-Synth-Container-Authorization: signed by Synth's backend/m)
+    const missing = await fetch(`${printed.url}/task_info`)
+    expect(missing.status).toBe(401)
+    expect(((await missing.json()) as { detail: { error: { code: string } } }).detail.error.code).toBe(
+      'auth_missing',
+    )
+    const token = await signContainerToken({
+      privateKey: pair.privateKey,
+      kid: 'cli',
+      scopes: ['task_info'],
+      ttlMs: 60_000,
+    })
+    const signed = await fetch(`${printed.url}/task_info`, {
+      headers: { 'X-Synth-Container-Authorization': `Bearer ${token}` },
+    })
+    expect(signed.status).toBe(200)
+    cli.child.kill('SIGINT')
+    expect(shellStatus(await cli.exited)).toBe(130)
   })
 
   it('a file that does not exist: exit 1 with the reason, nothing left running', async () => {

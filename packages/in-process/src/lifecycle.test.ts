@@ -176,21 +176,33 @@ describe('preconfigured mode', () => {
     expect(app.localUrl).toBe(`http://127.0.0.1:${app.port}`)
   })
 
-  it('falls back to TASKAPP_URL', async () => {
-    const saved = process.env.TASKAPP_URL
-    process.env.TASKAPP_URL = 'https://from-env.example.invalid/'
-    onTestFinished(() => {
-      if (saved === undefined) delete process.env.TASKAPP_URL
-      else process.env.TASKAPP_URL = saved
-    })
+  it.each([
+    ['TASKAPP_URL', {}],
+    ['SYNTH_TASK_APP_URL', { TASKAPP_URL: '' }],
+    ['SYNTH_CONTAINER_URL', { TASKAPP_URL: '', SYNTH_TASK_APP_URL: '' }],
+  ])('falls back to %s (taskapp first, then synth-ai generations)', async (name, blanks) => {
+    onTestFinished(() => void vi.unstubAllEnvs())
+    for (const other of ['TASKAPP_URL', 'SYNTH_TASK_APP_URL', 'SYNTH_CONTAINER_URL']) vi.stubEnv(other, '')
+    vi.stubEnv(name, `https://${name.toLowerCase()}.example.invalid/`)
+    for (const [blank, value] of Object.entries(blanks)) vi.stubEnv(blank, value)
     await using app = await InProcessTaskApp.start({
       port: 0,
       handleSignals: false,
       app: plainApp(),
       tunnel: { mode: 'preconfigured' },
     })
-    expect(app.url).toBe('https://from-env.example.invalid')
+    expect(app.url).toBe(`https://${name.toLowerCase()}.example.invalid`)
     expect(app.headers).toEqual({})
+  })
+
+  it('a bad URL in SYNTH_CONTAINER_URL is named by its variable', () => {
+    onTestFinished(() => void vi.unstubAllEnvs())
+    vi.stubEnv('TASKAPP_URL', '')
+    vi.stubEnv('SYNTH_TASK_APP_URL', '')
+    vi.stubEnv('SYNTH_CONTAINER_URL', 'ftp://nope')
+    expect(
+      () => new InProcessTaskApp({ app: plainApp(), port: 0, tunnel: { mode: 'preconfigured' } }),
+    ).toThrow(/Invalid SYNTH_CONTAINER_URL "ftp:\/\/nope"/)
   })
 })
 

@@ -17,6 +17,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }))
 // The env fallbacks must not leak into the cases below.
 const ENV_FALLBACKS = [
   'TASKAPP_URL',
+  'SYNTH_TASK_APP_URL',
+  'SYNTH_CONTAINER_URL',
   'TASKAPP_RELAY_URL',
   'SYNTH_BACKEND_URL',
   'CLOUDFLARE_TUNNEL_TOKEN',

@@ -52,7 +52,10 @@ export type TunnelSpec =
   | { readonly mode: 'local' }
   | {
       readonly mode: 'preconfigured'
-      /** The public URL (trailing slash removed). @default process.env.TASKAPP_URL */
+      /**
+       * The public URL (trailing slash removed).
+       * @default process.env.TASKAPP_URL, then synth-ai's SYNTH_TASK_APP_URL and SYNTH_CONTAINER_URL
+       */
       readonly url?: string
       /** Name of a header callers must send (goes into `app.headers` with `authToken`). */
       readonly authHeader?: string
@@ -253,12 +256,17 @@ function resolveSpec(spec: Record<string, unknown>, where: string): ResolvedTunn
   }
 }
 
-/** The `preconfigured` spec: its URL (or `TASKAPP_URL`) and the optional auth header pair. */
+/** Environment names of the preconfigured URL, first set wins: taskapp's, then synth-ai's two generations. */
+export const PRECONFIGURED_URL_ENV = ['TASKAPP_URL', 'SYNTH_TASK_APP_URL', 'SYNTH_CONTAINER_URL'] as const
+
+/** The `preconfigured` spec: its URL (or {@link PRECONFIGURED_URL_ENV}) and the optional auth header pair. */
 function resolvePreconfigured(str: (key: string) => string | undefined, where: string): ResolvedTunnelSpec {
-  const url = str('url') ?? envString('TASKAPP_URL')
+  const fromEnv = PRECONFIGURED_URL_ENV.find((name) => envString(name) !== undefined)
+  const url = str('url') ?? (fromEnv === undefined ? undefined : envString(fromEnv))
   if (url === undefined) {
     throw invalid(
-      "tunnel mode 'preconfigured' needs a URL: pass tunnel: { mode: 'preconfigured', url } or set TASKAPP_URL.",
+      "tunnel mode 'preconfigured' needs a URL: pass tunnel: { mode: 'preconfigured', url } or set TASKAPP_URL " +
+        '(synth-ai names SYNTH_TASK_APP_URL and SYNTH_CONTAINER_URL are read too).',
     )
   }
   const authHeader = str('authHeader')
@@ -271,7 +279,7 @@ function resolvePreconfigured(str: (key: string) => string | undefined, where: s
   }
   return {
     mode: 'preconfigured',
-    url: httpUrl(`${where}.url`, url),
+    url: httpUrl(str('url') === undefined && fromEnv !== undefined ? fromEnv : `${where}.url`, url),
     headers: authHeader !== undefined && authToken !== undefined ? { [authHeader]: authToken } : undefined,
   }
 }

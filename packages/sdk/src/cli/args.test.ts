@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { SdkError } from '../errors'
-import { DEFAULTS, parseCommand, type CliEnv } from './args'
+import { generateContainerKeyPair } from '@taskapp/task-server'
+import { DEFAULTS, parseCommand, type CliEnv, type ServeCommand } from './args'
+import { serveOptions } from './serve'
 import { helpText } from './help'
 
 function usageError(argv: string[], env: CliEnv = {}): SdkError {
@@ -224,6 +226,66 @@ describe('parseCommand: serve', () => {
     expect(err.message).toMatch(message)
     expect(err.message).toMatch(/^taskapp serve: /)
     expect(err.message).toContain('Run `taskapp serve --help` for usage.')
+  })
+})
+
+describe('parseCommand: serve, container tokens', () => {
+  const KEYS = generateContainerKeyPair({ kid: 'k1' }).trusted
+
+  it('--container-keys, --container-auth and --container-issuer go to the app as containerAuth', () => {
+    const cmd = parseCommand(
+      [
+        'serve',
+        'a.ts',
+        '--container-keys',
+        KEYS,
+        '--container-auth',
+        ' Required ',
+        '--container-issuer',
+        'me',
+      ],
+      {},
+    ) as ServeCommand
+    expect(cmd).toMatchObject({
+      containerKeys: KEYS,
+      containerAuthMode: 'required',
+      containerIssuer: 'me',
+      containerAuthFrom: 'flag',
+    })
+    expect(serveOptions(cmd).containerAuth).toEqual({ trustedKeys: KEYS, mode: 'required', issuer: 'me' })
+  })
+
+  it('from the environment alone they are checked but left to the task server (which reads them itself)', () => {
+    const cmd = parseCommand(['serve', 'a.ts'], { SYNTH_CONTAINER_TRUSTED_PUBKEYS: KEYS }) as ServeCommand
+    expect(cmd.containerAuthFrom).toBe('env')
+    expect(serveOptions(cmd)).not.toHaveProperty('containerAuth')
+    expect(
+      usageError(['serve', 'a.ts'], { SYNTH_CONTAINER_TRUSTED_PUBKEYS: 'k1:not-a-key' }).message,
+    ).toMatch(/--container-keys .*must be a comma list of Ed25519 public keys/)
+  })
+
+  it.each([
+    [['--container-keys', 'k1:AAAA'], /--container-keys .*32 bytes/],
+    [
+      ['--container-keys', KEYS, '--container-auth', 'sometimes'],
+      /--container-auth .*required, optional_local, disabled/,
+    ],
+    [['--container-auth', 'required'], /--container-auth needs trusted keys: --container-keys/],
+    [['--container-issuer', 'me'], /--container-issuer needs trusted keys/],
+    [
+      ['--container-keys', KEYS, '--container-auth', 'optional_local', '--relay-url', 'http://127.0.0.1:1'],
+      /--container-auth optional_local lets unsigned calls from loopback in, and the synthtunnel tunnel/,
+    ],
+  ])('%j is refused in CLI words', (flags, message) => {
+    expect(usageError(['serve', 'a.ts', ...flags]).message).toMatch(message)
+  })
+
+  it('SYNTH_CONTAINER_AUTH_MODE=optional_local with a tunnel is named as the variable', () => {
+    const env = { SYNTH_CONTAINER_TRUSTED_PUBKEYS: KEYS, SYNTH_CONTAINER_AUTH_MODE: 'optional_local' }
+    expect(usageError(['serve', 'a.ts', '-t', 'quick'], env).message).toMatch(
+      /SYNTH_CONTAINER_AUTH_MODE=optional_local lets unsigned calls/,
+    )
+    expect((parseCommand(['serve', 'a.ts'], env) as ServeCommand).containerAuthMode).toBe('optional_local')
   })
 })
 

@@ -22,6 +22,7 @@ import {
   httpUrl,
   RELAY_FLAGS,
   SERVE_FLAGS,
+  type CONTAINER_AUTH_MODES,
   type LogLevel,
   type PORT_CONFLICT_POLICIES,
   type TunnelModeFlag,
@@ -51,6 +52,18 @@ export interface ServeCommand {
   readonly apiKey?: string
   /** Where `apiKey` came from. */
   readonly apiKeyFrom?: 'flag' | 'env'
+  /** Trusted container public keys (`--container-keys` or `SYNTH_CONTAINER_TRUSTED_PUBKEYS`). */
+  readonly containerKeys?: string
+  /** `--container-auth` or `SYNTH_CONTAINER_AUTH_MODE`. */
+  readonly containerAuthMode?: (typeof CONTAINER_AUTH_MODES)[number]
+  /** `--container-issuer` or `SYNTH_CONTAINER_AUTH_ISSUER`. */
+  readonly containerIssuer?: string
+  /**
+   * `flag` when a `--container-*` flag was given: the three values then go to the app as the
+   * `containerAuth` option. From the environment alone they are only checked here: the task
+   * server reads the same variables itself (so a file exporting a ready-made app works too).
+   */
+  readonly containerAuthFrom?: 'flag' | 'env'
   readonly onPortConflict: (typeof PORT_CONFLICT_POLICIES)[number]
   readonly verifyTunnel: boolean
   readonly json: boolean
@@ -129,6 +142,11 @@ function tunnelSpec(mode: TunnelModeFlag, values: Record<string, unknown>): Serv
   return spec as ServeCommand['tunnel']
 }
 
+function containerAuthFrom(sources: Readonly<Record<string, string | undefined>>): 'flag' | 'env' {
+  const names = ['containerKeys', 'containerAuthMode', 'containerIssuer']
+  return names.some((name) => sources[name] === 'flag') ? 'flag' : 'env'
+}
+
 function parseServe(args: readonly string[], env: CliEnv): ServeCommand | HelpCommand {
   const parsed = flagsOrHelp('serve', SERVE_FLAGS, args)
   if (parsed === undefined) return { command: 'help', topic: 'serve' }
@@ -145,7 +163,10 @@ function parseServe(args: readonly string[], env: CliEnv): ServeCommand | HelpCo
   // The rules between flags.
   const mode = values['tunnel.mode'] ?? (values['tunnel.relayUrl'] !== undefined ? 'synthtunnel' : 'local')
   if (mode === 'preconfigured' && values['tunnel.url'] === undefined) {
-    throw usage('serve', '--tunnel preconfigured needs --public-url <url> (or TASKAPP_URL).')
+    throw usage(
+      'serve',
+      '--tunnel preconfigured needs --public-url <url> (or TASKAPP_URL, SYNTH_TASK_APP_URL, SYNTH_CONTAINER_URL).',
+    )
   }
   if (mode !== 'preconfigured' && sources['tunnel.url'] === 'flag') {
     throw usage('serve', `--public-url only applies to --tunnel preconfigured (the tunnel is ${mode}).`)
@@ -159,6 +180,29 @@ function parseServe(args: readonly string[], env: CliEnv): ServeCommand | HelpCo
       '--tunnel named needs --cloudflare-token <token> and --hostname <host> (or CLOUDFLARE_TUNNEL_TOKEN and CLOUDFLARE_TUNNEL_HOSTNAME).',
     )
   }
+  if (
+    values.containerKeys !== undefined &&
+    values.containerAuthMode === 'optional_local' &&
+    mode !== 'local'
+  ) {
+    const given =
+      sources.containerAuthMode === 'flag'
+        ? '--container-auth optional_local'
+        : 'SYNTH_CONTAINER_AUTH_MODE=optional_local'
+    throw usage(
+      'serve',
+      `${given} lets unsigned calls from loopback in, and the ${mode} tunnel reaches the app from ` +
+        'loopback too, so anyone with the URL would get in: use --tunnel local, or --container-auth required.',
+    )
+  }
+  for (const name of ['containerAuthMode', 'containerIssuer'] as const) {
+    if (sources[name] === 'flag' && values.containerKeys === undefined) {
+      throw usage(
+        'serve',
+        `--${SERVE_FLAGS[name].name} needs trusted keys: --container-keys <kid:base64,...> (or SYNTH_CONTAINER_TRUSTED_PUBKEYS).`,
+      )
+    }
+  }
   const { verbose, ...fields } = pick(values)
   return {
     command: 'serve',
@@ -166,6 +210,7 @@ function parseServe(args: readonly string[], env: CliEnv): ServeCommand | HelpCo
     ...fields,
     tunnel: tunnelSpec(mode, values),
     ...(fields.apiKey !== undefined && { apiKeyFrom: sources.apiKey === 'flag' ? 'flag' : 'env' }),
+    ...(values.containerKeys !== undefined && { containerAuthFrom: containerAuthFrom(sources) }),
     logLevel: verbose ? 'debug' : fields.logLevel,
   }
 }

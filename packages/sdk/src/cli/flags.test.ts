@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { InProcessTaskApp } from '@taskapp/in-process'
+import { generateContainerKeyPair } from '@taskapp/task-server'
 import { describe, expect, it, vi } from 'vitest'
 import { parseCommand, type CliEnv, type CommandName, type ServeCommand } from './args'
 import { flagNotes, parseArgsOptions, type FlagTable } from './flag-table'
@@ -21,6 +22,10 @@ const POSITIONALS: Record<CommandName, string[]> = {
  * Two values for every flag with an environment fallback (neither the default), and the other
  * flags it needs. A list flag's value is comma-separated, as in its environment variable.
  */
+// Real public keys, so the samples pass the same key check the task server uses.
+const KEYS_A = generateContainerKeyPair({ kid: 'a' }).trusted
+const KEYS_B = generateContainerKeyPair({ kid: 'b' }).trusted
+
 const SAMPLES: Record<string, { a: string; b: string; with?: string[] }> = {
   'serve --port': { a: '9001', b: '9002' },
   'serve --tunnel': { a: 'quick', b: 'local' },
@@ -42,6 +47,9 @@ const SAMPLES: Record<string, { a: string; b: string; with?: string[] }> = {
     b: 'b.example.com',
     with: ['-t', 'named', '--cloudflare-token', 't'],
   },
+  'serve --container-keys': { a: KEYS_A, b: KEYS_B },
+  'serve --container-auth': { a: 'disabled', b: 'required', with: ['--container-keys', KEYS_A] },
+  'serve --container-issuer': { a: 'iss-a', b: 'iss-b', with: ['--container-keys', KEYS_A] },
   'serve --log-level': { a: 'debug', b: 'error' },
   'check --api-key': { a: 'check-a', b: 'check-b' },
   'relay --port': { a: '0', b: '9003' },

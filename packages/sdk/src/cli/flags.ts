@@ -5,6 +5,7 @@
  * derived from these tables (see `flag-table.ts`); rules between flags live in `args.ts`.
  */
 import type { TunnelMode, TunnelSpec } from '@taskapp/in-process'
+import { parseTrustedContainerKeys, type ContainerAuthMode } from '@taskapp/task-server'
 import type { CheckCommand, RelayCommand, ServeCommand } from './args'
 import { list, option, toggle, type Flag, type FlagParser } from './flag-table'
 
@@ -18,6 +19,13 @@ export const TUNNEL_MODES = [
 ] as const satisfies readonly TunnelMode[]
 /** One of {@link TUNNEL_MODES}. */
 export type TunnelModeFlag = (typeof TUNNEL_MODES)[number]
+
+/** Container-auth modes `--container-auth` accepts (task-server's `ContainerAuthMode`). */
+export const CONTAINER_AUTH_MODES = [
+  'required',
+  'optional_local',
+  'disabled',
+] as const satisfies readonly ContainerAuthMode[]
 
 /** Port-conflict policies `--on-port-conflict` accepts. */
 export const PORT_CONFLICT_POLICIES = ['next', 'error', 'kill'] as const
@@ -95,6 +103,18 @@ export const milliseconds: FlagParser<number> = (raw, ctx) => {
 /** Any string as given (tokens, hostnames, keys). */
 export const text: FlagParser<string> = (raw) => raw
 
+/** Trusted container public keys, `kid:base64,base64,...`, checked as the task server reads them. */
+const containerKeys: FlagParser<string> = (raw, ctx) => {
+  try {
+    if (parseTrustedContainerKeys(raw).length === 0) throw new Error('no key in it')
+  } catch (err) {
+    throw ctx.fail(
+      `must be a comma list of Ed25519 public keys, kid:base64 or base64 (32 bytes each): ${(err as Error).message}`,
+    )
+  }
+  return raw
+}
+
 /** A non-blank key. */
 const key: FlagParser<string> = (raw, ctx) => {
   if (raw.trim() === '') throw ctx.fail('must not be empty.')
@@ -136,9 +156,9 @@ type SpecKey = TunnelSpec extends infer S ? (S extends unknown ? keyof S : never
 
 /** Targets a serve flag may write: the command's fields, the tunnel spec's keys, and `verbose`. */
 type ServeTargets = {
-  readonly [K in Exclude<keyof ServeCommand, 'command' | 'file' | 'tunnel' | 'apiKeyFrom'>]: Flag<
-    ServeCommand[K]
-  >
+  readonly [
+    K in Exclude<keyof ServeCommand, 'command' | 'file' | 'tunnel' | 'apiKeyFrom' | 'containerAuthFrom'>
+  ]: Flag<ServeCommand[K]>
 } & { readonly [K in SpecKey as `tunnel.${K}`]?: Flag<SpecValue<K> | undefined> } & {
   readonly verbose?: Flag<boolean>
 }
@@ -199,11 +219,37 @@ export const SERVE_FLAGS = {
     defaultHelp: 'generated and printed',
     parse: text,
   }),
+  containerKeys: option({
+    name: 'container-keys',
+    value: '<keys>',
+    help:
+      'trusted Synth container public keys (kid:base64,...): verify the signed tokens of the newer ' +
+      'Synth generation (X-Synth-Container-Authorization); the backend signs its own for each call',
+    env: ['SYNTH_CONTAINER_TRUSTED_PUBKEYS'],
+    defaultHelp: 'none: no token check',
+    parse: containerKeys,
+  }),
+  containerAuthMode: option({
+    name: 'container-auth',
+    value: '<mode>',
+    help: `${CONTAINER_AUTH_MODES.join(' | ')}; optional_local only with --tunnel local`,
+    env: ['SYNTH_CONTAINER_AUTH_MODE'],
+    defaultHelp: 'required when keys are set',
+    parse: oneOf(CONTAINER_AUTH_MODES, (raw) => raw.trim().toLowerCase()),
+  }),
+  containerIssuer: option({
+    name: 'container-issuer',
+    value: '<iss>',
+    help: 'the iss claim container tokens must carry',
+    env: ['SYNTH_CONTAINER_AUTH_ISSUER'],
+    defaultHelp: 'synth-backend',
+    parse: key,
+  }),
   'tunnel.url': option({
     name: 'public-url',
     value: '<url>',
     help: 'the URL for --tunnel preconfigured',
-    env: ['TASKAPP_URL'],
+    env: ['TASKAPP_URL', 'SYNTH_TASK_APP_URL', 'SYNTH_CONTAINER_URL'],
     parse: httpUrl,
   }),
   'tunnel.token': option({

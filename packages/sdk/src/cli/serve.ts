@@ -20,6 +20,12 @@ export interface ServeReport {
   readonly headers: Readonly<Record<string, string>>
   /** Where the task app key came from: `flag`/`env` (you have it), `generated` (in `headers`), `none`. */
   readonly apiKeySource: 'flag' | 'env' | 'generated' | 'none'
+  /**
+   * True when the app verifies Synth container tokens (`X-Synth-Container-Authorization`): a
+   * caller needs one signed by a trusted key. Synth's backend signs its own for each call, so
+   * none is listed in `headers`.
+   */
+  readonly containerTokens: boolean
 }
 
 /** Process hooks `runServe` needs (the real `process` by default; tests may pass their own). */
@@ -56,6 +62,13 @@ export function serveOptions(
     handleSignals: false,
     ...(logger !== undefined && { logger }),
     ...(cmd.apiKey !== undefined && { apiKey: cmd.apiKey }),
+    ...(cmd.containerAuthFrom === 'flag' && {
+      containerAuth: {
+        ...(cmd.containerKeys !== undefined && { trustedKeys: cmd.containerKeys }),
+        ...(cmd.containerAuthMode !== undefined && { mode: cmd.containerAuthMode }),
+        ...(cmd.containerIssuer !== undefined && { issuer: cmd.containerIssuer }),
+      },
+    }),
   }
 }
 
@@ -162,6 +175,7 @@ function serveReport(cmd: ServeCommand, app: InProcessTaskApp): ServeReport {
     tunnel: publicTunnel(cmd.tunnel),
     headers,
     apiKeySource: source,
+    containerTokens: app.containerTokens,
   }
 }
 
@@ -175,6 +189,11 @@ function printReport(cmd: ServeCommand, io: CliIo, report: ServeReport): void {
   for (const [name, value] of Object.entries(report.headers)) lines.push(`  header: ${name}: ${value}`)
   if (report.apiKeySource === 'flag' || report.apiKeySource === 'env') {
     lines.push(`  header: X-API-Key: <your task app key, ${redactSecret(cmd.apiKey)}>`)
+  }
+  if (report.containerTokens) {
+    lines.push(
+      "  tokens: X-Synth-Container-Authorization: signed by Synth's backend for each call (none to hand over)",
+    )
   }
   lines.push('Press Ctrl+C to stop.')
   io.stdout.write(`${lines.join('\n')}\n`)
