@@ -113,9 +113,12 @@ function processGone(pid: number): boolean {
   }
 }
 
+/** After SIGKILL, the port is waited for at least this long (see {@link killPortOwner}). */
+const KILL_TEARDOWN_FLOOR_MS = 2000
+
 /**
  * Stops the process listening on `port`: SIGTERM, then SIGKILL if the port is still held after
- * `timeoutMs`. Resolves with the owner it stopped, or `undefined` when nothing listened. It
+ * `timeoutMs` (then waits at least 2 s for the kernel to release it). Resolves with the owner it stopped, or `undefined` when nothing listened. It
  * refuses (`TASKAPP_ERR_KILL_REFUSED`) to kill the calling process itself.
  *
  * @example
@@ -161,7 +164,11 @@ export async function killPortOwner(
         { port, owner, cause: err },
       )
     }
-    if (await pollUntil(released, { timeoutMs, signal: options.signal })) return owner
+    // SIGTERM gets `timeoutMs`. SIGKILL cannot be ignored: what is left is the kernel tearing the
+    // process down, which on a loaded machine can take longer than a short `timeoutMs`, so that
+    // wait has a floor (giving up then would leave a dying process blamed for the port).
+    const waitMs = sig === 'SIGKILL' ? Math.max(timeoutMs, KILL_TEARDOWN_FLOOR_MS) : timeoutMs
+    if (await pollUntil(released, { timeoutMs: waitMs, signal: options.signal })) return owner
   }
   throw new PortManagerError(
     'TASKAPP_ERR_KILL_FAILED',
