@@ -18,7 +18,10 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }))
 const ENV_FALLBACKS = [
   'TASKAPP_URL',
   'TASKAPP_RELAY_URL',
+  'TASKAPP_RELAY_API_KEY',
+  'SYNTH_API_KEY',
   'SYNTH_BACKEND_URL',
+  'SYNTH_BACKEND_URL_OVERRIDE',
   'CLOUDFLARE_TUNNEL_TOKEN',
   'CLOUDFLARE_TUNNEL_HOSTNAME',
 ]
