@@ -7,6 +7,8 @@ import { describe, expect, it } from 'vitest'
 import {
   CloudflareTunnelError,
   CloudflareTunnelErrorCode,
+  CoreError,
+  CoreErrorCode,
   HealthCheckError,
   HealthCheckErrorCode,
   InProcessError,
@@ -26,6 +28,7 @@ import { ExampleError, ExampleErrorCode } from '../apps/example/src/errors'
 type ErrorClass = new (code: never, message: string, options?: { cause?: unknown }) => Error
 
 const packages: ReadonlyArray<{ readme: string; codes: Record<string, string>; ErrorClass: ErrorClass }> = [
+  { readme: 'packages/core', codes: CoreErrorCode, ErrorClass: CoreError },
   { readme: 'packages/port-manager', codes: PortManagerErrorCode, ErrorClass: PortManagerError },
   { readme: 'packages/health-checker', codes: HealthCheckErrorCode, ErrorClass: HealthCheckError },
   { readme: 'packages/task-server', codes: TaskServerErrorCode, ErrorClass: TaskServerError },

@@ -70,6 +70,33 @@ export class TaskappError<Code extends string = string> extends Error {
   }
 }
 
+/** Stable codes of {@link CoreError}; match on `err.code`, never on the message. */
+export const CoreErrorCode = {
+  /** `SYNTH_BACKEND_URL_OVERRIDE`, `SYNTH_BACKEND_URL` or a `backendUrl` option is not usable. */
+  InvalidSynthBackendUrl: 'TASKAPP_ERR_INVALID_SYNTH_BACKEND_URL',
+} as const
+
+/** One of the {@link CoreErrorCode} values. */
+export type CoreErrorCode = (typeof CoreErrorCode)[keyof typeof CoreErrorCode]
+
+/**
+ * The errors `@taskapp/core` throws itself (so far only those of `resolveSynthBackendUrl`). Packages
+ * that call core wrap them once into their own family, with this error as `cause`.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   resolveSynthBackendUrl()
+ * } catch (err) {
+ *   if (err instanceof CoreError && err.code === 'TASKAPP_ERR_INVALID_SYNTH_BACKEND_URL') console.error(err.message)
+ * }
+ * ```
+ */
+export class CoreError extends TaskappError<CoreErrorCode> {
+  static override readonly family: string = 'CoreError'
+  override readonly name = 'CoreError'
+}
+
 /**
  * True when `err` is a taskapp error (of any package, any copy), with the given code if one is
  * passed.

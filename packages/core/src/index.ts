@@ -2,9 +2,17 @@
  * `@taskapp/core`: what every taskapp package shares. Imports nothing of ours and has no
  * dependencies.
  */
-export { TaskappError, isTaskappError, messageOf } from './errors'
+export { TaskappError, isTaskappError, messageOf, CoreError, CoreErrorCode } from './errors'
 export type { TaskappErrorOptions } from './errors'
 export { silentLogger, levelEnabled, safeLog } from './logger'
 export type { Logger, LogLevel } from './logger'
 export { redact } from './redact'
 export type { OpenTunnel, TunnelBackend, TunnelTarget } from './tunnel'
+export {
+  resolveSynthBackendUrl,
+  SYNTH_BACKEND_ENV_NAMES,
+  SYNTH_DEV_BACKEND_URL,
+  SYNTH_LOCAL_BACKEND_URL,
+  SYNTH_PROD_BACKEND_URL,
+} from './synth-backend'
+export type { ResolveSynthBackendOptions, ResolvedSynthBackend, SynthBackendSource } from './synth-backend'

@@ -93,7 +93,8 @@ export interface OptionTypes<TApp> {
   /**
    * How the app is reached from outside: a {@link TunnelSpec} (`{ mode: 'synthtunnel', relayUrl }`,
    * `{ mode: 'quick', install: true }`, `{ mode: 'local' }`, ...) or any {@link TunnelBackend}.
-   * @default { mode: 'synthtunnel' } (relay from TASKAPP_RELAY_URL or SYNTH_BACKEND_URL)
+   * @default { mode: 'synthtunnel' }: the relay at TASKAPP_RELAY_URL, else, with SYNTH_API_KEY set, Synth's
+   * hosted relay (SYNTH_BACKEND_URL_OVERRIDE, SYNTH_BACKEND_URL, else https://api.usesynth.ai)
    */
   tunnel: TunnelSpec | TunnelBackend
   /** @deprecated Use `tunnel: { mode }`. */

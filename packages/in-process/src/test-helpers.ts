@@ -6,9 +6,21 @@
 import { request as httpRequest } from 'node:http'
 import type { Agent, IncomingMessage, ServerResponse } from 'node:http'
 import { deferred } from '@taskapp/test-utils'
+import { vi } from 'vitest'
 import type { TaskAppConfig } from '@taskapp/task-server'
 import type { AppLike } from './option-types'
 import type { OpenTunnel, TunnelBackend, TunnelTarget } from './tunnel'
+
+/**
+ * Unsets (with `vi.stubEnv`, undone by `vi.unstubAllEnvs()`) every `SYNTH_*` and `TASKAPP_RELAY_*`
+ * variable, so a test sets only the ones it means and the default relay can never be Synth's
+ * hosted one by accident.
+ */
+export function clearRelayEnv(): void {
+  for (const name of Object.keys(process.env)) {
+    if (name.startsWith('SYNTH_') || name.startsWith('TASKAPP_RELAY_')) vi.stubEnv(name, undefined)
+  }
+}
 
 /** A controllable fake tunnel backend (a legitimate {@link TunnelBackend}, used through the public option). */
 export interface FakeTunnelBackend extends TunnelBackend {

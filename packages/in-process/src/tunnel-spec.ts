@@ -3,6 +3,7 @@
  * One table ({@link TUNNEL_SPEC_KEYS}) says which keys each mode takes; the old flat options
  * (`tunnelMode`, `relayUrl`, ...) are mapped onto a spec here, with a deprecation warning.
  */
+import { messageOf, resolveSynthBackendUrl } from '@taskapp/core'
 import type { TunnelBackend } from '@taskapp/core'
 import { InProcessError } from './errors'
 
@@ -26,9 +27,14 @@ export const TUNNEL_MODES: readonly TunnelMode[] = ['synthtunnel', 'quick', 'nam
 export type TunnelSpec =
   | {
       readonly mode: 'synthtunnel'
-      /** Base URL of the relay. @default process.env.TASKAPP_RELAY_URL, then SYNTH_BACKEND_URL */
+      /**
+       * Base URL of the relay.
+       * @default process.env.TASKAPP_RELAY_URL (a self-hosted relay); else, when a relay API key is
+       * set, Synth's hosted relay: `resolveSynthBackendUrl()` of `@taskapp/core`
+       * (`SYNTH_BACKEND_URL_OVERRIDE`, then `SYNTH_BACKEND_URL`, else `https://api.usesynth.ai`)
+       */
       readonly relayUrl?: string
-      /** API key for the relay. @default process.env.SYNTH_API_KEY */
+      /** API key for the relay (Synth's API key for Synth's hosted relay). @default process.env.SYNTH_API_KEY */
       readonly relayApiKey?: string
     }
   | {
@@ -214,20 +220,8 @@ function resolveSpec(spec: Record<string, unknown>, where: string): ResolvedTunn
   switch (mode as TunnelMode) {
     case 'local':
       return { mode: 'local' }
-    case 'synthtunnel': {
-      const relayUrl = str('relayUrl') ?? envString('TASKAPP_RELAY_URL') ?? envString('SYNTH_BACKEND_URL')
-      if (relayUrl === undefined) {
-        throw invalid(
-          "tunnel mode 'synthtunnel' (the default) needs a relay: pass tunnel: { mode: 'synthtunnel', relayUrl } " +
-            "or set TASKAPP_RELAY_URL (or SYNTH_BACKEND_URL). For no tunnel at all, pass tunnel: { mode: 'local' }.",
-        )
-      }
-      return {
-        mode: 'synthtunnel',
-        relayUrl: httpUrl(`${where}.relayUrl`, relayUrl),
-        relayApiKey: str('relayApiKey') ?? envString('SYNTH_API_KEY'),
-      }
-    }
+    case 'synthtunnel':
+      return resolveSynthTunnel(str, where)
     case 'quick':
       return {
         mode: 'quick',
@@ -253,6 +247,32 @@ function resolveSpec(spec: Record<string, unknown>, where: string): ResolvedTunn
     }
     case 'preconfigured':
       return resolvePreconfigured(str, where)
+  }
+}
+
+/**
+ * The `synthtunnel` spec: `relayUrl`, else `TASKAPP_RELAY_URL` (a self-hosted relay), else, when a
+ * relay key is known (`relayApiKey` or `SYNTH_API_KEY`), Synth's hosted relay as `@taskapp/core`'s
+ * `resolveSynthBackendUrl` finds it (`SYNTH_BACKEND_URL_OVERRIDE`, `SYNTH_BACKEND_URL`, production).
+ */
+function resolveSynthTunnel(str: (key: string) => string | undefined, where: string): ResolvedTunnelSpec {
+  const relayApiKey = str('relayApiKey') ?? envString('SYNTH_API_KEY')
+  const relayUrl = str('relayUrl') ?? envString('TASKAPP_RELAY_URL')
+  if (relayUrl !== undefined) {
+    return { mode: 'synthtunnel', relayUrl: httpUrl(`${where}.relayUrl`, relayUrl), relayApiKey }
+  }
+  if (relayApiKey === undefined) {
+    throw invalid(
+      "tunnel mode 'synthtunnel' (the default) needs a relay and a key: set SYNTH_API_KEY for Synth's hosted relay " +
+        '(SYNTH_BACKEND_URL_OVERRIDE or SYNTH_BACKEND_URL pick another Synth backend), or set TASKAPP_RELAY_URL ' +
+        "(or pass tunnel: { mode: 'synthtunnel', relayUrl, relayApiKey }) for a self-hosted relay. " +
+        "For no tunnel at all, pass tunnel: { mode: 'local' }.",
+    )
+  }
+  try {
+    return { mode: 'synthtunnel', relayUrl: resolveSynthBackendUrl().url, relayApiKey }
+  } catch (err) {
+    throw new InProcessError('TASKAPP_ERR_INVALID_OPTIONS', messageOf(err), { cause: err })
   }
 }
 

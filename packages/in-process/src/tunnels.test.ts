@@ -1,8 +1,8 @@
 import { join } from 'node:path'
-import { describe, expect, it, onTestFinished } from 'vitest'
+import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest'
 import { InProcessTaskApp } from './in-process-task-app'
 import { recordingLogger } from '@taskapp/test-utils'
-import { get, plainApp, testConfig } from './test-helpers'
+import { clearRelayEnv, get, plainApp, testConfig } from './test-helpers'
 import { loadTunnelPackage, setTunnelModuleLoader } from './tunnels'
 import { acceptsUnsignedLocalCalls, usesContainerAuth } from './load'
 import type { ContainerAuthConfig } from '@taskapp/task-server'
@@ -138,6 +138,39 @@ describe("tunnel mode 'synthtunnel' through a real relay on loopback", () => {
     await app.stop()
     await expect.poll(() => relay.stats().agents, { timeout: 10_000, interval: 10 }).toBe(0)
   })
+})
+
+describe("tunnel mode 'synthtunnel' with no relay URL: Synth's backend from SYNTH_BACKEND_URL_OVERRIDE", () => {
+  afterEach(() => {
+    vi.unstubAllEnvs()
+  })
+
+  it.each(['SYNTH_BACKEND_URL_OVERRIDE', 'SYNTH_BACKEND_URL'])(
+    'SYNTH_API_KEY + %s pointing at a loopback relay: the public URL is on that relay and works',
+    async (variable) => {
+      clearRelayEnv()
+      const { createRelayServer } = await import('@taskapp/tunnel-synth/relay')
+      const relay = await createRelayServer({ port: 0, host: '127.0.0.1' })
+      onTestFinished(() => relay.close())
+      // Keys go through the environment, as a user sets them; never the production URL.
+      vi.stubEnv(variable, `${relay.url}/api/`)
+      vi.stubEnv('SYNTH_API_KEY', relay.apiKey)
+      vi.stubEnv('BACKEND_BASE_URL', 'http://127.0.0.1:9')
+      vi.stubEnv('NEXT_PUBLIC_API_URL', 'http://127.0.0.1:9')
+      const app = await InProcessTaskApp.start({
+        config: testConfig(),
+        port: 0,
+        handleSignals: false,
+        tunnel: { mode: 'synthtunnel' },
+      })
+      onTestFinished(() => app.stop())
+      expect(app.url.startsWith(`${relay.url}/s/`)).toBe(true)
+      expect(relay.stats().agents).toBe(1)
+      const health = await get(`${app.url}/health`, { headers: { ...app.headers } })
+      expect(health.status).toBe(200)
+      expect(JSON.parse(health.body)).toMatchObject({ healthy: true })
+    },
+  )
 })
 
 describe("tunnel mode 'synthtunnel' with container tokens", () => {

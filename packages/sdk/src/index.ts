@@ -40,15 +40,22 @@ export type {
   TunnelMode,
 } from '@taskapp/in-process'
 
-// ---- @taskapp/core: the error base, the logger and the tunnel contract
+// ---- @taskapp/core: the error base, the logger, the tunnel contract and the Synth backend resolver
 export {
   TaskappError,
   isTaskappError,
   messageOf,
+  CoreError,
+  CoreErrorCode,
   redact,
   silentLogger,
   levelEnabled,
   safeLog,
+  resolveSynthBackendUrl,
+  SYNTH_BACKEND_ENV_NAMES,
+  SYNTH_DEV_BACKEND_URL,
+  SYNTH_LOCAL_BACKEND_URL,
+  SYNTH_PROD_BACKEND_URL,
 } from '@taskapp/core'
 export type {
   TaskappErrorOptions,
@@ -57,6 +64,9 @@ export type {
   OpenTunnel,
   TunnelBackend,
   TunnelTarget,
+  ResolveSynthBackendOptions,
+  ResolvedSynthBackend,
+  SynthBackendSource,
 } from '@taskapp/core'
 
 // ---- @taskapp/task-server: the task-app HTTP service

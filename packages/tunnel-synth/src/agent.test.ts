@@ -90,6 +90,40 @@ describe('synthTunnel().open() errors carry stable codes', () => {
     expect(() => synthTunnel({ backendUrl: 'ftp://x' })).toThrow(
       expect.objectContaining({ code: SynthTunnelErrorCode.InvalidOptions }),
     )
+    // A bad backend variable names itself; core's error is the cause.
+    let caught: unknown
+    try {
+      synthTunnel({ env: { SYNTH_BACKEND_URL_OVERRIDE: 'prodd' } })
+    } catch (err) {
+      caught = err
+    }
+    expect(caught).toBeInstanceOf(SynthTunnelError)
+    expect(caught).toMatchObject({
+      code: SynthTunnelErrorCode.InvalidOptions,
+      message: expect.stringContaining(
+        'SYNTH_BACKEND_URL_OVERRIDE must be local, dev, prod or an http(s) URL',
+      ),
+      cause: { name: 'CoreError', code: 'TASKAPP_ERR_INVALID_SYNTH_BACKEND_URL' },
+    })
+  })
+
+  test("no backendUrl: the lease goes to SYNTH_BACKEND_URL_OVERRIDE, then SYNTH_BACKEND_URL; other tools' variables are ignored", async () => {
+    await using local = await startLocalServer((_req, res) => res.end('reached through the env relay'))
+    await using relay = await createRelayServer({ apiKeys: ['env-relay-key'] })
+    const dead = `http://127.0.0.1:${await closedPort()}`
+    const foreign = { BACKEND_BASE_URL: dead, NEXT_PUBLIC_API_URL: dead, TARGET_BACKEND_BASE_URL: dead }
+    for (const env of [
+      { ...foreign, SYNTH_BACKEND_URL_OVERRIDE: `${relay.url}/api/`, SYNTH_BACKEND_URL: dead },
+      { ...foreign, SYNTH_BACKEND_URL_OVERRIDE: ' ', SYNTH_BACKEND_URL: relay.url },
+    ]) {
+      await using tunnel = await synthTunnel({
+        env: { ...env, SYNTH_API_KEY: 'env-relay-key' },
+        localApiKeys: [],
+      }).open(local.target)
+      expect(tunnel.url.startsWith(`${relay.url}/s/`)).toBe(true)
+      const res = await request(`${tunnel.url}/`, { headers: tunnel.headers, dispatcher: client() })
+      expect(await res.body.text()).toBe('reached through the env relay')
+    }
   })
 
   test.each(['open', 'synthTunnel'] as const)(

@@ -2,6 +2,7 @@
  * The options of {@link synthTunnel} and their checks: the limits, the backend URL, the API key
  * and the task-app keys the agent may inject.
  */
+import { messageOf, resolveSynthBackendUrl } from '@taskapp/core'
 import type { SynthTunnelEvent } from './agent/agent'
 import { SynthTunnelError, SynthTunnelErrorCode } from './errors'
 import type { Logger } from './types'
@@ -11,7 +12,8 @@ export interface SynthTunnelOptions {
   /**
    * Backend (or self-hosted relay) base URL; the lease API is `{backendUrl}/api/v1/synthtunnel/leases`.
    * A trailing `/api` is tolerated.
-   * @default process.env.SYNTH_BACKEND_URL ?? 'https://api.usesynth.ai'
+   * @default `resolveSynthBackendUrl({ env })` of `@taskapp/core`: `SYNTH_BACKEND_URL_OVERRIDE`
+   * (`local`, `dev`, `prod` or a URL), then `SYNTH_BACKEND_URL`, else `'https://api.usesynth.ai'`
    */
   backendUrl?: string
   /** Bearer key for the lease API. @default process.env.SYNTH_API_KEY */
@@ -122,18 +124,21 @@ export function checkLimitOptions(options: SynthTunnelOptions): void {
   }
 }
 
-/** `rawBackend` as an http(s) URL without trailing slashes or `/api`; throws `InvalidOptions` otherwise. */
-export function normalizeBackendUrl(rawBackend: string): string {
+/**
+ * The backend base URL: `backendUrl`, else `SYNTH_BACKEND_URL_OVERRIDE` / `SYNTH_BACKEND_URL` of
+ * `env`, else Synth's production URL (`@taskapp/core`'s `resolveSynthBackendUrl`), without
+ * trailing slashes or `/api`. A bad value throws `InvalidOptions` with core's error as `cause`.
+ */
+export function resolveBackendUrl(
+  backendUrl: string | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+): string {
   try {
-    const u = new URL(rawBackend)
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new TypeError('not http(s)')
-    return u.href.replace(/\/+$/, '').replace(/\/api$/, '')
+    return resolveSynthBackendUrl({ backendUrl, env }).url
   } catch (err) {
-    throw new SynthTunnelError(
-      SynthTunnelErrorCode.InvalidOptions,
-      `synthTunnel: backendUrl must be an http(s) URL, got "${rawBackend}".`,
-      { cause: err },
-    )
+    throw new SynthTunnelError(SynthTunnelErrorCode.InvalidOptions, `synthTunnel: ${messageOf(err)}`, {
+      cause: err,
+    })
   }
 }
 

@@ -14,7 +14,7 @@ import {
   checkLimitOptions,
   checkSignalOption,
   localApiKeysFromEnv,
-  normalizeBackendUrl,
+  resolveBackendUrl,
   requireApiKey,
 } from './synth-tunnel-options'
 import type { SynthTunnelOptions } from './synth-tunnel-options'
@@ -235,9 +235,7 @@ async function openTunnel(
 export function synthTunnel(options: SynthTunnelOptions = {}): SynthTunnelBackend {
   const env = options.env ?? process.env
   checkLimitOptions(options)
-  const backendUrl = normalizeBackendUrl(
-    options.backendUrl ?? env.SYNTH_BACKEND_URL ?? 'https://api.usesynth.ai',
-  )
+  const backendUrl = resolveBackendUrl(options.backendUrl, env)
   checkSignalOption(options.signal)
   const envTimeout = Number(env.SYNTH_TUNNEL_TIMEOUT_SEC)
   const ctx: BackendContext = {

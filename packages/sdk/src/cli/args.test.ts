@@ -127,6 +127,29 @@ describe('parseCommand: serve', () => {
     })
   })
 
+  it("--tunnel synthtunnel without a relay URL (Synth's hosted relay) never takes TASKAPP_RELAY_API_KEY", () => {
+    const serve = (argv: string[], env: Record<string, string>) =>
+      (parseCommand(['serve', 'a.ts', '--tunnel', 'synthtunnel', ...argv], env) as { tunnel: unknown }).tunnel
+    // No relay URL: the relay is Synth's (InProcessTaskApp resolves it); only SYNTH_API_KEY or the flag go there.
+    expect(serve([], { TASKAPP_RELAY_API_KEY: 'self-hosted', SYNTH_API_KEY: 'synth-key' })).toEqual({
+      mode: 'synthtunnel',
+      relayApiKey: 'synth-key',
+    })
+    expect(serve([], { TASKAPP_RELAY_API_KEY: 'self-hosted' })).toEqual({ mode: 'synthtunnel' })
+    expect(serve([], { SYNTH_API_KEY: 'synth-key' })).toEqual({
+      mode: 'synthtunnel',
+      relayApiKey: 'synth-key',
+    })
+    expect(serve(['--relay-api-key', 'flag-key'], { TASKAPP_RELAY_API_KEY: 'self-hosted' })).toEqual({
+      mode: 'synthtunnel',
+      relayApiKey: 'flag-key',
+    })
+    // With a relay URL, TASKAPP_RELAY_API_KEY is that relay's key, as before.
+    expect(
+      serve([], { TASKAPP_RELAY_URL: 'http://127.0.0.1:8787', TASKAPP_RELAY_API_KEY: 'self-hosted' }),
+    ).toEqual({ mode: 'synthtunnel', relayUrl: 'http://127.0.0.1:8787', relayApiKey: 'self-hosted' })
+  })
+
   it('takes values from the environment when flags are absent, flags win', () => {
     const env = {
       TASKAPP_PORT: '9100',

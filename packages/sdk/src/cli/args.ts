@@ -147,6 +147,22 @@ function containerAuthFrom(sources: Readonly<Record<string, string | undefined>>
   return names.some((name) => sources[name] === 'flag') ? 'flag' : 'env'
 }
 
+/**
+ * With `--tunnel synthtunnel` and no relay URL, `InProcessTaskApp` leases on Synth's hosted relay.
+ * A key from `TASKAPP_RELAY_API_KEY` belongs to a self-hosted relay and is not sent there; the
+ * key is then `--relay-api-key` or `SYNTH_API_KEY`.
+ */
+function withoutSelfHostedKeyForSynth(
+  spec: ServeCommand['tunnel'],
+  keySource: string,
+  env: CliEnv,
+): ServeCommand['tunnel'] {
+  if (spec.mode !== 'synthtunnel' || spec.relayUrl !== undefined || keySource !== 'env') return spec
+  const synthKey = env.SYNTH_API_KEY?.trim() ? env.SYNTH_API_KEY : undefined
+  const { relayApiKey: _selfHosted, ...rest } = spec
+  return synthKey === undefined ? rest : { ...rest, relayApiKey: synthKey }
+}
+
 function parseServe(args: readonly string[], env: CliEnv): ServeCommand | HelpCommand {
   const parsed = flagsOrHelp('serve', SERVE_FLAGS, args)
   if (parsed === undefined) return { command: 'help', topic: 'serve' }
@@ -208,7 +224,7 @@ function parseServe(args: readonly string[], env: CliEnv): ServeCommand | HelpCo
     command: 'serve',
     file,
     ...fields,
-    tunnel: tunnelSpec(mode, values),
+    tunnel: withoutSelfHostedKeyForSynth(tunnelSpec(mode, values), sources['tunnel.relayApiKey'], env),
     ...(fields.apiKey !== undefined && { apiKeyFrom: sources.apiKey === 'flag' ? 'flag' : 'env' }),
     ...(values.containerKeys !== undefined && { containerAuthFrom: containerAuthFrom(sources) }),
     logLevel: verbose ? 'debug' : fields.logLevel,

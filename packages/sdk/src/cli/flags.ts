@@ -200,14 +200,17 @@ export const SERVE_FLAGS = {
   'tunnel.relayUrl': option({
     name: 'relay-url',
     value: '<url>',
-    help: 'relay (SynthTunnel backend) base URL, e.g. one started with `taskapp relay`',
+    help:
+      'relay (SynthTunnel backend) base URL, e.g. one started with `taskapp relay`; without one, ' +
+      "Synth's: SYNTH_BACKEND_URL_OVERRIDE (local, dev, prod or a URL), then SYNTH_BACKEND_URL, else https://api.usesynth.ai",
     env: ['TASKAPP_RELAY_URL'],
+    defaultHelp: "Synth's hosted relay, with --tunnel synthtunnel and a key",
     parse: httpUrl,
   }),
   'tunnel.relayApiKey': option({
     name: 'relay-api-key',
     value: '<key>',
-    help: 'key for creating relay leases',
+    help: "key for creating relay leases; for Synth's hosted relay only the flag or SYNTH_API_KEY",
     env: ['TASKAPP_RELAY_API_KEY', 'SYNTH_API_KEY'],
     parse: text,
   }),
