@@ -295,3 +295,13 @@ export function pasetoSecretKey(key: KeyObject): Promise<SecretKey> {
     return SecretKeyFromCryptoKey(cryptoKey)
   })
 }
+
+/**
+ * The `signal` option of the token functions: undefined, or an `AbortSignal` (else `fail`).
+ * @internal
+ */
+export function checkSignal(signal: unknown, fail: (message: string) => Error): AbortSignal | undefined {
+  if (signal === undefined) return undefined
+  if (!(signal instanceof AbortSignal)) throw fail('"signal" must be an AbortSignal.')
+  return signal
+}

@@ -144,3 +144,33 @@ describe('signContainerToken', () => {
     expect(err.message).not.toContain(bad.slice(0, 7))
   })
 })
+
+describe('signal', () => {
+  test('an aborted signal rejects sign and verify with its reason; a bad signal is an option error', async () => {
+    const pair = generateContainerKeyPair({ kid: 'k1' })
+    const reason = new Error('stop')
+    const aborted = AbortSignal.abort(reason)
+    const base = { privateKey: pair.privateKey, kid: 'k1', scopes: ['rollout'], ttlMs: 60_000 } as const
+    await expect(signContainerToken({ ...base, signal: aborted })).rejects.toBe(reason)
+    const token = await signContainerToken({ ...base, signal: new AbortController().signal })
+    const keys = parseTrustedContainerKeys(pair.trusted)
+    await expect(
+      verifyContainerToken(`Bearer ${token}`, { keys, scope: 'rollout', signal: aborted }),
+    ).rejects.toBe(reason)
+    const live = await verifyContainerToken(`Bearer ${token}`, {
+      keys,
+      scope: 'rollout',
+      signal: new AbortController().signal,
+    })
+    expect(live.ok).toBe(true)
+    const bad = { signal: 'soon' as unknown as AbortSignal }
+    await expect(signContainerToken({ ...base, ...bad })).rejects.toMatchObject({
+      code: 'TASKAPP_ERR_INVALID_CONFIG',
+    })
+    await expect(
+      verifyContainerToken(`Bearer ${token}`, { keys, scope: 'rollout', ...bad }),
+    ).rejects.toMatchObject({
+      code: 'TASKAPP_ERR_INVALID_CONFIG',
+    })
+  })
+})

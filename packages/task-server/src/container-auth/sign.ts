@@ -11,7 +11,7 @@ import {
   DEFAULT_CONTAINER_TOKEN_ISSUER,
   type ContainerTokenScope,
 } from './claims'
-import { checkKid, pasetoSecretKey, privateKeyFromSeed, rawPublicKey, rawSeed } from './keys'
+import { checkKid, checkSignal, pasetoSecretKey, privateKeyFromSeed, rawPublicKey, rawSeed } from './keys'
 
 /** Options of {@link signContainerToken}. */
 export interface SignContainerTokenOptions {
@@ -45,6 +45,8 @@ export interface SignContainerTokenOptions {
    * @default new Date()
    */
   now?: Date | number
+  /** Aborts the signing: the promise rejects with `signal.reason`. */
+  signal?: AbortSignal
 }
 
 const v4 = /* @__PURE__ */ new PublicProtocol(SignFactory)
@@ -122,7 +124,10 @@ export async function signContainerToken(options: SignContainerTokenOptions): Pr
     throw badOption('"audience" must be a non-empty string.')
   const nowMs = now === undefined ? Date.now() : new Date(now).valueOf()
   if (Number.isNaN(nowMs)) throw badOption('"now" must be a valid Date or epoch milliseconds.')
+  const signal = checkSignal(options.signal, badOption)
+  signal?.throwIfAborted()
   const key = await pasetoSecretKey(signingKey(options.privateKey))
+  signal?.throwIfAborted()
 
   const issuedAt = Math.floor(nowMs / 1000)
   const claims = {
@@ -134,10 +139,12 @@ export async function signContainerToken(options: SignContainerTokenOptions): Pr
     jti: randomUUID(),
     scopes: [...scopes],
   }
-  return v4.Sign(key, claims, {
+  const token = await v4.Sign(key, claims, {
     ...(kid === undefined ? {} : { footer: Buffer.from(JSON.stringify({ kid }), 'utf8') }),
     addIssuedAt: false,
   })
+  signal?.throwIfAborted()
+  return token
 }
 
 /** A fresh container-token key pair, in every form the env variables and APIs take. */

@@ -15,7 +15,7 @@ import {
   type ContainerTokenClaims,
   type ContainerTokenScope,
 } from './claims'
-import { checkTrustedContainerKeys, pasetoPublicKey, type ContainerPublicKey } from './keys'
+import { checkSignal, checkTrustedContainerKeys, pasetoPublicKey, type ContainerPublicKey } from './keys'
 
 /** Options of {@link verifyContainerToken}. */
 export interface VerifyContainerTokenOptions {
@@ -43,6 +43,8 @@ export interface VerifyContainerTokenOptions {
    * @default new Date()
    */
   now?: Date | number
+  /** Aborts the check: the promise rejects with `signal.reason` (a bad token still only resolves). */
+  signal?: AbortSignal
 }
 
 /** Why a request carries no usable token: none at all, or one that was refused. */
@@ -108,7 +110,8 @@ function checkOptions(options: VerifyContainerTokenOptions) {
   }
   const date = now === undefined ? new Date() : new Date(now)
   if (Number.isNaN(date.valueOf())) throw badOption('"now" must be a valid Date or epoch milliseconds.')
-  return { keys, scope, issuer, audience, clockToleranceMs, date }
+  const signal = checkSignal(options.signal, badOption)
+  return { keys, scope, issuer, audience, clockToleranceMs, date, signal }
 }
 
 /** The token in a header value: `Bearer ` (any case) is optional. Undefined when the value is empty. */
@@ -177,7 +180,8 @@ export async function verifyContainerToken(
   header: string | undefined,
   options: VerifyContainerTokenOptions,
 ): Promise<ContainerTokenVerification> {
-  const { keys, scope, issuer, audience, clockToleranceMs, date } = checkOptions(options)
+  const { keys, scope, issuer, audience, clockToleranceMs, date, signal } = checkOptions(options)
+  signal?.throwIfAborted()
   const token = typeof header === 'string' ? tokenOf(header) : undefined
   if (token === undefined) {
     return {
@@ -205,12 +209,14 @@ export async function verifyContainerToken(
     try {
       result = await v4.Verify(await pasetoPublicKey(candidate.key), token, consume)
     } catch (err) {
+      signal?.throwIfAborted()
       // The signature held (claims are read after it): no other key can do better.
       if (err instanceof ClaimValidationError) return refuse(claimProblem(err, issuer, audience))
       // A signature that fails with this key, or a malformed token (fails with every key alike).
       lastProblem = err instanceof PasetoError ? err.message : 'it could not be verified'
       continue
     }
+    signal?.throwIfAborted()
     const claims = result.claims as ContainerTokenClaims
     const scopes = grantedScopes(claims)
     if (scope !== null && !scopes.includes(scope)) {
