@@ -11,6 +11,8 @@ import { inject } from './test-helpers'
 
 interface WireCase {
   request: { method: string; path: string; auth?: boolean; headers?: Record<string, string>; body?: unknown }
+  /** What the rollout handler returns; by default it echoes trace_correlation_id with outcome_reward 1. */
+  handler?: unknown
   status: number
   body: unknown
 }
@@ -52,7 +54,7 @@ function literals(value: unknown, path = ''): [string, unknown][] {
   })
 }
 
-function appFor(apiKeys: string[], containerAuth?: TaskAppConfig['containerAuth']) {
+function appFor(apiKeys: string[], containerAuth?: TaskAppConfig['containerAuth'], handler?: unknown) {
   const { app_id, name } = fixture.config
   const app = createTaskApp({
     appId: app_id,
@@ -63,10 +65,11 @@ function appFor(apiKeys: string[], containerAuth?: TaskAppConfig['containerAuth'
     provideTasksetDescription: () => ({ splits: ['train'] }),
     provideTaskInstances: (seeds) =>
       seeds.map((seed) => ({ task: { id: app_id, name }, dataset: { id: app_id }, task_metadata: { seed } })),
-    rollout: (request) => ({
-      trace_correlation_id: request.trace_correlation_id,
-      reward_info: { outcome_reward: 1 },
-    }),
+    rollout: (request) =>
+      (handler as never) ?? {
+        trace_correlation_id: request.trace_correlation_id,
+        reward_info: { outcome_reward: 1 },
+      },
   })
   onTestFinished(() => app.lifecycle.close())
   return app
@@ -89,9 +92,9 @@ function check(actual: unknown, expected: unknown) {
     ).toBe(true)
 }
 
-describe('wire contract (synth-ai section 2)', () => {
+describe('wire contract (synth-ai section 2, contracts.py @ff63005a)', () => {
   test.each(Object.entries(fixture.cases))('%s', async (_name, c) => {
-    const res = await run(appFor([fixture.config.api_key]), c)
+    const res = await run(appFor([fixture.config.api_key], undefined, c.handler), c)
     expect(res.status).toBe(c.status)
     expect(res.headers['content-type']).toMatch(/^application\/json/)
     check(res.json(), c.body)

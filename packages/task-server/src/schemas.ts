@@ -3,12 +3,19 @@
  * stay snake_case exactly as on the wire. Every object accepts extra keys (pydantic's
  * `extra="allow"`), and optional fields accept `null` because Python clients serialize absent
  * optionals as `null`.
+ *
+ * Checked against `synth_ai/sdk/container/_impl/contracts.py` @ff63005a (the newest, "container"
+ * generation) and `synth_ai/sdk/localapi/_impl/contracts.py` @b18e1d2c (the "task app"
+ * generation); what both generations send passes. See the README, "The wire contract".
  */
 import { z } from 'zod'
 
 const str = z.string()
 const optStr = str.nullish()
 const jsonRecord = z.record(z.string(), z.unknown())
+const numberRecord = z.record(z.string(), z.number())
+/** synth-ai strips `trace_correlation_id` and refuses it blank (the container generation). */
+const traceCorrelationId = str.trim().min(1, 'trace_correlation_id must be a non-empty string')
 
 /** `TaskInfo.task`. */
 export const taskDescriptorSchema = z.looseObject({
@@ -38,7 +45,7 @@ export const inferenceInfoSchema = z.looseObject({
 export const limitsInfoSchema = z.looseObject({
   max_turns: z.int().nullish(),
   max_response_tokens: z.int().nullish(),
-  timeout_seconds: z.number().nullish(),
+  timeout_seconds: z.int().nullish(),
 })
 
 /**
@@ -78,10 +85,20 @@ export const rolloutPolicySchema = z.looseObject({
   structured_config: jsonRecord.nullish(),
 })
 
-/** `RolloutRequest.safety`. */
+/**
+ * `RolloutRequest.safety`. `max_time_s` is an int in the container generation and a float in the
+ * task-app generation: any positive number passes.
+ */
 export const rolloutSafetySchema = z.looseObject({
   max_time_s: z.number().positive().nullish(),
 })
+
+/**
+ * One of `RolloutRequest.context_overrides` (synth-ai `ContextOverride`: `file_artifacts`,
+ * `preflight_script`, `env_vars`, `mutation_type`, `created_at`, `override_id`). synth-ai
+ * normalizes each object before validating it, so only "an object" is checked here.
+ */
+export const contextOverrideSchema = jsonRecord
 
 /**
  * The body of `POST /rollout` (the current synth-ai contract), as a zod schema; the server applies
@@ -94,15 +111,19 @@ export const rolloutSafetySchema = z.looseObject({
  * ```
  */
 export const rolloutRequestSchema = z.looseObject({
-  trace_correlation_id: str.min(1),
+  trace_correlation_id: traceCorrelationId,
   env: rolloutEnvSchema,
   policy: rolloutPolicySchema,
   on_done: optStr,
   safety: rolloutSafetySchema.nullish(),
   training_session_id: optStr,
   synth_base_url: optStr,
-  context_overrides: z.unknown().optional(),
+  context_overrides: z.array(contextOverrideSchema).nullish(),
   override_bundle_id: optStr,
+  // Added by the container generation @ff63005a (long-horizon paired evals).
+  planner_mode: z.enum(['direct', 'waypoint_planned']).nullish(),
+  paired_eval: jsonRecord.nullish(),
+  waypoint_plan_request: jsonRecord.nullish(),
 })
 
 type ParsedRequest = z.output<typeof rolloutRequestSchema>
@@ -133,15 +154,48 @@ export function applyRequestDefaults(parsed: ParsedRequest): RolloutRequestOutpu
   return out
 }
 
-/** `RolloutResponse.reward_info` (input alias: `metrics`). */
+/** `RolloutResponse.reward_info` (input alias: `metrics`), synth-ai's `RolloutMetrics`. */
 export const rewardInfoSchema = z.looseObject({
   outcome_reward: z.number(),
   event_rewards: z.array(z.number()).nullish(),
-  outcome_objectives: z.record(z.string(), z.number()).nullish(),
-  event_objectives: z.array(z.record(z.string(), z.number())).nullish(),
-  instance_objectives: z.unknown().optional(),
+  outcome_objectives: numberRecord.nullish(),
+  event_objectives: z.array(numberRecord).nullish(),
+  instance_objectives: z.array(numberRecord).nullish(),
   details: jsonRecord.nullish(),
+  // Added by the container generation @ff63005a (long-horizon and multi-agent telemetry).
+  horizon_bin_success: numberRecord.nullish(),
+  eta: z.number().nullish(),
+  reach: z.number().nullish(),
+  pi_gap: z.number().nullish(),
+  planner_used: z.boolean().nullish(),
+  planner_failure_code: optStr,
+  multi_agent: jsonRecord.nullish(),
 })
+
+/** One of `RolloutResponse.artifact` (synth-ai `Artifact`): `content` is a string or an object. */
+export const artifactSchema = z.looseObject({
+  content: z.union([str, jsonRecord]),
+  content_type: optStr,
+  metadata: jsonRecord.nullish(),
+  artifact_id: optStr,
+  trace_correlation_id: optStr,
+  size_bytes: z.int().nullish(),
+  sha256: optStr,
+  storage: jsonRecord.nullish(),
+  created_at: optStr,
+  name: optStr,
+  description: optStr,
+})
+
+/** `RolloutResponse.success_status` (synth-ai `SuccessStatus`): infrastructure status, not reward. */
+export const successStatusSchema = z.enum([
+  'success',
+  'timeout',
+  'network_error',
+  'apply_failed',
+  'runtime_error',
+  'failure',
+])
 
 /**
  * What a rollout handler returns (the current synth-ai contract), as a zod schema.
@@ -152,14 +206,14 @@ export const rewardInfoSchema = z.looseObject({
  * ```
  */
 export const rolloutResponseSchema = z.looseObject({
-  trace_correlation_id: str.min(1),
+  trace_correlation_id: traceCorrelationId,
   reward_info: rewardInfoSchema,
-  trace: z.unknown().optional(),
+  trace: jsonRecord.nullish(),
   inference_url: optStr,
-  artifact: z.array(z.unknown()).nullish(),
-  success_status: optStr,
+  artifact: z.array(artifactSchema).nullish(),
+  success_status: successStatusSchema.nullish(),
   status_detail: optStr,
-  override_application_results: z.unknown().optional(),
+  override_application_results: z.array(jsonRecord).nullish(),
 })
 
 /** Query of `GET /task_info`: `seed` and `seeds`, both repeatable integers. */

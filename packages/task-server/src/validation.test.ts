@@ -1,6 +1,6 @@
 import { describe, expect, onTestFinished, test } from 'vitest'
 import { z } from 'zod'
-import { createTaskApp, defineTaskAppConfig } from './index'
+import { createTaskApp, defineTaskAppConfig, taskInfoSchema } from './index'
 import type { RolloutRequest, TaskAppConfig } from './index'
 import { recordingLogger } from '@taskapp/test-utils'
 import { AUTH, inject, rolloutBody, testConfig } from './test-helpers'
@@ -27,6 +27,19 @@ describe('invalid rollout requests: 422 with the problems, handler never called'
       ['trace_correlation_id'],
     ],
     ['empty trace_correlation_id', rolloutBody({ trace_correlation_id: '' }), ['trace_correlation_id']],
+    ['blank trace_correlation_id', rolloutBody({ trace_correlation_id: ' \t ' }), ['trace_correlation_id']],
+    ['an unknown planner_mode', rolloutBody({ planner_mode: 'greedy' }), ['planner_mode']],
+    [
+      'context_overrides that are not a list',
+      rolloutBody({ context_overrides: { env_vars: {} } }),
+      ['context_overrides'],
+    ],
+    [
+      'a context override that is not an object',
+      rolloutBody({ context_overrides: ['AGENTS.md'] }),
+      ['context_overrides.0'],
+    ],
+    ['a paired_eval that is not an object', rolloutBody({ paired_eval: true }), ['paired_eval']],
     ['missing env and policy', { trace_correlation_id: 't' }, ['env', 'policy']],
     ['a seed that is not an integer', rolloutBody({ env: { seed: 1.5 } }), ['env.seed']],
     ['a seed that is a string', rolloutBody({ env: { seed: '3' } }), ['env.seed']],
@@ -179,6 +192,123 @@ describe('config schemas for env.config and policy.config', () => {
   })
 })
 
+describe('both synth-ai generations (container @ff63005a, task app @b18e1d2c)', () => {
+  function capturingApp(respond?: (r: RolloutRequest) => unknown) {
+    const seen: RolloutRequest[] = []
+    const app = makeApp({
+      rollout: (r) => {
+        seen.push(r)
+        return (respond?.(r) ?? {
+          trace_correlation_id: r.trace_correlation_id,
+          reward_info: { outcome_reward: 1 },
+        }) as never
+      },
+    })
+    return { app, seen }
+  }
+
+  test('task app generation: a float safety.max_time_s passes as is', async () => {
+    const { app, seen } = capturingApp()
+    const res = await postRollout(app, rolloutBody({ safety: { max_time_s: 1800.5 } }))
+    expect(res.status).toBe(200)
+    expect(seen[0]?.safety.max_time_s).toBe(1800.5)
+  })
+
+  test('container generation: the fields added @ff63005a reach the handler', async () => {
+    const { app, seen } = capturingApp()
+    const override = {
+      file_artifacts: { 'AGENTS.md': '# Guidelines' },
+      preflight_script: '#!/bin/bash\necho ok',
+      env_vars: { STRATEGY: 'test_first' },
+      mutation_type: 'multi',
+      created_at: '2025-01-01T00:00:00Z',
+      override_id: 'ov_1',
+    }
+    const res = await postRollout(
+      app,
+      rolloutBody({
+        safety: { max_time_s: 3600 },
+        context_overrides: [override],
+        override_bundle_id: 'bundle-1',
+        planner_mode: 'waypoint_planned',
+        paired_eval: { pair_id: 'p1', arm: 'planned' },
+        waypoint_plan_request: { max_waypoints: 4 },
+      }),
+    )
+    expect(res.status).toBe(200)
+    expect(seen[0]).toMatchObject({
+      context_overrides: [override],
+      override_bundle_id: 'bundle-1',
+      planner_mode: 'waypoint_planned',
+      paired_eval: { pair_id: 'p1', arm: 'planned' },
+      waypoint_plan_request: { max_waypoints: 4 },
+    })
+  })
+
+  test('trace_correlation_id is stripped, as the container generation does', async () => {
+    const { app, seen } = capturingApp()
+    const res = await postRollout(app, rolloutBody({ trace_correlation_id: '  trace-7\n' }))
+    expect(res.status).toBe(200)
+    expect(seen[0]?.trace_correlation_id).toBe('trace-7')
+    expect(res.json().trace_correlation_id).toBe('trace-7')
+  })
+
+  test('every RolloutResponse field of @ff63005a is validated and sent on', async () => {
+    const full = {
+      reward_info: {
+        outcome_reward: 0.75,
+        event_rewards: [0.5, 1],
+        outcome_objectives: { reward: 0.75, latency_ms: 120 },
+        event_objectives: [{ reward: 0.5 }, { reward: 1 }],
+        instance_objectives: [{ reward: 0.75 }],
+        details: { steps: 2 },
+        horizon_bin_success: { '0-10': 1, '10-20': 0.5 },
+        eta: 0.9,
+        reach: 12,
+        pi_gap: -0.1,
+        planner_used: true,
+        planner_failure_code: null,
+        multi_agent: { agents: 2 },
+      },
+      trace: { session_id: 's-1', event_history: [] },
+      inference_url: 'http://127.0.0.1:9/v1?cid=trace-1',
+      artifact: [
+        { content: 'fn main() {}', content_type: 'rust_code', metadata: { file_path: 'main.rs' } },
+        { content: { answer: 42 }, name: 'answer', size_bytes: 13 },
+      ],
+      success_status: 'success',
+      status_detail: 'ok',
+      override_application_results: [
+        { override_id: 'ov_1', overall_status: 'applied', errors: [], file_artifacts: {}, env_vars: {} },
+      ],
+    }
+    const { app } = capturingApp((r) => ({ trace_correlation_id: r.trace_correlation_id, ...full }))
+    const res = await postRollout(app, rolloutBody())
+    expect(res.status).toBe(200)
+    expect(res.json()).toEqual({ trace_correlation_id: 'trace-1', ...full })
+  })
+
+  test.each(['success', 'timeout', 'network_error', 'apply_failed', 'runtime_error', 'failure'])(
+    'success_status %s is accepted',
+    async (status) => {
+      const { app } = capturingApp((r) => ({
+        trace_correlation_id: r.trace_correlation_id,
+        reward_info: { outcome_reward: 0 },
+        success_status: status,
+      }))
+      const res = await postRollout(app, rolloutBody())
+      expect(res.status).toBe(200)
+      expect(res.json().success_status).toBe(status)
+    },
+  )
+
+  test('TaskInfo.limits.timeout_seconds is an int, as in every generation', () => {
+    const task = { id: 't', name: 'T' }
+    expect(taskInfoSchema.safeParse({ task, limits: { timeout_seconds: 30 } }).success).toBe(true)
+    expect(taskInfoSchema.safeParse({ task, limits: { timeout_seconds: 1.5 } }).success).toBe(false)
+  })
+})
+
 describe('handler failures', () => {
   test('a handler that throws: 500 rollout_failed with an error id; the full error only in the log', async () => {
     const logger = recordingLogger()
@@ -221,6 +351,43 @@ describe('handler failures', () => {
       'bad event_rewards',
       (t: string) => ({ trace_correlation_id: t, reward_info: { outcome_reward: 1, event_rewards: ['x'] } }),
       ['reward_info.event_rewards.0'],
+    ],
+    [
+      'a blank trace_correlation_id',
+      () => ({ trace_correlation_id: '  ', reward_info: { outcome_reward: 1 } }),
+      ['trace_correlation_id'],
+    ],
+    [
+      'a success_status outside SuccessStatus',
+      (t: string) => ({ trace_correlation_id: t, reward_info: { outcome_reward: 1 }, success_status: 'ok' }),
+      ['success_status'],
+    ],
+    [
+      'an artifact without content',
+      (t: string) => ({
+        trace_correlation_id: t,
+        reward_info: { outcome_reward: 1 },
+        artifact: [{ content_type: 'text' }],
+      }),
+      ['artifact.0.content'],
+    ],
+    [
+      'a trace that is not an object',
+      (t: string) => ({ trace_correlation_id: t, reward_info: { outcome_reward: 1 }, trace: 'session-1' }),
+      ['trace'],
+    ],
+    [
+      'instance_objectives that are not a list of objectives',
+      (t: string) => ({
+        trace_correlation_id: t,
+        reward_info: { outcome_reward: 1, instance_objectives: { reward: 1 } },
+      }),
+      ['reward_info.instance_objectives'],
+    ],
+    [
+      'a non-boolean planner_used',
+      (t: string) => ({ trace_correlation_id: t, reward_info: { outcome_reward: 1, planner_used: 'yes' } }),
+      ['reward_info.planner_used'],
     ],
   ])('a handler returning %s: 500 invalid_rollout_response naming the fields', async (_name, make, paths) => {
     const app = makeApp({ rollout: (r) => make(r.trace_correlation_id) as never })
