@@ -1,5 +1,6 @@
 import { describe, expect, onTestFinished, test } from 'vitest'
-import { candidateKeys, createKeySource, isAuthorized, keyPrefix } from './auth'
+import { candidateKeys, createKeySource, isAuthorized, keyPrefix, matchedKey } from './auth'
+import { keyOwnerId } from './owner'
 import { createTaskApp } from './index'
 import type { TaskAppConfig } from './index'
 import { recordingLogger } from '@taskapp/test-utils'
@@ -149,6 +150,23 @@ describe('helpers', () => {
     expect(isAuthorized(['def'], keys)).toBe(true)
     expect(isAuthorized(['abcd', 'ab', 'ABC'], keys)).toBe(false)
     expect(isAuthorized([], keys)).toBe(false)
+  })
+
+  test('matchedKey: the index of the allowed key the first matching candidate equals, -1 for none', () => {
+    const keys = createKeySource(['abc', 'def']).current()
+    expect(matchedKey(['nope', 'def'], keys)).toBe(1)
+    expect(matchedKey(['def', 'abc'], keys)).toBe(1)
+    expect(matchedKey(['abc', 'def'], keys)).toBe(0)
+    expect(matchedKey(['ab', 'abcd'], keys)).toBe(-1)
+  })
+
+  test('each key has an owner id: a 128-bit hash prefix, stable, never the key', () => {
+    const keys = createKeySource(['sk-env-abc', 'sk-env-def']).current()
+    expect(keys.owners).toEqual([keyOwnerId('sk-env-abc'), keyOwnerId('sk-env-def')])
+    expect(keys.owners[0]).toMatch(/^key:[0-9a-f]{32}$/)
+    expect(keys.owners[0]).not.toBe(keys.owners[1])
+    expect(keyOwnerId('sk-env-abc')).toBe(keyOwnerId('sk-env-abc'))
+    expect(keys.owners.join()).not.toContain('sk-env')
   })
 
   test('keyPrefix', () => {

@@ -10,6 +10,7 @@ import { CONTAINER_AUTH_MODES, type ContainerAuthConfig, type ContainerAuthMode 
 import { DEFAULT_CONTAINER_TOKEN_AUDIENCE, DEFAULT_CONTAINER_TOKEN_ISSUER } from './container-auth/claims'
 import { parseTrustedContainerKeys, type ContainerPublicKey } from './container-auth/keys'
 import { TaskServerError } from './errors'
+import { keyOwnerId } from './owner'
 
 /** At most this many candidate keys are checked per request (a header full of commas costs no more). */
 const MAX_CANDIDATES = 16
@@ -20,10 +21,12 @@ interface KeySet {
   readonly keys: readonly string[]
   /** UTF-8 bytes of each key. */
   readonly buffers: readonly Buffer[]
+  /** The job owner id of each key (a hash, see `./owner`), computed once per key set. */
+  readonly owners: readonly string[]
 }
 
-function toBuffers(keys: readonly string[]): Buffer[] {
-  return keys.map((k) => Buffer.from(k, 'utf8'))
+function keySet(keys: readonly string[]): KeySet {
+  return { keys, buffers: keys.map((k) => Buffer.from(k, 'utf8')), owners: keys.map(keyOwnerId) }
 }
 
 function splitKeys(raw: string | undefined): string[] {
@@ -46,11 +49,11 @@ export function createKeySource(
 ): KeySource {
   if (apiKeys !== undefined) {
     const keys = [...new Set(apiKeys.map((k) => k.trim()).filter((k) => k !== ''))]
-    const fixed: KeySet = { keys, buffers: toBuffers(keys) }
+    const fixed = keySet(keys)
     return { current: () => fixed }
   }
   let cacheKey: string | undefined
-  let cached: KeySet = { keys: [], buffers: [] }
+  let cached = keySet([])
   return {
     current() {
       const primary =
@@ -62,7 +65,7 @@ export function createKeySource(
       const key = `${primary}\u0000${aliases}`
       if (key !== cacheKey) {
         const keys = [...new Set([primary, ...splitKeys(aliases)].filter((k) => k !== ''))]
-        cached = { keys, buffers: toBuffers(keys) }
+        cached = keySet(keys)
         cacheKey = key
       }
       return cached
@@ -98,23 +101,31 @@ export function candidateKeys(headers: IncomingHttpHeaders): string[] {
 }
 
 /**
- * True when any candidate equals any allowed key. Every comparison is a `timingSafeEqual` over the
- * allowed key's full length (a candidate of another length is replaced by the key itself and
- * counted as a mismatch), and all pairs are compared without early exit, so the time depends
- * only on the number and lengths of the allowed keys, never on how much of a key was guessed.
+ * The index of the allowed key that the first matching candidate equals, or -1. Every comparison is a
+ * `timingSafeEqual` over the allowed key's full length (a candidate of another length is replaced
+ * by the key itself and counted as a mismatch), and all pairs are compared without early exit, so
+ * the time depends only on the number and lengths of the allowed keys, never on how much of a key
+ * was guessed or which key matched.
  */
-export function isAuthorized(candidates: readonly string[], allowed: KeySet): boolean {
-  let ok = false
+export function matchedKey(candidates: readonly string[], allowed: KeySet): number {
+  let matched = -1
   for (const candidate of candidates) {
     const c = Buffer.from(candidate, 'utf8')
+    let index = 0
     for (const a of allowed.buffers) {
       const sameLength = c.length === a.length
       const equal = timingSafeEqual(sameLength ? c : a, a)
-      // Non-short-circuiting: the time does not depend on which key matched.
-      ok = (equal && sameLength) || ok
+      // Non-short-circuiting: every pair is compared; the first match is kept.
+      matched = equal && sameLength && matched === -1 ? index : matched
+      index += 1
     }
   }
-  return ok
+  return matched
+}
+
+/** True when any candidate equals any allowed key (see {@link matchedKey}). */
+export function isAuthorized(candidates: readonly string[], allowed: KeySet): boolean {
+  return matchedKey(candidates, allowed) !== -1
 }
 
 /**

@@ -2,7 +2,7 @@
  * Checking a task-app config before anything starts: every problem at once, in one error.
  */
 import { CONTAINER_AUTH_MODES } from './container-auth/config'
-import type { TaskAppConfig } from './config'
+import type { TaskAppConfig, TaskAppLimits } from './config'
 import { TaskServerError } from './errors'
 import type { JobStore } from './job-store'
 import type { TaskAppLogger } from './logger'
@@ -10,6 +10,10 @@ import { describeIssues, taskInfoSchema, toIssues } from './schemas'
 
 function isPositiveFinite(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value) && value > 0
+}
+
+function isPositiveInteger(value: unknown): value is number {
+  return Number.isInteger(value) && (value as number) > 0
 }
 
 const BODY_LIMIT_RE = /^\d+(\.\d+)?\s*(b|kb|mb|gb)?$/i
@@ -80,7 +84,6 @@ function accessProblems(c: ConfigUnderCheck): string[] {
     problems.push('authFailureStatus must be 400 or 401')
   }
   if (c.containerAuth !== undefined) problems.push(...containerAuthProblems(c.containerAuth))
-  if (c.containerAuth !== undefined) problems.push(...containerAuthProblems(c.containerAuth))
   if (c.corsOrigins !== undefined) {
     if (!Array.isArray(c.corsOrigins) || c.corsOrigins.some((o) => typeof o !== 'string')) {
       problems.push('corsOrigins must be an array of origin strings')
@@ -109,8 +112,52 @@ function timingProblems(c: ConfigUnderCheck): string[] {
     if (requestTimeoutMs !== undefined && !isPositiveFinite(requestTimeoutMs)) {
       problems.push('limits.requestTimeoutMs must be a positive number of milliseconds')
     }
+    problems.push(...callerLimitProblems(c.limits))
   }
   return problems
+}
+
+/** The longest `limits.maxRolloutTimeS`: 2^31 - 1 ms, the longest Node timer, in whole seconds. */
+export const MAX_ROLLOUT_TIME_S = 2_147_483
+
+/** Problems of the limits on what one caller may ask: rollout time, jobs, seeds. */
+function callerLimitProblems(limits: TaskAppLimits): string[] {
+  const problems: string[] = []
+  const { maxRolloutTimeS, maxJobsPerOwner, maxTaskInfoSeeds } = limits
+  if (
+    maxRolloutTimeS !== undefined &&
+    !(isPositiveFinite(maxRolloutTimeS) && maxRolloutTimeS <= MAX_ROLLOUT_TIME_S)
+  ) {
+    problems.push(
+      `limits.maxRolloutTimeS must be a positive number of seconds, at most ${MAX_ROLLOUT_TIME_S}`,
+    )
+  }
+  if (
+    maxJobsPerOwner !== undefined &&
+    !(isPositiveInteger(maxJobsPerOwner) || maxJobsPerOwner === Number.POSITIVE_INFINITY)
+  ) {
+    problems.push('limits.maxJobsPerOwner must be a positive integer (or Infinity for no quota)')
+  }
+  if (maxTaskInfoSeeds !== undefined && !isPositiveInteger(maxTaskInfoSeeds)) {
+    problems.push('limits.maxTaskInfoSeeds must be a positive integer')
+  }
+  return problems
+}
+
+/** The limits with their defaults filled in. */
+export interface ResolvedLimits {
+  readonly maxRolloutTimeS: number
+  readonly maxJobsPerOwner: number
+  readonly maxTaskInfoSeeds: number
+}
+
+/** `config.limits` with the defaults of the caller limits applied (the config is valid). */
+export function resolveCallerLimits(limits: TaskAppLimits | undefined): ResolvedLimits {
+  return {
+    maxRolloutTimeS: limits?.maxRolloutTimeS ?? 3600,
+    maxJobsPerOwner: limits?.maxJobsPerOwner ?? 250,
+    maxTaskInfoSeeds: limits?.maxTaskInfoSeeds ?? 1000,
+  }
 }
 
 /** Problems of the pluggable parts: schemas, job store and logger. */

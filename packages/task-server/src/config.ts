@@ -88,7 +88,7 @@ export interface RubricBundle {
   events?: unknown
 }
 
-/** Limits of the HTTP layer. */
+/** Limits of the HTTP layer: body size, deadlines, and what one caller may ask for. */
 export interface TaskAppLimits {
   /**
    * Largest JSON body accepted, in bytes or as a string like `'10mb'`. Larger bodies get 413.
@@ -102,6 +102,27 @@ export interface TaskAppLimits {
    * @default 30000
    */
   requestTimeoutMs?: number
+  /**
+   * The largest `safety.max_time_s` a rollout gets, in seconds. A request asking more (or sending
+   * none: synth-ai's default is 3600) is clamped to it, and the handler sees the clamped value.
+   * At most 2,147,483 (the longest Node timer, in whole seconds).
+   * @default 3600
+   */
+  maxRolloutTimeS?: number
+  /**
+   * Unfinished async jobs (pending or running) one owner may have at once: one API key, the
+   * issuer of container tokens, or the anonymous caller when no auth is required. A new job past
+   * it gets 429 `job_quota_exceeded` for that owner only; a sync rollout past `syncTimeoutMs`
+   * stays a sync call instead. Counted per process. `Infinity` turns the quota off.
+   * @default 250 (a quarter of the default job store's 1000)
+   */
+  maxJobsPerOwner?: number
+  /**
+   * Most seeds one `GET /task_info` may ask for (`seed` and `seeds` together); more get 422
+   * `invalid_request`.
+   * @default 1000
+   */
+  maxTaskInfoSeeds?: number
 }
 
 /**
@@ -198,7 +219,7 @@ export interface TaskAppConfig<
   startupHooks?: readonly LifecycleHook[]
   /** Run in order by `lifecycle.close()`, after running rollouts ended. */
   shutdownHooks?: readonly LifecycleHook[]
-  /** Body size and request deadline. */
+  /** Body size, request deadline, rollout time cap, per-owner job quota, seeds per `/task_info`. */
   limits?: TaskAppLimits
   /**
    * A sync `POST /rollout` still running after this many milliseconds is turned into a job: the
@@ -208,7 +229,8 @@ export interface TaskAppConfig<
   syncTimeoutMs?: number
   /**
    * Where async rollout jobs are kept. A store you pass stays yours: `lifecycle.close()` does not
-   * close it (it closes the default one).
+   * close it (it closes the default one). It must keep every field of a record, `owner` included:
+   * only the job's owner can read or cancel it.
    * @default createMemoryJobStore() (1000 jobs, finished ones evicted after 10 minutes)
    */
   jobStore?: JobStore

@@ -5,7 +5,7 @@
  */
 import express, { type Express, type RequestHandler } from 'express'
 import { createKeySource, resolveContainerAuth } from './auth'
-import { assertValidConfig } from './config-check'
+import { assertValidConfig, resolveCallerLimits } from './config-check'
 import type { TaskAppConfig } from './config'
 import { createCorsMiddleware } from './cors'
 import { createMemoryJobStore } from './job-store'
@@ -68,10 +68,11 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
   // A store passed in belongs to the caller (it may be shared); only the default one is closed here.
   const ownsJobStore = cfg.jobStore === undefined
   const jobStore = cfg.jobStore ?? createMemoryJobStore()
+  const limits = resolveCallerLimits(cfg.limits)
 
   const runs = createRunRegistry()
   const notifier = createCompletionNotifier(cfg.onRolloutComplete, logger)
-  const jobs = createJobs(jobStore, runs, logger)
+  const jobs = createJobs({ jobStore, runs, logger, maxJobsPerOwner: limits.maxJobsPerOwner })
   const execute = createExecutor({
     rollout: cfg.rollout.bind(cfg),
     logger,
@@ -120,6 +121,8 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
     runs,
     jobs,
     execute,
+    maxRolloutTimeS: limits.maxRolloutTimeS,
+    maxJobsPerOwner: limits.maxJobsPerOwner,
     gates: [rolloutAuth, ready, jsonBody],
   })
 
@@ -146,7 +149,15 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
       state,
     }),
   )
-  app.use(infoRoutes({ config: cfg, logger, gates: [taskInfoAuth, ready], closing }))
+  app.use(
+    infoRoutes({
+      config: cfg,
+      logger,
+      gates: [taskInfoAuth, ready],
+      closing,
+      maxSeeds: limits.maxTaskInfoSeeds,
+    }),
+  )
   app.use(rollout.router)
   app.use(rolloutsRoutes(jobStore, jobs, rolloutAuth))
   app.use(doneRoutes(cfg.appId, auth))

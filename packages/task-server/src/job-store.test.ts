@@ -32,6 +32,20 @@ describe('createMemoryJobStore', () => {
     expect(store.get('running-1')).toBeDefined()
   })
 
+  test("when full, evicts the oldest finished job of the new job's owner before anyone else's", async () => {
+    await using store = createMemoryJobStore({ maxJobs: 3 })
+    store.put({ ...job('victim-done', 'succeeded'), owner: 'key:victim' })
+    store.put({ ...job('churn-1', 'succeeded'), owner: 'key:churn' })
+    store.put({ ...job('churn-2', 'succeeded'), owner: 'key:churn' })
+    store.put({ ...job('churn-3', 'pending'), owner: 'key:churn' })
+    expect(store.get('victim-done')).toBeDefined()
+    expect(store.get('churn-1')).toBeUndefined()
+    // A new owner with nothing finished to give up: the oldest finished job overall goes.
+    store.put({ ...job('newcomer', 'pending'), owner: 'key:new' })
+    expect(store.get('victim-done')).toBeUndefined()
+    expect(store.get('churn-2')).toBeDefined()
+  })
+
   test('never evicts a job that is not final: a new job is refused instead', async () => {
     await using store = createMemoryJobStore({ maxJobs: 2 })
     store.put(job('a', 'running'))

@@ -12,6 +12,11 @@ export interface RolloutJob {
   readonly id: string
   readonly status: RolloutJobStatus
   readonly traceCorrelationId: string
+  /**
+   * Who created the job: `key:<hash of the API key>`, `container:<token issuer>` or `anonymous`.
+   * Only the same owner can read or cancel it; a store must keep this field as it is.
+   */
+  readonly owner?: string
   readonly createdAt: number
   readonly startedAt?: number
   readonly finishedAt?: number
@@ -50,8 +55,9 @@ export interface JobStore {
 /** Options of {@link createMemoryJobStore}. */
 export interface MemoryJobStoreOptions {
   /**
-   * Most jobs kept at once. When full, the oldest finished job is evicted; when every job is
-   * still running, `put` of a new job throws `TASKAPP_ERR_JOB_STORE_FULL`.
+   * Most jobs kept at once. When full, the oldest finished job of the new job's owner is evicted,
+   * else the oldest finished job of anyone; when every job is still running, `put` of a new job
+   * throws `TASKAPP_ERR_JOB_STORE_FULL`.
    * @default 1000
    */
   maxJobs?: number
@@ -62,7 +68,10 @@ export interface MemoryJobStoreOptions {
   ttlMs?: number
 }
 
-/** The in-memory job store: bounded, evicts finished jobs after a TTL (timers unref'd), never a running one. */
+/**
+ * The in-memory job store: bounded, evicts finished jobs after a TTL (timers unref'd) or when full
+ * (the new job's owner's first), never a running one.
+ */
 export interface MemoryJobStore extends JobStore, AsyncDisposable {
   /** Number of jobs held. */
   readonly size: number
@@ -105,14 +114,23 @@ export function createMemoryJobStore(options: MemoryJobStoreOptions = {}): Memor
     jobs.delete(id)
   }
 
-  const evictOldestFinished = (): boolean => {
+  /**
+   * Makes room for a job of `owner`: evicts that owner's oldest finished job, else the oldest
+   * finished job of anyone, so a caller churning through jobs evicts its own results first.
+   */
+  const evictOldestFinished = (owner: string | undefined): boolean => {
+    let oldest: string | undefined
     for (const [id, job] of jobs) {
-      if (isFinalStatus(job.status)) {
-        forget(id)
-        return true
+      if (!isFinalStatus(job.status)) continue
+      if (job.owner === owner) {
+        oldest = id
+        break
       }
+      oldest ??= id
     }
-    return false
+    if (oldest === undefined) return false
+    forget(oldest)
+    return true
   }
 
   const close = async () => {
@@ -126,7 +144,7 @@ export function createMemoryJobStore(options: MemoryJobStoreOptions = {}): Memor
       return jobs.size
     },
     put(job) {
-      if (!jobs.has(job.id) && jobs.size >= maxJobs && !evictOldestFinished()) {
+      if (!jobs.has(job.id) && jobs.size >= maxJobs && !evictOldestFinished(job.owner)) {
         throw new TaskServerError(
           'TASKAPP_ERR_JOB_STORE_FULL',
           `The job store holds ${maxJobs} running jobs; wait for some to finish or raise maxJobs.`,

@@ -3,25 +3,30 @@ import { describe, expect, test } from 'vitest'
 import { createKeySource, resolveContainerAuth } from '../auth'
 import { generateContainerKeyPair } from '../container-auth/sign'
 import { silentLogger } from '../logger'
+import { keyOwnerId, ownerOf } from '../owner'
 import { createAuth } from './auth'
 
 const keys = createKeySource(['sk-test-key-1'])
 const base = { keys, required: true, failureStatus: 400 as const, logger: silentLogger }
 const req = { headers: { 'x-api-key': 'sk-test-key-1' }, path: '/rollout' } as unknown as Request
-const res = {} as Response
+/** A bare response: only `locals`, where the gate records the owner. */
+const bareResponse = () => ({ locals: {} }) as unknown as Response
 
 describe('createAuth', () => {
   test('without container keys: synchronous, no promise (the POST /rollout fast path gains no await)', () => {
     let called = 0
+    const res = bareResponse()
     const result: unknown = createAuth(base, 'rollout')(req, res, (() => called++) as NextFunction)
     expect(result).toBeUndefined()
     expect(called).toBe(1)
+    expect(ownerOf(res)).toBe(keyOwnerId('sk-test-key-1'))
   })
 
   test('with container keys, a valid API key still passes synchronously', () => {
     const container = resolveContainerAuth({ trustedKeys: generateContainerKeyPair().trusted }, {})
     expect(container).toBeDefined()
     let called = 0
+    const res = bareResponse()
     const result: unknown = createAuth({ ...base, container }, 'rollout')(
       req,
       res,
@@ -29,6 +34,7 @@ describe('createAuth', () => {
     )
     expect(result).toBeUndefined()
     expect(called).toBe(1)
+    expect(ownerOf(res)).toBe(keyOwnerId('sk-test-key-1'))
   })
 })
 

@@ -6,8 +6,8 @@
 import type { Request, RequestHandler, Response } from 'express'
 import {
   candidateKeys,
-  isAuthorized,
   isLoopbackAddress,
+  matchedKey,
   type ContainerAuthSettings,
   type KeySource,
 } from '../auth'
@@ -15,6 +15,7 @@ import { CONTAINER_AUTH_HEADER, type ContainerTokenScope } from '../container-au
 import { verifyContainerToken } from '../container-auth/verify'
 import { sendError } from '../http-errors'
 import { safeLog, type TaskAppLogger } from '../logger'
+import { containerOwnerId, setOwner } from '../owner'
 import { requestIdOf } from './request-id'
 
 /** How the check is configured. */
@@ -35,7 +36,11 @@ export interface AuthOptions {
  */
 export type RouteScope = ContainerTokenScope | null
 
-/** Passes requests with an allowed key; answers 400/401 `unauthorised` or 503 `missing_environment_api_key`. */
+/**
+ * Passes requests with an allowed key (recording the key's owner id); answers 400/401
+ * `unauthorised` or 503 `missing_environment_api_key`. With `required` off every request passes
+ * as the anonymous owner.
+ */
 function apiKeyAuth(options: AuthOptions): RequestHandler {
   const { keys, required, failureStatus, logger } = options
   return (req, res, next) => {
@@ -54,7 +59,9 @@ function apiKeyAuth(options: AuthOptions): RequestHandler {
       return
     }
     const candidates = candidateKeys(req.headers)
-    if (isAuthorized(candidates, allowed)) {
+    const matched = matchedKey(candidates, allowed)
+    if (matched !== -1) {
+      setOwner(res, allowed.owners[matched] as string)
       next()
       return
     }
@@ -114,7 +121,9 @@ function containerAuth(
     const allowed = required ? keys.current() : undefined
     const apiKeysOn = allowed !== undefined && allowed.keys.length > 0
     const candidates = candidateKeys(req.headers)
-    if (apiKeysOn && isAuthorized(candidates, allowed)) {
+    const matched = apiKeysOn ? matchedKey(candidates, allowed) : -1
+    if (apiKeysOn && matched !== -1) {
+      setOwner(res, allowed.owners[matched] as string)
       next()
       return
     }
@@ -147,8 +156,13 @@ function containerAuth(
       return
     }
     return verifyContainerToken(value, verifyOptions).then((result) => {
-      if (result.ok) next()
-      else reject(req, res, 'auth_invalid', result.message)
+      if (!result.ok) {
+        reject(req, res, 'auth_invalid', result.message)
+        return
+      }
+      // Tokens change on every call; the issuer owns the jobs they create.
+      setOwner(res, containerOwnerId(result.claims.iss ?? container.issuer))
+      next()
     })
   }
 }

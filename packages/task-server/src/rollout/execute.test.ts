@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises'
 import { describe, expect, test } from 'vitest'
 import type { RolloutCompleteEvent, RolloutRequest, TaskAppConfig } from '../config'
 import { TaskServerError } from '../errors'
@@ -30,6 +31,16 @@ function setup(rollout: TaskAppConfig['rollout']) {
 }
 
 describe('createExecutor (no HTTP)', () => {
+  test('a max_time_s past the timer range (not clamped by the route) does not time out at once', async () => {
+    const { runs, execute } = setup(async (r, ctx) => {
+      await delay(50, undefined, { signal: ctx.signal }) // longer than the 1 ms Node would give
+      return answer(r)
+    })
+    const run = runs.create('async')
+    const outcome = await execute(run, request({ safety: { max_time_s: 1e300 } }), 'req-1', {})
+    expect(outcome).toMatchObject({ ok: true })
+  })
+
   test('a handler that answers synchronously: the outcome comes back directly, untracked', () => {
     const { runs, events, execute } = setup((r) => answer(r, 0.5))
     const run = runs.create('sync')

@@ -31,6 +31,13 @@ export type RolloutExecutor = (
   headers: IncomingHttpHeaders,
 ) => Outcome | Promise<Outcome>
 
+/**
+ * The longest delay a Node timer takes (2^31 - 1 ms); a longer one fires after 1 ms. The route
+ * clamps `safety.max_time_s` to `limits.maxRolloutTimeS` (at most 2,147,483 s) already; this keeps
+ * the executor safe on its own.
+ */
+const MAX_TIMER_MS = 2_147_483_647
+
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (
     value instanceof Promise ||
@@ -62,6 +69,7 @@ function settleAsync(
   // From here on the run is in flight: close() and DELETE must be able to find it.
   runs.track(run)
   const maxTime = request.safety.max_time_s
+  const delayMs = Math.min(maxTime * 1000, MAX_TIMER_MS)
   const timer = globalThis.setTimeout(() => {
     abortRun(
       run,
@@ -70,7 +78,7 @@ function settleAsync(
         `The rollout ran longer than safety.max_time_s (${maxTime} s) and was aborted.`,
       ),
     )
-  }, maxTime * 1000)
+  }, delayMs)
   timer.unref()
   const elapsed = () => performance.now() - started
   return new Promise<Outcome>((resolve) => {

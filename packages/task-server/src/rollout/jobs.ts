@@ -27,19 +27,24 @@ export function jobView(job: RolloutJob) {
 
 /** The job side of the runs. */
 export interface Jobs {
-  /** Stores the `pending` record of an async run; rejects with what the store threw. */
-  open(run: Run, traceCorrelationId: string): Promise<RolloutJob>
+  /**
+   * Stores the `pending` record of an async run for `owner`; resolves undefined when the owner
+   * already has `maxJobsPerOwner` unfinished jobs (nothing stored), rejects with what the store threw.
+   */
+  open(run: Run, traceCorrelationId: string, owner: string): Promise<RolloutJob | undefined>
   /** Stores the `running` record (a failure is logged); returns it. */
   start(run: Run, pending: RolloutJob): Promise<RolloutJob>
   /**
-   * Turns a sync run into a job under its own id: stores a `running` record and moves the run to
-   * `detached`. Resolves with the record, or undefined (the run stays `running`) when the store refused.
+   * Turns a sync run into a job of `owner` under its own id: stores a `running` record and moves
+   * the run to `detached`. Resolves with the record, or undefined (the run stays `running`) when
+   * the owner's quota is full or the store refused.
    */
   detach(
     run: Run,
     traceCorrelationId: string,
     createdAt: number,
     requestId: string,
+    owner: string,
   ): Promise<RolloutJob | undefined>
   /** Stores the final record of a job and makes the run final. */
   finish(run: Run, record: RolloutJob, outcome: Outcome): Promise<void>
@@ -47,12 +52,61 @@ export interface Jobs {
   cancel(id: string, reason: unknown): Promise<boolean>
 }
 
-/** Creates the {@link Jobs} over a store and the run registry. */
-export function createJobs(jobStore: JobStore, runs: RunRegistry, logger: TaskAppLogger): Jobs {
+/**
+ * Unfinished jobs per owner, counted in this process: `take` reserves a slot (false when the owner
+ * has `max` already), `release` frees the slot of a run once (later calls do nothing).
+ */
+function createQuota(max: number) {
+  const perOwner = new Map<string, number>()
+  const holders = new Map<string, string>() // run id → owner
   return {
-    async open(run, traceCorrelationId) {
-      const record: RolloutJob = { id: run.id, status: 'pending', traceCorrelationId, createdAt: Date.now() }
-      await jobStore.put(record)
+    take(runId: string, owner: string): boolean {
+      const held = perOwner.get(owner) ?? 0
+      if (held >= max) return false
+      perOwner.set(owner, held + 1)
+      holders.set(runId, owner)
+      return true
+    },
+    release(runId: string): void {
+      const owner = holders.get(runId)
+      if (owner === undefined) return
+      holders.delete(runId)
+      const held = (perOwner.get(owner) ?? 1) - 1
+      if (held <= 0) perOwner.delete(owner)
+      else perOwner.set(owner, held)
+    },
+  }
+}
+
+/** What {@link createJobs} needs. */
+export interface JobsOptions {
+  jobStore: JobStore
+  runs: RunRegistry
+  logger: TaskAppLogger
+  /** `limits.maxJobsPerOwner`: unfinished jobs one owner may have at once. */
+  maxJobsPerOwner: number
+}
+
+/** Creates the {@link Jobs} over a store and the run registry. */
+export function createJobs({ jobStore, runs, logger, maxJobsPerOwner }: JobsOptions): Jobs {
+  const quota = createQuota(maxJobsPerOwner)
+  return {
+    async open(run, traceCorrelationId, owner) {
+      // Reserved before the first await, so concurrent requests cannot overshoot the quota.
+      if (!quota.take(run.id, owner)) return undefined
+      const record: RolloutJob = {
+        id: run.id,
+        status: 'pending',
+        traceCorrelationId,
+        owner,
+        createdAt: Date.now(),
+      }
+      try {
+        await jobStore.put(record)
+      } catch (err) {
+        quota.release(run.id)
+        throw err
+      }
       return record
     },
     async start(run, pending) {
@@ -65,17 +119,28 @@ export function createJobs(jobStore: JobStore, runs: RunRegistry, logger: TaskAp
       }
       return record
     },
-    async detach(run, traceCorrelationId, createdAt, requestId) {
+    async detach(run, traceCorrelationId, createdAt, requestId, owner) {
+      if (!quota.take(run.id, owner)) {
+        safeLog(
+          logger,
+          'warn',
+          { requestId, limit: maxJobsPerOwner },
+          'task-server: job quota reached; the sync-timeout rollout goes on as a sync call',
+        )
+        return undefined
+      }
       const record: RolloutJob = {
         id: run.id,
         status: 'running',
         traceCorrelationId,
+        owner,
         createdAt,
         startedAt: createdAt,
       }
       try {
         await jobStore.put(record)
       } catch (err) {
+        quota.release(run.id)
         safeLog(
           logger,
           'warn',
@@ -88,6 +153,7 @@ export function createJobs(jobStore: JobStore, runs: RunRegistry, logger: TaskAp
       return record
     },
     async finish(run, base, outcome) {
+      quota.release(run.id)
       const finishedAt = Date.now()
       const record: RolloutJob = outcome.ok
         ? { ...base, status: 'succeeded', finishedAt, result: outcome.response }

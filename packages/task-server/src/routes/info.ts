@@ -1,5 +1,5 @@
 /** `GET /info` (the base task info and rubrics) and `GET /task_info` (taskset or task instances). */
-import type { RequestHandler, Response, Router } from 'express'
+import type { Request, RequestHandler, Response, Router } from 'express'
 import { raceAbort } from '../async-utils'
 import type { TaskAppConfig } from '../config'
 import { sendError } from '../http-errors'
@@ -24,6 +24,28 @@ export interface InfoRoutesOptions {
   gates: RequestHandler[]
   /** Fires when the app closes; cancels a provider call. */
   closing: AbortSignal
+  /** `limits.maxTaskInfoSeeds`: more seeds in one request get 422. */
+  maxSeeds: number
+}
+
+/**
+ * The `seed` and `seeds` values of the raw query, every one of them. Express's query parser keeps
+ * only the first 1,000 pairs and drops the rest silently; the URL itself is bounded by Node's
+ * header size limit (16 KiB by default).
+ */
+function seedParams(req: Request): { seed: string[]; seeds: string[] } {
+  const at = req.url.indexOf('?')
+  if (at === -1) return { seed: [], seeds: [] }
+  const params = new URLSearchParams(req.url.slice(at + 1))
+  return { seed: params.getAll('seed'), seeds: params.getAll('seeds') }
+}
+
+/** 422 when the query asks for more than `maxSeeds` seeds; true when it did. */
+function refuseTooManySeeds(res: Response, count: number, maxSeeds: number): boolean {
+  if (count <= maxSeeds) return false
+  const message = `Too many seeds: ${count} (seed and seeds together); at most ${maxSeeds} per request (limits.maxTaskInfoSeeds). Ask in batches.`
+  sendError(res, 422, 'invalid_request', message, { issues: [{ path: 'query.seed', message }] })
+  return true
 }
 
 /** The base TaskInfo: `baseTaskInfo`, or one derived from `appId` and `name`. */
@@ -115,7 +137,7 @@ async function answerTaskInfo(
 
 /** The router for `/info` and `/task_info`. */
 export function infoRoutes(options: InfoRoutesOptions): Router {
-  const { config: cfg, logger, gates, closing } = options
+  const { config: cfg, logger, gates, closing, maxSeeds } = options
   const base = baseTaskInfoOf(cfg)
   const rubrics =
     cfg.rubrics && (cfg.rubrics.outcome != null || cfg.rubrics.events != null)
@@ -124,7 +146,9 @@ export function infoRoutes(options: InfoRoutesOptions): Router {
   const timeoutMs = cfg.limits?.requestTimeoutMs ?? 30_000
 
   const taskInfo: RequestHandler = async (req, res) => {
-    const query = taskInfoQuerySchema.safeParse(req.query)
+    const raw = seedParams(req)
+    if (refuseTooManySeeds(res, raw.seed.length + raw.seeds.length, maxSeeds)) return
+    const query = taskInfoQuerySchema.safeParse(raw)
     if (!query.success) {
       const issues = toIssues(query.error, ['query'])
       sendError(res, 422, 'invalid_request', `Invalid query: ${describeIssues(issues)}`, { issues })

@@ -11,6 +11,7 @@ import { TaskServerError } from '../errors'
 import { sendError } from '../http-errors'
 import { safeLog, type TaskAppLogger } from '../logger'
 import { requestIdOf } from '../middleware/request-id'
+import { ownerOf } from '../owner'
 import { CLIENT_GONE, finalStateOf, type Outcome } from '../rollout/outcome'
 import type { RolloutExecutor } from '../rollout/execute'
 import type { Jobs } from '../rollout/jobs'
@@ -32,6 +33,10 @@ export interface RolloutRouteOptions {
   runs: RunRegistry
   jobs: Jobs
   execute: RolloutExecutor
+  /** `limits.maxRolloutTimeS`: the largest `safety.max_time_s` a request gets; larger ones are clamped. */
+  maxRolloutTimeS: number
+  /** `limits.maxJobsPerOwner`, for the 429 message. */
+  maxJobsPerOwner: number
   /** What runs before the handler: auth, readiness, JSON body. */
   gates: RequestHandler[]
 }
@@ -102,6 +107,18 @@ function sendStoreFailure(res: Response, err: unknown, logger: TaskAppLogger): v
   )
 }
 
+/** 429 `job_quota_exceeded`: the caller has as many unfinished jobs as `limits.maxJobsPerOwner` allows. */
+function sendQuotaExceeded(res: Response, limit: number): void {
+  res.setHeader('Retry-After', '5')
+  sendError(
+    res,
+    429,
+    'job_quota_exceeded',
+    `This caller already has ${limit} unfinished rollout jobs (limits.maxJobsPerOwner); wait for one to finish or cancel one with DELETE /rollouts/:id.`,
+    { limit },
+  )
+}
+
 /** Sends the sync answer and makes the run final. */
 function answer(o: RolloutRouteOptions, res: Response, run: Run, outcome: Outcome): void {
   try {
@@ -139,7 +156,13 @@ async function awaitSync(
       const first = await Promise.race([outcome, fallback.promise])
       clearTimeout(timer)
       if (first === 'fallback') {
-        const record = await o.jobs.detach(run, request.trace_correlation_id, createdAt, requestIdOf(res))
+        const record = await o.jobs.detach(
+          run,
+          request.trace_correlation_id,
+          createdAt,
+          requestIdOf(res),
+          ownerOf(res),
+        )
         if (record !== undefined) {
           void outcome.then((final) => o.jobs.finish(run, record, final))
           sendAccepted(res, run.id, 'running', request.trace_correlation_id)
@@ -173,13 +196,22 @@ async function asyncRollout(
   preferred: boolean,
 ): Promise<void> {
   const run = o.runs.create('async')
-  let pending
-  try {
-    pending = await o.jobs.open(run, request.trace_correlation_id)
-  } catch (err) {
+  // The run never starts: it leaves the registry at once.
+  const abandon = () => {
     o.runs.handlerDone(run)
     o.runs.finish(run, 'failed')
+  }
+  let pending
+  try {
+    pending = await o.jobs.open(run, request.trace_correlation_id, ownerOf(res))
+  } catch (err) {
+    abandon()
     sendStoreFailure(res, err, o.logger)
+    return
+  }
+  if (pending === undefined) {
+    abandon()
+    sendQuotaExceeded(res, o.maxJobsPerOwner)
     return
   }
   if (preferred) res.setHeader('Preference-Applied', 'respond-async')
@@ -208,6 +240,9 @@ export function rolloutRoute(options: RolloutRouteOptions): RolloutRoute {
       return
     }
     const request = applyRequestDefaults(parsed.data as z.output<typeof rolloutRequestSchema>)
+    // Clamped, not refused: optimizers send generous budgets; the handler sees the one it gets.
+    if (request.safety.max_time_s > options.maxRolloutTimeS)
+      request.safety.max_time_s = options.maxRolloutTimeS
     const prefer = req.headers.prefer
     const preferAsync = prefer !== undefined && PREFER_ASYNC.test(String(prefer))
     if (mode === 'async' || (mode === undefined && preferAsync))

@@ -1,8 +1,12 @@
-/** `GET /rollouts/:id` (a job's status) and `DELETE /rollouts/:id` (cancel a job). */
+/**
+ * `GET /rollouts/:id` (a job's status) and `DELETE /rollouts/:id` (cancel a job), for the job's
+ * owner only: anyone else gets the same 404 as for an unknown id, so a job's existence is not revealed.
+ */
 import type { RequestHandler, Response, Router } from 'express'
 import { TaskServerError } from '../errors'
 import { sendError } from '../http-errors'
 import type { JobStore } from '../job-store'
+import { ownerOf } from '../owner'
 import { jobView, type Jobs } from '../rollout/jobs'
 import { routerOf } from './route-table'
 
@@ -11,16 +15,26 @@ export function rolloutsRoutes(jobStore: JobStore, jobs: Jobs, auth: RequestHand
   const notFound = (res: Response, id: string) =>
     sendError(res, 404, 'job_not_found', `No rollout job ${id}; it never existed or was evicted.`)
 
+  /** The job with this id when the caller owns it. */
+  const ownJob = async (res: Response, id: string) => {
+    const job = await jobStore.get(id)
+    return job !== undefined && job.owner === ownerOf(res) ? job : undefined
+  }
+
   return routerOf((add) => {
     add('get', '/rollouts/:id', auth, async (req, res) => {
       const id = req.params.id as string
-      const job = await jobStore.get(id)
+      const job = await ownJob(res, id)
       if (job === undefined) notFound(res, id)
       else res.json(jobView(job))
     })
 
     add('delete', '/rollouts/:id', auth, async (req, res) => {
       const id = req.params.id as string
+      if ((await ownJob(res, id)) === undefined) {
+        notFound(res, id)
+        return
+      }
       const reason = new TaskServerError(
         'TASKAPP_ERR_ROLLOUT_CANCELLED',
         `Rollout job ${id} was cancelled by the caller.`,
