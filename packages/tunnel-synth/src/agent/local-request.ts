@@ -13,6 +13,8 @@ import {
   MAX_BODY_CHUNK_BYTES,
   RELAY_MARKER_HEADER,
   RELAY_MARKER_VALUE,
+  connectionTokens,
+  connectionTokensOf,
 } from '../protocol/frames'
 import type { AgentFrame, HeaderPairs, ReqHeadersFrame } from '../protocol/frames'
 import type { AgentOptions } from './agent'
@@ -148,12 +150,14 @@ export class LocalRequest implements Dispatcher.DispatchHandler, BodyProducer {
   private requestHeaders(): string[] {
     const { frame } = this
     const keys = this.host.options.localApiKeys
+    // a relay that forwards Connection (ours drops it, with what it names) must not make us forward the rest
+    const named = connectionTokensOf(frame.headers)
     const out: string[] = []
     let hasLeaseId = false
     let hasRequestId = false
     for (const [name, value] of frame.headers) {
       const lower = name.toLowerCase()
-      if (AGENT_DROPPED_REQUEST_HEADERS.has(lower)) continue
+      if (AGENT_DROPPED_REQUEST_HEADERS.has(lower) || named?.has(lower)) continue
       if (keys.length > 0 && (lower === 'x-api-key' || lower === 'x-api-keys')) continue
       out.push(name, value)
       if (lower === 'x-synthtunnel-lease-id') hasLeaseId = true
@@ -235,10 +239,11 @@ export class LocalRequest implements Dispatcher.DispatchHandler, BodyProducer {
   ): void {
     if (status < 200) return // informational
     if (this.abortReason !== undefined) return controller.pause()
+    const named = connectionTokens(headers.connection)
     const pairs: HeaderPairs = []
     for (const name in headers) {
       const value = headers[name]
-      if (value === undefined || HOP_BY_HOP_HEADERS.has(name)) continue
+      if (value === undefined || HOP_BY_HOP_HEADERS.has(name) || named?.has(name)) continue
       if (typeof value === 'string') pairs.push([name, value])
       else for (const v of value) pairs.push([name, v])
     }

@@ -279,9 +279,43 @@ export const HOP_BY_HOP_HEADERS: ReadonlySet<string> = new Set([
   'upgrade',
 ])
 
+/**
+ * Lowercased header names a `Connection` header value lists (RFC 9110 §7.6.1: hop-by-hop by the
+ * sender's declaration, so never forwarded), or `undefined` when it lists none.
+ */
+export function connectionTokens(
+  value: string | readonly string[] | undefined,
+): ReadonlySet<string> | undefined {
+  if (value === undefined) return undefined
+  let named: Set<string> | undefined
+  for (const v of typeof value === 'string' ? [value] : value) {
+    for (const token of v.split(',')) {
+      const t = token.trim().toLowerCase()
+      if (t) (named ??= new Set()).add(t)
+    }
+  }
+  return named
+}
+
+/** {@link connectionTokens} of every `Connection` header among `pairs`. */
+export function connectionTokensOf(pairs: HeaderPairs): ReadonlySet<string> | undefined {
+  let values: string[] | undefined
+  for (const [name, value] of pairs) {
+    if (name.length === 10 && name.toLowerCase() === 'connection') (values ??= []).push(value)
+  }
+  return connectionTokens(values)
+}
+
+/**
+ * Request headers that end at the relay: `Expect` (the relay has already answered `100 Continue`;
+ * undici refuses to send it) and `X-Real-IP` (a client address only a proxy may set, never the caller).
+ */
+const RELAY_CONSUMED_REQUEST_HEADERS = ['expect', 'x-real-ip'] as const
+
 /** Headers the agent drops from forwarded requests (hop-by-hop plus the newest reference list). */
 export const AGENT_DROPPED_REQUEST_HEADERS: ReadonlySet<string> = new Set([
   ...HOP_BY_HOP_HEADERS,
+  ...RELAY_CONSUMED_REQUEST_HEADERS,
   'authorization',
   'host',
   'x-synthtunnel-worker-token',
@@ -295,12 +329,13 @@ export const AGENT_DROPPED_REQUEST_HEADERS: ReadonlySet<string> = new Set([
 ])
 
 /**
- * Headers the relay drops from a caller's request before REQ_HEADERS: hop-by-hop ones, the worker
- * token and the relay marker (which only the agent sets). `Authorization` is dropped too when it
- * carried the worker token.
+ * Headers the relay drops from a caller's request before REQ_HEADERS: hop-by-hop ones (and those
+ * the caller's `Connection` header names), `Expect`, `X-Real-IP`, the worker token and the relay
+ * marker (which only the agent sets). `Authorization` is dropped too when it carried the worker token.
  */
 export const RELAY_DROPPED_CALLER_HEADERS: ReadonlySet<string> = new Set([
   ...HOP_BY_HOP_HEADERS,
+  ...RELAY_CONSUMED_REQUEST_HEADERS,
   'x-synthtunnel-worker-token',
   RELAY_MARKER_HEADER,
 ])

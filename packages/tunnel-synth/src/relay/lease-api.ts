@@ -50,6 +50,15 @@ function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
   })
 }
 
+/** A path segment, percent-decoded; `undefined` when it is not valid percent-encoded UTF-8. */
+function decodeId(encoded: string): string | undefined {
+  try {
+    return decodeURIComponent(encoded)
+  } catch {
+    return undefined
+  }
+}
+
 const apiError = (res: ServerResponse, status: number, code: string, message: string) =>
   sendJson(res, status, { error: { code, message } })
 
@@ -136,16 +145,21 @@ export class LeaseApi {
     })
   }
 
-  /** `DELETE /api/v1/synthtunnel/leases/<id>`: only by the key that created it; drops its agent (4000). */
-  async delete(req: IncomingMessage, res: ServerResponse, leaseId: string): Promise<void> {
+  /**
+   * `DELETE /api/v1/synthtunnel/leases/<id>` (`encodedId` as in the path): only by the key that
+   * created it; drops its agent (4000). The key is checked first; an id that is not valid
+   * percent-encoding names no lease (404).
+   */
+  async delete(req: IncomingMessage, res: ServerResponse, encodedId: string): Promise<void> {
     const owner = this.owner(req)
     if (!owner) return apiError(res, 401, 'unauthorized', 'Send Authorization: Bearer <relay API key>.')
-    const lease = await this.ctx.store.get(leaseId)
+    const leaseId = decodeId(encodedId)
+    const lease = leaseId === undefined ? undefined : await this.ctx.store.get(leaseId)
     if (!lease || !sameHash(lease.ownerKeyHash, owner))
       return apiError(res, 404, 'not_found', 'No such lease.')
-    await this.ctx.store.delete(leaseId)
+    await this.ctx.store.delete(lease.leaseId)
     dropLease(this.ctx, lease, CloseCode.LeaseDeleted, 'lease deleted')
-    this.ctx.logger.info({ leaseId }, 'relay: lease deleted')
+    this.ctx.logger.info({ leaseId: lease.leaseId }, 'relay: lease deleted')
     res.writeHead(204).end()
   }
 }

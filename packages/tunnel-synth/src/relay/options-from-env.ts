@@ -14,6 +14,21 @@ function num(env: Readonly<Record<string, string | undefined>>, name: string): n
   return value
 }
 
+const TRUE = new Set(['1', 'true', 'yes', 'on'])
+const FALSE = new Set(['0', 'false', 'no', 'off'])
+
+function bool(env: Readonly<Record<string, string | undefined>>, name: string): boolean | undefined {
+  const raw = env[name]?.trim()
+  if (!raw) return undefined
+  const lower = raw.toLowerCase()
+  if (TRUE.has(lower)) return true
+  if (FALSE.has(lower)) return false
+  throw new SynthTunnelError(
+    SynthTunnelErrorCode.RelayInvalidOptions,
+    `${name} must be 1, true, yes or on (or 0, false, no, off), got "${raw}".`,
+  )
+}
+
 /**
  * Relay options from environment variables (for `taskapp relay` and containers). Flags given
  * by a CLI should be spread over the result.
@@ -30,6 +45,7 @@ function num(env: Readonly<Record<string, string | undefined>>, name: string): n
  * | `TASKAPP_RELAY_MAX_RESPONSE_BYTES` | `maxResponseBytes` |
  * | `TASKAPP_RELAY_DEADLINE_MS` | `defaultDeadlineMs` |
  * | `TASKAPP_RELAY_LEASE_TTL_SECONDS` | `leaseTtlSeconds` |
+ * | `TASKAPP_RELAY_ALLOW_SET_COOKIE` (`1`/`true`/`yes`/`on`, `0`/`false`/`no`/`off`) | `allowSetCookie` |
  *
  * @example
  * ```ts
@@ -63,5 +79,7 @@ export function relayOptionsFromEnv(
     const value = num(env, name)
     if (value !== undefined) out[key] = value
   }
+  const allowSetCookie = bool(env, 'TASKAPP_RELAY_ALLOW_SET_COOKIE')
+  if (allowSetCookie !== undefined) out.allowSetCookie = allowSetCookie
   return out
 }

@@ -4,13 +4,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { WebSocket } from 'ws'
 import { sendBody } from '../protocol/codec'
 import type { BodyCodec, BodyProducer } from '../protocol/codec'
-import { AGENT_CAPACITY_EXCEEDED, HOP_BY_HOP_HEADERS, RELAY_DROPPED_CALLER_HEADERS } from '../protocol/frames'
+import { AGENT_CAPACITY_EXCEEDED, RELAY_DROPPED_CALLER_HEADERS, connectionTokens } from '../protocol/frames'
 import type { HeaderPairs, RespErrorFrame, RespHeadersFrame } from '../protocol/frames'
 import type { AgentSession } from './agent-session'
 import { bearer } from './lease-api'
 import type { RelayLease } from './lease-store'
 import { sendProblem } from './problem'
 import type { RelayContext } from './relay-context'
+import { responseHead } from './response-head'
 
 const REQUEST_BODY: BodyCodec = { direction: 'request', binary: false }
 const REQUEST_BODY_BINARY: BodyCodec = { direction: 'request', binary: true }
@@ -40,6 +41,8 @@ export class PublicRequest implements BodyProducer {
   bytesOut = 0
   /** Status the relay ended the request with when it is not the response's (e.g. 499: caller left). */
   status: number | undefined
+  /** The body length the caller was promised (`Content-Length`), when the response has a body. */
+  private declaredLength: number | undefined
   private timer: NodeJS.Timeout | undefined
   private stallTimer: NodeJS.Timeout | undefined
 
@@ -65,7 +68,7 @@ export class PublicRequest implements BodyProducer {
       method: req.method ?? 'GET',
       path: path || '/',
       query: q === -1 ? '' : rest.slice(q + 1),
-      headers: forwardedHeaders(req.rawHeaders, dropAuthorization),
+      headers: forwardedHeaders(req, dropAuthorization),
       deadline_ms: defaultDeadlineMs,
     })
     this.timer = setTimeout(
@@ -110,17 +113,16 @@ export class PublicRequest implements BodyProducer {
   /** RESP_HEADERS: write the head, corked until the next turn so it leaves with the first body. */
   onHeaders(frame: RespHeadersFrame): void {
     if (this.headersSent) return this.bad('RESP_HEADERS twice')
-    const flat: string[] = []
-    for (const [name, value] of frame.headers) {
-      if (!HOP_BY_HOP_HEADERS.has(name.toLowerCase())) flat.push(name, value)
-    }
+    const head = responseHead(frame.headers, this.ctx.settings.allowSetCookie)
+    if (typeof head === 'string') return this.bad(head)
     const res = this.res
+    const bodiless = this.req.method === 'HEAD' || frame.status === 204 || frame.status === 304
+    if (!bodiless) this.declaredLength = head.contentLength
     try {
-      // A body that ends short of (or runs past) its Content-Length must not pass for a whole
-      // response: Node then throws instead, and the caller sees a reset at once rather than
-      // waiting for bytes that never come until the keep-alive timeout.
+      // A body that ends short of or runs past its Content-Length must not pass for a whole response
+      // (nor smuggle a second one): onBody and onEnd check it, and Node throws as a second net.
       res.strictContentLength = true
-      res.writeHead(frame.status, flat)
+      res.writeHead(frame.status, head.headers)
       res.cork()
       this.ctx.uncorkNextTurn(this)
       this.session.writing.add(this)
@@ -147,6 +149,10 @@ export class PublicRequest implements BodyProducer {
     if (this.bytesOut > maxResponseBytes) {
       this.fail(502, 'TUNNEL_PAYLOAD_TOO_LARGE', `The response exceeds ${maxResponseBytes} bytes.`, true)
       return
+    }
+    if (this.declaredLength !== undefined && this.bytesOut > this.declaredLength) {
+      // not one byte past the promised length: it would be read as the start of the next response
+      return this.bad(`more body than its Content-Length of ${this.declaredLength} bytes`)
     }
     try {
       this.res.write(chunk)
@@ -180,12 +186,15 @@ export class PublicRequest implements BodyProducer {
   onEnd(): void {
     if (!this.headersSent) return this.bad('RESP_END before RESP_HEADERS')
     this.complete()
-    try {
-      this.res.end()
-    } catch {
-      this.status = 502 // the body did not match its Content-Length
-      this.res.destroy()
+    if (this.declaredLength === undefined || this.bytesOut === this.declaredLength) {
+      try {
+        return void this.res.end()
+      } catch {
+        // Node's own Content-Length check: reset below
+      }
     }
+    this.status = 502 // the body did not match its Content-Length
+    this.res.destroy()
   }
 
   /** RESP_ERROR: the agent could not serve the request. */
@@ -233,13 +242,18 @@ export class PublicRequest implements BodyProducer {
   }
 }
 
-/** The caller's headers minus hop-by-hop ones, the relay marker and the worker token (in either header). */
-function forwardedHeaders(raw: string[], dropAuthorization: boolean): HeaderPairs {
+/**
+ * The caller's headers minus hop-by-hop ones (with those its `Connection` header names), `Expect`,
+ * `X-Real-IP`, the relay marker and the worker token (in either header).
+ */
+function forwardedHeaders(req: IncomingMessage, dropAuthorization: boolean): HeaderPairs {
+  const raw = req.rawHeaders
+  const named = connectionTokens(req.headers.connection)
   const headers: HeaderPairs = []
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i]!
     const lower = name.toLowerCase()
-    if (RELAY_DROPPED_CALLER_HEADERS.has(lower)) continue
+    if (RELAY_DROPPED_CALLER_HEADERS.has(lower) || named?.has(lower)) continue
     if (lower === 'authorization' && dropAuthorization) continue
     headers.push([name, raw[i + 1]!])
   }

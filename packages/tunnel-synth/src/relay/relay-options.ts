@@ -57,6 +57,16 @@ export interface RelayServerOptions {
    * @default true
    */
   binaryFrames?: boolean
+  /**
+   * Pass an agent's `Set-Cookie` response headers on to callers. Off by default, because every
+   * tunnel of a relay shares the relay's origin: a cookie one tunnel sets with `Path=/` reaches every
+   * other tunnel, one set with `Path=/s/<another route>` plants a cookie in that tunnel, and a
+   * `Path` scoped to the tunnel's own route does not isolate it either (RFC 6265 §8.5: paths of one
+   * origin share cookies through scripts). Turn it on only when every tunnel on this relay belongs
+   * to one party (env `TASKAPP_RELAY_ALLOW_SET_COOKIE=1` for `taskapp relay`).
+   * @default false
+   */
+  allowSetCookie?: boolean
   /** pino-compatible logger; one DEBUG line per request. @default silent */
   logger?: Logger
 }
@@ -75,6 +85,7 @@ export interface RelaySettings {
   pingIntervalMs: number
   stallTimeoutMs: number
   binaryFrames: boolean
+  allowSetCookie: boolean
   /** Bytes one caller may have queued before the agent's WebSocket is paused for it. */
   perRequestAllowance: number
   /** Bytes queued on one agent WebSocket before callers' uploads are paused. */
@@ -96,6 +107,13 @@ function positive(name: string, value: number | undefined, fallback: number, all
       `${name} must be a ${allowZero ? 'non-negative' : 'positive'} number, got ${String(value)}.`,
     )
   }
+  return value
+}
+
+function flag(name: string, value: boolean | undefined, fallback: boolean): boolean {
+  if (value === undefined) return fallback
+  if (typeof value !== 'boolean')
+    throw invalid(`${name} must be true or false, got ${JSON.stringify(value)}.`)
   return value
 }
 
@@ -139,6 +157,7 @@ export function resolveRelayOptions(options: RelayServerOptions): RelaySettings 
     pingIntervalMs: positive('pingIntervalMs', options.pingIntervalMs, 20_000),
     stallTimeoutMs: positive('stallTimeoutMs', options.stallTimeoutMs, 10_000),
     binaryFrames: options.binaryFrames ?? true,
+    allowSetCookie: flag('allowSetCookie', options.allowSetCookie, false),
     perRequestAllowance: Math.max(MAX_BODY_CHUNK_BYTES, Math.floor(memoryBudgetBytes / (2 * maxInflight))),
     wsHighWater: Math.max(MAX_BODY_CHUNK_BYTES * 2, Math.min(1024 * 1024, Math.floor(memoryBudgetBytes / 4))),
   }

@@ -115,8 +115,8 @@ function route(ctx: RelayContext, leases: LeaseApi, req: IncomingMessage, res: S
     }
     if (path === LEASES_PATH && req.method === 'POST') return void leases.create(req, res).catch(fail)
     if (path.startsWith(`${LEASES_PATH}/`) && req.method === 'DELETE') {
-      const leaseId = decodeURIComponent(path.slice(LEASES_PATH.length + 1))
-      return void leases.delete(req, res, leaseId).catch(fail)
+      // still percent-encoded: the lease API checks the key before it decodes
+      return void leases.delete(req, res, path.slice(LEASES_PATH.length + 1)).catch(fail)
     }
     sendProblem(res, 404, 'TUNNEL_NOT_FOUND', `Nothing at ${req.method} ${path}.`)
   } catch (err) {
