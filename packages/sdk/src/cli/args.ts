@@ -1,7 +1,8 @@
 /**
- * Argument parsing of the `taskapp` CLI: argv (and env) in, a typed command out. Pure: no I/O,
- * so every flag rule is tested without a process. Bad input throws `TASKAPP_ERR_CLI_USAGE`
- * (exit status 2) with a message that names the flag and says what was expected.
+ * Argument parsing of the `taskapp` CLI: argv (and env) in, a typed command out. No I/O but
+ * reading the `--<name>-file` of a secret flag, so every flag rule is tested without a process;
+ * warnings go to a hook. Bad input throws `TASKAPP_ERR_CLI_USAGE` (exit status 2) with a
+ * message that names the flag and says what was expected.
  *
  * The flags themselves (names, env fallbacks, defaults, parsers, help lines) are declared once,
  * in the tables of `flags.ts`; this file adds the positionals and the rules between flags.
@@ -14,6 +15,7 @@ import {
   resolveFlags,
   usage,
   type CliEnv,
+  type FlagHooks,
   type FlagTable,
   type ParsedFlags,
 } from './flag-table'
@@ -28,7 +30,7 @@ import {
   type TunnelModeFlag,
 } from './flags'
 
-export type { CliEnv } from './flag-table'
+export type { CliEnv, FlagHooks } from './flag-table'
 export { DEFAULTS, LOG_LEVELS, PORT_CONFLICT_POLICIES, TUNNEL_MODES } from './flags'
 export type { LogLevel, TunnelModeFlag } from './flags'
 
@@ -50,8 +52,8 @@ export interface ServeCommand {
    */
   readonly tunnel: TunnelSpec
   readonly apiKey?: string
-  /** Where `apiKey` came from. */
-  readonly apiKeyFrom?: 'flag' | 'env'
+  /** Where `apiKey` came from (`file`: `--api-key-file`). */
+  readonly apiKeyFrom?: 'flag' | 'file' | 'env'
   /** Trusted container public keys (`--container-keys` or `SYNTH_CONTAINER_TRUSTED_PUBKEYS`). */
   readonly containerKeys?: string
   /** `--container-auth` or `SYNTH_CONTAINER_AUTH_MODE`. */
@@ -163,7 +165,7 @@ function withoutSelfHostedKeyForSynth(
   return synthKey === undefined ? rest : { ...rest, relayApiKey: synthKey }
 }
 
-function parseServe(args: readonly string[], env: CliEnv): ServeCommand | HelpCommand {
+function parseServe(args: readonly string[], env: CliEnv, hooks: FlagHooks): ServeCommand | HelpCommand {
   const parsed = flagsOrHelp('serve', SERVE_FLAGS, args)
   if (parsed === undefined) return { command: 'help', topic: 'serve' }
   const file = exactlyOnePositional(
@@ -175,7 +177,7 @@ function parseServe(args: readonly string[], env: CliEnv): ServeCommand | HelpCo
   if (!/\.(?:ts|mts|js|mjs)$/.test(file)) {
     throw usage('serve', `the task app file must end in .ts, .mts, .js or .mjs, got "${file}".`)
   }
-  const { values, sources } = resolveFlags('serve', SERVE_FLAGS, parsed.given, env)
+  const { values, sources } = resolveFlags('serve', SERVE_FLAGS, parsed.given, env, hooks)
   // The rules between flags.
   const mode = values['tunnel.mode'] ?? (values['tunnel.relayUrl'] !== undefined ? 'synthtunnel' : 'local')
   if (mode === 'preconfigured' && values['tunnel.url'] === undefined) {
@@ -225,42 +227,45 @@ function parseServe(args: readonly string[], env: CliEnv): ServeCommand | HelpCo
     file,
     ...fields,
     tunnel: withoutSelfHostedKeyForSynth(tunnelSpec(mode, values), sources['tunnel.relayApiKey'], env),
-    ...(fields.apiKey !== undefined && { apiKeyFrom: sources.apiKey === 'flag' ? 'flag' : 'env' }),
+    ...(fields.apiKey !== undefined && {
+      apiKeyFrom: sources.apiKey === 'flag' || sources.apiKey === 'file' ? sources.apiKey : 'env',
+    }),
     ...(values.containerKeys !== undefined && { containerAuthFrom: containerAuthFrom(sources) }),
     logLevel: verbose ? 'debug' : fields.logLevel,
   }
 }
 
-function parseCheck(args: readonly string[], env: CliEnv): CheckCommand | HelpCommand {
+function parseCheck(args: readonly string[], env: CliEnv, hooks: FlagHooks): CheckCommand | HelpCommand {
   const parsed = flagsOrHelp('check', CHECK_FLAGS, args)
   if (parsed === undefined) return { command: 'help', topic: 'check' }
   const url = httpUrl(
     exactlyOnePositional('check', parsed.positionals, 'task app URL', 'taskapp check http://127.0.0.1:8114'),
     flagContext('check', '<url>'),
   )
-  const { values } = resolveFlags('check', CHECK_FLAGS, parsed.given, env)
+  const { values } = resolveFlags('check', CHECK_FLAGS, parsed.given, env, hooks)
   return { command: 'check', url, ...pick(values) }
 }
 
-function parseRelay(args: readonly string[], env: CliEnv): RelayCommand | HelpCommand {
+function parseRelay(args: readonly string[], env: CliEnv, hooks: FlagHooks): RelayCommand | HelpCommand {
   const parsed = flagsOrHelp('relay', RELAY_FLAGS, args)
   if (parsed === undefined) return { command: 'help', topic: 'relay' }
   if (parsed.positionals.length > 0)
     throw usage('relay', `takes no positional arguments, got: ${parsed.positionals.join(' ')}.`)
-  const { values } = resolveFlags('relay', RELAY_FLAGS, parsed.given, env)
+  const { values } = resolveFlags('relay', RELAY_FLAGS, parsed.given, env, hooks)
   const { verbose, ...fields } = pick(values)
   return { command: 'relay', ...fields, logLevel: verbose ? 'debug' : fields.logLevel }
 }
 /**
- * Parses the CLI's argv (without `node` and the script) into a {@link Command}.
+ * Parses the CLI's argv (without `node` and the script) into a {@link Command}. A secret flag's
+ * `--<name>-file` is read here; `hooks.warn` gets one line per secret given as a flag.
  *
  * @example
  * ```ts
- * parseCommand(['serve', 'app.ts', '--port', '9000'], process.env)
+ * parseCommand(['serve', 'app.ts', '--port', '9000'], process.env, { warn: (line) => console.error(line) })
  * // { command: 'serve', file: 'app.ts', port: 9000, tunnel: { mode: 'local' }, ... }
  * ```
  */
-export function parseCommand(argv: readonly string[], env: CliEnv = {}): Command {
+export function parseCommand(argv: readonly string[], env: CliEnv = {}, hooks: FlagHooks = {}): Command {
   const [first, ...rest] = argv
   if (first === undefined || first === '--help' || first === '-h') return { command: 'help' }
   if (first === '--version' || first === '-V') return { command: 'version' }
@@ -274,11 +279,11 @@ export function parseCommand(argv: readonly string[], env: CliEnv = {}): Command
   }
   switch (first) {
     case 'serve':
-      return parseServe(rest, env)
+      return parseServe(rest, env, hooks)
     case 'check':
-      return parseCheck(rest, env)
+      return parseCheck(rest, env, hooks)
     case 'relay':
-      return parseRelay(rest, env)
+      return parseRelay(rest, env, hooks)
     default:
       throw usage(
         undefined,

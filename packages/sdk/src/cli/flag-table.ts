@@ -4,11 +4,13 @@
  * name, alias, value placeholder, help line, default, environment fallback and parser, and its
  * key in the table says where the value goes. The `node:util` `parseArgs` config
  * ({@link parseArgsOptions}), the environment fallbacks ({@link resolveFlags}) and the Options
- * section of `--help` ({@link formatFlags}) are all derived from that table.
+ * section of `--help` ({@link formatFlags}) are all derived from that table. A flag declared
+ * `secret` gets a `--<name>-file <path>` companion row (see `secret-flags.ts`).
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { SdkError } from '../errors'
 import { formatFlagRows } from './help-from-table'
+import { fileCompanion, fileFlagName, resolveSecretFlag, secretOf } from './secret-flags'
 
 export { flagNotes } from './help-from-table'
 
@@ -44,8 +46,8 @@ export interface FlagContext {
 /** Turns one raw string into a value, or throws `ctx.fail(...)`. */
 export type FlagParser<V> = (raw: string, ctx: FlagContext) => V
 
-/** Where a resolved value came from. */
-export type FlagSource = 'flag' | 'env' | 'default'
+/** Where a resolved value came from (`file`: a secret flag's `--<name>-file` companion). */
+export type FlagSource = 'flag' | 'file' | 'env' | 'default'
 
 /** The value `parseArgs` gives for one option (absent: `undefined`). */
 export type GivenValue = string | boolean | (string | boolean)[] | undefined
@@ -68,6 +70,12 @@ export interface Flag<V> {
   readonly env: readonly string[]
   /** The default as shown in help; absent when there is none worth showing. */
   readonly defaultHelp?: string
+  /**
+   * Set for a secret flag: whether a given raw value is secret (always, or e.g. only a header
+   * named like a credential). Such a flag gets a `--<name>-file` companion, and is warned about
+   * on stderr when a secret value is given on the command line.
+   */
+  readonly secret?: (raw: string) => boolean
   /** Resolves the flag's value: the flag, else the environment, else the default. */
   readonly resolve: (given: GivenValue, env: CliEnv, ctx: FlagContext) => { value: V; source: FlagSource }
 }
@@ -92,8 +100,18 @@ interface Declaration {
   readonly help: string
 }
 
+/** What {@link option} and {@link list} take besides the {@link Declaration}. */
+interface ValueDeclaration {
+  /**
+   * The value is a secret (a key, a token): the flag gets a `--<name>-file <path>` companion and
+   * a warning on stderr when given on the command line, where `ps` shows it to every local user.
+   * A predicate limits the warning to the raw values it accepts. @default false
+   */
+  readonly secret?: boolean | ((raw: string) => boolean)
+}
+
 /** What {@link option} takes. */
-export interface OptionDeclaration<V> extends Declaration {
+export interface OptionDeclaration<V> extends Declaration, ValueDeclaration {
   /** Value placeholder shown in help, e.g. `<url>`. */
   readonly value: string
   /** Environment variables read when the flag is absent, first non-blank one wins. */
@@ -107,7 +125,7 @@ export interface OptionDeclaration<V> extends Declaration {
 }
 
 /** What {@link list} takes. */
-export interface ListDeclaration<V, R> extends Declaration {
+export interface ListDeclaration<V, R> extends Declaration, ValueDeclaration {
   /** Value placeholder shown in help, e.g. `<key>`. */
   readonly value: string
   /** Environment variables (comma-separated lists) read when the flag is absent. */
@@ -156,6 +174,7 @@ export function option<V>(decl: OptionDeclaration<V>): Flag<V | undefined> {
     help: decl.help,
     env,
     ...(shown !== undefined && { defaultHelp: shown }),
+    ...secretOf(decl.secret),
     resolve: (given, vars, ctx) => {
       if (typeof given === 'string') return { value: decl.parse(given, ctx), source: 'flag' }
       const raw = fromEnv(vars, env)
@@ -188,6 +207,7 @@ export function list<V, R>(decl: ListDeclaration<V, R>): Flag<R | readonly V[]> 
     help: decl.help,
     env,
     ...(decl.defaultHelp !== undefined && { defaultHelp: decl.defaultHelp }),
+    ...secretOf(decl.secret),
     resolve: (given, vars, ctx) => {
       const items = Array.isArray(given) ? given.filter((v): v is string => typeof v === 'string') : []
       if (items.length > 0) return { value: collect(items.map((v) => decl.parse(v, ctx))), source: 'flag' }
@@ -225,8 +245,20 @@ export function toggle(decl: Declaration): Flag<boolean> {
 /** `-h, --help`, which every command takes; not part of any table's values. */
 export const HELP_FLAG: Flag<boolean> = toggle({ name: 'help', short: 'h', help: 'this help' })
 
-function rows(table: FlagTable): Flag<unknown>[] {
-  return [...Object.values(table), HELP_FLAG]
+/**
+ * The rows of a table as `parseArgs` and `--help` see them: each flag, followed by its
+ * `--<name>-file` companion when it is secret, then `--help`.
+ *
+ * @example
+ * ```ts
+ * flagRows(RELAY_FLAGS).map((f) => f.name) // [..., 'api-key', 'api-key-file', ..., 'help']
+ * ```
+ */
+export function flagRows(table: FlagTable): Flag<unknown>[] {
+  const flags = Object.values(table).flatMap((flag) =>
+    flag.secret === undefined ? [flag] : [flag, fileCompanion(flag)],
+  )
+  return [...flags, HELP_FLAG]
 }
 
 /**
@@ -239,7 +271,7 @@ function rows(table: FlagTable): Flag<unknown>[] {
  */
 export function parseArgsOptions(table: FlagTable): NonNullable<ParseArgsConfig['options']> {
   const options: NonNullable<ParseArgsConfig['options']> = {}
-  for (const flag of rows(table)) {
+  for (const flag of flagRows(table)) {
     options[flag.name] = {
       type: flag.type,
       ...(flag.short !== undefined && { short: flag.short }),
@@ -296,13 +328,23 @@ export function flagContext(command: string, flag: string): FlagContext {
   return { command, flag, fail: (message) => usage(command, `${flag} ${message}`) }
 }
 
+/** What {@link resolveFlags} (and `parseCommand`) may be given besides the flags. */
+export interface FlagHooks {
+  /**
+   * Gets each warning line (a secret given as a flag, a secret file others can read), without a
+   * newline; the CLI writes them to stderr. @default dropped
+   */
+  readonly warn?: (line: string) => void
+}
+
 /**
- * Resolves every flag of a table, in table order: the flag, else its environment variables,
- * else its default; each value is parsed by the entry's parser.
+ * Resolves every flag of a table, in table order: the flag (or, for a secret one, its
+ * `--<name>-file`), else its environment variables, else its default; each value is parsed by
+ * the entry's parser. Secrets given as flags are reported through `hooks.warn`.
  *
  * @example
  * ```ts
- * const { values, sources } = resolveFlags('serve', SERVE_FLAGS, parsed.given, process.env)
+ * const { values, sources } = resolveFlags('serve', SERVE_FLAGS, parsed.given, process.env, { warn })
  * ```
  */
 export function resolveFlags<T extends FlagTable>(
@@ -310,11 +352,17 @@ export function resolveFlags<T extends FlagTable>(
   table: T,
   given: Readonly<Record<string, GivenValue>>,
   env: CliEnv,
+  hooks: FlagHooks = {},
 ): { values: FlagValues<T>; sources: FlagSources<T> } {
+  const warn = hooks.warn ?? ((): void => undefined)
   const values: Record<string, unknown> = {}
   const sources: Record<string, FlagSource> = {}
   for (const [target, flag] of Object.entries(table)) {
-    const { value, source } = flag.resolve(given[flag.name], env, flagContext(command, `--${flag.name}`))
+    const ctx = flagContext(command, `--${flag.name}`)
+    const { value, source } =
+      flag.secret === undefined
+        ? flag.resolve(given[flag.name], env, ctx)
+        : resolveSecretFlag(flag, given, env, ctx, flagContext(command, `--${fileFlagName(flag)}`), warn)
     values[target] = value
     sources[target] = source
   }
@@ -355,5 +403,5 @@ export function pick(values: Record<string, unknown>, prefix?: string): Record<s
  * ```
  */
 export function formatFlags(table: FlagTable, width = 92): string {
-  return formatFlagRows(rows(table), width)
+  return formatFlagRows(flagRows(table), width)
 }

@@ -1,10 +1,12 @@
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { InProcessTaskApp } from '@taskapp/in-process'
 import { generateContainerKeyPair } from '@taskapp/task-server'
-import { describe, expect, it, vi } from 'vitest'
+import { afterAll, describe, expect, it, vi } from 'vitest'
 import { parseCommand, type CliEnv, type CommandName, type ServeCommand } from './args'
-import { flagNotes, parseArgsOptions, type FlagTable } from './flag-table'
+import { flagNotes, flagRows, parseArgsOptions, type FlagTable } from './flag-table'
 import { FLAG_TABLES } from './flags'
 import { helpText } from './help'
 import { publicTunnel, serveOptions } from './serve'
@@ -82,7 +84,8 @@ function helpEntries(text: string): Map<string, string> {
 
 describe('the flag tables', () => {
   it.each(TABLES)('%s: names and aliases are unique, and parseArgs gets every flag', (_, table) => {
-    const flags = Object.values(table)
+    // every flag, and the --<name>-file companion of each secret one
+    const flags = flagRows(table).filter((f) => f.name !== 'help')
     const names = flags.map((f) => f.name)
     const shorts = flags.flatMap((f) => (f.short === undefined ? [] : [f.short]))
     expect(new Set(names).size).toBe(names.length)
@@ -102,8 +105,8 @@ describe('the flag tables', () => {
     '%s --help lists every flag of the table with its alias, value, default and env',
     (topic, table) => {
       const entries = helpEntries(helpText(topic))
-      expect([...entries.keys()]).toEqual([...Object.values(table).map((f) => f.name), 'help'])
-      for (const flag of Object.values(table)) {
+      expect([...entries.keys()]).toEqual(flagRows(table).map((f) => f.name))
+      for (const flag of flagRows(table)) {
         const entry = entries.get(flag.name) ?? ''
         const left = `${flag.short === undefined ? '    ' : `-${flag.short}, `}--${flag.name}`
         expect(entry).toContain(`${left}${flag.value === undefined ? '' : ` ${flag.value}`}`)
@@ -122,7 +125,7 @@ describe('the flag tables', () => {
     expect(cli).toContain('src/cli/flags.ts')
     for (const [topic, table] of TABLES) {
       const section = cli.slice(cli.indexOf(`### \`taskapp ${topic}`))
-      for (const flag of Object.values(table)) {
+      for (const flag of flagRows(table).filter((f) => f.name !== 'help')) {
         expect(section, `${topic} --${flag.name}`).toContain(`--${flag.name}`)
         for (const name of flag.env) expect(section, `${topic} --${flag.name}: ${name}`).toContain(name)
       }
@@ -168,6 +171,50 @@ describe('the flag tables', () => {
         const both = Object.fromEntries(flag.env.map((name, i) => [name, i === 0 ? sample.a : sample.b]))
         expect(parse(base, both)).toEqual(fromFlag)
       }
+    },
+  )
+
+  const SECRET = WITH_ENV.filter(({ flag }) => flag.secret !== undefined)
+  const dir = mkdtempSync(join(tmpdir(), 'taskapp-flags-'))
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  it('the secret flags are the keys and tokens', () => {
+    const secret = TABLES.flatMap(([command, table]) =>
+      Object.values(table)
+        .filter((flag) => flag.secret !== undefined)
+        .map((flag) => `${command} --${flag.name}`),
+    )
+    expect(secret.sort()).toEqual(
+      [
+        'check --api-key',
+        'check --header',
+        'relay --api-key',
+        'serve --api-key',
+        'serve --cloudflare-token',
+        'serve --relay-api-key',
+      ].sort(),
+    )
+  })
+
+  it.each(SECRET)(
+    '$label: its --<name>-file gives what the flag gives, and wins over the env',
+    ({ command, target, flag, label }) => {
+      const sample = SAMPLES[label]
+      expect(sample, `add a sample for ${label}`).toBeDefined()
+      if (sample === undefined) return
+      const base = [command, ...POSITIONALS[command], ...(sample.with ?? [])]
+      const given = (value: string) =>
+        flag.multiple ? value.split(',').flatMap((v) => [`--${flag.name}`, v]) : [`--${flag.name}`, value]
+      const file = join(dir, `${command}-${flag.name}`)
+      // a list file holds one value per line; a single value, one trailing newline
+      writeFileSync(file, `${flag.multiple ? sample.a.split(',').join('\n') : sample.a}\n`, { mode: 0o600 })
+      const parse = (argv: string[], env: CliEnv = {}) => at(parseCommand(argv, env), target)
+      const fromFlag = parse([...base, ...given(sample.a)])
+      const fileFlag = [`--${flag.name}-file`, file]
+      expect(parse([...base, ...fileFlag])).toEqual(fromFlag)
+      const env = Object.fromEntries(flag.env.map((name) => [name, sample.b]))
+      expect(parse([...base, ...fileFlag], env)).toEqual(fromFlag)
+      expect(() => parse([...base, ...fileFlag, ...given(sample.b)])).toThrow(/are both given/)
     },
   )
 

@@ -92,6 +92,16 @@ export const header: FlagParser<readonly [string, string]> = (raw, ctx) => {
   return [name, raw.slice(colon + 1).trim()]
 }
 
+/**
+ * Whether a raw `Name: value` header carries a credential, judged by its name: a worker token or
+ * any `*token*`, `Authorization` / `Proxy-Authorization`, `X-API-Key`, `Cookie`, `*secret*`,
+ * `*password*`.
+ */
+export function credentialHeader(raw: string): boolean {
+  const colon = raw.indexOf(':')
+  return /token|authorization|api-?key|cookie|secret|password/i.test(colon < 0 ? raw : raw.slice(0, colon))
+}
+
 /** A positive whole number of milliseconds. */
 export const milliseconds: FlagParser<number> = (raw, ctx) => {
   if (!/^\d+$/.test(raw) || Number(raw) < 1) {
@@ -210,9 +220,10 @@ export const SERVE_FLAGS = {
   'tunnel.relayApiKey': option({
     name: 'relay-api-key',
     value: '<key>',
-    help: "key for creating relay leases; for Synth's hosted relay only the flag or SYNTH_API_KEY",
+    help: "key for creating relay leases; for Synth's hosted relay only the flag (or its file) or SYNTH_API_KEY",
     env: ['TASKAPP_RELAY_API_KEY', 'SYNTH_API_KEY'],
     parse: text,
+    secret: true,
   }),
   apiKey: option({
     name: 'api-key',
@@ -221,6 +232,7 @@ export const SERVE_FLAGS = {
     env: ['ENVIRONMENT_API_KEY'],
     defaultHelp: 'generated and printed',
     parse: text,
+    secret: true,
   }),
   containerKeys: option({
     name: 'container-keys',
@@ -261,6 +273,7 @@ export const SERVE_FLAGS = {
     help: 'named tunnel token',
     env: ['CLOUDFLARE_TUNNEL_TOKEN'],
     parse: text,
+    secret: true,
   }),
   'tunnel.hostname': option({
     name: 'hostname',
@@ -293,13 +306,15 @@ export const CHECK_FLAGS = {
     help: "the task app's API key",
     env: ['ENVIRONMENT_API_KEY'],
     parse: text,
+    secret: true,
   }),
   headers: list({
     name: 'header',
     short: 'H',
     value: '<"N: v">',
-    help: 'extra header, e.g. the relay worker token: "X-SynthTunnel-Worker-Token: <token>"',
+    help: 'extra header; one that carries a credential (the relay worker token, Authorization) goes in --header-file',
     parse: header,
+    secret: credentialHeader,
     collect: (entries): Readonly<Record<string, string>> => Object.fromEntries(entries),
   }),
   timeoutMs: option({
@@ -352,13 +367,14 @@ export const RELAY_FLAGS = {
     help: 'key allowed to create leases; if none is given, one is generated and printed once',
     env: ['TASKAPP_RELAY_API_KEYS'],
     parse: key,
+    secret: true,
   }),
   leaseFile: option({
     name: 'lease-file',
     value: '<path>',
     help:
       'keep leases in this JSON file (mode 0600) so a restarted relay keeps its tunnels: agents ' +
-      'reconnect to the same URLs. Pair it with --api-key so keys survive too.',
+      'reconnect to the same URLs. Pair it with --api-key-file so keys survive too.',
     env: ['TASKAPP_RELAY_LEASE_FILE'],
     defaultHelp: 'in memory, lost on restart',
     parse: filePath,

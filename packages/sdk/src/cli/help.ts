@@ -31,9 +31,13 @@ Output: stdout gets the URL and headers (machine-readable with --json); progress
 logs go to stderr. Secrets in logs are shortened to a prefix; the relay worker token is
 printed in full on stdout once, because a caller cannot reach the app without it.
 
+Secrets: a key or token given as a flag shows in \`ps\` to every local user, so the CLI
+warns; give it in a file (--api-key-file, --relay-api-key-file, --cloudflare-token-file)
+or in the environment variable instead.
+
 Examples:
   taskapp serve ./task-app.ts
-  taskapp serve ./task-app.ts --relay-url http://127.0.0.1:${DEFAULTS.relayPort} --relay-api-key dev-key
+  taskapp serve ./task-app.ts --relay-url http://127.0.0.1:${DEFAULTS.relayPort} --relay-api-key-file ./relay-key
   taskapp serve ./task-app.ts --tunnel quick --port 9000`
 
 const CHECK = `Usage: taskapp check <url> [options]
@@ -44,8 +48,10 @@ the result; exits 0 when healthy, 1 when not.
 Options:
 ${formatFlags(CHECK_FLAGS)}
 
-Example:
-  taskapp check http://127.0.0.1:8114 --api-key "$ENVIRONMENT_API_KEY"`
+Examples (the key from ENVIRONMENT_API_KEY, or from a file; headers named like a
+credential, e.g. the worker token, belong in --header-file):
+  taskapp check http://127.0.0.1:8114
+  taskapp check http://127.0.0.1:8787/s/rt_... --api-key-file ./app-key --header-file ./worker-token-header`
 
 const RELAY = `Usage: taskapp relay [options]
 
@@ -56,7 +62,10 @@ Options:
 ${formatFlags(RELAY_FLAGS)}
 
 Routes: GET /health (relay liveness), the lease API under /api/v1/synthtunnel/leases,
-the agent WebSocket, and public traffic under /s/<route_token>/...`
+the agent WebSocket, and public traffic under /s/<route_token>/...
+
+Example (keys in a file, one per line, not on the command line where \`ps\` shows them):
+  taskapp relay --port ${DEFAULTS.relayPort} --api-key-file ./relay-keys --lease-file ./relay-leases.json`
 
 /**
  * The help text of a command, or of the CLI as a whole.

@@ -51,9 +51,15 @@ describe('taskapp check against a real task app on 127.0.0.1:0', () => {
     await app.lifecycle.ready()
     const ok = await cli(['check', served.url, '--api-key', 'check-key'])
     expect(ok.status).toBe(0)
+    // a key given as a flag: one warning line on the CLI's stderr, without the key
+    expect(ok.err).toBe(
+      'taskapp check: warning: --api-key puts a secret in the process list (ps, /proc/<pid>/cmdline) ' +
+        'for every local user to read; use --api-key-file <path> or ENVIRONMENT_API_KEY instead.\n',
+    )
     expect(ok.out).toMatch(/✓ healthy/)
     expect(ok.out).toContain('task:    Echo (echo)')
     const json = await cli(['check', served.url, '--json'], { ENVIRONMENT_API_KEY: 'check-key' })
+    expect(json.err).toBe('')
     const report = JSON.parse(json.out) as {
       healthy: boolean
       infoStatus: number

@@ -28,7 +28,8 @@ export async function runCli(
   proc: ServeProcess,
 ): Promise<number> {
   try {
-    const cmd = parseCommand(argv, env)
+    // Warnings (a secret given as a flag) go to stderr, never to a logger or the console.
+    const cmd = parseCommand(argv, env, { warn: (line) => io.stderr.write(`${line}\n`) })
     switch (cmd.command) {
       case 'help':
         io.stdout.write(helpText(cmd.topic))

@@ -73,12 +73,14 @@ export async function runRelay(
         `  leases:  ${cmd.leaseFile === undefined ? 'in memory (lost on restart; --lease-file keeps them)' : cmd.leaseFile}`,
       ]
       if (cmd.apiKeys.length === 0) {
-        lines.push(`  api key: ${relay.apiKey}  (generated for this run; pass --api-key to choose one)`)
+        lines.push(
+          `  api key: ${relay.apiKey}  (generated for this run; choose one with --api-key-file <path> or TASKAPP_RELAY_API_KEYS)`,
+        )
       } else {
         lines.push(`  api keys: ${cmd.apiKeys.map(redactSecret).join(', ')}`)
       }
       lines.push(
-        `Task apps connect with: taskapp serve <file> --relay-url ${relay.url} --relay-api-key <key>`,
+        `Task apps connect with: taskapp serve <file> --relay-url ${relay.url} --relay-api-key-file <path> (or TASKAPP_RELAY_API_KEY)`,
       )
       lines.push('Press Ctrl+C to stop.')
       io.stdout.write(`${lines.join('\n')}\n`)

@@ -18,8 +18,8 @@ export interface ServeReport {
   readonly tunnel: Readonly<Record<string, unknown>> & { readonly mode: string }
   /** Headers a caller of `url` must send: the tunnel's (e.g. worker token) and, when generated here, `X-API-Key`. */
   readonly headers: Readonly<Record<string, string>>
-  /** Where the task app key came from: `flag`/`env` (you have it), `generated` (in `headers`), `none`. */
-  readonly apiKeySource: 'flag' | 'env' | 'generated' | 'none'
+  /** Where the task app key came from: `flag`/`file`/`env` (you have it), `generated` (in `headers`), `none`. */
+  readonly apiKeySource: 'flag' | 'file' | 'env' | 'generated' | 'none'
   /**
    * True when the app verifies Synth container tokens (`X-Synth-Container-Authorization`): a
    * caller needs one signed by a trusted key. Synth's backend signs its own for each call, so
@@ -187,7 +187,7 @@ function printReport(cmd: ServeCommand, io: CliIo, report: ServeReport): void {
   }
   const lines = [`taskapp: serving ${cmd.file}`, `  url:    ${report.url}`, `  local:  ${report.localUrl}`]
   for (const [name, value] of Object.entries(report.headers)) lines.push(`  header: ${name}: ${value}`)
-  if (report.apiKeySource === 'flag' || report.apiKeySource === 'env') {
+  if (report.apiKeySource === 'flag' || report.apiKeySource === 'file' || report.apiKeySource === 'env') {
     lines.push(`  header: X-API-Key: <your task app key, ${redactSecret(cmd.apiKey)}>`)
   }
   if (report.containerTokens) {
