@@ -14,6 +14,19 @@ function num(env: Readonly<Record<string, string | undefined>>, name: string): n
   return value
 }
 
+/** A positive integer from `env[name]` (a count of leases), or `undefined` when unset. */
+function int(env: Readonly<Record<string, string | undefined>>, name: string): number | undefined {
+  const raw = env[name]?.trim()
+  if (!raw) return undefined
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(Number(raw)) || Number(raw) < 1) {
+    throw new SynthTunnelError(
+      SynthTunnelErrorCode.RelayInvalidOptions,
+      `${name} must be a positive integer, got "${raw}".`,
+    )
+  }
+  return Number(raw)
+}
+
 /**
  * Relay options from environment variables (for `taskapp relay` and containers). Flags given
  * by a CLI should be spread over the result.
@@ -30,6 +43,8 @@ function num(env: Readonly<Record<string, string | undefined>>, name: string): n
  * | `TASKAPP_RELAY_MAX_RESPONSE_BYTES` | `maxResponseBytes` |
  * | `TASKAPP_RELAY_DEADLINE_MS` | `defaultDeadlineMs` |
  * | `TASKAPP_RELAY_LEASE_TTL_SECONDS` | `leaseTtlSeconds` |
+ * | `TASKAPP_RELAY_MAX_LEASES` | `maxLeases` |
+ * | `TASKAPP_RELAY_MAX_LEASES_PER_KEY` | `maxLeasesPerKey` |
  *
  * @example
  * ```ts
@@ -61,6 +76,14 @@ export function relayOptionsFromEnv(
   ] as const
   for (const [name, key] of numeric) {
     const value = num(env, name)
+    if (value !== undefined) out[key] = value
+  }
+  const counts = [
+    ['TASKAPP_RELAY_MAX_LEASES', 'maxLeases'],
+    ['TASKAPP_RELAY_MAX_LEASES_PER_KEY', 'maxLeasesPerKey'],
+  ] as const
+  for (const [name, key] of counts) {
+    const value = int(env, name)
     if (value !== undefined) out[key] = value
   }
   return out
