@@ -73,6 +73,31 @@ async function postLease(url: string, input: CreateLeaseInput): Promise<{ status
   }
 }
 
+/**
+ * The explanation in an error body, if it has one: `detail` (problem+json, our relay's lease caps;
+ * FastAPI) or `error.message` (our relay's other lease errors); control characters blanked, cut at
+ * 500 characters.
+ */
+function bodyDetail(text: string): string | undefined {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  const body = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Record<string, unknown>
+  const error = (typeof body.error === 'object' && body.error !== null ? body.error : {}) as Record<
+    string,
+    unknown
+  >
+  const detail = typeof body.detail === 'string' ? body.detail : error.message
+  if (typeof detail !== 'string' || !detail.trim()) return undefined
+  return detail
+    .replace(/\p{Cc}+/gu, ' ') // control characters (newlines, terminal escapes) from the body
+    .trim()
+    .slice(0, 500)
+}
+
 /** Throws `LeaseRefused`, `UsageLimit` or `LeaseFailed` unless `status` is 2xx. */
 function checkLeaseStatus(status: number, text: string): void {
   if (status === 401 || status === 403) {
@@ -83,9 +108,11 @@ function checkLeaseStatus(status: number, text: string): void {
     )
   }
   if (status === 429) {
+    const detail = bodyDetail(text)
     throw new SynthTunnelError(
       SynthTunnelErrorCode.UsageLimit,
-      'The SynthTunnel backend answered HTTP 429: the usage limit is reached. Close other tunnels or wait, then retry.',
+      'The SynthTunnel backend answered HTTP 429: the usage limit is reached. Close other tunnels or wait, then retry.' +
+        (detail === undefined ? '' : ` The backend says: ${detail}`),
       { status },
     )
   }

@@ -3,6 +3,7 @@ import { accessSync, constants, readFileSync } from 'node:fs'
 import { open, rename, unlink } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import { SynthTunnelError, SynthTunnelErrorCode } from '../errors'
+import { countAlive } from './lease-store'
 import type { LeaseStore, RelayLease } from './lease-store'
 
 /** Version of the lease file format written by {@link createFileLeaseStore}. */
@@ -253,5 +254,6 @@ export function createFileLeaseStore(path: string): LeaseStore {
       return gone
     },
     size: () => byId.size,
+    count: (now, owner) => countAlive(byId.values(), now, owner),
   }
 }

@@ -15,7 +15,8 @@ export interface RelayLease {
 }
 
 /**
- * Where the relay keeps leases. Methods may return promises, so a shared store (a database) fits.
+ * Where the relay keeps leases. Methods may return promises, so a shared store (a database) fits,
+ * provided calls take effect in the order they are made (a `count` sees every earlier `put`).
  * The default is in memory; pass the same store to a restarted relay to keep its leases.
  */
 export interface LeaseStore {
@@ -27,6 +28,20 @@ export interface LeaseStore {
   /** Remove and return leases whose `expiresAt` is at or before `now`. */
   deleteExpired(now: number): RelayLease[] | Promise<RelayLease[]>
   size(): number | Promise<number>
+  /**
+   * Leases alive at `now` (`expiresAt` after it), only those created by the API key whose hash is
+   * `ownerKeyHash` when given. The relay's lease caps (`maxLeases`, `maxLeasesPerKey`) count with it.
+   */
+  count(now: number, ownerKeyHash?: string): number | Promise<number>
+}
+
+/** {@link LeaseStore.count} over any collection of leases. */
+export function countAlive(leases: Iterable<RelayLease>, now: number, ownerKeyHash?: string): number {
+  let n = 0
+  for (const l of leases) {
+    if (l.expiresAt > now && (ownerKeyHash === undefined || l.ownerKeyHash === ownerKeyHash)) n += 1
+  }
+  return n
 }
 
 /**
@@ -68,5 +83,6 @@ export function createMemoryLeaseStore(): LeaseStore {
       return gone
     },
     size: () => byId.size,
+    count: (now, owner) => countAlive(byId.values(), now, owner),
   }
 }

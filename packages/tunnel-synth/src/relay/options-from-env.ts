@@ -29,6 +29,19 @@ function bool(env: Readonly<Record<string, string | undefined>>, name: string): 
   )
 }
 
+/** A positive integer from `env[name]` (a count of leases), or `undefined` when unset. */
+function int(env: Readonly<Record<string, string | undefined>>, name: string): number | undefined {
+  const raw = env[name]?.trim()
+  if (!raw) return undefined
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(Number(raw)) || Number(raw) < 1) {
+    throw new SynthTunnelError(
+      SynthTunnelErrorCode.RelayInvalidOptions,
+      `${name} must be a positive integer, got "${raw}".`,
+    )
+  }
+  return Number(raw)
+}
+
 /**
  * Relay options from environment variables (for `taskapp relay` and containers). Flags given
  * by a CLI should be spread over the result.
@@ -46,6 +59,8 @@ function bool(env: Readonly<Record<string, string | undefined>>, name: string): 
  * | `TASKAPP_RELAY_DEADLINE_MS` | `defaultDeadlineMs` |
  * | `TASKAPP_RELAY_LEASE_TTL_SECONDS` | `leaseTtlSeconds` |
  * | `TASKAPP_RELAY_ALLOW_SET_COOKIE` (`1`/`true`/`yes`/`on`, `0`/`false`/`no`/`off`) | `allowSetCookie` |
+ * | `TASKAPP_RELAY_MAX_LEASES` | `maxLeases` |
+ * | `TASKAPP_RELAY_MAX_LEASES_PER_KEY` | `maxLeasesPerKey` |
  *
  * @example
  * ```ts
@@ -81,5 +96,13 @@ export function relayOptionsFromEnv(
   }
   const allowSetCookie = bool(env, 'TASKAPP_RELAY_ALLOW_SET_COOKIE')
   if (allowSetCookie !== undefined) out.allowSetCookie = allowSetCookie
+  const counts = [
+    ['TASKAPP_RELAY_MAX_LEASES', 'maxLeases'],
+    ['TASKAPP_RELAY_MAX_LEASES_PER_KEY', 'maxLeasesPerKey'],
+  ] as const
+  for (const [name, key] of counts) {
+    const value = int(env, name)
+    if (value !== undefined) out[key] = value
+  }
   return out
 }

@@ -12,6 +12,9 @@ const PROBLEM_TITLES: Record<string, string> = {
   TUNNEL_UPSTREAM_ERROR: 'Local server error',
   TUNNEL_BAD_AGENT_RESPONSE: 'Bad agent response',
   TUNNEL_RELAY_SHUTTING_DOWN: 'Relay shutting down',
+  TUNNEL_LEASES_PER_KEY_LIMIT: 'Too many leases for this API key',
+  TUNNEL_LEASES_LIMIT: 'Relay lease limit reached',
+  TUNNEL_INVALID_LOCAL_TARGET: 'Invalid local_target',
 }
 
 /**

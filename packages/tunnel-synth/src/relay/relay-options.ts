@@ -39,6 +39,19 @@ export interface RelayServerOptions {
   defaultDeadlineMs?: number
   /** Longest lease lifetime granted (requests ask via `requested_ttl_seconds`). @default 3600 */
   leaseTtlSeconds?: number
+  /**
+   * Leases one API key may hold at once (expired ones do not count); past it, lease creation with
+   * that key gets 429 `TUNNEL_LEASES_PER_KEY_LIMIT` until the key deletes a lease or one expires.
+   * Keeps one tenant (or one leaking client) from taking every lease of the relay.
+   * @default 100
+   */
+  maxLeasesPerKey?: number
+  /**
+   * Leases the relay holds at once, across all keys (expired ones do not count); past it, lease
+   * creation gets 429 `TUNNEL_LEASES_LIMIT`. Bounds the relay's lease memory and lease file.
+   * @default 2000
+   */
+  maxLeases?: number
   /** How long an agent has to send ATTACH after connecting. @default 10_000 */
   attachTimeoutMs?: number
   /** WebSocket ping period towards agents; a missing pong drops the agent. @default 20_000 */
@@ -81,6 +94,8 @@ export interface RelaySettings {
   maxResponseBytes: number
   defaultDeadlineMs: number
   leaseTtlSeconds: number
+  maxLeasesPerKey: number
+  maxLeases: number
   attachTimeoutMs: number
   pingIntervalMs: number
   stallTimeoutMs: number
@@ -114,6 +129,19 @@ function flag(name: string, value: boolean | undefined, fallback: boolean): bool
   if (value === undefined) return fallback
   if (typeof value !== 'boolean')
     throw invalid(`${name} must be true or false, got ${JSON.stringify(value)}.`)
+  return value
+}
+
+/** Default of {@link RelayServerOptions.maxLeasesPerKey}. */
+export const DEFAULT_MAX_LEASES_PER_KEY = 100
+/** Default of {@link RelayServerOptions.maxLeases}. */
+export const DEFAULT_MAX_LEASES = 2000
+
+function count(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw invalid(`${name} must be a positive integer, got ${String(value)}.`)
+  }
   return value
 }
 
@@ -153,6 +181,8 @@ export function resolveRelayOptions(options: RelayServerOptions): RelaySettings 
     maxResponseBytes: positive('maxResponseBytes', options.maxResponseBytes, DEFAULT_MAX_RESPONSE_BYTES),
     defaultDeadlineMs: positive('defaultDeadlineMs', options.defaultDeadlineMs, DEFAULT_DEADLINE_MS),
     leaseTtlSeconds: positive('leaseTtlSeconds', options.leaseTtlSeconds, 3600),
+    maxLeasesPerKey: count('maxLeasesPerKey', options.maxLeasesPerKey, DEFAULT_MAX_LEASES_PER_KEY),
+    maxLeases: count('maxLeases', options.maxLeases, DEFAULT_MAX_LEASES),
     attachTimeoutMs: positive('attachTimeoutMs', options.attachTimeoutMs, 10_000),
     pingIntervalMs: positive('pingIntervalMs', options.pingIntervalMs, 20_000),
     stallTimeoutMs: positive('stallTimeoutMs', options.stallTimeoutMs, 10_000),
