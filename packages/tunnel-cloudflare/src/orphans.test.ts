@@ -173,6 +173,12 @@ describe('the parent and the watchdog both SIGKILLed, cloudflared stubborn', { t
     }).open(targetFor(origin))
     expect(tunnel.pid).not.toBe(started.pid)
     await waitGone(started.pid)
-    expect(logger.records.find((r) => r.level === 'info')?.obj).toMatchObject({ pid: started.pid })
+    expect(logger.records).toContainEqual(
+      expect.objectContaining({
+        level: 'info',
+        obj: { pid: started.pid, ownerPid: parent.pid },
+        msg: expect.stringContaining('orphaned cloudflared') as unknown,
+      }),
+    )
   })
 })
