@@ -111,6 +111,16 @@ function wrapperFailureWatch(wrapper: readonly string[] | undefined) {
   }
 }
 
+/** The watchdog's environment: the program's, plus its settings (it removes them again). */
+function supervisorEnv(options: SpawnSupervisedOptions): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...options.env, TASKAPP_SUPERVISOR_GRACE_MS: String(options.killGraceMs) }
+  if (env.NODE_OPTIONS !== undefined) env.TASKAPP_SUPERVISOR_NODE_OPTIONS = env.NODE_OPTIONS
+  delete env.NODE_OPTIONS
+  delete env.TASKAPP_SUPERVISOR_WRAPPER
+  if (options.wrapper !== undefined) env.TASKAPP_SUPERVISOR_WRAPPER = JSON.stringify(options.wrapper)
+  return env
+}
+
 function isGone(err: unknown): boolean {
   return (err as NodeJS.ErrnoException | undefined)?.code === 'ESRCH'
 }
@@ -130,14 +140,7 @@ export class SupervisedProcess {
   #stopping: Promise<SupervisedExit> | undefined
 
   constructor(options: SpawnSupervisedOptions) {
-    const env: NodeJS.ProcessEnv = {
-      ...options.env,
-      TASKAPP_SUPERVISOR_GRACE_MS: String(options.killGraceMs),
-    }
-    if (env.NODE_OPTIONS !== undefined) env.TASKAPP_SUPERVISOR_NODE_OPTIONS = env.NODE_OPTIONS
-    delete env.NODE_OPTIONS
-    delete env.TASKAPP_SUPERVISOR_WRAPPER
-    if (options.wrapper !== undefined) env.TASKAPP_SUPERVISOR_WRAPPER = JSON.stringify(options.wrapper)
+    const env = supervisorEnv(options)
     const wrapperFailure = wrapperFailureWatch(options.wrapper)
     this.supervisor = spawn(
       process.execPath,
