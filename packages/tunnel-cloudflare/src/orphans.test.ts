@@ -1,10 +1,13 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { dirname } from 'node:path'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { isProcessAlive as isAlive } from '@taskapp/test-utils'
+import { isProcessAlive as isAlive, recordingLogger } from '@taskapp/test-utils'
 import { describe, expect, it, onTestFinished, vi } from 'vitest'
-import { DOUBLE_PATH, PARENT_FIXTURE } from './test-helpers'
+import { cloudflareQuickTunnel } from './index'
+import { DOUBLE_PATH, PARENT_FIXTURE, getJson, startOrigin, targetFor } from './test-helpers'
 
 /** Waits until the pid is gone (a zombie counts as gone). */
 async function waitGone(pid: number): Promise<void> {
@@ -18,6 +21,7 @@ interface Started {
   pid: number
   supervisorPid: number
   url: string
+  metricsUrl: string
 }
 
 /** Spawns the parent fixture, waits for its first stdout line; cleans everything up afterwards. */
@@ -108,5 +112,73 @@ describe('no cloudflared outlives its parent (real processes, real signals)', { 
     expect(pgrpOfDouble).toBe(pgrpOfSupervisor)
     const cmdline = (await readFile(`/proc/${started.pid}/cmdline`, 'utf8')).split('\0')
     expect(cmdline).toContain(DOUBLE_PATH)
+  })
+})
+
+/** A private runtime dir (XDG_RUNTIME_DIR) for the PID records, so no other test run sweeps ours. */
+async function runtimeDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'cf-runtime-'))
+  onTestFinished(() => rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/**
+ * SIGKILLs the parent and its watchdog "at once": both are stopped first (SIGSTOP), so neither can
+ * react to the other's death (the watchdog to the closed IPC channel, the parent to the watchdog's
+ * exit), then both are killed.
+ */
+async function killBoth(parent: ReturnType<typeof spawn>, supervisorPid: number, exited: Promise<unknown>) {
+  process.kill(supervisorPid, 'SIGSTOP')
+  process.kill(parent.pid!, 'SIGSTOP')
+  process.kill(parent.pid!, 'SIGKILL')
+  process.kill(supervisorPid, 'SIGKILL')
+  await exited
+  await waitGone(supervisorPid)
+}
+
+describe('the parent and the watchdog both SIGKILLed, cloudflared stubborn', { timeout: 45_000 }, () => {
+  it('the kernel sends cloudflared SIGTERM when its watchdog dies (setpriv --pdeathsig)', async () => {
+    const { parent, started, exited } = await startParent('wait', {
+      CLOUDFLARED_DOUBLE_STUBBORN: '1',
+      CLOUDFLARED_DOUBLE_REGISTER_DELAY_MS: '50',
+      XDG_RUNTIME_DIR: await runtimeDir(),
+    })
+    await killBoth(parent, started.supervisorPid, exited)
+    // Nothing else is left to stop it (no sweep runs: no tunnel is opened afterwards).
+    await waitGone(started.pid)
+  })
+
+  it('without the wrapper it survives, and the next tunnel start sweeps it by its PID record', async () => {
+    const dir = await runtimeDir()
+    const { parent, started, exited } = await startParent('wait', {
+      CLOUDFLARED_DOUBLE_STUBBORN: '1',
+      CLOUDFLARED_DOUBLE_REGISTER_DELAY_MS: '50',
+      TASKAPP_CLOUDFLARED_PDEATHSIG: '0',
+      XDG_RUNTIME_DIR: dir,
+    })
+    await killBoth(parent, started.supervisorPid, exited)
+    // A parent-death signal would be queued by now (the kernel sends it while the watchdog exits);
+    // the second request is answered after the double's signal handlers have run.
+    await getJson(`${started.metricsUrl}/taskapp-double/info`)
+    const info = await getJson<{ signals: string[] }>(`${started.metricsUrl}/taskapp-double/info`)
+    expect(info.signals).toEqual([])
+    expect(isAlive(started.pid)).toBe(true)
+
+    await using origin = await startOrigin()
+    const logger = recordingLogger()
+    await using tunnel = await cloudflareQuickTunnel({
+      cloudflaredPath: DOUBLE_PATH,
+      env: { ...process.env, XDG_RUNTIME_DIR: dir, CLOUDFLARED_DOUBLE_REGISTER_DELAY_MS: '50' },
+      logger,
+    }).open(targetFor(origin))
+    expect(tunnel.pid).not.toBe(started.pid)
+    await waitGone(started.pid)
+    expect(logger.records).toContainEqual(
+      expect.objectContaining({
+        level: 'info',
+        obj: { pid: started.pid, ownerPid: parent.pid },
+        msg: expect.stringContaining('orphaned cloudflared') as unknown,
+      }),
+    )
   })
 })

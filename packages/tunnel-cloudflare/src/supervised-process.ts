@@ -9,9 +9,15 @@
  * then SIGKILL after the grace period, and exits when it is gone. SIGTERM/SIGINT/SIGHUP sent to the
  * supervisor do the same. Everything stays in our process group (`detached: false`), so a
  * group-wide kill reaches cloudflared too.
+ *
+ * With `wrapper` (Linux: `setpriv --pdeathsig SIGTERM --`, see `cloudflared/pdeathsig.ts`) the
+ * supervisor execs the program through it, so the kernel signals it when the supervisor dies too,
+ * even when we and the supervisor are both SIGKILLed. The wrapper's own exec failure
+ * (`setpriv: failed to execute ...`, exit 126/127) is reported as a spawn error, like Node's.
  */
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
+import { basename } from 'node:path'
 import { createInterface } from 'node:readline'
 
 /** The watchdog program, run with `node -e`. Plain CommonJS so it runs on any Node >= 12. */
@@ -24,6 +30,8 @@ delete env.TASKAPP_SUPERVISOR_GRACE_MS
 delete env.NODE_OPTIONS
 if (env.TASKAPP_SUPERVISOR_NODE_OPTIONS !== undefined) env.NODE_OPTIONS = env.TASKAPP_SUPERVISOR_NODE_OPTIONS
 delete env.TASKAPP_SUPERVISOR_NODE_OPTIONS
+const command = JSON.parse(env.TASKAPP_SUPERVISOR_WRAPPER || '[]').concat(process.argv.slice(1))
+delete env.TASKAPP_SUPERVISOR_WRAPPER
 let done = false, stopping = false, killTimer, child
 const send = (msg, cb) => {
   if (process.connected) { try { process.send(msg, cb); return } catch (e) {} }
@@ -45,7 +53,7 @@ const stop = () => {
 // Handlers first: a signal handled by Node is dispatched after this script, when child exists.
 process.on('disconnect', stop)
 for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(sig, stop)
-child = spawn(process.argv[1], process.argv.slice(2), { stdio: ['ignore', 'inherit', 'inherit'], env, windowsHide: true })
+child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'inherit', 'inherit'], env, windowsHide: true })
 child.on('spawn', () => send({ type: 'spawn', pid: child.pid }))
 child.on('error', (err) => send({ type: 'error', code: err.code, message: err.message }, () => finish(127)))
 child.on('exit', (code, signal) => send({ type: 'exit', code, signal }, () => finish(code === null ? 1 : code)))
@@ -75,6 +83,42 @@ export interface SpawnSupervisedOptions {
   readonly killGraceMs: number
   /** Called with each output line (stdout and stderr). */
   readonly onLine: (line: string) => void
+  /**
+   * A command the program is exec'd through, e.g. `['/usr/bin/setpriv', '--pdeathsig', 'SIGTERM',
+   * '--']`; its own `<name>: ...` error line with exit 126/127 counts as a spawn error. None when unset.
+   */
+  readonly wrapper?: readonly string[] | undefined
+}
+
+/**
+ * Watches the output for the wrapper's own failure to exec the program (`setpriv: failed to execute
+ * <file>: No such file or directory`, exit 127, or 126 for other errors) and turns that exit into a
+ * spawn error, as Node reports one when it execs the program itself.
+ */
+function wrapperFailureWatch(wrapper: readonly string[] | undefined) {
+  const prefix = wrapper?.[0] === undefined ? undefined : `${basename(wrapper[0])}: `
+  let message: string | undefined
+  return {
+    observe(line: string): void {
+      if (prefix !== undefined && message === undefined && line.startsWith(prefix)) message = line
+    },
+    classify(exit: SupervisedExit): SupervisedExit {
+      const { code, signal, spawnError } = exit
+      if (message === undefined || spawnError !== undefined || signal !== null) return exit
+      if (code !== 126 && code !== 127) return exit
+      return { code, signal, spawnError: { code: undefined, message } }
+    },
+  }
+}
+
+/** The watchdog's environment: the program's, plus its settings (it removes them again). */
+function supervisorEnv(options: SpawnSupervisedOptions): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...options.env, TASKAPP_SUPERVISOR_GRACE_MS: String(options.killGraceMs) }
+  if (env.NODE_OPTIONS !== undefined) env.TASKAPP_SUPERVISOR_NODE_OPTIONS = env.NODE_OPTIONS
+  delete env.NODE_OPTIONS
+  delete env.TASKAPP_SUPERVISOR_WRAPPER
+  if (options.wrapper !== undefined) env.TASKAPP_SUPERVISOR_WRAPPER = JSON.stringify(options.wrapper)
+  return env
 }
 
 function isGone(err: unknown): boolean {
@@ -96,12 +140,8 @@ export class SupervisedProcess {
   #stopping: Promise<SupervisedExit> | undefined
 
   constructor(options: SpawnSupervisedOptions) {
-    const env: NodeJS.ProcessEnv = {
-      ...options.env,
-      TASKAPP_SUPERVISOR_GRACE_MS: String(options.killGraceMs),
-    }
-    if (env.NODE_OPTIONS !== undefined) env.TASKAPP_SUPERVISOR_NODE_OPTIONS = env.NODE_OPTIONS
-    delete env.NODE_OPTIONS
+    const env = supervisorEnv(options)
+    const wrapperFailure = wrapperFailureWatch(options.wrapper)
     this.supervisor = spawn(
       process.execPath,
       ['-e', SUPERVISOR_SOURCE, '--', options.file, ...options.args],
@@ -123,7 +163,10 @@ export class SupervisedProcess {
     this.spawned.catch(() => {})
     for (const stream of [sup.stdout, sup.stderr]) {
       if (stream === null) continue
-      createInterface({ input: stream, crlfDelay: Infinity }).on('line', options.onLine)
+      createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line: string) => {
+        wrapperFailure.observe(line)
+        options.onLine(line)
+      })
     }
     sup.on('message', (raw: SupervisorMessage) => {
       if (raw.type === 'spawn') {
@@ -167,7 +210,9 @@ export class SupervisedProcess {
       })
       // 'close' waits for the pipes, which the program holds too: both are gone by then.
       sup.on('close', () => {
-        this.#status = this.#childExit ?? { code: sup.exitCode, signal: sup.signalCode }
+        this.#status = wrapperFailure.classify(
+          this.#childExit ?? { code: sup.exitCode, signal: sup.signalCode },
+        )
         resolve(this.#status)
       })
     })

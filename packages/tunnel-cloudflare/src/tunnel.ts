@@ -15,6 +15,8 @@ import { prepareInvocation } from './cloudflared/args'
 import type { CloudflaredInvocation } from './cloudflared/args'
 import { resolveBinary } from './cloudflared/binary'
 import { exitError, rateLimitError, timeoutError } from './cloudflared/failures'
+import { parentDeathWrapper, wrapperCommand } from './cloudflared/pdeathsig'
+import { recordChild, sweepOrphans } from './cloudflared/pid-records'
 import { ReadinessWatch } from './cloudflared/readiness'
 
 /**
@@ -176,10 +178,20 @@ interface Run {
   readonly invocation: CloudflaredInvocation
   readonly logger: TunnelLogger
   readonly killGraceMs: number
+  /** Settles once the PID record is written (see `cloudflared/pid-records.ts`). */
+  readonly recorded: Promise<void>
 }
 
-/** Starts cloudflared under the watchdog; every output line is redacted, kept, logged and watched. */
-function startRun(spec: Spec, file: string, invocation: CloudflaredInvocation): Run {
+/**
+ * Starts cloudflared under the watchdog (through `setpriv` when given); every output line is
+ * redacted, kept, logged and watched, and a PID record is written.
+ */
+function startRun(
+  spec: Spec,
+  file: string,
+  invocation: CloudflaredInvocation,
+  setpriv: string | undefined,
+): Run {
   const { kind, options } = spec
   const logger = options.logger ?? NOOP_LOGGER
   const killGraceMs = options.killGraceMs ?? 5_000
@@ -192,6 +204,7 @@ function startRun(spec: Spec, file: string, invocation: CloudflaredInvocation): 
     args: invocation.args,
     env: invocation.env,
     killGraceMs,
+    wrapper: setpriv === undefined ? undefined : wrapperCommand(setpriv),
     onLine: (raw) => {
       const line = redact(raw)
       lines.push(line)
@@ -205,7 +218,8 @@ function startRun(spec: Spec, file: string, invocation: CloudflaredInvocation): 
     (p) => (pid = p),
     () => {},
   )
-  return { spec, file, proc, watch, lines, invocation, logger, killGraceMs }
+  const recorded = recordChild(proc, [file, ...invocation.args], options.env ?? process.env, logger)
+  return { spec, file, proc, watch, lines, invocation, logger, killGraceMs, recorded }
 }
 
 /** The {@link CloudflareTunnel} handle of a run that became ready. */
@@ -260,13 +274,17 @@ async function openTunnel(
   signal?.throwIfAborted()
   const { options } = spec
   const localUrl = checkTarget(target)
-  const file = await resolveBinary(options, signal, options.logger ?? NOOP_LOGGER)
+  const env = options.env ?? process.env
+  const logger = options.logger ?? NOOP_LOGGER
+  const setpriv = await parentDeathWrapper(env, logger)
+  const file = await resolveBinary(options, signal, logger)
   signal?.throwIfAborted()
+  await sweepOrphans(env, logger)
   const invocation = await prepareInvocation(
     { kind: spec.kind, token: spec.token, extraArgs: options.extraArgs, env: options.env },
     localUrl.origin,
   )
-  const run = startRun(spec, file, invocation)
+  const run = startRun(spec, file, invocation, setpriv)
   const { proc, watch, lines } = run
   const outcome = await watch.wait({
     exited: proc.exited,
@@ -283,6 +301,7 @@ async function openTunnel(
     await invocation.cleanup()
     throw outcome.error
   }
+  await run.recorded
   return tunnelHandle(run)
 }
 
