@@ -25,6 +25,11 @@ function num(env: Readonly<Record<string, string | undefined>>, name: string): n
  * | `TASKAPP_RELAY_PUBLIC_BASE_URL` | `publicBaseUrl` |
  * | `TASKAPP_RELAY_API_KEYS` (comma list) | `apiKeys` |
  * | `TASKAPP_RELAY_MAX_INFLIGHT` | `maxInflight` |
+ * | `TASKAPP_RELAY_MAX_INFLIGHT_PER_LEASE` | `maxInflightPerLease` |
+ * | `TASKAPP_RELAY_MAX_INFLIGHT_PER_KEY` | `maxInflightPerKey` |
+ * | `TASKAPP_RELAY_BODY_IDLE_TIMEOUT_MS` | `bodyIdleTimeoutMs` |
+ * | `TASKAPP_RELAY_BODY_MIN_BYTES_PER_SECOND` | `bodyMinBytesPerSecond` |
+ * | `TASKAPP_RELAY_BODY_RATE_WINDOW_MS` | `bodyRateWindowMs` |
  * | `TASKAPP_RELAY_MEMORY_BUDGET_BYTES` | `memoryBudgetBytes` |
  * | `TASKAPP_RELAY_MAX_REQUEST_BYTES` | `maxRequestBytes` |
  * | `TASKAPP_RELAY_MAX_RESPONSE_BYTES` | `maxResponseBytes` |
@@ -53,6 +58,11 @@ export function relayOptionsFromEnv(
   if (keys.length) out.apiKeys = keys
   const numeric = [
     ['TASKAPP_RELAY_MAX_INFLIGHT', 'maxInflight'],
+    ['TASKAPP_RELAY_MAX_INFLIGHT_PER_LEASE', 'maxInflightPerLease'],
+    ['TASKAPP_RELAY_MAX_INFLIGHT_PER_KEY', 'maxInflightPerKey'],
+    ['TASKAPP_RELAY_BODY_IDLE_TIMEOUT_MS', 'bodyIdleTimeoutMs'],
+    ['TASKAPP_RELAY_BODY_MIN_BYTES_PER_SECOND', 'bodyMinBytesPerSecond'],
+    ['TASKAPP_RELAY_BODY_RATE_WINDOW_MS', 'bodyRateWindowMs'],
     ['TASKAPP_RELAY_MEMORY_BUDGET_BYTES', 'memoryBudgetBytes'],
     ['TASKAPP_RELAY_MAX_REQUEST_BYTES', 'maxRequestBytes'],
     ['TASKAPP_RELAY_MAX_RESPONSE_BYTES', 'maxResponseBytes'],
