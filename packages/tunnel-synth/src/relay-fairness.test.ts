@@ -34,7 +34,7 @@ async function createLease(relayUrl: string, apiKey: string, dispatcher: Agent) 
 
 /**
  * A lease of `apiKey` with a hand-driven agent. `answer`: it answers every request at once with
- * 200 `ok`; otherwise it never answers. `frames` collects the text frames it received.
+ * 200 `ok`; otherwise only when told (`answerPending`). `frames` collects the text frames it received.
  */
 async function rawAgent(relayUrl: string, apiKey: string, answer: boolean, dispatcher: Agent) {
   const lease = await createLease(relayUrl, apiKey, dispatcher)
@@ -44,15 +44,22 @@ async function rawAgent(relayUrl: string, apiKey: string, answer: boolean, dispa
   onTestFinished(() => ws.terminate())
   const frames: Record<string, any>[] = []
   const send = (f: object) => ws.send(JSON.stringify({ lease_id: lease.lease_id, ...f }))
+  const pending: string[] = []
+  const respond = (rid: string) => {
+    send({ type: 'RESP_HEADERS', rid, status: 200, headers: [['content-type', 'text/plain']] })
+    send({ type: 'RESP_BODY', rid, chunk_b64: Buffer.from('ok').toString('base64'), eof: false })
+    send({ type: 'RESP_END', rid })
+  }
   ws.on('message', (d: Buffer, isBinary) => {
     if (isBinary) return
     const frame = JSON.parse(d.toString()) as Record<string, any>
     frames.push(frame)
-    if (!answer || frame.type !== 'REQ_HEADERS') return
-    send({ type: 'RESP_HEADERS', rid: frame.rid, status: 200, headers: [['content-type', 'text/plain']] })
-    send({ type: 'RESP_BODY', rid: frame.rid, chunk_b64: Buffer.from('ok').toString('base64'), eof: false })
-    send({ type: 'RESP_END', rid: frame.rid })
+    if (frame.type !== 'REQ_HEADERS') return
+    if (answer) respond(frame.rid as string)
+    else pending.push(frame.rid as string)
   })
+  /** Answer, with 200 `ok`, every request received so far and not answered yet. */
+  const answerPending = () => pending.splice(0).forEach(respond)
   await once(ws, 'open')
   ws.send(JSON.stringify({ type: 'ATTACH', agent_id: 'a', leases: [{ lease_id: lease.lease_id }] }))
   await waitForFrame(frames, 'ATTACH_ACK')
@@ -65,7 +72,7 @@ async function rawAgent(relayUrl: string, apiKey: string, answer: boolean, dispa
       body:
         r.headers['content-type'] === 'application/problem+json' ? await r.body.json() : await r.body.text(),
     }))
-  return { lease, url, headers, frames, get }
+  return { lease, url, headers, frames, get, answerPending }
 }
 
 interface Answer {
@@ -255,6 +262,16 @@ describe('in-flight shares', () => {
     }
     expect(relay.stats()).toMatchObject({ inflight: 4, rejected: { keyInflight: 2, leaseInflight: 0 } })
     expect(settledCount(held)).toBe(0)
+    // the first lease's three end: the key's share has room again, up to the second lease's own share
+    first.answerPending()
+    for (const r of await Promise.all(held.map((h) => h.promise))) expect(r?.status).toBe(200)
+    const later = [1, 2].map(() => track(second.get().catch(() => undefined)))
+    await expect.poll(() => relay.stats().inflight, { timeout: 5_000, interval: 5 }).toBe(3)
+    expect(await second.get()).toMatchObject({ status: 429, body: { code: 'TUNNEL_LEASE_IN_FLIGHT_LIMIT' } })
+    second.answerPending()
+    await Promise.all(later.map((l) => l.promise))
+    await expect.poll(() => relay.stats().inflight, { timeout: 5_000, interval: 5 }).toBe(0)
+    expect(relay.stats().rejected).toEqual({ capacity: 0, leaseInflight: 1, keyInflight: 2, slowBody: 0 })
   })
 })
 
