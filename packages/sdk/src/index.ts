@@ -217,6 +217,7 @@ export type {
   RelayServer,
   RelayServerOptions,
   RelayStats,
+  RelayRejections,
   LeaseStore,
   RelayLease,
 } from '@taskapp/tunnel-synth/relay'

@@ -61,7 +61,7 @@ test('our relay with a minimal reference agent: ATTACH_ACK, REQ_* frames, 64 KiB
     method: 'PUT',
     path: '/items/7',
     query: 'x=1&y=%20',
-    deadline_ms: 600000,
+    deadline_ms: 3_600_000, // the relay's default deadline (1 h, for rollouts)
   })
   // the relay never forwards the worker token or hop-by-hop headers
   const names = (head.headers as [string, string][]).map(([k]) => k.toLowerCase())

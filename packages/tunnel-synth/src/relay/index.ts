@@ -3,7 +3,7 @@
  * @packageDocumentation
  */
 export { createRelayServer } from './relay-server'
-export type { RelayServer, RelayServerOptions, RelayStats } from './relay-server'
+export type { RelayRejections, RelayServer, RelayServerOptions, RelayStats } from './relay-server'
 export { createMemoryLeaseStore } from './lease-store'
 export { createFileLeaseStore } from './file-lease-store'
 export type { LeaseStore, RelayLease } from './lease-store'

@@ -213,7 +213,7 @@ export class LeaseApi {
       worker_token: workerToken,
       expires_at: new Date(lease.expiresAt).toISOString(),
       limits: {
-        max_inflight: settings.maxInflight,
+        max_inflight: Math.min(settings.maxInflightPerLease, settings.maxInflightPerKey),
         max_request_bytes: settings.maxRequestBytes,
         max_response_bytes: settings.maxResponseBytes,
         max_body_chunk_bytes: MAX_BODY_CHUNK_BYTES,

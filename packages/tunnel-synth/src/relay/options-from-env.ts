@@ -53,6 +53,11 @@ function int(env: Readonly<Record<string, string | undefined>>, name: string): n
  * | `TASKAPP_RELAY_PUBLIC_BASE_URL` | `publicBaseUrl` |
  * | `TASKAPP_RELAY_API_KEYS` (comma list) | `apiKeys` |
  * | `TASKAPP_RELAY_MAX_INFLIGHT` | `maxInflight` |
+ * | `TASKAPP_RELAY_MAX_INFLIGHT_PER_LEASE` | `maxInflightPerLease` |
+ * | `TASKAPP_RELAY_MAX_INFLIGHT_PER_KEY` | `maxInflightPerKey` |
+ * | `TASKAPP_RELAY_BODY_IDLE_TIMEOUT_MS` | `bodyIdleTimeoutMs` |
+ * | `TASKAPP_RELAY_BODY_MIN_BYTES_PER_SECOND` | `bodyMinBytesPerSecond` |
+ * | `TASKAPP_RELAY_BODY_RATE_WINDOW_MS` | `bodyRateWindowMs` |
  * | `TASKAPP_RELAY_MEMORY_BUDGET_BYTES` | `memoryBudgetBytes` |
  * | `TASKAPP_RELAY_MAX_REQUEST_BYTES` | `maxRequestBytes` |
  * | `TASKAPP_RELAY_MAX_RESPONSE_BYTES` | `maxResponseBytes` |
@@ -84,6 +89,11 @@ export function relayOptionsFromEnv(
   if (keys.length) out.apiKeys = keys
   const numeric = [
     ['TASKAPP_RELAY_MAX_INFLIGHT', 'maxInflight'],
+    ['TASKAPP_RELAY_MAX_INFLIGHT_PER_LEASE', 'maxInflightPerLease'],
+    ['TASKAPP_RELAY_MAX_INFLIGHT_PER_KEY', 'maxInflightPerKey'],
+    ['TASKAPP_RELAY_BODY_IDLE_TIMEOUT_MS', 'bodyIdleTimeoutMs'],
+    ['TASKAPP_RELAY_BODY_MIN_BYTES_PER_SECOND', 'bodyMinBytesPerSecond'],
+    ['TASKAPP_RELAY_BODY_RATE_WINDOW_MS', 'bodyRateWindowMs'],
     ['TASKAPP_RELAY_MEMORY_BUDGET_BYTES', 'memoryBudgetBytes'],
     ['TASKAPP_RELAY_MAX_REQUEST_BYTES', 'maxRequestBytes'],
     ['TASKAPP_RELAY_MAX_RESPONSE_BYTES', 'maxResponseBytes'],

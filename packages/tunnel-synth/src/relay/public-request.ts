@@ -7,6 +7,8 @@ import type { BodyCodec, BodyProducer } from '../protocol/codec'
 import { AGENT_CAPACITY_EXCEEDED, RELAY_DROPPED_CALLER_HEADERS, connectionTokens } from '../protocol/frames'
 import type { HeaderPairs, RespErrorFrame, RespHeadersFrame } from '../protocol/frames'
 import type { AgentSession } from './agent-session'
+import { BodyClock } from './body-clock'
+import { ShareLimit } from './inflight-shares'
 import { bearer } from './lease-api'
 import type { RelayLease } from './lease-store'
 import { sendProblem } from './problem'
@@ -45,12 +47,16 @@ export class PublicRequest implements BodyProducer {
   private declaredLength: number | undefined
   private timer: NodeJS.Timeout | undefined
   private stallTimer: NodeJS.Timeout | undefined
+  /** Times the caller's body while it arrives; unset once it has ended (or there was none). */
+  private clock: BodyClock | undefined
 
   constructor(
     private readonly ctx: RelayContext,
     readonly session: AgentSession,
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
+    /** The lease it was admitted through: its in-flight shares are given back on completion. */
+    private readonly admitted: RelayLease,
   ) {
     this.rid = ctx.nextRid()
   }
@@ -80,16 +86,34 @@ export class PublicRequest implements BodyProducer {
       session.sendFrame({ type: 'CANCEL', rid })
       this.complete(499)
     })
+    // HTTP/1.1: a request has a body only with a Content-Length or a Transfer-Encoding
+    const hasBody =
+      req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length']) > 0
+    if (hasBody && !req.complete) {
+      this.clock = new BodyClock(this.ctx.settings, (detail) => this.tooSlow(detail))
+      this.clock.start()
+    }
     req.on('data', (chunk: Buffer) => this.onRequestData(chunk))
     req.on('end', () => {
+      this.clock?.stop()
+      this.clock = undefined
       if (!this.done) session.sendFrame({ type: 'REQ_END', rid })
     })
+  }
+
+  /** The caller's body stalled or trickles: 408, CANCEL to the agent, the slot freed at once. */
+  private tooSlow(detail: string): void {
+    if (this.done) return
+    this.ctx.shares.rejected.slowBody += 1
+    this.res.shouldKeepAlive = false // the rest of the body is not read: the connection ends
+    this.fail(408, 'TUNNEL_REQUEST_BODY_TIMEOUT', detail, true, { connection: 'close' })
   }
 
   private onRequestData(chunk: Buffer): void {
     if (this.done) return
     const { maxRequestBytes, wsHighWater } = this.ctx.settings
     this.bytesIn += chunk.length
+    this.clock?.bytesIn(chunk.length)
     if (this.bytesIn > maxRequestBytes) {
       this.res.shouldKeepAlive = false
       this.fail(413, 'TUNNEL_PAYLOAD_TOO_LARGE', `The request body exceeds ${maxRequestBytes} bytes.`, true)
@@ -100,14 +124,17 @@ export class PublicRequest implements BodyProducer {
     sendBody(this.session.sink, codec, this, chunk, wsHighWater)
   }
 
-  /** {@link BodyProducer}: stop reading the caller's body. */
+  /** {@link BodyProducer}: stop reading the caller's body (the relay's doing: its clock stops). */
   pause(): void {
+    this.clock?.stop()
     this.req.pause()
   }
 
-  /** {@link BodyProducer}: read the caller's body again. */
+  /** {@link BodyProducer}: read the caller's body again, timing it from now. */
   resume(): void {
-    if (!this.done) this.req.resume()
+    if (this.done) return
+    this.clock?.start()
+    this.req.resume()
   }
 
   /** RESP_HEADERS: write the head, corked until the next turn so it leaves with the first body. */
@@ -233,8 +260,9 @@ export class PublicRequest implements BodyProducer {
     this.done = true
     clearTimeout(this.timer)
     clearTimeout(this.stallTimer)
+    this.clock?.stop()
     const s = this.session
-    if (s.inflight.delete(this.rid)) this.ctx.inflight -= 1
+    if (s.inflight.delete(this.rid)) this.ctx.shares.release(this.admitted)
     s.writing.delete(this)
     s.resumeFor(this.rid)
     if (this.req.isPaused()) this.req.resume() // discard the rest of an unread body
@@ -304,16 +332,8 @@ export async function handlePublicRequest(
       },
     )
   }
-  const { maxInflight, memoryBudgetBytes, maxRequestBytes } = ctx.settings
-  if (
-    ctx.inflight >= maxInflight ||
-    session.inflight.size >= session.maxInflight ||
-    ctx.memoryInUse() >= memoryBudgetBytes
-  ) {
-    return sendProblem(res, 429, 'TUNNEL_CAPACITY_EXCEEDED', 'The tunnel is at capacity; retry shortly.', {
-      'retry-after': '1',
-    })
-  }
+  if (!admit(ctx, lease, session, res)) return
+  const { maxRequestBytes } = ctx.settings
   if (Number(req.headers['content-length'] ?? 0) > maxRequestBytes) {
     res.shouldKeepAlive = false
     return sendProblem(
@@ -323,9 +343,40 @@ export async function handlePublicRequest(
       `The request body exceeds ${maxRequestBytes} bytes.`,
     )
   }
-  const pr = new PublicRequest(ctx, session, req, res)
+  const pr = new PublicRequest(ctx, session, req, res, lease)
   if (ctx.debug) ctx.tunneled.set(res, pr)
   session.inflight.set(pr.rid, pr)
-  ctx.inflight += 1
+  ctx.shares.take(lease)
   pr.forward(lease.leaseId, rest, bearerToken === workerToken)
+}
+
+/**
+ * Room for one more request through `lease`? The relay's own limits first (in flight, memory): when
+ * they are reached everyone waits. Then the lease's share, its API key's share and its agent's cap,
+ * so that a tenant over its share is refused while the relay still has room for the others.
+ */
+function admit(ctx: RelayContext, lease: RelayLease, session: AgentSession, res: ServerResponse): boolean {
+  const { maxInflight, memoryBudgetBytes, maxInflightPerLease, maxInflightPerKey } = ctx.settings
+  const { rejected } = ctx.shares
+  const retry = { 'retry-after': '1' }
+  const full = ctx.inflight >= maxInflight || ctx.memoryInUse() >= memoryBudgetBytes
+  const share = full ? undefined : ctx.shares.fullShare(lease)
+  if (share === 'lease') {
+    rejected.leaseInflight += 1
+    const detail = `This tunnel already has ${maxInflightPerLease} requests in flight (the relay's maxInflightPerLease); retry when one ends.`
+    sendProblem(res, 429, ShareLimit.lease, detail, retry)
+    return false
+  }
+  if (share === 'key') {
+    rejected.keyInflight += 1
+    const detail = `The tunnels of this API key already have ${maxInflightPerKey} requests in flight (the relay's maxInflightPerKey); retry when one ends.`
+    sendProblem(res, 429, ShareLimit.key, detail, retry)
+    return false
+  }
+  if (full || session.inflight.size >= session.maxInflight) {
+    rejected.capacity += 1
+    sendProblem(res, 429, 'TUNNEL_CAPACITY_EXCEEDED', 'The tunnel is at capacity; retry shortly.', retry)
+    return false
+  }
+  return true
 }

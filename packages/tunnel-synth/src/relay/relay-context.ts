@@ -2,6 +2,7 @@
 import type { ServerResponse } from 'node:http'
 import type { Logger } from '../types'
 import type { AgentSession } from './agent-session'
+import { InflightShares } from './inflight-shares'
 import type { LeaseStore } from './lease-store'
 import type { PublicRequest } from './public-request'
 import type { RelaySettings } from './relay-options'
@@ -10,8 +11,8 @@ import type { RelaySettings } from './relay-options'
 export class RelayContext {
   /** The attached agent of each lease, by lease id. */
   readonly sessions = new Map<string, AgentSession>()
-  /** Public requests in flight across all agents. */
-  inflight = 0
+  /** Public requests in flight: in total, per lease, per owner key; and the refusals. */
+  readonly shares: InflightShares
   peakMemory = 0
   /** Set once `close()` began. */
   closing = false
@@ -25,7 +26,14 @@ export class RelayContext {
     readonly store: LeaseStore,
     readonly logger: Logger,
     readonly debug: boolean,
-  ) {}
+  ) {
+    this.shares = new InflightShares(settings)
+  }
+
+  /** Public requests in flight across all agents. */
+  get inflight(): number {
+    return this.shares.total
+  }
 
   /** A request id unique on this relay. */
   nextRid(): string {

@@ -1,13 +1,23 @@
 /** The relay's options, checked and resolved once into {@link RelaySettings}. */
 import { SynthTunnelError, SynthTunnelErrorCode } from '../errors'
-import {
-  DEFAULT_DEADLINE_MS,
-  DEFAULT_MAX_INFLIGHT,
-  DEFAULT_MAX_RESPONSE_BYTES,
-  MAX_BODY_CHUNK_BYTES,
-} from '../protocol/frames'
+import { DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_RESPONSE_BYTES, MAX_BODY_CHUNK_BYTES } from '../protocol/frames'
 import type { Logger } from '../types'
 import type { LeaseStore } from './lease-store'
+
+/**
+ * Defaults of the relay's admission limits and body timing (the README's "Running a shared relay"
+ * explains them). One lease keeps the agent's own default cap (128); one key gets two leases' worth;
+ * the relay holds four leases' worth, so one tenant gone wrong leaves most of it to the others.
+ */
+export const RELAY_LIMIT_DEFAULTS = {
+  maxInflight: 4 * DEFAULT_MAX_INFLIGHT,
+  maxInflightPerLease: DEFAULT_MAX_INFLIGHT,
+  maxInflightPerKey: 2 * DEFAULT_MAX_INFLIGHT,
+  bodyIdleTimeoutMs: 10_000,
+  bodyMinBytesPerSecond: 1024,
+  bodyRateWindowMs: 10_000,
+  defaultDeadlineMs: 3_600_000,
+} as const
 
 /** Options of {@link createRelayServer}. */
 export interface RelayServerOptions {
@@ -27,15 +37,52 @@ export interface RelayServerOptions {
    * @default one generated key
    */
   apiKeys?: readonly string[]
-  /** Requests in flight across all agents; more get 429. @default 128 */
+  /**
+   * Requests in flight across all agents; more get 429 `TUNNEL_CAPACITY_EXCEEDED`. The shares below
+   * keep one tenant from taking all of them.
+   * @default 512
+   */
   maxInflight?: number
+  /**
+   * Requests in flight through one lease (one tunnel); more get 429 `TUNNEL_LEASE_IN_FLIGHT_LIMIT`.
+   * Also sent to agents as the lease's `limits.max_inflight`. At most `maxInflight`.
+   * @default 128 (or `maxInflight` when that is lower)
+   */
+  maxInflightPerLease?: number
+  /**
+   * Requests in flight through all leases created with one API key; more get 429
+   * `TUNNEL_KEY_IN_FLIGHT_LIMIT`. At most `maxInflight`.
+   * @default 256 (or `maxInflight` when that is lower)
+   */
+  maxInflightPerKey?: number
+  /**
+   * A request body with no byte for this long is cut: 408 `TUNNEL_REQUEST_BODY_TIMEOUT` (the agent
+   * gets CANCEL, the slot is freed). Time the relay itself pauses the upload (agent behind) does
+   * not count. 0 turns the rule off.
+   * @default 10_000
+   */
+  bodyIdleTimeoutMs?: number
+  /**
+   * Slowest request body accepted, in bytes per second averaged over each `bodyRateWindowMs`
+   * (the first window is the grace period): a body that brings fewer bytes in a window is cut with
+   * 408 `TUNNEL_REQUEST_BODY_TIMEOUT`. A byte a second cannot hold a slot past one window. 0 turns
+   * the rule off.
+   * @default 1024
+   */
+  bodyMinBytesPerSecond?: number
+  /** Window over which `bodyMinBytesPerSecond` is averaged. @default 10_000 */
+  bodyRateWindowMs?: number
   /** Bytes the relay may hold for bodies in transit (WebSocket send buffers + caller write buffers). @default 64 MiB */
   memoryBudgetBytes?: number
   /** Largest request body; more gets 413. @default 200_000_000 */
   maxRequestBytes?: number
   /** Largest response body; more aborts the response. @default 200_000_000 */
   maxResponseBytes?: number
-  /** Deadline of a public request (sent to the agent as `deadline_ms`); past it, 504. @default 600_000 */
+  /**
+   * Deadline of a public request (sent to the agent as `deadline_ms`); past it, 504. Long, for
+   * rollouts that run up to an hour: the in-flight shares, not this deadline, protect other tenants.
+   * @default 3_600_000
+   */
   defaultDeadlineMs?: number
   /** Longest lease lifetime granted (requests ask via `requested_ttl_seconds`). @default 3600 */
   leaseTtlSeconds?: number
@@ -89,6 +136,11 @@ export interface RelaySettings {
   port: number
   host: string
   maxInflight: number
+  maxInflightPerLease: number
+  maxInflightPerKey: number
+  bodyIdleTimeoutMs: number
+  bodyMinBytesPerSecond: number
+  bodyRateWindowMs: number
   memoryBudgetBytes: number
   maxRequestBytes: number
   maxResponseBytes: number
@@ -145,6 +197,18 @@ function count(name: string, value: number | undefined, fallback: number): numbe
   return value
 }
 
+/** An in-flight share: a positive integer, at most `maxInflight`; by default `fallback` capped by it. */
+function share(name: string, value: number | undefined, fallback: number, maxInflight: number): number {
+  if (value === undefined) return Math.min(fallback, maxInflight)
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw invalid(`${name} must be a positive integer, got ${String(value)}.`)
+  }
+  if (value > maxInflight) {
+    throw invalid(`${name} (${value}) is above maxInflight (${maxInflight}): lower it, or raise maxInflight.`)
+  }
+  return value
+}
+
 function checkKeysAndUrl(options: RelayServerOptions): void {
   const keys = options.apiKeys
   if (keys !== undefined && (!Array.isArray(keys) || keys.some((k) => typeof k !== 'string' || !k))) {
@@ -168,18 +232,39 @@ function checkKeysAndUrl(options: RelayServerOptions): void {
  * ```
  */
 export function resolveRelayOptions(options: RelayServerOptions): RelaySettings {
+  const D = RELAY_LIMIT_DEFAULTS
   const port = positive('port', options.port, 0, true)
   if (!Number.isInteger(port) || port > 65535) throw invalid(`port must be 0..65535, got ${port}.`)
-  const maxInflight = positive('maxInflight', options.maxInflight, DEFAULT_MAX_INFLIGHT)
+  const maxInflight = positive('maxInflight', options.maxInflight, D.maxInflight)
   const memoryBudgetBytes = positive('memoryBudgetBytes', options.memoryBudgetBytes, 64 * 1024 * 1024)
   const settings: RelaySettings = {
     port,
     host: options.host ?? '127.0.0.1',
     maxInflight,
+    maxInflightPerLease: share(
+      'maxInflightPerLease',
+      options.maxInflightPerLease,
+      D.maxInflightPerLease,
+      maxInflight,
+    ),
+    maxInflightPerKey: share(
+      'maxInflightPerKey',
+      options.maxInflightPerKey,
+      D.maxInflightPerKey,
+      maxInflight,
+    ),
+    bodyIdleTimeoutMs: positive('bodyIdleTimeoutMs', options.bodyIdleTimeoutMs, D.bodyIdleTimeoutMs, true),
+    bodyMinBytesPerSecond: positive(
+      'bodyMinBytesPerSecond',
+      options.bodyMinBytesPerSecond,
+      D.bodyMinBytesPerSecond,
+      true,
+    ),
+    bodyRateWindowMs: positive('bodyRateWindowMs', options.bodyRateWindowMs, D.bodyRateWindowMs),
     memoryBudgetBytes,
     maxRequestBytes: positive('maxRequestBytes', options.maxRequestBytes, DEFAULT_MAX_RESPONSE_BYTES),
     maxResponseBytes: positive('maxResponseBytes', options.maxResponseBytes, DEFAULT_MAX_RESPONSE_BYTES),
-    defaultDeadlineMs: positive('defaultDeadlineMs', options.defaultDeadlineMs, DEFAULT_DEADLINE_MS),
+    defaultDeadlineMs: positive('defaultDeadlineMs', options.defaultDeadlineMs, D.defaultDeadlineMs),
     leaseTtlSeconds: positive('leaseTtlSeconds', options.leaseTtlSeconds, 3600),
     maxLeasesPerKey: count('maxLeasesPerKey', options.maxLeasesPerKey, DEFAULT_MAX_LEASES_PER_KEY),
     maxLeases: count('maxLeases', options.maxLeases, DEFAULT_MAX_LEASES),

@@ -7,6 +7,7 @@ import { SynthTunnelError, SynthTunnelErrorCode } from '../errors'
 import { AGENT_PATH, CloseCode, LEASES_PATH } from '../protocol/frames'
 import { debugEnabled, redact, silentLogger } from '../types'
 import { acceptAgent } from './agent-session'
+import type { RelayRejections } from './inflight-shares'
 import { LeaseApi, bearer, dropLease, hash, token } from './lease-api'
 import { createMemoryLeaseStore } from './lease-store'
 import { sendJson, sendProblem } from './problem'
@@ -16,6 +17,7 @@ import { resolveRelayOptions } from './relay-options'
 import type { RelayServerOptions } from './relay-options'
 
 export type { RelayServerOptions } from './relay-options'
+export type { RelayRejections } from './inflight-shares'
 
 /** Relay counters (for health, tests and benchmarks). */
 export interface RelayStats {
@@ -25,6 +27,8 @@ export interface RelayStats {
   memoryInUse: number
   /** Highest `memoryInUse` seen at request admission and body frames. */
   peakMemoryInUse: number
+  /** Requests refused (429) or cut (408) since the relay started, by the limit that applied. */
+  rejected: RelayRejections
 }
 
 /** A running relay. */
@@ -252,6 +256,7 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
       inflight: ctx.inflight,
       memoryInUse: ctx.memoryInUse(),
       peakMemoryInUse: ctx.peakMemory,
+      rejected: { ...ctx.shares.rejected },
     }),
     close,
     [Symbol.asyncDispose]: close,
