@@ -24,6 +24,7 @@ import {
   TaskServerErrorCode,
 } from '@taskapp/sdk'
 import { ExampleError, ExampleErrorCode } from '../apps/example/src/errors'
+import { JobsError, JobsErrorCode } from '@taskapp/jobs'
 
 type ErrorClass = new (code: never, message: string, options?: { cause?: unknown }) => Error
 
@@ -40,6 +41,7 @@ const packages: ReadonlyArray<{ readme: string; codes: Record<string, string>; E
   { readme: 'packages/tunnel-synth', codes: SynthTunnelErrorCode, ErrorClass: SynthTunnelError },
   { readme: 'packages/in-process', codes: InProcessErrorCode, ErrorClass: InProcessError },
   { readme: 'packages/sdk', codes: SdkErrorCode, ErrorClass: SdkError },
+  { readme: 'packages/jobs', codes: JobsErrorCode, ErrorClass: JobsError },
   { readme: 'apps/example', codes: ExampleErrorCode, ErrorClass: ExampleError },
 ]
 

@@ -1,0 +1,3 @@
+import { taskappProject } from '../../vitest.shared'
+
+export default taskappProject(import.meta.dirname)
