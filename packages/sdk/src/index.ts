@@ -219,6 +219,7 @@ export type {
   RelayStats,
   LeaseStore,
   RelayLease,
+  FileLeaseStoreOptions,
 } from '@taskapp/tunnel-synth/relay'
 
 // ---- @taskapp/tunnel-cloudflare: quick and named Cloudflare tunnels

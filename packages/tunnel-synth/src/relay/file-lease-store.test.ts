@@ -138,6 +138,15 @@ describe('createFileLeaseStore', () => {
     expect(await store.findByRouteToken('rt_2')).toBeUndefined()
   })
 
+  test('temporary files a crash left beside the files are removed on load, and only those', async () => {
+    const stale = ['.leases.json.4242.0a1b2c3d.tmp', '.leases.json.journal.4242.deadbeef.tmp']
+    const others = ['.other.json.4242.0a1b2c3d.tmp', '.leases.json.tmp', 'notes.txt']
+    for (const f of [...stale, ...others]) await writeFile(join(dir, f), '{')
+    const store = createFileLeaseStore(file)
+    expect(await store.size()).toBe(0)
+    expect((await readdir(dir)).sort()).toEqual([...others].sort())
+  })
+
   test('a missing file is an empty store; nothing is written until a change', async () => {
     const store = createFileLeaseStore(file)
     expect(await store.size()).toBe(0)

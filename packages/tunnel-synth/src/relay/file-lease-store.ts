@@ -7,6 +7,7 @@ import {
   fsyncSync,
   openSync,
   readFileSync,
+  readdirSync,
   renameSync,
   unlinkSync,
   writeSync,
@@ -55,6 +56,22 @@ function readIfExists(path: string): Buffer | undefined {
   }
 }
 
+/**
+ * Removes the temporary files a crash during a snapshot or journal rewrite left beside `file`
+ * (`.<name>.<pid>.<hex>.tmp`, `.<name>.journal.<pid>.<hex>.tmp`). Best effort.
+ */
+function removeStaleTemps(file: string): void {
+  const name = basename(file).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+  const temp = new RegExp(`^\\.${name}(\\.journal)?\\.\\d+\\.[0-9a-f]{8}\\.tmp$`)
+  try {
+    for (const entry of readdirSync(dirname(file))) {
+      if (temp.test(entry)) unlinkSync(join(dirname(file), entry))
+    }
+  } catch {
+    // a leftover temporary file wastes space, nothing else
+  }
+}
+
 /** Writes `text` over `file` atomically and durably, synchronously (used once, to migrate). */
 function replaceFileSync(file: string, text: string): void {
   const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
@@ -92,6 +109,7 @@ function load(file: string, now: number): { leases: RelayLease[]; state: Journal
   const journalPath = journalPathOf(file)
   const snapshotBytes = readIfExists(file)
   const journal = readIfExists(journalPath)
+  removeStaleTemps(file)
   if (!snapshotBytes && !journal) {
     try {
       accessSync(dirname(file), constants.W_OK | constants.X_OK)
@@ -145,8 +163,8 @@ function load(file: string, now: number): { leases: RelayLease[]; state: Journal
  * owner key, and the route token (public, it is in the URL). One relay per file.
  *
  * Read once here: snapshot, then the journal replayed over it; a torn last line (a crash during
- * an append) is left out; expired leases are skipped; a file of the single-file version 1 format
- * is rewritten as a version-2 snapshot.
+ * an append) is left out; expired leases are skipped; temporary files a crash left are removed; a
+ * file of the single-file version 1 format is rewritten as a version-2 snapshot.
  *
  * @throws {SynthTunnelError} `TASKAPP_ERR_SYNTH_RELAY_LEASE_FILE` when a file cannot be read or is
  *   corrupt, or the directory is not writable; `put`/`delete`/`deleteExpired` reject with it when a

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { once } from 'node:events'
-import { appendFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { appendFile, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -300,7 +300,12 @@ describe('a writer process killed with SIGKILL mid-stream', () => {
         const put = idsOf(writer.lines, 'P')
         const deleting = idsOf(writer.lines, 'd')
         const deleted = idsOf(writer.lines, 'D')
+        const temps = (await readdir(dir)).filter((f) => f.endsWith('.tmp')).length
         const store = createFileLeaseStore(file) // loads: no corrupt line, whatever the kill cut
+        expect((await readdir(dir)).sort(), 'temporary files removed').toEqual([
+          'leases.json',
+          'leases.json.journal',
+        ])
         const lastIssued = Math.max(...put) + WORKERS
         for (let id = first; id <= lastIssued; id++) {
           const got = await store.get(`lease_${id}`)
@@ -319,7 +324,8 @@ describe('a writer process killed with SIGKILL mid-stream', () => {
         const lines = (await readFile(journal, 'utf8')).split('\n').length - 1
         console.log(
           `[lease-journal] round ${round}: ${put.size} puts and ${deleted.size} deletes acknowledged, ` +
-            `snapshot at seq ${snapshot.seq}, ${lines} journal lines, ${await store.size()} leases`,
+            `snapshot at seq ${snapshot.seq}, ${lines} journal lines, ${await store.size()} leases, ` +
+            `${temps} temporary files left by the kill`,
         )
       }
     },
