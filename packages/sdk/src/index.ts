@@ -220,6 +220,7 @@ export type {
   RelayRejections,
   LeaseStore,
   RelayLease,
+  FileLeaseStoreOptions,
 } from '@taskapp/tunnel-synth/relay'
 
 // ---- @taskapp/tunnel-cloudflare: quick and named Cloudflare tunnels

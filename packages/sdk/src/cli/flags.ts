@@ -373,7 +373,7 @@ export const RELAY_FLAGS = {
     name: 'lease-file',
     value: '<path>',
     help:
-      'keep leases in this JSON file (mode 0600) so a restarted relay keeps its tunnels: agents ' +
+      'keep leases in this file and <path>.journal (mode 0600) so a restarted relay keeps its tunnels: agents ' +
       'reconnect to the same URLs. Pair it with --api-key-file so keys survive too.',
     env: ['TASKAPP_RELAY_LEASE_FILE'],
     defaultHelp: 'in memory, lost on restart',

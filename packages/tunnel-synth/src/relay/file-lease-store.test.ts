@@ -44,6 +44,16 @@ function leaseFileError(fn: () => unknown): SynthTunnelError {
 
 let dir: string
 let file: string
+
+/** The journal's lines, parsed. */
+async function journalLines(): Promise<{ seq: number; ops: object[] }[]> {
+  const text = await readFile(`${file}.journal`, 'utf8')
+  expect(text.endsWith('\n')).toBe(true)
+  return text
+    .slice(0, -1)
+    .split('\n')
+    .map((l) => JSON.parse(l) as { seq: number; ops: object[] })
+}
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'taskapp-lease-file-'))
   file = join(dir, 'leases.json')
@@ -84,28 +94,37 @@ describe('createFileLeaseStore', () => {
     expect(await c.findByRouteToken('rt_2')).toBeUndefined()
 
     expect(await createFileLeaseStore(file).size()).toBe(0)
-    const onDisk = JSON.parse(await readFile(file, 'utf8')) as unknown
-    expect(onDisk).toEqual({ version: 1, leases: [] })
+    // No compaction yet: no snapshot, the journal holds one line per change.
+    expect(await readdir(dir)).toEqual(['leases.json.journal'])
+    const lines = await journalLines()
+    expect(lines.map((l) => l.seq)).toEqual([1, 2, 3, 4])
+    expect(lines.at(-1)).toEqual({ seq: 4, ops: [{ del: 'lease_2' }] })
   })
 
-  test('the file holds exactly the RelayLease fields, versioned', async () => {
-    const store = createFileLeaseStore(file)
+  test('the journal and the snapshot hold exactly the RelayLease fields; the snapshot is versioned', async () => {
+    const store = createFileLeaseStore(file, { compactAfter: 1 })
     const l = lease(3)
     await store.put({ ...l, extra: 'not a lease field' } as RelayLease)
-    const onDisk = JSON.parse(await readFile(file, 'utf8')) as { version: number; leases: object[] }
-    expect(onDisk.version).toBe(1)
-    expect(onDisk.leases).toStrictEqual([l])
+    expect(await journalLines()).toStrictEqual([{ seq: 1, ops: [{ put: l }] }])
+    await store.put(lease(4))
+    await store.delete('lease_4') // 3 changes > max(1, 2 x 1 live lease): compaction
+    await expect.poll(() => readFile(`${file}.journal`, 'utf8')).toBe('') // cut after the snapshot
+    expect(JSON.parse(await readFile(file, 'utf8'))).toStrictEqual({ version: 2, seq: 3, leases: [l] })
   })
 
-  test('the file is written with mode 0600, replacing a wider one, and no temp file is left', async () => {
-    await writeFile(file, JSON.stringify({ version: 1, leases: [] }), { mode: 0o644 })
+  test('both files are written with mode 0600, replacing wider ones, and no temp file is left', async () => {
+    await writeFile(file, JSON.stringify({ version: 2, seq: 0, leases: [] }), { mode: 0o644 })
+    await writeFile(`${file}.journal`, '', { mode: 0o644 })
     await chmod(file, 0o644)
-    const store = createFileLeaseStore(file)
+    await chmod(`${file}.journal`, 0o644)
+    const store = createFileLeaseStore(file, { compactAfter: 1 })
     await store.put(lease(1))
-    expect((await stat(file)).mode & 0o777).toBe(0o600)
-    await store.delete('lease_1')
-    expect((await stat(file)).mode & 0o777).toBe(0o600)
-    expect(await readdir(dir)).toEqual(['leases.json'])
+    expect((await stat(`${file}.journal`)).mode & 0o777).toBe(0o600)
+    await store.delete('lease_1') // 2 changes, no live lease: compaction rewrites the snapshot
+    await expect.poll(async () => (await stat(file)).mode & 0o777).toBe(0o600)
+    await expect.poll(() => readFile(`${file}.journal`, 'utf8')).toBe('')
+    expect((await stat(`${file}.journal`)).mode & 0o777).toBe(0o600)
+    expect((await readdir(dir)).sort()).toEqual(['leases.json', 'leases.json.journal'])
   })
 
   test('expired leases are dropped on load', async () => {
@@ -119,6 +138,15 @@ describe('createFileLeaseStore', () => {
     expect(await store.findByRouteToken('rt_2')).toBeUndefined()
   })
 
+  test('temporary files a crash left beside the files are removed on load, and only those', async () => {
+    const stale = ['.leases.json.4242.0a1b2c3d.tmp', '.leases.json.journal.4242.deadbeef.tmp']
+    const others = ['.other.json.4242.0a1b2c3d.tmp', '.leases.json.tmp', 'notes.txt']
+    for (const f of [...stale, ...others]) await writeFile(join(dir, f), '{')
+    const store = createFileLeaseStore(file)
+    expect(await store.size()).toBe(0)
+    expect((await readdir(dir)).sort()).toEqual([...others].sort())
+  })
+
   test('a missing file is an empty store; nothing is written until a change', async () => {
     const store = createFileLeaseStore(file)
     expect(await store.size()).toBe(0)
@@ -129,7 +157,8 @@ describe('createFileLeaseStore', () => {
   test.each([
     ['not JSON', '{"version": 1, "leases": [', /not JSON/],
     ['no leases array', '{"version": 1}', /no "leases" array/],
-    ['another version', '{"version": 2, "leases": []}', /format version 2/],
+    ['another version', '{"version": 3, "seq": 0, "leases": []}', /format version 3/],
+    ['a version 2 snapshot without seq', '{"version": 2, "leases": []}', /no "seq"/],
     ['a lease lacking a field', JSON.stringify({ version: 1, leases: [{ leaseId: 'x' }] }), /lease #0/],
     [
       'a wrong localTarget',
@@ -164,7 +193,9 @@ describe('createFileLeaseStore', () => {
     const fresh = createFileLeaseStore(file)
     expect(await fresh.size()).toBe(39)
     for (let i = 2; i <= 40; i++) expect(await fresh.get(`lease_${i}`)).toEqual(await store.get(`lease_${i}`))
-    expect(await readdir(dir)).toEqual(['leases.json'])
+    expect(await readdir(dir)).toEqual(['leases.json.journal'])
+    // Group commit: the 40 puts made together share one line (one write, one fsync), the 3 others the next.
+    expect((await journalLines()).map((l) => l.ops.length)).toEqual([40, 3])
   })
 
   test('a failed write rejects with the typed error and undoes the put', async () => {
@@ -286,8 +317,7 @@ describe('a relay restarted after a crash (relay in a child process)', () => {
 
       // close() deletes the lease on the restarted relay (the owner key hash was persisted too).
       await tunnel.close()
-      const onDisk = JSON.parse(await readFile(file, 'utf8')) as { leases: unknown[] }
-      expect(onDisk.leases).toEqual([])
+      expect(await createFileLeaseStore(file).size()).toBe(0)
       expect(events.some((e) => e.type === 'closed' && e.error !== undefined)).toBe(false)
     },
   )

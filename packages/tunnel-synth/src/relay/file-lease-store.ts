@@ -1,203 +1,193 @@
 import { randomBytes } from 'node:crypto'
-import { accessSync, constants, readFileSync } from 'node:fs'
-import { open, rename, unlink } from 'node:fs/promises'
+import {
+  accessSync,
+  closeSync,
+  constants,
+  fchmodSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
 import { SynthTunnelError, SynthTunnelErrorCode } from '../errors'
 import { countAlive } from './lease-store'
 import type { LeaseStore, RelayLease } from './lease-store'
+import type { JournalState } from './lease-journal'
+import { createLeaseJournal } from './lease-journal'
+import {
+  LEGACY_VERSION,
+  fileError,
+  journalPathOf,
+  parseSnapshot,
+  replayJournal,
+  snapshotText,
+  toStored,
+  writeError,
+} from './lease-file-format'
 
-/** Version of the lease file format written by {@link createFileLeaseStore}. */
-const FILE_VERSION = 1
-
-interface LeaseFile {
-  version: typeof FILE_VERSION
-  leases: StoredLease[]
+/** Options of {@link createFileLeaseStore}. */
+export interface FileLeaseStoreOptions {
+  /**
+   * Compact the journal (write a new snapshot, then cut the journal to what came after it) once
+   * it holds more than this many changes and more than twice the number of live leases. Smaller
+   * keeps the journal short; larger writes snapshots less often. Positive integer.
+   * @default 1000
+   */
+  compactAfter?: number
 }
 
-/** A {@link RelayLease} as JSON: `localTarget` is `null` when unknown (JSON has no `undefined`). */
-type StoredLease = Omit<RelayLease, 'localTarget'> & { localTarget: { host: string; port: number } | null }
+const DEFAULT_COMPACT_AFTER = 1000
 
-function fileError(path: string, problem: string, cause?: unknown): SynthTunnelError {
-  return new SynthTunnelError(
-    SynthTunnelErrorCode.RelayLeaseFile,
-    `Lease file ${path} ${problem}`,
-    cause === undefined ? {} : { cause },
-  )
-}
-
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v)
-
-/** The {@link RelayLease} fields, and nothing else a caller's object may carry. */
-function toStored(l: RelayLease): StoredLease {
-  return {
-    leaseId: l.leaseId,
-    routeToken: l.routeToken,
-    agentTokenHash: l.agentTokenHash,
-    workerTokenHash: l.workerTokenHash,
-    ownerKeyHash: l.ownerKeyHash,
-    clientInstanceId: l.clientInstanceId,
-    localTarget: l.localTarget ? { host: l.localTarget.host, port: l.localTarget.port } : null,
-    createdAt: l.createdAt,
-    expiresAt: l.expiresAt,
-  }
-}
-
-/** One stored lease back to a {@link RelayLease}, or `undefined` when a field is missing or mistyped. */
-function toLease(raw: unknown): RelayLease | undefined {
-  if (!isObject(raw)) return undefined
-  const strings = [
-    'leaseId',
-    'routeToken',
-    'agentTokenHash',
-    'workerTokenHash',
-    'ownerKeyHash',
-    'clientInstanceId',
-  ]
-  if (!strings.every((k) => typeof raw[k] === 'string')) return undefined
-  if (!Number.isFinite(raw.createdAt) || !Number.isFinite(raw.expiresAt)) return undefined
-  const t = raw.localTarget
-  let localTarget: RelayLease['localTarget']
-  if (isObject(t) && typeof t.host === 'string' && typeof t.port === 'number') {
-    localTarget = { host: t.host, port: t.port }
-  } else if (t !== null && t !== undefined) {
-    return undefined
-  }
-  return {
-    leaseId: raw.leaseId as string,
-    routeToken: raw.routeToken as string,
-    agentTokenHash: raw.agentTokenHash as string,
-    workerTokenHash: raw.workerTokenHash as string,
-    ownerKeyHash: raw.ownerKeyHash as string,
-    clientInstanceId: raw.clientInstanceId as string,
-    localTarget,
-    createdAt: raw.createdAt as number,
-    expiresAt: raw.expiresAt as number,
-  }
-}
-
-/** The leases of `path` that have not expired; a missing file is empty. Throws `RelayLeaseFile`. */
-function load(path: string, now: number): RelayLease[] {
-  let text: string
+/** The file at `path`, or `undefined` when there is none. Throws `RelayLeaseFile`. */
+function readIfExists(path: string): Buffer | undefined {
   try {
-    text = readFileSync(path, 'utf8')
+    return readFileSync(path)
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw fileError(
-        path,
-        `cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)}). Pass the path of a file the relay may read and write.`,
-        err,
-      )
-    }
-    try {
-      accessSync(dirname(path), constants.W_OK | constants.X_OK)
-    } catch (dirErr) {
-      throw fileError(
-        path,
-        `cannot be created: its directory ${dirname(path)} does not exist or is not writable. Create it, or pass another path.`,
-        dirErr,
-      )
-    }
-    return []
-  }
-  const corrupt = (why: string, cause?: unknown) =>
-    fileError(
-      path,
-      `is not a valid lease file (${why}). Move it away or delete it to start with no leases (their tunnels must then be reopened), or pass another path.`,
-      cause,
-    )
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(text)
-  } catch (err) {
-    throw corrupt('not JSON', err)
-  }
-  if (!isObject(parsed) || !Array.isArray(parsed.leases)) throw corrupt('no "leases" array')
-  if (parsed.version !== FILE_VERSION) {
-    throw corrupt(
-      `format version ${JSON.stringify(parsed.version)}, this relay reads version ${FILE_VERSION}`,
-    )
-  }
-  const leases: RelayLease[] = []
-  for (const [i, raw] of parsed.leases.entries()) {
-    const lease = toLease(raw)
-    if (!lease) throw corrupt(`lease #${i} lacks a field or has a wrong type`)
-    if (lease.expiresAt > now) leases.push(lease)
-  }
-  return leases
-}
-
-/**
- * Writes `leases` to `file` atomically (temporary file in the same directory, mode 0600, then
- * rename); the snapshot is taken synchronously, before the first `await`. Throws `RelayLeaseFile`.
- */
-async function writeLeaseFile(file: string, leases: Iterable<RelayLease>): Promise<void> {
-  const snapshot: LeaseFile = {
-    version: FILE_VERSION,
-    leases: [...leases].map(toStored),
-  }
-  const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
-  try {
-    const handle = await open(tmp, 'wx', 0o600)
-    try {
-      await handle.chmod(0o600) // exactly 0600, whatever the umask
-      await handle.writeFile(`${JSON.stringify(snapshot)}\n`, 'utf8')
-      await handle.sync()
-    } finally {
-      await handle.close()
-    }
-    await rename(tmp, file)
-  } catch (err) {
-    await unlink(tmp).catch(() => {})
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') return undefined
     throw fileError(
-      file,
-      `could not be written (${(err as NodeJS.ErrnoException).code ?? String(err)}). Check disk space and that the relay may write to ${dirname(file)}.`,
+      path,
+      `cannot be read (${code ?? String(err)}). Pass the path of a file the relay may read and write.`,
       err,
     )
   }
 }
 
 /**
- * Serializes calls of `write`: they never interleave, and calls made while a write waits to start
- * share it (it runs later, so it includes their changes).
+ * Removes the temporary files a crash during a snapshot or journal rewrite left beside `file`
+ * (`.<name>.<pid>.<hex>.tmp`, `.<name>.journal.<pid>.<hex>.tmp`). Best effort.
  */
-function serializedWriter(write: () => Promise<void>): () => Promise<void> {
-  let tail: Promise<void> = Promise.resolve()
-  let queued: Promise<void> | undefined
-  return () => {
-    if (queued) return queued
-    const next = tail.then(() => {
-      queued = undefined // later changes need a later write: this one snapshots now
-      return write()
-    })
-    queued = next
-    tail = next.catch(() => {})
-    return next
+function removeStaleTemps(file: string): void {
+  const name = basename(file).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+  const temp = new RegExp(`^\\.${name}(\\.journal)?\\.\\d+\\.[0-9a-f]{8}\\.tmp$`)
+  try {
+    for (const entry of readdirSync(dirname(file))) {
+      if (temp.test(entry)) unlinkSync(join(dirname(file), entry))
+    }
+  } catch {
+    // a leftover temporary file wastes space, nothing else
+  }
+}
+
+/** Writes `text` over `file` atomically and durably, synchronously (used once, to migrate). */
+function replaceFileSync(file: string, text: string): void {
+  const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
+  try {
+    const fd = openSync(tmp, 'wx', 0o600)
+    try {
+      fchmodSync(fd, 0o600)
+      writeSync(fd, text)
+      fsyncSync(fd)
+    } finally {
+      closeSync(fd)
+    }
+    renameSync(tmp, file)
+    const dir = openSync(dirname(file), 'r')
+    try {
+      fsyncSync(dir)
+    } finally {
+      closeSync(dir)
+    }
+  } catch (err) {
+    try {
+      unlinkSync(tmp)
+    } catch {
+      // not created, or already renamed
+    }
+    throw writeError(file, err)
   }
 }
 
 /**
- * A {@link LeaseStore} that keeps leases in memory and persists them to a JSON file, so a relay
+ * Reads the snapshot at `file` and replays `<file>.journal` over it; both missing is an empty
+ * store. A version-1 file is rewritten as a version-2 snapshot. Throws `RelayLeaseFile`.
+ */
+function load(file: string, now: number): { leases: RelayLease[]; state: JournalState } {
+  const journalPath = journalPathOf(file)
+  const snapshotBytes = readIfExists(file)
+  const journal = readIfExists(journalPath)
+  removeStaleTemps(file)
+  if (!snapshotBytes && !journal) {
+    try {
+      accessSync(dirname(file), constants.W_OK | constants.X_OK)
+    } catch (dirErr) {
+      throw fileError(
+        file,
+        `cannot be created: its directory ${dirname(file)} does not exist or is not writable. Create it, or pass another path.`,
+        dirErr,
+      )
+    }
+    return { leases: [], state: { seq: 0, bytes: 0, ops: 0, dirty: false } }
+  }
+  const corrupt = (path: string) => (why: string, cause?: unknown) =>
+    fileError(
+      path,
+      `is not a valid lease file (${why}). Move it away or delete it, with ${file === path ? journalPath : file}, to start with no leases (their tunnels must then be reopened), or pass another path.`,
+      cause,
+    )
+  const snapshot = snapshotBytes
+    ? parseSnapshot(snapshotBytes.toString('utf8'), corrupt(file))
+    : { version: 2, seq: 0, leases: [] }
+  const byId = new Map(snapshot.leases.map((l) => [l.leaseId, l]))
+  const replayed = journal
+    ? replayJournal(
+        journal,
+        snapshot.seq,
+        (op) => ('put' in op ? byId.set(op.put.leaseId, op.put) : byId.delete(op.del)),
+        corrupt(journalPath),
+      )
+    : undefined
+  const leases = [...byId.values()].filter((l) => l.expiresAt > now)
+  const lastSeq = Math.max(snapshot.seq, replayed?.lastSeq ?? 0)
+  // No line after the snapshot (or a migration rewrites them all into it): cut the journal.
+  if (!replayed || lastSeq === snapshot.seq || snapshot.version === LEGACY_VERSION) {
+    if (snapshot.version === LEGACY_VERSION)
+      replaceFileSync(file, snapshotText(lastSeq, leases.map(toStored)))
+    return { leases, state: { seq: lastSeq, bytes: 0, ops: 0, dirty: (journal?.length ?? 0) > 0 } }
+  }
+  return { leases, state: { seq: lastSeq, bytes: replayed.bytes, ops: replayed.ops, dirty: replayed.torn } }
+}
+
+/**
+ * A {@link LeaseStore} that keeps leases in memory and persists them to disk, so a relay
  * restarted with the same path (after a crash, a deploy) keeps its leases and agents reconnect to
- * their tunnels. The file is read once here (missing: no leases; expired leases are skipped) and
- * rewritten atomically (temporary file in the same directory, then rename; mode 0600) after every
- * change; writes are serialized, and `put`/`delete`/`deleteExpired` resolve once the file holds
- * the change. It holds what {@link RelayLease} holds: hashes of agent and worker tokens and of the
+ * their tunnels. Every change is appended as one JSON line to the journal `<path>.journal` and
+ * fsync'd; changes made while a line is being written share the next one (group commit), so a
+ * change costs the same with 10 or 10 000 leases. When the journal outgrows the live leases, a
+ * snapshot is written to `path` (temporary file, fsync, rename) off the request path and the
+ * journal is cut. Both files are mode 0600. `put`/`delete`/`deleteExpired` resolve once the change
+ * is on disk. It holds what {@link RelayLease} holds: hashes of agent and worker tokens and of the
  * owner key, and the route token (public, it is in the URL). One relay per file.
  *
- * @throws {SynthTunnelError} `TASKAPP_ERR_SYNTH_RELAY_LEASE_FILE` when the file cannot be read or is
- *   corrupt, or its directory is not writable; `put`/`delete`/`deleteExpired` reject with it when a
- *   write fails (a failed `put` is undone).
+ * Read once here: snapshot, then the journal replayed over it; a torn last line (a crash during
+ * an append) is left out; expired leases are skipped; temporary files a crash left are removed; a
+ * file of the single-file version 1 format is rewritten as a version-2 snapshot.
+ *
+ * @throws {SynthTunnelError} `TASKAPP_ERR_SYNTH_RELAY_LEASE_FILE` when a file cannot be read or is
+ *   corrupt, or the directory is not writable; `put`/`delete`/`deleteExpired` reject with it when a
+ *   write fails (a failed `put` is undone). `TASKAPP_ERR_SYNTH_RELAY_INVALID_OPTIONS` for a bad
+ *   `path` or option.
  * @example
  * ```ts
  * const relay = await createRelayServer({ apiKeys: ['k'], leaseStore: createFileLeaseStore('/var/lib/relay/leases.json') })
  * ```
  */
-export function createFileLeaseStore(path: string): LeaseStore {
+export function createFileLeaseStore(path: string, options: FileLeaseStoreOptions = {}): LeaseStore {
   if (typeof path !== 'string' || path.trim() === '') {
     throw new SynthTunnelError(
       SynthTunnelErrorCode.RelayInvalidOptions,
       'createFileLeaseStore: path must be a non-empty file path.',
+    )
+  }
+  const compactAfter = options.compactAfter ?? DEFAULT_COMPACT_AFTER
+  if (!Number.isSafeInteger(compactAfter) || compactAfter < 1) {
+    throw new SynthTunnelError(
+      SynthTunnelErrorCode.RelayInvalidOptions,
+      `createFileLeaseStore: compactAfter must be a positive integer (got ${String(options.compactAfter)}).`,
     )
   }
   const file = resolve(path)
@@ -216,19 +206,24 @@ export function createFileLeaseStore(path: string): LeaseStore {
     byRoute.delete(lease.routeToken)
     byAgent.delete(lease.agentTokenHash)
   }
-  for (const lease of load(file, Date.now())) add(lease)
-
-  /** Writes never interleave; changes made while a write waits to start share it. */
-  const persist = serializedWriter(() => writeLeaseFile(file, byId.values()))
+  const loaded = load(file, Date.now())
+  for (const lease of loaded.leases) add(lease)
+  const journal = createLeaseJournal({
+    file,
+    state: loaded.state,
+    compactAfter,
+    live: () => [...byId.values()].map(toStored),
+    liveCount: () => byId.size,
+  })
 
   return {
     async put(lease) {
       const previous = byId.get(lease.leaseId)
       add(lease)
       try {
-        await persist()
+        await journal.append([{ put: toStored(lease) }])
       } catch (err) {
-        // Undo unless a later put replaced it meanwhile; the file keeps what it had.
+        // Undo unless a later put replaced it meanwhile; the journal does not hold it.
         if (byId.get(lease.leaseId) === lease) {
           remove(lease)
           if (previous) add(previous)
@@ -243,14 +238,14 @@ export function createFileLeaseStore(path: string): LeaseStore {
       const lease = byId.get(id)
       if (!lease) return false
       remove(lease)
-      await persist()
+      await journal.append([{ del: id }])
       return true
     },
     async deleteExpired(now) {
       const gone = [...byId.values()].filter((l) => l.expiresAt <= now)
       if (gone.length === 0) return gone
       for (const l of gone) remove(l)
-      await persist()
+      await journal.append(gone.map((l) => ({ del: l.leaseId })))
       return gone
     },
     size: () => byId.size,
