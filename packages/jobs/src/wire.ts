@@ -98,7 +98,11 @@ export const WIRE_ROUTES: Readonly<Record<WireGeneration, WireRoutes>> = {
   },
   g2: {
     create: (algorithm) => `/api/jobs/${algorithm}`,
-    status: (j) => [`/api/jobs/${id(j)}`, `/api/policy-optimization/online/jobs/${id(j)}`, `${G1_JOBS}/${id(j)}`],
+    status: (j) => [
+      `/api/jobs/${id(j)}`,
+      `/api/policy-optimization/online/jobs/${id(j)}`,
+      `${G1_JOBS}/${id(j)}`,
+    ],
     events: (j) => `${G1_JOBS}/${id(j)}/events`,
     stream: (j) => `${G1_JOBS}/${id(j)}/events/stream`,
     cancel: (j) => ({ method: 'POST', paths: [`/api/jobs/${id(j)}/cancel`, `${G1_JOBS}/${id(j)}/cancel`] }),
@@ -291,7 +295,9 @@ export function finiteNumber(value: unknown): number | undefined {
 export function isSynthTunnelUrl(url: string): boolean {
   try {
     const parsed = new URL(url)
-    return (parsed.protocol === 'http:' || parsed.protocol === 'https:') && parsed.pathname.startsWith('/s/rt_')
+    return (
+      (parsed.protocol === 'http:' || parsed.protocol === 'https:') && parsed.pathname.startsWith('/s/rt_')
+    )
   } catch {
     return false
   }

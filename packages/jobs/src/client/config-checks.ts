@@ -23,11 +23,17 @@ function seedListProblem(value: unknown): string | undefined {
 }
 
 /** The first present value of `candidates` (`[field, value]`), or undefined. */
-function firstPresent(candidates: ReadonlyArray<readonly [string, unknown]>): readonly [string, unknown] | undefined {
+function firstPresent(
+  candidates: ReadonlyArray<readonly [string, unknown]>,
+): readonly [string, unknown] | undefined {
   return candidates.find(([, v]) => v !== undefined && v !== null)
 }
 
-function checkSeedField(found: readonly [string, unknown] | undefined, missing: string, issues: string[]): void {
+function checkSeedField(
+  found: readonly [string, unknown] | undefined,
+  missing: string,
+  issues: string[],
+): void {
   if (found === undefined) {
     issues.push(missing)
     return

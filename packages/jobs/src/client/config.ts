@@ -57,7 +57,8 @@ const RESERVED_OVERRIDES = ['backend', 'task_url', 'metadata', 'auto_start', 'co
 /** Splits the (already nested) overrides as synth-ai does (builder step 6); `issues` collects problems. */
 function splitOverrides(o: PlainObject, issues: string[]): SplitOverrides {
   const taskUrl = o.task_url
-  if (taskUrl !== undefined && typeof taskUrl !== 'string') issues.push('overrides.task_url must be a URL string')
+  if (taskUrl !== undefined && typeof taskUrl !== 'string')
+    issues.push('overrides.task_url must be a URL string')
   const metadata = o.metadata ?? {}
   if (!isPlainObject(metadata)) issues.push('overrides.metadata must be an object')
   const autoStart = o.auto_start ?? true
@@ -69,7 +70,9 @@ function splitOverrides(o: PlainObject, issues: string[]): SplitOverrides {
   for (const path of [...keyPaths(source)]) {
     const segments = path.split('.')
     if (segments.some((s) => s === 'container_api_key' || s === 'container_api_keys')) {
-      issues.push(`${prefix}.${path}: container API keys are not sent to the backend (it signs container tokens)`)
+      issues.push(
+        `${prefix}.${path}: container API keys are not sent to the backend (it signs container tokens)`,
+      )
     } else if (segments[0] === 'policy_optimization') {
       issues.push(`${prefix}.${path}: policy_optimization is not accepted; use prompt_learning`)
     }
@@ -84,7 +87,8 @@ function splitOverrides(o: PlainObject, issues: string[]): SplitOverrides {
 
 /** `config` with `prompt_learning` (a bare table is wrapped), or the reason why not. */
 function wrapConfig(raw: PlainObject, issues: string[]): PlainObject {
-  if ('policy_optimization' in raw) issues.push('policy_optimization: not accepted; use a [prompt_learning] table')
+  if ('policy_optimization' in raw)
+    issues.push('policy_optimization: not accepted; use a [prompt_learning] table')
   if (!('prompt_learning' in raw)) return { prompt_learning: raw }
   if ('algorithm' in raw) issues.push('algorithm: belongs in [prompt_learning] (prompt_learning.algorithm)')
   return raw
@@ -160,7 +164,9 @@ export interface BuildPlanInput {
 export function buildJobPlan(input: BuildPlanInput): JobPlan {
   if (!isPlainObject(input.raw)) throw invalid(`${input.source} must be an object (a TOML table)`)
   if (input.overrides !== undefined && !isPlainObject(input.overrides)) {
-    throw invalid('overrides must be an object of dot-notation keys, e.g. { "prompt_learning.gepa.rollout.budget": 8 }')
+    throw invalid(
+      'overrides must be an object of dot-notation keys, e.g. { "prompt_learning.gepa.rollout.budget": 8 }',
+    )
   }
   const issues: string[] = []
   const o = deepUpdate({}, input.overrides ?? {})

@@ -87,7 +87,8 @@ async function* streamOnce(
   let delivered = false
   try {
     if (res.status === 404 || res.status === 405) return { kind: 'unavailable' }
-    if (res.status === 401 || res.status === 403 || res.status === 429) checkReply({ ...res, json: undefined }, input)
+    if (res.status === 401 || res.status === 403 || res.status === 429)
+      checkReply({ ...res, json: undefined }, input)
     if (res.status < 200 || res.status >= 300) return { kind: 'dropped', delivered }
     if (!res.contentType.toLowerCase().includes('text/event-stream')) return { kind: 'unavailable' }
     const queue: SseMessage[] = []
@@ -110,7 +111,10 @@ async function* streamOnce(
     if (err instanceof JobsError) throw err
     return { kind: 'dropped', delivered } // reset, idle past streamIdleTimeoutMs, ...
   } finally {
-    if (!res.body.destroyed) res.body.destroy()
+    if (!res.body.destroyed) {
+      res.body.on('error', () => {}) // destroying an unread body emits an abort error: nobody awaits it
+      res.body.destroy()
+    }
   }
 }
 
@@ -194,7 +198,10 @@ export async function* jobEvents(
     }
     const snapshot = await ctx.fetchStatus(signal)
     if (isFinalStatus(snapshot.status)) {
-      if (paging) yield* pageAll(ctx, cursor, signal) // events written just before the status changed
+      // Events written just before the status changed: from the pages, else one last stream read
+      // (a finished job's stream replays from since_seq and ends at its terminal event).
+      if (paging) yield* pageAll(ctx, cursor, signal)
+      else if (streaming) yield* streamOnce(ctx, cursor, signal)
       return
     }
     if (wait) await sleep(ctx.pollIntervalMs, signal)

@@ -37,16 +37,25 @@ function invalid(message: string, cause?: unknown): JobsError {
   return new JobsError(JobsErrorCode.InvalidConfig, message, cause === undefined ? {} : { cause })
 }
 
-function positiveInt(options: PromptLearningJobOptions, key: keyof PromptLearningJobOptions, fallback: number): number {
+function positiveInt(
+  options: PromptLearningJobOptions,
+  key: keyof PromptLearningJobOptions,
+  fallback: number,
+): number {
   const value = options[key]
   if (value === undefined) return fallback
   if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
-    throw invalid(`${key} must be a positive integer (milliseconds or a count); got ${JSON.stringify(value)}.`)
+    throw invalid(
+      `${key} must be a positive integer (milliseconds or a count); got ${JSON.stringify(value)}.`,
+    )
   }
   return value
 }
 
-function optionalString(options: PromptLearningJobOptions, key: 'apiKey' | 'workerToken' | 'configPath'): string | undefined {
+function optionalString(
+  options: PromptLearningJobOptions,
+  key: 'apiKey' | 'workerToken' | 'configPath',
+): string | undefined {
   const value = options[key]
   if (value === undefined) return undefined
   if (typeof value !== 'string' || value.trim() === '') throw invalid(`${key} must be a non-empty string.`)
@@ -60,7 +69,10 @@ function optionalString(options: PromptLearningJobOptions, key: 'apiKey' | 'work
 export function backendRoot(options: PromptLearningJobOptions): string {
   let url: string
   try {
-    url = resolveSynthBackendUrl({ backendUrl: options.backendUrl, ...(options.env ? { env: options.env } : {}) }).url
+    url = resolveSynthBackendUrl({
+      backendUrl: options.backendUrl,
+      ...(options.env ? { env: options.env } : {}),
+    }).url
   } catch (err) {
     if (err instanceof CoreError) throw invalid(messageOf(err), err)
     throw err

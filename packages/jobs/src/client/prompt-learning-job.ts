@@ -71,13 +71,16 @@ export class PromptLearningJob implements AsyncDisposable {
   static async fromConfig(options: PromptLearningJobOptions): Promise<PromptLearningJob> {
     const resolved = resolveOptions(options)
     const raw =
-      options.configPath !== undefined ? await readTomlConfig(options.configPath, options.signal) : options.config
+      options.configPath !== undefined
+        ? await readTomlConfig(options.configPath, options.signal)
+        : options.config
     const plan = buildJobPlan({
       raw,
       overrides: options.overrides,
       apiBase: `${resolved.root}/api`,
       workerToken: resolved.workerToken,
-      source: options.configPath !== undefined ? `configPath ${JSON.stringify(options.configPath)}` : 'config',
+      source:
+        options.configPath !== undefined ? `configPath ${JSON.stringify(options.configPath)}` : 'config',
     })
     return new PromptLearningJob(resolved, plan)
   }
@@ -126,7 +129,10 @@ export class PromptLearningJob implements AsyncDisposable {
 
   #require(what: string): SubmittedJob {
     if (this.#submitted === undefined) {
-      throw new JobsError(JobsErrorCode.NotSubmitted, `${what} needs a submitted job: await job.submit() first.`)
+      throw new JobsError(
+        JobsErrorCode.NotSubmitted,
+        `${what} needs a submitted job: await job.submit() first.`,
+      )
     }
     return this.#submitted
   }
@@ -136,7 +142,13 @@ export class PromptLearningJob implements AsyncDisposable {
     const { jobId, generation } = this.#require('status()')
     const paths = WIRE_ROUTES[generation].status(jobId)
     for (const [i, path] of paths.entries()) {
-      const input: SendInput = { method: 'GET', path, signal: options.signal, what: 'read the job status', jobId }
+      const input: SendInput = {
+        method: 'GET',
+        path,
+        signal: options.signal,
+        what: 'read the job status',
+        jobId,
+      }
       const reply = await send(this.#http, input)
       if (reply.status === 404 && i < paths.length - 1) continue
       checkReply(reply, input)
@@ -206,7 +218,10 @@ export class PromptLearningJob implements AsyncDisposable {
   async cancel(options: { reason?: string; signal?: AbortSignal } = {}): Promise<void> {
     const { jobId, generation } = this.#require('cancel()')
     const { method, paths } = WIRE_ROUTES[generation].cancel(jobId)
-    const body = generation === 'g3' ? { state: 'cancelled', reason: options.reason ?? null } : { reason: options.reason }
+    const body =
+      generation === 'g3'
+        ? { state: 'cancelled', reason: options.reason ?? null }
+        : { reason: options.reason }
     for (const [i, path] of paths.entries()) {
       const input: SendInput = { method, path, body, signal: options.signal, what: 'cancel the job', jobId }
       const reply = await send(this.#http, input)

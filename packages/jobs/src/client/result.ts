@@ -40,7 +40,10 @@ function firstText(d: Fields, keys: readonly string[]): string | undefined {
 export function snapshotOf(jobId: string, body: Fields): JobSnapshot {
   const rawStatus = str(body.status) ?? str(body.state)
   const status = normalizeStatus(rawStatus)
-  const errorKeys = status === 'failed' ? ['error', 'error_message', 'failure_reason', 'message'] : ['error', 'error_message', 'failure_reason']
+  const errorKeys =
+    status === 'failed'
+      ? ['error', 'error_message', 'failure_reason', 'message']
+      : ['error', 'error_message', 'failure_reason']
   return {
     jobId: str(body.job_id) ?? str(body.id) ?? jobId,
     status,
@@ -145,7 +148,8 @@ export class ResultAccumulator {
   /** The result: the status reply first, the events for what it lacks. */
   build(snapshot: JobSnapshot): JobResult {
     const scores = this.candidates.map((c) => c.score).filter((s): s is number => s !== undefined)
-    const eventsBest = this.bestScore ?? this.completedBest ?? (scores.length > 0 ? Math.max(...scores) : undefined)
+    const eventsBest =
+      this.bestScore ?? this.completedBest ?? (scores.length > 0 ? Math.max(...scores) : undefined)
     return {
       jobId: snapshot.jobId,
       status: snapshot.status,
@@ -155,7 +159,8 @@ export class ResultAccumulator {
       candidates: this.candidates.map((c) => ({ ...c })),
       validation: [...this.validation],
       generationsCompleted: snapshot.generationsCompleted ?? this.generations,
-      candidatesEvaluated: snapshot.candidatesEvaluated ?? this.totalCandidates ?? (this.candidates.length || undefined),
+      candidatesEvaluated:
+        snapshot.candidatesEvaluated ?? this.totalCandidates ?? (this.candidates.length || undefined),
       error: snapshot.error ?? this.failure,
       raw: snapshot.raw,
     }

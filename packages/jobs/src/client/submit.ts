@@ -50,7 +50,11 @@ export async function createJob(
     checkReply(reply, input)
     const jobId = jobIdOf(reply.json, generation)
     if (jobId === undefined) {
-      throw protocolError(input, generation === 'g3' ? '{ "job_id": "..." }' : '{ "job_id" } or { "id" }', reply)
+      throw protocolError(
+        input,
+        generation === 'g3' ? '{ "job_id": "..." }' : '{ "job_id" } or { "id" }',
+        reply,
+      )
     }
     return { jobId, generation }
   }
