@@ -180,110 +180,117 @@ describe('binary body frames', () => {
 })
 
 describe('malformed and out-of-order frames never crash the relay', () => {
+  // 60 fuzzed round trips: about a second on a quiet machine, but 20 s was seen with two full suites
+  // and eight agents sharing 2 cores. Each step has its own 5 s bound (waitForFrame, within), so a
+  // hang still fails by name; the whole test gets room for a loaded machine.
   test.each([
     ['reference frames', false],
     ['binary body frames negotiated', true],
-  ])('a hostile agent with requests in flight (%s)', async (_name, negotiated) => {
-    const logger = recordingLogger()
-    await using relay = await createRelayServer({ apiKeys: ['k'], logger, defaultDeadlineMs: 5_000 })
-    const dispatcher = new Agent()
-    onTestFinished(() => dispatcher.close())
-    const leaseRes = await request(`${relay.url}/api/v1/synthtunnel/leases`, {
-      method: 'POST',
-      headers: { authorization: 'Bearer k' },
-      body: '{}',
-      dispatcher,
-    })
-    const lease = (await leaseRes.body.json()) as Record<string, any>
-    const ws = new WebSocket(lease.agent_connect.url, {
-      headers: { authorization: `Bearer ${lease.agent_connect.agent_token}` },
-    })
-    onTestFinished(() => ws.terminate())
-    const frames: Record<string, any>[] = []
-    ws.on('message', (d: Buffer, isBinary) => {
-      if (!isBinary) frames.push(JSON.parse(d.toString()) as Record<string, any>)
-    })
-    await new Promise((r) => ws.once('open', r))
-    ws.send(
-      JSON.stringify({
-        type: 'ATTACH',
-        agent_id: 'fuzz',
-        leases: [{ lease_id: lease.lease_id }],
-        capabilities: negotiated ? { [BINARY_FRAMES_CAPABILITY]: true } : {},
-      }),
-    )
-    const ack = await waitForFrame(frames, 'ATTACH_ACK')
-    expect(ack.capabilities?.[BINARY_FRAMES_CAPABILITY] === true).toBe(negotiated)
-    const frameArb = fc.oneof(agentFrameArb, binaryFrameArb)
+  ])(
+    'a hostile agent with requests in flight (%s)',
+    async (_name, negotiated) => {
+      const logger = recordingLogger()
+      await using relay = await createRelayServer({ apiKeys: ['k'], logger, defaultDeadlineMs: 5_000 })
+      const dispatcher = new Agent()
+      onTestFinished(() => dispatcher.close())
+      const leaseRes = await request(`${relay.url}/api/v1/synthtunnel/leases`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer k' },
+        body: '{}',
+        dispatcher,
+      })
+      const lease = (await leaseRes.body.json()) as Record<string, any>
+      const ws = new WebSocket(lease.agent_connect.url, {
+        headers: { authorization: `Bearer ${lease.agent_connect.agent_token}` },
+      })
+      onTestFinished(() => ws.terminate())
+      const frames: Record<string, any>[] = []
+      ws.on('message', (d: Buffer, isBinary) => {
+        if (!isBinary) frames.push(JSON.parse(d.toString()) as Record<string, any>)
+      })
+      await new Promise((r) => ws.once('open', r))
+      ws.send(
+        JSON.stringify({
+          type: 'ATTACH',
+          agent_id: 'fuzz',
+          leases: [{ lease_id: lease.lease_id }],
+          capabilities: negotiated ? { [BINARY_FRAMES_CAPABILITY]: true } : {},
+        }),
+      )
+      const ack = await waitForFrame(frames, 'ATTACH_ACK')
+      expect(ack.capabilities?.[BINARY_FRAMES_CAPABILITY] === true).toBe(negotiated)
+      const frameArb = fc.oneof(agentFrameArb, binaryFrameArb)
 
-    await fc.assert(
-      fc.asyncProperty(fc.array(frameArb, { maxLength: 12 }), fc.boolean(), async (sequence, binary) => {
-        frames.length = 0
-        const pending = request(`${lease.public_url}/fuzz?q=1`, {
-          method: 'POST',
-          headers: { 'x-synthtunnel-worker-token': lease.worker_token },
-          body: 'payload',
-          dispatcher,
-        }).then(
-          async (r) => {
-            await r.body.dump().catch(() => {})
-            return r.statusCode
-          },
-          () => 'reset' as const,
-        )
-        const head = await waitForFrame(frames, 'REQ_HEADERS')
-        for (const f of sequence) {
-          if (typeof f === 'string') ws.send(f.split(RID).join(head.rid as string), { binary })
-          else ws.send(binaryFrame(f, head.rid as string), { binary: true })
-        }
-        // settle the request whatever state the fuzz left it in
-        ws.send(
-          JSON.stringify({
-            type: 'RESP_ERROR',
-            lease_id: lease.lease_id,
-            rid: head.rid,
-            code: 'X',
-            message: 'done',
-          }),
-        )
-        const outcome = await within(pending, 5_000, 'fuzzed request')
-        expect(outcome === 'reset' || (outcome >= 200 && outcome <= 999)).toBe(true)
-      }),
-      { numRuns: 60 },
-    )
-    expect(logger.errors).toEqual([])
-    // the relay still works: health, and a clean round trip through the same agent socket
-    const health = await request(`${relay.url}/health`, { dispatcher })
-    expect(await health.body.json()).toMatchObject({ status: 'ok', agents: 1, inflight: 0 })
-    frames.length = 0
-    const ok = request(`${lease.public_url}/clean`, {
-      headers: { authorization: `Bearer ${lease.worker_token}` },
-      dispatcher,
-    })
-    const head = await waitForFrame(frames, 'REQ_HEADERS')
-    ws.send(
-      JSON.stringify({
-        type: 'RESP_HEADERS',
-        lease_id: lease.lease_id,
-        rid: head.rid,
-        status: 200,
-        headers: [['x-z', '1']],
-      }),
-    )
-    ws.send(
-      JSON.stringify({
-        type: 'RESP_BODY',
-        lease_id: lease.lease_id,
-        rid: head.rid,
-        chunk_b64: Buffer.from('clean').toString('base64'),
-        eof: false,
-      }),
-    )
-    ws.send(JSON.stringify({ type: 'RESP_END', lease_id: lease.lease_id, rid: head.rid }))
-    const res = await ok
-    expect(res.statusCode).toBe(200)
-    expect(await res.body.text()).toBe('clean')
-  })
+      await fc.assert(
+        fc.asyncProperty(fc.array(frameArb, { maxLength: 12 }), fc.boolean(), async (sequence, binary) => {
+          frames.length = 0
+          const pending = request(`${lease.public_url}/fuzz?q=1`, {
+            method: 'POST',
+            headers: { 'x-synthtunnel-worker-token': lease.worker_token },
+            body: 'payload',
+            dispatcher,
+          }).then(
+            async (r) => {
+              await r.body.dump().catch(() => {})
+              return r.statusCode
+            },
+            () => 'reset' as const,
+          )
+          const head = await waitForFrame(frames, 'REQ_HEADERS')
+          for (const f of sequence) {
+            if (typeof f === 'string') ws.send(f.split(RID).join(head.rid as string), { binary })
+            else ws.send(binaryFrame(f, head.rid as string), { binary: true })
+          }
+          // settle the request whatever state the fuzz left it in
+          ws.send(
+            JSON.stringify({
+              type: 'RESP_ERROR',
+              lease_id: lease.lease_id,
+              rid: head.rid,
+              code: 'X',
+              message: 'done',
+            }),
+          )
+          const outcome = await within(pending, 5_000, 'fuzzed request')
+          expect(outcome === 'reset' || (outcome >= 200 && outcome <= 999)).toBe(true)
+        }),
+        { numRuns: 60 },
+      )
+      expect(logger.errors).toEqual([])
+      // the relay still works: health, and a clean round trip through the same agent socket
+      const health = await request(`${relay.url}/health`, { dispatcher })
+      expect(await health.body.json()).toMatchObject({ status: 'ok', agents: 1, inflight: 0 })
+      frames.length = 0
+      const ok = request(`${lease.public_url}/clean`, {
+        headers: { authorization: `Bearer ${lease.worker_token}` },
+        dispatcher,
+      })
+      const head = await waitForFrame(frames, 'REQ_HEADERS')
+      ws.send(
+        JSON.stringify({
+          type: 'RESP_HEADERS',
+          lease_id: lease.lease_id,
+          rid: head.rid,
+          status: 200,
+          headers: [['x-z', '1']],
+        }),
+      )
+      ws.send(
+        JSON.stringify({
+          type: 'RESP_BODY',
+          lease_id: lease.lease_id,
+          rid: head.rid,
+          chunk_b64: Buffer.from('clean').toString('base64'),
+          eof: false,
+        }),
+      )
+      ws.send(JSON.stringify({ type: 'RESP_END', lease_id: lease.lease_id, rid: head.rid }))
+      const res = await ok
+      expect(res.statusCode).toBe(200)
+      expect(await res.body.text()).toBe('clean')
+    },
+    90_000,
+  )
 
   test('garbage instead of ATTACH closes that socket only', async () => {
     await using relay = await createRelayServer({ apiKeys: ['k'] })
