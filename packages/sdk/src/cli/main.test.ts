@@ -131,11 +131,10 @@ describe('taskapp serve in-process (fake process for signals)', () => {
     const url = /url: +(\S+)/.exec(io.out())?.[1] ?? ''
     const token = /X-SynthTunnel-Worker-Token: (\S+)/.exec(io.out())?.[1] ?? ''
     expect(url.startsWith(`${relay.url}/s/rt_`)).toBe(true)
-    expect(io.out()).toContain('X-API-Key: <your task app key, serv…>')
+    // The relay agent adds the task app key: the worker token is the only header to send.
+    expect(io.out()).not.toContain('X-API-Key')
     expect(io.out()).not.toContain('serve-key-123456')
-    const res = await fetch(`${url}/task_info?seed=4`, {
-      headers: { 'X-SynthTunnel-Worker-Token': token, 'X-API-Key': 'serve-key-123456' },
-    })
+    const res = await fetch(`${url}/task_info?seed=4`, { headers: { 'X-SynthTunnel-Worker-Token': token } })
     expect(res.status).toBe(200)
     expect(proc.listenerCount('SIGINT')).toBe(1)
     proc.emit('SIGINT')
