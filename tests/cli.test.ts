@@ -196,7 +196,11 @@ describe('taskapp check / relay / usage', () => {
 
     await using wrong = spawnTs(CLI, ['check', url, '--api-key', 'nope', '--json'])
     expect((await wrong.exited).code).toBe(1)
-    expect(JSON.parse(wrong.stdout()) as object).toMatchObject({ healthy: false, status: 400 })
+    expect(JSON.parse(wrong.stdout()) as object).toMatchObject({
+      healthy: false,
+      status: 400,
+      reason: 'api_key_refused',
+    })
 
     app.child.kill('SIGINT')
     expect(shellStatus(await app.exited)).toBe(130)
@@ -205,7 +209,9 @@ describe('taskapp check / relay / usage', () => {
       .toBe(true)
     await using dead = spawnTs(CLI, ['check', url, '--timeout', '2000'])
     expect((await dead.exited).code).toBe(1)
-    expect(dead.stdout()).toMatch(/✗ unhealthy/)
+    expect(dead.stdout()).toMatch(
+      /✗ unhealthy .*nothing is listening at 127\.0\.0\.1:\d+ \(connection refused\)/,
+    )
   })
 
   it('relay: serves /health, logs one DEBUG line per request with -v, SIGTERM exits 143', async () => {
