@@ -37,8 +37,10 @@ describe('taskapp serve (the example file)', () => {
     await cli.waitForLine(/^Press Ctrl\+C to stop\.$/, 45_000)
     const printed = parseServeOutput(cli.stdout())
     expect(printed.url.startsWith(`${relay.url}/s/rt_`)).toBe(true)
-    // No key was given, so one was generated and printed with the relay's worker token.
-    expect(Object.keys(printed.headers).sort()).toEqual(['X-API-Key', 'X-SynthTunnel-Worker-Token'])
+    // A key was generated, but the relay agent adds it to every call: the worker token is all a
+    // caller sends, and the printed headers alone serve the calls below.
+    expect(Object.keys(printed.headers)).toEqual(['X-SynthTunnel-Worker-Token'])
+    expect(cli.stdout()).not.toContain('X-API-Key')
     expect(cli.stderr()).toMatch(/… starting apps\/example\/src\/task-app\.ts \(synthtunnel tunnel\)/)
     expect(cli.stderr()).toMatch(/✓ starting .*: http:\/\/127\.0\.0\.1:\d+\/s\/rt_\S+ \(\d+ ms\)/)
 
@@ -57,10 +59,12 @@ describe('taskapp serve (the example file)', () => {
     const body = (await rollout.json()) as { reward_info: { outcome_reward: number } }
     expect([0, 1]).toContain(body.reward_info.outcome_reward)
     // Without the worker token the relay refuses the call.
-    const refused = await fetch(`${printed.url}/health`, {
-      headers: { 'X-API-Key': printed.headers['X-API-Key']! },
-    })
+    const refused = await fetch(`${printed.url}/health`)
     expect(refused.status).toBe(401)
+    expect(await refused.json()).toMatchObject({
+      code: 'TUNNEL_AUTH_REQUIRED',
+      title: 'Worker token required',
+    })
 
     const port = Number(new URL(printed.local).port)
     expect(await portIsFree(port)).toBe(false)
@@ -96,12 +100,15 @@ describe('taskapp serve (the example file)', () => {
       tunnelMode: string
       tunnel: { mode: string }
       headers: object
+      withheldHeaders: string[]
       apiKeySource: string
     }
+    // The app wants X-API-Key; its value is the key the user gave, so it is named, not echoed.
     expect(report).toMatchObject({
       tunnelMode: 'local',
       tunnel: { mode: 'local' },
       headers: {},
+      withheldHeaders: ['X-API-Key'],
       apiKeySource: 'flag',
     })
     expect(report.url).toBe(`http://127.0.0.1:${report.port}`)
@@ -189,7 +196,11 @@ describe('taskapp check / relay / usage', () => {
 
     await using wrong = spawnTs(CLI, ['check', url, '--api-key', 'nope', '--json'])
     expect((await wrong.exited).code).toBe(1)
-    expect(JSON.parse(wrong.stdout()) as object).toMatchObject({ healthy: false, status: 400 })
+    expect(JSON.parse(wrong.stdout()) as object).toMatchObject({
+      healthy: false,
+      status: 400,
+      reason: 'api_key_refused',
+    })
 
     app.child.kill('SIGINT')
     expect(shellStatus(await app.exited)).toBe(130)
@@ -198,7 +209,9 @@ describe('taskapp check / relay / usage', () => {
       .toBe(true)
     await using dead = spawnTs(CLI, ['check', url, '--timeout', '2000'])
     expect((await dead.exited).code).toBe(1)
-    expect(dead.stdout()).toMatch(/✗ unhealthy/)
+    expect(dead.stdout()).toMatch(
+      /✗ unhealthy .*nothing is listening at 127\.0\.0\.1:\d+ \(connection refused\)/,
+    )
   })
 
   it('relay: serves /health, logs one DEBUG line per request with -v, SIGTERM exits 143', async () => {

@@ -162,7 +162,7 @@ describe('container auth end to end: a task app in a child process, behind a rel
     await stopAndCheck(proc, ready, relay)
   })
 
-  it('both generations (ENVIRONMENT_API_KEY and trusted keys): the agent injects no key; a key or a token passes', async () => {
+  it('both generations (ENVIRONMENT_API_KEY and trusted keys): the agent injects no key; app.headers (with the key) or a token passes', async () => {
     const pair = generateContainerKeyPair({ kid: KID })
     const apiKey = `e2e-${randomBytes(12).toString('hex')}`
     await using relay = await createRelayServer({ port: 0, host: '127.0.0.1' })
@@ -172,8 +172,16 @@ describe('container auth end to end: a task app in a child process, behind a rel
     })
     const ready = await readyOf(proc)
     expect(ready.hasApiKey).toBe(true)
+    // app.headers lists the key next to the worker token, so a caller without a token gets in.
+    expect(ready.headers['X-API-Key']).toBe(apiKey)
+    const asListed = await call(ready, '/rollout', {}, 'e2e-listed')
+    expect(asListed).toMatchObject({ status: 200, body: { trace_correlation_id: 'e2e-listed' } })
 
-    const alone = await call(ready, '/rollout', {}, 'e2e-alone')
+    const workerTokenOnly: Ready = {
+      ...ready,
+      headers: Object.fromEntries(Object.entries(ready.headers).filter(([name]) => name !== 'X-API-Key')),
+    }
+    const alone = await call(workerTokenOnly, '/rollout', {}, 'e2e-alone')
     expect(alone.status).toBe(401)
     expect(alone.body.detail?.error?.code).toBe('auth_missing')
     const wrongKey = await call(ready, '/rollout', { 'X-API-Key': 'e2e-wrong-key' }, 'e2e-wrong-key')

@@ -192,10 +192,10 @@ async function main(): Promise<number> {
     out(`2. task app    ${app.localUrl} is healthy, tunnel ${app.tunnelMode} open (${ms(t)})`)
     out(`   public URL  ${app.url}`)
     for (const [name, value] of Object.entries(app.headers)) out(`   header      ${name}: ${redact(value)}`)
-    out(`   header      X-API-Key: ${redact(taskAppKey)}`)
 
-    // Everything below goes through the public URL, as a remote optimizer would call it.
-    const headers: Record<string, string> = { ...app.headers, 'X-API-Key': taskAppKey }
+    // Everything below goes through the public URL with app.headers alone, as a remote optimizer
+    // would call it (through the relay the agent adds the task app key; locally X-API-Key is listed).
+    const headers: Record<string, string> = { ...app.headers }
     await checkHealthAndInfo(app.url, headers)
     const failed = await runAndReport(app.url, headers, options)
     const t3 = performance.now()

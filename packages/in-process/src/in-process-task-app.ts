@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events'
 import { Cleanups, localUrlOf, notYet } from './app-parts'
+import { callerHeaders } from './caller-headers'
 import type { InProcessTaskAppEvents } from './app-parts'
 import type { AddressInfo } from 'node:net'
 import { listen } from '@taskapp/port-manager'
@@ -64,6 +65,7 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
   #resolved: ResolvedApp | undefined
   #tunnel: OpenTunnel | undefined
   #tunnelName: string | undefined
+  #headers: Readonly<Record<string, string>> = {}
   #closingTunnel = false
   #port: number | undefined
   #localUrl: string | undefined
@@ -138,9 +140,14 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
     return this.#options.tunnel.mode
   }
 
-  /** Headers a caller must send through the public URL, as the tunnel says (e.g. a relay worker token); `{}` when none. */
+  /**
+   * Exactly the headers a caller of {@link InProcessTaskApp.url} must send (`{}` before start and
+   * when none): the tunnel's (relay worker token, preconfigured auth header) plus `X-API-Key`
+   * when the app wants a key and the tunnel does not add it (the relay agent adds it for an app
+   * without container tokens). A container token is never listed: Synth's backend signs its own.
+   */
   get headers(): Readonly<Record<string, string>> {
-    return { ...(this.#tunnel?.headers ?? {}) }
+    return { ...this.#headers }
   }
 
   /** Relay tunnels only: the worker token jobs must be given, as the tunnel reports it. */
@@ -166,6 +173,11 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
    */
   get apiKey(): string | undefined {
     return this.#resolved?.apiKey ?? this.#options.apiKey
+  }
+
+  /** True when {@link InProcessTaskApp.apiKey} was generated for this run (nobody else knows it). */
+  get apiKeyGenerated(): boolean {
+    return this.#resolved?.generatedKey ?? false
   }
 
   /**
@@ -315,6 +327,7 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
   #adoptTunnel(tunnel: OpenTunnel, name: string): void {
     this.#tunnel = tunnel
     this.#tunnelName = name
+    this.#headers = callerHeaders(this.#options.tunnel.mode, this.#resolved!, tunnel.headers)
     this.#cleanups.push({
       name: 'tunnel',
       run: () => {

@@ -22,7 +22,8 @@ describe('InProcessTaskApp in local mode', () => {
     expect(app.localUrl).toBe(app.url)
     expect(app.host).toBe('127.0.0.1')
     expect(app.tunnelMode).toBe('local')
-    expect(app.headers).toEqual({})
+    // The app wants its key and no tunnel adds it: the caller sends it.
+    expect(app.headers).toEqual({ 'X-API-Key': 'sk_test_local_1234' })
     expect(app.taskAppWorkerToken).toBeUndefined()
     expect(app.apiKey).toBe('sk_test_local_1234')
     const ok = await get(`${app.url}/health`, { headers: { 'x-api-key': 'sk_test_local_1234' } })

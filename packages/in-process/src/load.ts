@@ -29,6 +29,12 @@ export interface ResolvedApp {
   readonly apiKey: string | undefined
   /** True when the key was generated for this run. */
   readonly generatedKey: boolean
+  /**
+   * True when a caller without a container token must send `apiKey`: an app built from a config
+   * with `requireApiKey` on (the default), or a ready-made app given a key (the health check sends
+   * it, so the app is taken to want it).
+   */
+  readonly callerNeedsKey: boolean
   /** Where the app came from, for logs. */
   readonly source: string
   /**
@@ -158,6 +164,7 @@ function fromConfig(given: TaskAppConfig, overrides: AppOverrides, source: strin
     lifecycle: lifecycleOf(app),
     apiKey: key,
     generatedKey,
+    callerNeedsKey: key !== undefined && config.requireApiKey !== false,
     source,
     containerAuth: tokens,
     unsignedLocalCalls: acceptsUnsignedLocalCalls(config.containerAuth),
@@ -202,6 +209,7 @@ function fromApp(app: AppLike, overrides: AppOverrides, source: string): Resolve
     lifecycle: lifecycleOf(app),
     apiKey,
     generatedKey: false,
+    callerNeedsKey: apiKey !== undefined,
     source,
     containerAuth: usesContainerAuth(undefined),
     unsignedLocalCalls: acceptsUnsignedLocalCalls(undefined),

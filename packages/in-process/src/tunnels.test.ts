@@ -220,7 +220,7 @@ describe("tunnel mode 'synthtunnel' with container tokens", () => {
     expect((await get(`${app.localUrl}/health`)).status).toBe(200)
   })
 
-  it('both generations (API key and container keys): the agent injects no key; the key or a token passes', async () => {
+  it('both generations (API key and container keys): the agent injects no key; headers carry it, or a token passes', async () => {
     const { pair, tokenHeader, tunnel } = await relayAndPair()
     const app = await InProcessTaskApp.start({
       config: testConfig({ containerAuth: { trustedKeys: pair.trusted, mode: 'required' } }),
@@ -231,14 +231,14 @@ describe("tunnel mode 'synthtunnel' with container tokens", () => {
     })
     onTestFinished(() => app.stop())
     expect(app.apiKey).toBe('older-generation-key')
-    const alone = await get(`${app.url}/task_info`, { headers: { ...app.headers } })
+    expect(app.headers).toMatchObject({ 'X-API-Key': 'older-generation-key' })
+    const workerTokenOnly = { 'X-SynthTunnel-Worker-Token': app.taskAppWorkerToken! }
+    const alone = await get(`${app.url}/task_info`, { headers: workerTokenOnly })
     expect(alone.status).toBe(401)
-    const keyed = await get(`${app.url}/task_info`, {
-      headers: { ...app.headers, 'x-api-key': 'older-generation-key' },
-    })
+    const keyed = await get(`${app.url}/task_info`, { headers: { ...app.headers } })
     expect(keyed.status).toBe(200)
     const signed = await get(`${app.url}/task_info`, {
-      headers: { ...app.headers, ...(await tokenHeader('task_info')) },
+      headers: { ...workerTokenOnly, ...(await tokenHeader('task_info')) },
     })
     expect(signed.status).toBe(200)
   })

@@ -1,3 +1,4 @@
+import { tunnelAddsApiKey } from './caller-headers'
 import { InProcessError, messageOf } from './errors'
 import type { Logger } from './logger'
 import type { ResolvedOptions } from './options'
@@ -152,8 +153,9 @@ export async function prepareTunnel(options: ResolvedOptions): Promise<TunnelFac
             backendUrl: spec.relayUrl,
             ...(spec.relayApiKey ? { apiKey: spec.relayApiKey } : {}),
             // With container tokens the worker token alone must not carry the app's API key (an
-            // empty list too, for a tunnel-synth without injectApiKey).
-            localApiKeys: apiKey && !containerAuth ? [apiKey] : [],
+            // empty list too, for a tunnel-synth without injectApiKey). The same rule decides
+            // whether app.headers lists X-API-Key (see caller-headers.ts).
+            localApiKeys: tunnelAddsApiKey('synthtunnel', { apiKey, containerAuth }) ? [apiKey!] : [],
             injectApiKey: !containerAuth,
             logger,
           }),

@@ -262,11 +262,21 @@ describe('public traffic errors are problem+json with the reference codes', () =
   })
 
   test.each([
-    ['no token', {}],
-    ['wrong worker token header', { 'x-synthtunnel-worker-token': 'wt_wrong' }],
-    ['wrong bearer', { authorization: 'Bearer wt_wrong' }],
-    ['agent token is not a worker token', 'agent'],
-  ])('%s → 401 TUNNEL_AUTH_REQUIRED', async (_name, headers) => {
+    ['no token', {}, 'Worker token required', /^No worker token sent/],
+    [
+      'wrong worker token header',
+      { 'x-synthtunnel-worker-token': 'wt_wrong' },
+      'Worker token invalid',
+      /sent in x-synthtunnel-worker-token does not match/,
+    ],
+    [
+      'wrong bearer',
+      { authorization: 'Bearer wt_wrong' },
+      'Worker token invalid',
+      /sent in Authorization: Bearer does not match/,
+    ],
+    ['agent token is not a worker token', 'agent', 'Worker token invalid', /does not match/],
+  ])('%s → 401 TUNNEL_AUTH_REQUIRED titled %j', async (_name, headers, title, detail) => {
     let reached = false
     await using stack = await startStack((_req, res) => {
       reached = true
@@ -276,7 +286,8 @@ describe('public traffic errors are problem+json with the reference codes', () =
     const res = await request(`${stack.tunnel.url}/health`, { headers: h, dispatcher: client() })
     expect(res.statusCode).toBe(401)
     const body = (await res.body.json()) as Record<string, unknown>
-    expect(body).toMatchObject({ status: 401, code: 'TUNNEL_AUTH_REQUIRED' })
+    expect(body).toMatchObject({ status: 401, code: 'TUNNEL_AUTH_REQUIRED', title })
+    expect(String(body.detail)).toMatch(detail)
     expect(String(body.detail)).toContain('x-synthtunnel-worker-token')
     expect(reached).toBe(false)
   })

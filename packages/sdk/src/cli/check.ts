@@ -1,6 +1,14 @@
-/** `taskapp check <url>`: probe a task app's /health, then read /info. */
+/** `taskapp check <url>`: probe a task app's /health, then read /info; say what failed. */
 import { checkHealth, waitForHealthy, HealthCheckError } from '@taskapp/health-checker'
 import type { CheckCommand } from './args'
+import {
+  diagnoseAnswer,
+  diagnoseNoAnswer,
+  sentCredentials,
+  type CheckReason,
+  type Diagnosis,
+  type SentCredentials,
+} from './check-diagnosis'
 import type { CliIo } from './output'
 
 /** What `taskapp check --json` prints. */
@@ -9,7 +17,10 @@ export interface CheckReport {
   readonly healthy: boolean
   readonly status: number | undefined
   readonly elapsedMs: number
+  /** What failed, in words: nothing listening, the relay or the app refusing (and which credential), ... */
   readonly error: string | undefined
+  /** The same as a stable value (`not_listening`, `worker_token_missing`, `api_key_refused`, ...; see the README). */
+  readonly reason: CheckReason | undefined
   /** The `/info` body when it answered 200 with JSON, else `null`. */
   readonly info: unknown
   readonly infoStatus: number | undefined
@@ -25,29 +36,90 @@ function requestHeaders(cmd: CheckCommand): Record<string, string> {
   return headers
 }
 
+/** The code and message of a fetch failure (undici puts the socket error in `cause`). */
+function fetchError(err: unknown): string {
+  const e = err as { message?: string; cause?: { code?: string; message?: string } }
+  return [e.cause?.code, e.cause?.message ?? e.message].filter((part) => part !== undefined).join(': ')
+}
+
 async function readInfo(
   cmd: CheckCommand,
   signal: AbortSignal,
-): Promise<{ status: number | undefined; info: unknown; error?: string }> {
+  sent: SentCredentials,
+): Promise<{ status: number | undefined; info: unknown; failure?: Diagnosis }> {
   try {
     const res = await fetch(`${cmd.url}/info`, { headers: requestHeaders(cmd), signal })
     const text = await res.text()
-    if (!res.ok) return { status: res.status, info: null, error: `/info answered HTTP ${res.status}` }
+    if (!res.ok)
+      return { status: res.status, info: null, failure: diagnoseAnswer('/info', res.status, text, sent) }
     try {
       return { status: res.status, info: JSON.parse(text) as unknown }
     } catch {
-      return { status: res.status, info: null, error: '/info did not answer JSON' }
+      return {
+        status: res.status,
+        info: null,
+        failure: { reason: 'bad_info', message: '/info did not answer JSON' },
+      }
     }
   } catch (err) {
     if (signal.aborted && signal.reason !== undefined && !(signal.reason instanceof DOMException))
       throw signal.reason
-    return { status: undefined, info: null, error: `/info failed: ${(err as Error).message}` }
+    return { status: undefined, info: null, failure: diagnoseNoAnswer(`${cmd.url}/info`, fetchError(err)) }
   }
+}
+
+/** Why `waitForHealthy` gave up: from what its last probe saw. */
+function waitFailure(err: unknown, healthUrl: string, timeoutMs: number, sent: SentCredentials): Diagnosis {
+  if (!(err instanceof HealthCheckError) || err.last === undefined) {
+    return { reason: 'no_answer', message: err instanceof Error ? err.message : String(err) }
+  }
+  const { status, body, error } = err.last
+  let seen: Diagnosis
+  if (status !== undefined) seen = diagnoseAnswer('/health', status, body, sent)
+  else if (error !== undefined) seen = diagnoseNoAnswer(healthUrl, error)
+  else return { reason: 'no_answer', message: err.message }
+  return err.code === 'TASKAPP_ERR_HEALTH_TIMEOUT'
+    ? { reason: seen.reason, message: `not healthy within ${timeoutMs} ms: ${seen.message}` }
+    : seen
+}
+
+/** Probes `/health` once or, with `--wait`, until healthy; the failure says why. */
+async function probeHealth(
+  cmd: CheckCommand,
+  sent: SentCredentials,
+  signal: AbortSignal | undefined,
+): Promise<{ status: number | undefined; elapsedMs: number; failure?: Diagnosis }> {
+  const healthUrl = `${cmd.url}/health`
+  const probeOptions = {
+    ...(cmd.apiKey !== undefined && { apiKey: cmd.apiKey }),
+    headers: cmd.headers,
+    requestTimeoutMs: Math.min(cmd.timeoutMs, 10_000),
+    ...(signal !== undefined && { signal }),
+  }
+  if (cmd.wait) {
+    const started = performance.now()
+    try {
+      const result = await waitForHealthy(healthUrl, { ...probeOptions, timeoutMs: cmd.timeoutMs })
+      return { status: result.status, elapsedMs: result.elapsedMs }
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason
+      const status = err instanceof HealthCheckError ? err.last?.status : undefined
+      const failure = waitFailure(err, healthUrl, cmd.timeoutMs, sent)
+      return { status, elapsedMs: performance.now() - started, failure }
+    }
+  }
+  const result = await checkHealth(healthUrl, probeOptions)
+  if (result.healthy) return { status: result.status, elapsedMs: result.elapsedMs }
+  const failure =
+    result.status !== undefined
+      ? diagnoseAnswer('/health', result.status, result.body, sent)
+      : diagnoseNoAnswer(healthUrl, result.error ?? 'no answer')
+  return { status: result.status, elapsedMs: result.elapsedMs, failure }
 }
 
 /**
  * Probes `<url>/health` (once, or until healthy with `--wait`), then `GET <url>/info`; builds
- * the report. Never throws for an unhealthy app (the report says so); rejects only when
+ * the report. Never throws for an unhealthy app (the report says why); rejects only when
  * `signal` aborts.
  *
  * @example
@@ -58,55 +130,24 @@ async function readInfo(
 export async function runCheckProbe(cmd: CheckCommand, signal?: AbortSignal): Promise<CheckReport> {
   const deadline = AbortSignal.timeout(cmd.timeoutMs)
   const combined = signal ? AbortSignal.any([signal, deadline]) : deadline
-  const healthUrl = `${cmd.url}/health`
-  const probeOptions = {
-    ...(cmd.apiKey !== undefined && { apiKey: cmd.apiKey }),
-    headers: cmd.headers,
-    requestTimeoutMs: Math.min(cmd.timeoutMs, 10_000),
-    ...(signal !== undefined && { signal }),
-  }
-  let healthy: boolean
-  let status: number | undefined
-  let elapsedMs: number
-  let error: string | undefined
-  if (cmd.wait) {
-    const started = performance.now()
-    try {
-      const result = await waitForHealthy(healthUrl, { ...probeOptions, timeoutMs: cmd.timeoutMs })
-      healthy = true
-      status = result.status
-      elapsedMs = result.elapsedMs
-    } catch (err) {
-      if (signal?.aborted) throw signal.reason
-      healthy = false
-      status = err instanceof HealthCheckError ? err.last?.status : undefined
-      elapsedMs = performance.now() - started
-      error = err instanceof Error ? err.message : String(err)
-    }
-  } else {
-    const result = await checkHealth(healthUrl, probeOptions)
-    healthy = result.healthy
-    status = result.status
-    elapsedMs = result.elapsedMs
-    error = result.healthy
-      ? undefined
-      : (result.error ??
-        `/health answered HTTP ${result.status ?? '?'}${result.unauthorized ? ' (the API key was refused)' : ''}`)
-  }
+  const sent = sentCredentials(cmd)
+  const health = await probeHealth(cmd, sent, signal)
+  let failure = health.failure
   let info: unknown = null
   let infoStatus: number | undefined
-  if (healthy) {
-    const read = await readInfo(cmd, combined)
+  if (failure === undefined) {
+    const read = await readInfo(cmd, combined, sent)
     info = read.info
     infoStatus = read.status
-    if (read.error !== undefined) error = read.error
+    failure = read.failure
   }
   return {
     url: cmd.url,
-    healthy,
-    status,
-    elapsedMs: Math.round(elapsedMs * 10) / 10,
-    error,
+    healthy: health.failure === undefined,
+    status: health.status,
+    elapsedMs: Math.round(health.elapsedMs * 10) / 10,
+    error: failure?.message,
+    reason: failure?.reason,
     info,
     infoStatus,
   }

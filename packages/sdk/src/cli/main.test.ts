@@ -70,7 +70,7 @@ describe('taskapp check against a real task app on 127.0.0.1:0', () => {
     await app.lifecycle.close()
   })
 
-  it('a refused key → exit 1 and says so; headers from -H are sent', async () => {
+  it('no key sent → exit 1 and says no key was sent (not "refused"); headers from -H are sent', async () => {
     const seen: (string | undefined)[] = []
     await using served = await listenLoopback((req, res) => {
       seen.push(req.headers['x-synthtunnel-worker-token'] as string | undefined)
@@ -80,7 +80,7 @@ describe('taskapp check against a real task app on 127.0.0.1:0', () => {
     })
     const r = await cli(['check', served.url, '-H', 'X-SynthTunnel-Worker-Token: wt_x'])
     expect(r.status).toBe(1)
-    expect(r.out).toMatch(/✗ unhealthy .*HTTP 400 \(the API key was refused\)/)
+    expect(r.out).toMatch(/✗ unhealthy .*no API key sent, and the task app requires one \(HTTP 400\)/)
     expect(seen).toEqual(['wt_x'])
   })
 
@@ -131,11 +131,10 @@ describe('taskapp serve in-process (fake process for signals)', () => {
     const url = /url: +(\S+)/.exec(io.out())?.[1] ?? ''
     const token = /X-SynthTunnel-Worker-Token: (\S+)/.exec(io.out())?.[1] ?? ''
     expect(url.startsWith(`${relay.url}/s/rt_`)).toBe(true)
-    expect(io.out()).toContain('X-API-Key: <your task app key, serv…>')
+    // The relay agent adds the task app key: the worker token is the only header to send.
+    expect(io.out()).not.toContain('X-API-Key')
     expect(io.out()).not.toContain('serve-key-123456')
-    const res = await fetch(`${url}/task_info?seed=4`, {
-      headers: { 'X-SynthTunnel-Worker-Token': token, 'X-API-Key': 'serve-key-123456' },
-    })
+    const res = await fetch(`${url}/task_info?seed=4`, { headers: { 'X-SynthTunnel-Worker-Token': token } })
     expect(res.status).toBe(200)
     expect(proc.listenerCount('SIGINT')).toBe(1)
     proc.emit('SIGINT')

@@ -16,14 +16,23 @@ export interface ServeReport {
   readonly tunnelMode: string
   /** The tunnel spec without its secrets (`relayApiKey`, `token`, ...): `{ mode: 'local' }`, `{ mode: 'synthtunnel', relayUrl }`, ... */
   readonly tunnel: Readonly<Record<string, unknown>> & { readonly mode: string }
-  /** Headers a caller of `url` must send: the tunnel's (e.g. worker token) and, when generated here, `X-API-Key`. */
+  /**
+   * `app.headers`: exactly what a caller of `url` must send (worker token, preconfigured auth
+   * header, `X-API-Key` when the app wants a key the tunnel does not add), except a key you
+   * gave, which is never echoed: its header is named in `withheldHeaders` instead.
+   */
   readonly headers: Readonly<Record<string, string>>
-  /** Where the task app key came from: `flag`/`file`/`env` (you have it), `generated` (in `headers`), `none`. */
-  readonly apiKeySource: 'flag' | 'file' | 'env' | 'generated' | 'none'
+  /** Headers a caller also needs whose value is the task app key you gave (`apiKeySource`): add it yourself. */
+  readonly withheldHeaders: readonly string[]
+  /**
+   * Where the task app key came from: `flag`/`file`/`env`/`config` (the file's `apiKeys`: you
+   * have it), `generated` (for this run: in `headers` when callers need it), `none`.
+   */
+  readonly apiKeySource: 'flag' | 'file' | 'env' | 'config' | 'generated' | 'none'
   /**
    * True when the app verifies Synth container tokens (`X-Synth-Container-Authorization`): a
-   * caller needs one signed by a trusted key. Synth's backend signs its own for each call, so
-   * none is listed in `headers`.
+   * caller needs one signed by a trusted key (or the key in `headers`, when one is listed).
+   * Synth's backend signs its own for each call, so none is listed in `headers`.
    */
   readonly containerTokens: boolean
 }
@@ -79,9 +88,17 @@ export function publicTunnel(spec: TunnelSpec): ServeReport['tunnel'] {
   ) as ServeReport['tunnel']
 }
 
-function apiKeySource(cmd: ServeCommand, appKey: string | undefined): ServeReport['apiKeySource'] {
-  if (appKey === undefined) return 'none'
-  return cmd.apiKeyFrom ?? 'generated'
+function apiKeySource(cmd: ServeCommand, app: InProcessTaskApp): ServeReport['apiKeySource'] {
+  if (app.apiKey === undefined) return 'none'
+  return cmd.apiKeyFrom ?? (app.apiKeyGenerated ? 'generated' : 'config')
+}
+
+/** How the printout names a key the user gave, instead of its value. */
+const GIVEN_KEY: Record<'flag' | 'file' | 'env' | 'config', string> = {
+  flag: 'the key you gave with --api-key',
+  file: 'the key in --api-key-file',
+  env: 'the key in ENVIRONMENT_API_KEY',
+  config: "the key in your task app's apiKeys",
 }
 
 type StopSignal = 'SIGINT' | 'SIGTERM'
@@ -162,11 +179,17 @@ function logAppEvents(app: InProcessTaskApp, logger: CliLogger): void {
   })
 }
 
-/** The {@link ServeReport} of a started app (with `X-API-Key` when the key was generated here). */
+/**
+ * The {@link ServeReport} of a started app: `app.headers`, with the value of a key the user gave
+ * left out (its header named in `withheldHeaders`); a generated key is printed, nobody else has it.
+ */
 function serveReport(cmd: ServeCommand, app: InProcessTaskApp): ServeReport {
-  const headers: Record<string, string> = { ...(app.headers ?? {}) }
-  const source = apiKeySource(cmd, app.apiKey)
-  if (source === 'generated' && app.apiKey !== undefined) headers['X-API-Key'] = app.apiKey
+  const headers: Record<string, string> = {}
+  const withheldHeaders: string[] = []
+  for (const [name, value] of Object.entries(app.headers)) {
+    if (value === app.apiKey && !app.apiKeyGenerated) withheldHeaders.push(name)
+    else headers[name] = value
+  }
   return {
     url: app.url,
     localUrl: app.localUrl,
@@ -174,28 +197,42 @@ function serveReport(cmd: ServeCommand, app: InProcessTaskApp): ServeReport {
     tunnelMode: cmd.tunnel.mode,
     tunnel: publicTunnel(cmd.tunnel),
     headers,
-    apiKeySource: source,
+    withheldHeaders,
+    apiKeySource: apiKeySource(cmd, app),
     containerTokens: app.containerTokens,
   }
 }
 
+/** The `header:` and `tokens:` lines: what a caller sends, a given key as a placeholder. */
+function headerLines(report: ServeReport, apiKey: string | undefined): string[] {
+  const lines = Object.entries(report.headers).map(([name, value]) => `  header: ${name}: ${value}`)
+  const source = report.apiKeySource
+  for (const name of report.withheldHeaders) {
+    const given = source === 'generated' || source === 'none' ? 'the task app key' : GIVEN_KEY[source]
+    lines.push(`  header: ${name}: <${given}, ${redactSecret(apiKey)}>`)
+  }
+  const keyListed =
+    apiKey !== undefined &&
+    (report.withheldHeaders.length > 0 || Object.values(report.headers).includes(apiKey))
+  if (report.containerTokens) {
+    lines.push(
+      "  tokens: X-Synth-Container-Authorization: signed by Synth's backend for each call (none to hand over); " +
+        (keyListed ? 'a caller without one sends the X-API-Key above' : 'needed besides the headers above'),
+    )
+  } else if (lines.length === 0) {
+    lines.push('  header: (none needed)')
+  }
+  return lines
+}
+
 /** Prints the report: one JSON line with `--json`, else the URL and header lines. */
-function printReport(cmd: ServeCommand, io: CliIo, report: ServeReport): void {
+function printReport(cmd: ServeCommand, io: CliIo, report: ServeReport, apiKey: string | undefined): void {
   if (cmd.json) {
     io.stdout.write(`${JSON.stringify(report)}\n`)
     return
   }
   const lines = [`taskapp: serving ${cmd.file}`, `  url:    ${report.url}`, `  local:  ${report.localUrl}`]
-  for (const [name, value] of Object.entries(report.headers)) lines.push(`  header: ${name}: ${value}`)
-  if (report.apiKeySource === 'flag' || report.apiKeySource === 'file' || report.apiKeySource === 'env') {
-    lines.push(`  header: X-API-Key: <your task app key, ${redactSecret(cmd.apiKey)}>`)
-  }
-  if (report.containerTokens) {
-    lines.push(
-      "  tokens: X-Synth-Container-Authorization: signed by Synth's backend for each call (none to hand over)",
-    )
-  }
-  lines.push('Press Ctrl+C to stop.')
+  lines.push(...headerLines(report, apiKey), 'Press Ctrl+C to stop.')
   io.stdout.write(`${lines.join('\n')}\n`)
 }
 
@@ -237,7 +274,7 @@ export async function runServe(cmd: ServeCommand, io: CliIo, proc: ServeProcess)
     }
     signals.markRunning()
     progress.done(app.url)
-    printReport(cmd, io, serveReport(cmd, app))
+    printReport(cmd, io, serveReport(cmd, app), app.apiKey)
     await signals.stopRequested
     await app.stop()
     progress.done()

@@ -22,7 +22,8 @@ const PROBLEM_TITLES: Record<string, string> = {
 
 /**
  * Answer with `application/problem+json`; when the response has already begun, reset it instead
- * (the caller must not take a half response for a whole one).
+ * (the caller must not take a half response for a whole one). `title` replaces the code's usual
+ * title where one code covers two cases (a missing and a wrong worker token).
  * @example
  * ```ts
  * sendProblem(res, 503, 'TUNNEL_AGENT_OFFLINE', 'No agent is attached.', { 'retry-after': '1' })
@@ -34,6 +35,7 @@ export function sendProblem(
   code: string,
   detail: string,
   extra: Record<string, string> = {},
+  title: string = PROBLEM_TITLES[code] ?? code,
 ): void {
   if (res.headersSent || res.destroyed) {
     res.destroy()
@@ -41,7 +43,7 @@ export function sendProblem(
   }
   const body = JSON.stringify({
     type: 'about:blank',
-    title: PROBLEM_TITLES[code] ?? code,
+    title,
     status,
     code,
     detail,

@@ -311,12 +311,17 @@ export async function handlePublicRequest(
   const bearerToken = bearer(req.headers.authorization)
   const workerToken = typeof headerToken === 'string' ? headerToken : bearerToken
   if (!workerToken || !workerTokenMatches(lease, workerToken)) {
+    // One code for both (as the reference relay), but the title and detail say which it was.
+    const where = typeof headerToken === 'string' ? 'x-synthtunnel-worker-token' : 'Authorization: Bearer'
     return sendProblem(
       res,
       401,
       'TUNNEL_AUTH_REQUIRED',
-      'Send the worker token in x-synthtunnel-worker-token (or Authorization: Bearer).',
+      workerToken
+        ? `The worker token sent in ${where} does not match this tunnel's: send the one its lease gave (in x-synthtunnel-worker-token).`
+        : 'No worker token sent: send it in x-synthtunnel-worker-token (or Authorization: Bearer).',
       { 'www-authenticate': 'Bearer realm="synthtunnel"' },
+      workerToken ? 'Worker token invalid' : undefined,
     )
   }
   if (ctx.closing) return sendProblem(res, 503, 'TUNNEL_RELAY_SHUTTING_DOWN', 'The relay is shutting down.')
