@@ -27,7 +27,7 @@ async function finishedJob(backend: LocalBackend, taskUrl: string): Promise<stri
   return created.json.job_id as string
 }
 
-describe('job events', () => {
+describe('job events', { timeout: 60_000 }, () => {
   it('SSE replays a finished job, then resumes after Last-Event-ID or since_seq', async () => {
     const task = await serveExampleTaskApp()
     await using model = await createDeterministicModel()

@@ -30,7 +30,7 @@ async function runExampleJob(gepa: Record<string, unknown> = {}) {
   return { status, sse, task, modelStats: { ...model.stats } }
 }
 
-describe('a GEPA job over the example task app', () => {
+describe('a GEPA job over the example task app', { timeout: 60_000 }, () => {
   it('improves the validation score over the baseline, through real reflection calls', async () => {
     const { status, sse, modelStats } = await runExampleJob()
     expect(status.status).toBe('succeeded')
@@ -203,7 +203,43 @@ describe('the job API', () => {
   })
 })
 
-describe('older create generations', () => {
+describe('jobs that cannot go on fail with a reason', { timeout: 60_000 }, () => {
+  it('a strict health check against a task app that is not there', async () => {
+    await using backend = await createLocalBackend({ upstream: { baseUrl: 'http://127.0.0.1:9/v1' } })
+    const pl = { ...exampleConfig('http://127.0.0.1:9'), rollout_health_check_mode: 'strict' }
+    const created = await call(backend, 'POST', '/api/v1/offline/jobs', g3Body(pl))
+    const { status } = await untilEnd(backend, created.json.job_id as string)
+    expect(status).toMatchObject({ status: 'failed', error_code: 'TASKAPP_ERR_JOBS_TASK_APP_UNHEALTHY' })
+    expect(status.error).toContain('/health answered unreachable')
+  })
+
+  it('a reflection the upstream model cannot answer', async () => {
+    const task = await serveTaskApp({
+      appId: 'never-right',
+      name: 'Never right',
+      description: 'Scores 0 without asking a model.',
+      requireApiKey: false,
+      containerAuth: { mode: 'disabled' },
+      provideTasksetDescription: () => ({}),
+      provideTaskInstances: () => [],
+      rollout: (request) => ({
+        trace_correlation_id: request.trace_correlation_id,
+        reward_info: { outcome_reward: 0 },
+      }),
+    })
+    await using backend = await createLocalBackend({ upstream: { baseUrl: 'http://127.0.0.1:9/v1' } })
+    const created = await call(backend, 'POST', '/api/v1/offline/jobs', g3Body(exampleConfig(task.url)))
+    const { status } = await untilEnd(backend, created.json.job_id as string)
+    expect(status).toMatchObject({
+      status: 'failed',
+      error_code: 'TASKAPP_ERR_JOBS_REFLECTION_FAILED',
+      baseline_reward: 0,
+    })
+    expect(status.error).toContain('http://127.0.0.1:9/v1/chat/completions could not be reached')
+  })
+})
+
+describe('older create generations', { timeout: 60_000 }, () => {
   it('G2 POST /api/jobs/gepa and G1 POST /api/prompt-learning/online/jobs run the same search', async () => {
     const task = await serveExampleTaskApp()
     await using model = await createDeterministicModel()

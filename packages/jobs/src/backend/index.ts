@@ -25,7 +25,9 @@ export { createDeterministicModel } from '../model/deterministic-model'
 export type {
   DeterministicModel,
   DeterministicModelOptions,
+  DeterministicModelRequest,
   DeterministicModelStats,
 } from '../model/deterministic-model'
+export type { ChatMessage } from '../model/answer'
 export { applyRules, deriveRule, formatRule, parseRules } from '../model/rules'
 export type { PromptRule, RuleExample } from '../model/rules'

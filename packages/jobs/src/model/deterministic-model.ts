@@ -38,10 +38,25 @@ export interface DeterministicModelOptions {
    * @default undefined (no key needed)
    */
   apiKey?: string
+  /**
+   * Called with every chat request the model answers (its messages, text only, and what kind it
+   * was), to observe what an optimizer really sent.
+   * @default undefined
+   */
+  onRequest?: (request: DeterministicModelRequest) => void
   /** @default a silent logger */
   logger?: Logger
   /** Aborting it closes the server. */
   signal?: AbortSignal
+}
+
+/** One request the model answered, as {@link DeterministicModelOptions.onRequest} sees it. */
+export interface DeterministicModelRequest {
+  readonly kind: 'task' | 'reflection'
+  readonly model: string
+  readonly messages: readonly ChatMessage[]
+  /** What the model answered. */
+  readonly answer: string
 }
 
 /** Counts of the requests the model answered. */
@@ -77,6 +92,9 @@ function checkOptions(options: DeterministicModelOptions): void {
   }
   if (apiKey !== undefined && (typeof apiKey !== 'string' || apiKey === '')) {
     throw badOption('"apiKey" must be a non-empty string.')
+  }
+  if (options.onRequest !== undefined && typeof options.onRequest !== 'function') {
+    throw badOption('"onRequest" must be a function.')
   }
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw badOption('"signal" must be an AbortSignal.')
@@ -146,7 +164,7 @@ export async function createDeterministicModel(
   options: DeterministicModelOptions = {},
 ): Promise<DeterministicModel> {
   checkOptions(options)
-  const { port = 0, host = '127.0.0.1', apiKey, logger = silentLogger, signal } = options
+  const { port = 0, host = '127.0.0.1', apiKey, onRequest, logger = silentLogger, signal } = options
   signal?.throwIfAborted()
   const stats: DeterministicModelStats = { task: 0, reflection: 0 }
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -180,6 +198,7 @@ export async function createDeterministicModel(
     const answer = answerChat(messages)
     stats[answer.kind] += 1
     const model = isObject(body) && typeof body.model === 'string' ? body.model : 'deterministic'
+    onRequest?.({ kind: answer.kind, model, messages, answer: answer.content })
     sendJson(res, 200, completion(model, answer.content, messages, stats.task + stats.reflection))
   }
   const server = createServer((req, res) => {
