@@ -15,6 +15,11 @@ function reflectionFailed(message: string, cause?: unknown): JobsError {
   return new JobsError('TASKAPP_ERR_JOBS_REFLECTION_FAILED', message, cause === undefined ? {} : { cause })
 }
 
+/** `text` cut to `max` characters, marked when cut. */
+function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)} [...]`
+}
+
 /** The reply text without a surrounding code fence. */
 function unfence(text: string): string {
   const fenced = /^\s*```[\w-]*\n([\s\S]*?)\n```\s*$/.exec(text)
@@ -39,7 +44,12 @@ export async function proposePrompt(options: {
   const shown = [...records]
     .sort((a, b) => a.reward - b.reward)
     .slice(0, MAX_REFLECTION_EXAMPLES)
-    .map((r) => ({ input: r.input, output: r.output, reward: r.reward, feedback: r.feedback }))
+    .map((r) => ({
+      input: clip(r.input, 4000),
+      output: clip(r.output, 2000),
+      reward: r.reward,
+      feedback: clip(r.feedback, 2000),
+    }))
   const body = {
     model,
     temperature: 0.7,

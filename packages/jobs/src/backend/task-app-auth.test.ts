@@ -6,6 +6,7 @@
 import { generateContainerKeyPair } from '@taskapp/task-server'
 import { synthTunnel } from '@taskapp/tunnel-synth'
 import { createRelayServer } from '@taskapp/tunnel-synth/relay'
+import { recordingLogger } from '@taskapp/test-utils'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { createDeterministicModel } from '../model/deterministic-model'
 import { createLocalBackend } from './local-backend'
@@ -23,14 +24,24 @@ describe('container tokens', { timeout: 60_000 }, () => {
   it('signs every task-app call; a task app trusting the printed public key accepts them', async () => {
     const pair = generateContainerKeyPair({ kid: 'k1' })
     await using model = await createDeterministicModel()
+    const logger = recordingLogger()
     await using backend = await createLocalBackend({
       upstream: { baseUrl: model.url },
       apiKeys: [BACKEND_KEY],
       signingKey: pair.privateKeySeed,
       signingKeyId: 'k1',
+      logger,
     })
     expect(backend.publicKey).toBe(pair.publicKey)
     expect(backend.trustedKey).toBe(pair.trusted)
+    // It says which key to trust, and never logs the private one.
+    expect(logger.records).toContainEqual(
+      expect.objectContaining({
+        level: 'info',
+        msg: `local backend listening; task apps must trust SYNTH_CONTAINER_TRUSTED_PUBKEYS=${pair.trusted}`,
+      }),
+    )
+    expect(JSON.stringify(logger.records)).not.toContain(pair.privateKeySeed)
     const task = await serveExampleTaskApp({
       containerAuth: { trustedKeys: backend.trustedKey as string, mode: 'required' },
     })
