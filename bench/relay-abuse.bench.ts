@@ -33,7 +33,8 @@
  *
  * Run: `pnpm bench relay-abuse` (env BENCH_SECONDS=12 for each measuring window: below about 10 s
  * the trickle phase ends before the relay's first 408s; BENCH_PHASES=trickle,idle to run only
- * some attacks).
+ * some attacks: trickle, never-answers, leases, idle, stops-reading). Latest figures: the
+ * tunnel-synth README, "Running a shared relay", "Under attack".
  */
 import { randomBytes } from 'node:crypto'
 import { spawnSync } from 'node:child_process'
