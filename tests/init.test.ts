@@ -54,11 +54,11 @@ describe('taskapp init, then the project it writes', () => {
     const { stdout } = await sh('npm', ['test'], project, 120_000)
     expect(stdout).toMatch(/^# pass 3$/m)
     expect(stdout).toMatch(/^# fail 0$/m)
-  })
+  }, 120_000)
 
   it('npm run typecheck passes (strict, nodenext) against the installed types', async () => {
     await sh('npm', ['run', 'typecheck'], project, 120_000)
-  })
+  }, 120_000)
 
   it('npm start serves task-app.ts: /health and a scored rollout through the printed URL; Ctrl+C stops it all', async () => {
     await using start = spawnProcess('npm', ['start', '--', '--port', '0', '--json'], {
@@ -86,5 +86,5 @@ describe('taskapp init, then the project it writes', () => {
     process.kill(-start.pid, 'SIGINT')
     await start.exited
     await expectAllGone(start, printed.port)
-  })
+  }, 120_000)
 })

@@ -100,10 +100,10 @@ describe('a CommonJS project (npm init) with the packed packages installed', () 
     expect(shellStatus(await cli.exited)).toBe(130)
     expect(cli.stderr()).not.toMatch(/Illegal constructor|Top-level await/)
     await expectAllGone(cli, printed.port)
-  })
+  }, 120_000)
 
   it('InProcessTaskApp required from a CommonJS script loads the .ts file too', async () => {
     const { stdout } = await sh('node', ['main.js'], project.dir, 60_000)
     expect(JSON.parse(stdout)).toEqual({ status: 200, body: { status: 'ok', service: 'commonjs-project' } })
-  })
+  }, 90_000)
 })

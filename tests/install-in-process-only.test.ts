@@ -106,5 +106,5 @@ describe('@taskapp/in-process installed alone', () => {
       status: 200,
       body: { status: 'ok', service: 'in-process-only' },
     })
-  })
+  }, 240_000)
 })
