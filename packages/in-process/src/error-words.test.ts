@@ -198,4 +198,23 @@ describe('start failures speak InProcessTaskApp words', () => {
     expect(err.message).toContain('CLOUDFLARED_PATH')
     expect(err.message).not.toContain('`install: true`')
   })
+
+  it('a relay that refuses the key names tunnel.relayApiKey, not the agent option apiKey', async () => {
+    const { createRelayServer } = await import('@taskapp/tunnel-synth/relay')
+    await using relay = await createRelayServer({ apiKeys: ['the-right-key'], port: 0, host: '127.0.0.1' })
+    clearRelayEnv()
+    const err = await startError({
+      app,
+      port: 0,
+      handleSignals: false,
+      tunnel: { mode: 'synthtunnel', relayUrl: relay.url, relayApiKey: 'a-wrong-key' },
+      logger: recordingLogger(),
+    })
+    expect(err).toMatchObject({ code: 'TASKAPP_ERR_START_FAILED', step: 'tunnel' })
+    expect(err.cause).toMatchObject({ code: 'TASKAPP_ERR_SYNTH_LEASE_REFUSED' })
+    expect(err.message).toMatch(
+      /refused the lease \(HTTP 40[13]\)\. Check the relay key: tunnel\.relayApiKey, or SYNTH_API_KEY\.$/,
+    )
+    expect(err.message).not.toContain('apiKey or SYNTH_API_KEY')
+  })
 })

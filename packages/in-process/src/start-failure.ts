@@ -22,7 +22,6 @@ interface CauseFacts {
   readonly installDir?: string
   readonly cloudflaredPath?: string
   readonly pathSource?: string
-  readonly status?: number
 }
 
 /**
@@ -67,6 +66,36 @@ function cloudflaredMissing(f: CauseFacts, mode: string): string | undefined {
 }
 
 /**
+ * What to do, in this package's words, for errors whose own advice names another package's
+ * options; the first sentence of their message (what happened) is kept.
+ */
+const ADVICE: Readonly<Record<string, string>> = {
+  TASKAPP_ERR_SYNTH_LEASE_REFUSED: 'Check the relay key: tunnel.relayApiKey, or SYNTH_API_KEY.',
+  TASKAPP_ERR_SYNTH_BACKEND_UNREACHABLE: 'Check tunnel.relayUrl (or TASKAPP_RELAY_URL) and the network.',
+  TASKAPP_ERR_SYNTH_LEASE_INVALID:
+    'Check that tunnel.relayUrl (or TASKAPP_RELAY_URL) points at a SynthTunnel relay.',
+  TASKAPP_ERR_INSTALL_DOWNLOAD:
+    'Check the network (or tunnel.install.baseUrl), or install cloudflared yourself and set CLOUDFLARED_PATH.',
+  TASKAPP_ERR_INSTALL_CHECKSUM:
+    'Check tunnel.install (version, sha256, baseUrl), or install cloudflared yourself and set CLOUDFLARED_PATH.',
+  TASKAPP_ERR_INSTALL_UNSUPPORTED:
+    'Install it with your package manager and set CLOUDFLARED_PATH (or tunnel.cloudflaredPath).',
+}
+
+/**
+ * The first sentence of a message: what happened, without the advice that follows.
+ *
+ * @example
+ * ```ts
+ * firstSentence('The relay refused the lease (HTTP 401). Check apiKey.') // 'The relay refused the lease (HTTP 401).'
+ * ```
+ */
+export function firstSentence(message: string): string {
+  const end = /[.!?](?=\s)/.exec(message)
+  return end === null ? message : message.slice(0, end.index + 1)
+}
+
+/**
  * The message of `err` for an `InProcessTaskApp` user: errors that name another package's
  * options are reworded with this package's (`onPortConflict`, `tunnel: { install: true }`,
  * `tunnel.relayApiKey`); anything else keeps its own message.
@@ -78,23 +107,17 @@ function cloudflaredMissing(f: CauseFacts, mode: string): string | undefined {
  */
 export function describeCause(err: unknown, mode: string): string {
   const f = (typeof err === 'object' && err !== null ? err : {}) as CauseFacts
-  switch (f.code) {
-    case 'TASKAPP_ERR_PORT_IN_USE':
-      if (f.port !== undefined && f.host !== undefined) return portInUse(f)
-      break
-    case 'TASKAPP_ERR_NO_FREE_PORT':
-      if (f.port !== undefined && f.host !== undefined) {
-        return `No free port found on ${f.host} after ${f.attempts ?? 'several'} attempts starting at ${f.port}. Choose another port, or pass port: 0 for any free port.`
-      }
-      break
-    case 'TASKAPP_ERR_CLOUDFLARED_NOT_FOUND':
-      return cloudflaredMissing(f, mode) ?? messageOf(err)
-    case 'TASKAPP_ERR_SYNTH_API_KEY_MISSING':
-      return "tunnel mode 'synthtunnel' needs a relay key: pass tunnel.relayApiKey (for a self-hosted relay, one of the keys it was started with) or set SYNTH_API_KEY."
-    case 'TASKAPP_ERR_SYNTH_LEASE_REFUSED':
-      return `The relay refused the lease${f.status === undefined ? '' : ` (HTTP ${f.status})`}: check the relay key (tunnel.relayApiKey or SYNTH_API_KEY).`
+  const code = typeof f.code === 'string' ? f.code : ''
+  if (code === 'TASKAPP_ERR_PORT_IN_USE' && f.port !== undefined && f.host !== undefined) return portInUse(f)
+  if (code === 'TASKAPP_ERR_NO_FREE_PORT' && f.port !== undefined && f.host !== undefined) {
+    return `No free port found on ${f.host} after ${f.attempts ?? 'several'} attempts starting at ${f.port}. Choose another port, or pass port: 0 for any free port.`
   }
-  return messageOf(err)
+  if (code === 'TASKAPP_ERR_CLOUDFLARED_NOT_FOUND') return cloudflaredMissing(f, mode) ?? messageOf(err)
+  if (code === 'TASKAPP_ERR_SYNTH_API_KEY_MISSING') {
+    return "tunnel mode 'synthtunnel' needs a relay key: pass tunnel.relayApiKey (for a self-hosted relay, one of the keys it was started with) or set SYNTH_API_KEY."
+  }
+  const advice = ADVICE[code]
+  return advice === undefined ? messageOf(err) : `${firstSentence(messageOf(err))} ${advice}`
 }
 
 /**
