@@ -67,7 +67,7 @@ describe.runIf(process.platform === 'linux')('a taken port is reported, never pa
     expect(info).toHaveLength(1)
     expect(info[0]?.msg).toMatch(
       new RegExp(
-        `^stopped PID ${holder.pid} \\(.*node.*\\), which held port ${port} \\(onPortConflict: 'kill'\\): serving on ${port}$`,
+        `^stopped PID ${holder.pid} \\(.*node.*\\), which held port ${port}: serving on ${port}$`,
       ),
     )
   })

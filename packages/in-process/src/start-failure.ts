@@ -136,5 +136,5 @@ export function portConflictMessage(event: PortConflictEvent): string {
   if (event.owner === undefined) {
     return `port ${event.port} was taken; its holder was gone by the time it was looked for: serving on ${event.boundPort}`
   }
-  return `stopped ${describeOwner(event.owner)}, which held port ${event.port} (onPortConflict: 'kill'): serving on ${event.boundPort}`
+  return `stopped ${describeOwner(event.owner)}, which held port ${event.port}: serving on ${event.boundPort}`
 }

@@ -2,6 +2,7 @@
 import { checkHealth, waitForHealthy, HealthCheckError } from '@taskapp/health-checker'
 import type { CheckCommand } from './args'
 import type { CliIo } from './output'
+import { renderError } from './render-error'
 
 /** What `taskapp check --json` prints. */
 export interface CheckReport {
@@ -81,7 +82,7 @@ export async function runCheckProbe(cmd: CheckCommand, signal?: AbortSignal): Pr
       healthy = false
       status = err instanceof HealthCheckError ? err.last?.status : undefined
       elapsedMs = performance.now() - started
-      error = err instanceof Error ? err.message : String(err)
+      error = renderError(err, { command: 'check' }).message // in flag words: --timeout, not timeoutMs
     }
   } else {
     const result = await checkHealth(healthUrl, probeOptions)

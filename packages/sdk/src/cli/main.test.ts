@@ -149,12 +149,15 @@ describe('taskapp serve in-process (fake process for signals)', () => {
     await expect.poll(() => relay.stats().agents, { timeout: 20_000, interval: 10 }).toBe(0)
   })
 
-  it('a start failure exits 1 with the code and cause, and removes its signal listeners', async () => {
+  it('a start failure exits 1 with one line saying why and the code, and removes its signal listeners', async () => {
     const io = captureIo()
     const proc = new FakeProcess()
     const status = await runCli(['serve', '/nonexistent/app.ts', '--port', '0'], io, {}, proc)
     expect(status).toBe(1)
-    expect(io.err()).toMatch(/could not start \/nonexistent\/app\.ts \[TASKAPP_ERR_TASK_APP_NOT_FOUND\]/)
+    expect(io.err()).toBe(
+      '✗ starting /nonexistent/app.ts (local tunnel): the task app file /nonexistent/app.ts does not exist. ' +
+        '[TASKAPP_ERR_TASK_APP_NOT_FOUND]\n',
+    )
     expect(proc.listenerCount('SIGINT') + proc.listenerCount('SIGTERM')).toBe(0)
   })
 })
@@ -208,5 +211,29 @@ describe('output helpers', () => {
     const off = captureIo()
     new Progress(off, false).step('x')
     expect(off.err()).toBe('')
+  })
+
+  it('a note is a line of its own (on a TTY the step line is redrawn under it); a failure shows even with progress off', () => {
+    const io = captureIo()
+    const progress = new Progress(io, true)
+    progress.note('before any step')
+    progress.step('starting')
+    progress.note('port 1 is taken')
+    progress.fail('boom')
+    expect(io.err()).toBe('· before any step\n… starting\n· port 1 is taken\n✗ starting: boom\n')
+    const tty = captureIo(true)
+    const ticking = new Progress(tty, true)
+    ticking.step('starting')
+    ticking.note('port 1 is taken')
+    ticking.done()
+    expect(tty.err()).toMatch(
+      /^… starting\r\x1b\[2K· port 1 is taken\n… starting\r\x1b\[2K✓ starting \(\d+ ms\)\n$/,
+    )
+    const off = captureIo()
+    const quiet = new Progress(off, false)
+    quiet.note('not shown')
+    quiet.fail('not shown either')
+    quiet.fail('shown', { always: true, label: 'starting x' })
+    expect(off.err()).toBe('✗ starting x: shown\n')
   })
 })
