@@ -1,13 +1,15 @@
 import { fileURLToPath } from 'node:url'
 import { createTaskApp } from '@taskapp/task-server'
 import { createRelayServer } from '@taskapp/tunnel-synth/relay'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished, vi } from 'vitest'
 import pkg from '../../package.json' with { type: 'json' }
 import { listenLoopback } from '@taskapp/test-utils'
 import { FakeProcess, captureIo } from '../test-helpers'
 import { buildConfig } from '../fixtures/echo-app'
 import { runCheckProbe } from './check'
+import { parseCommand, type ServeCommand } from './args'
 import { runCli } from './main'
+import { runServe } from './serve'
 import { createCliLogger, Progress, redactSecret } from './output'
 
 const ECHO_APP = fileURLToPath(new URL('../fixtures/echo-app.ts', import.meta.url))
@@ -159,6 +161,31 @@ describe('taskapp serve in-process (fake process for signals)', () => {
         '[TASKAPP_ERR_TASK_APP_NOT_FOUND]\n',
     )
     expect(proc.listenerCount('SIGINT') + proc.listenerCount('SIGTERM')).toBe(0)
+  })
+})
+
+describe('taskapp serve: what is bad usage and what is not', () => {
+  it('a rule the flags could not check, broken only while starting, is a start failure (exit 1), not usage', async () => {
+    // A hand-made command the parser would have refused: a relay URL and no key anywhere.
+    vi.stubEnv('SYNTH_API_KEY', undefined)
+    onTestFinished(() => {
+      vi.unstubAllEnvs()
+    })
+    await using relay = await createRelayServer({ port: 0, host: '127.0.0.1' })
+    const parsed = parseCommand(['serve', ECHO_APP, '--port', '0', '-t', 'local']) as ServeCommand
+    const cmd: ServeCommand = { ...parsed, tunnel: { mode: 'synthtunnel', relayUrl: relay.url } }
+    const io = captureIo()
+    expect(await runServe(cmd, io, new FakeProcess())).toBe(1)
+    const lines = io
+      .err()
+      .split('\n')
+      .filter((l) => l !== '')
+    expect(lines).toHaveLength(2)
+    expect(lines[1]).toMatch(
+      new RegExp(
+        `^✗ starting .*echo-app\\.ts \\(synthtunnel tunnel\\): the relay at ${relay.url.replace(/\./g, '\\.')} needs its key: --relay-api-key-file <path> or TASKAPP_RELAY_API_KEY .*\\[TASKAPP_ERR_SYNTH_API_KEY_MISSING\\]$`,
+      ),
+    )
   })
 })
 

@@ -148,13 +148,19 @@ function startLabel(cmd: ServeCommand): string {
 
 /**
  * Prints why `cmd.file` could not start, once, in the CLI's words, and returns the exit status:
- * 2 for an option the flags set wrong (`taskapp serve: ...` and the pointer to `--help`), else 1
- * with one `✗ starting ...: <why> [code]` line (and `cause:` when it adds something).
+ * 2 for an option the flags set wrong, found before anything started (`taskapp serve: ...` and
+ * the pointer to `--help`), else 1 with one `✗ starting ...: <why> [code]` line (and `cause:`
+ * when it adds something).
  */
-function couldNotStart(cmd: ServeCommand, io: CliIo, progress: Progress, err: unknown): number {
+function couldNotStart(
+  cmd: ServeCommand,
+  io: CliIo,
+  progress: Progress,
+  err: unknown,
+  when: 'before-start' | 'starting',
+): number {
   const rendered = renderError(err, { command: 'serve', serve: cmd })
-  if (rendered.usage) {
-    progress.done()
+  if (rendered.usage && when === 'before-start') {
     io.stderr.write(`${usage('serve', rendered.message).message}\n`)
     return 2
   }
@@ -246,7 +252,7 @@ export async function runServe(cmd: ServeCommand, io: CliIo, proc: ServeProcess)
       // The constructor validates every option (and that the file exists) before anything starts.
       app = new InProcessTaskApp({ ...serveOptions(cmd, logger), signal: signals.signal })
     } catch (err) {
-      return couldNotStart(cmd, io, progress, err)
+      return couldNotStart(cmd, io, progress, err, 'before-start')
     }
     logAppEvents(app, logger, progress)
     progress.step(startLabel(cmd))
@@ -258,7 +264,7 @@ export async function runServe(cmd: ServeCommand, io: CliIo, proc: ServeProcess)
         progress.done()
         return EXIT_ON_SIGNAL[received]
       }
-      return couldNotStart(cmd, io, progress, err)
+      return couldNotStart(cmd, io, progress, err, 'starting')
     }
     signals.markRunning()
     progress.done(app.url)
