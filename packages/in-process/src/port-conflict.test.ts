@@ -66,9 +66,7 @@ describe.runIf(process.platform === 'linux')('a taken port is reported, never pa
     const info = logger.records.filter((r) => r.level === 'info' && r.msg?.startsWith('stopped PID'))
     expect(info).toHaveLength(1)
     expect(info[0]?.msg).toMatch(
-      new RegExp(
-        `^stopped PID ${holder.pid} \\(.*node.*\\), which held port ${port}: serving on ${port}$`,
-      ),
+      new RegExp(`^stopped PID ${holder.pid} \\(.*node.*\\), which held port ${port}: serving on ${port}$`),
     )
   })
 
