@@ -297,7 +297,7 @@ describe('taskapp check / relay / usage', () => {
       message: /--tunnel must be one of local, quick, named, synthtunnel, preconfigured/,
     },
     { argv: ['check'], message: /taskapp check: missing task app URL/ },
-    { argv: ['relay', '--nope'], message: /taskapp relay: Unknown option '--nope'\./ },
+    { argv: ['relay', '--nope'], message: /taskapp relay: unknown option --nope\./ },
     { argv: ['launch'], message: /unknown command "launch"/ },
   ])('bad usage $argv: exit 2 with a clear message', async ({ argv, message }) => {
     await using cli = spawnTs(CLI, argv)

@@ -36,15 +36,21 @@ export class HealthCheckError extends TaskappError<HealthCheckErrorCode> {
   readonly attempts: number
   /** What the last probe saw. */
   readonly last: LastProbe | undefined
+  /**
+   * For `TASKAPP_ERR_HEALTH_TIMEOUT`: the deadline that passed, in ms. With `url`, `attempts` and
+   * `last`, a caller can word the error in its own terms (`--timeout` in the `taskapp` CLI).
+   */
+  readonly timeoutMs: number | undefined
 
   constructor(
     code: HealthCheckErrorCode,
     message: string,
-    options: { cause?: unknown; url?: string; attempts?: number; last?: LastProbe } = {},
+    options: { cause?: unknown; url?: string; attempts?: number; last?: LastProbe; timeoutMs?: number } = {},
   ) {
     super(code, message, options)
     this.url = options.url
     this.attempts = options.attempts ?? 0
     this.last = options.last
+    this.timeoutMs = options.timeoutMs
   }
 }

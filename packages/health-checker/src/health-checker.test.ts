@@ -112,6 +112,7 @@ describe('waitForHealthy', () => {
     expect(err.last?.body?.length).toBeLessThanOrEqual(201)
     expect(err.attempts).toBeGreaterThan(1)
     expect(err.message).toContain('150 ms')
+    expect(err.timeoutMs).toBe(150) // the deadline as data, for callers that word it their own way
     expect(err.message).toContain('/health route')
     expect(err.message).toContain('X-API-Key')
     expect(err.message).toContain('crashed')

@@ -146,7 +146,7 @@ export async function waitForHealthy(
           `Usual causes: the app has no /health route, it does not accept the API key header ` +
           `(X-API-Key / Authorization: Bearer), or the server crashed during start-up. If it is only slow, ` +
           `raise timeoutMs (healthCheckTimeoutMs in InProcessTaskApp).`,
-        { url: target.href, attempts, last: seen, cause: err },
+        { url: target.href, attempts, last: seen, timeoutMs, cause: err },
       )
     }
     throw err

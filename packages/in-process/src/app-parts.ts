@@ -3,6 +3,7 @@
  */
 import type { AddressInfo } from 'node:net'
 import { safeLog, type Logger } from '@taskapp/core'
+import type { PortConflictEvent } from '@taskapp/port-manager'
 import { InProcessError } from './errors'
 import type { InProcessTaskApp } from './in-process-task-app'
 
@@ -18,12 +19,15 @@ export interface TunnelLostEvent {
 
 /**
  * Events of {@link InProcessTaskApp}: `start` and `stop` with the instance, `tunnel-lost` when the
- * tunnel dies on its own, `error` for a failure nobody can await (a stop run by a signal).
+ * tunnel dies on its own, `port-conflict` when the port asked for was taken and the app bound
+ * anyway (`onPortConflict` `'next'` moved it, `'kill'` stopped its holder), `error` for a failure
+ * nobody can await (a stop run by a signal).
  */
 export interface InProcessTaskAppEvents {
   start: [app: InProcessTaskApp]
   stop: [app: InProcessTaskApp]
   'tunnel-lost': [event: TunnelLostEvent]
+  'port-conflict': [event: PortConflictEvent]
   error: [error: Error]
 }
 

@@ -24,9 +24,28 @@ export type InProcessErrorCode = (typeof InProcessErrorCode)[keyof typeof InProc
 export type StartStep = 'bind' | 'health' | 'tunnel' | 'verify' | 'onStart'
 
 /**
+ * The facts an {@link InProcessError} carries besides its message, so a caller (the `taskapp`
+ * CLI) can word an invalid option in its own terms, e.g. a flag instead of an option name.
+ */
+export interface InProcessErrorDetails {
+  /** The original error. */
+  cause?: unknown
+  /** For `TASKAPP_ERR_START_FAILED`: the step that failed. */
+  step?: StartStep
+  /** The option at fault, as a dotted path: `host`, `apiKey`, `tunnel.relayUrl`, `taskAppPath`. */
+  option?: string
+  /** Environment variables that could have supplied that option, first read first. */
+  env?: readonly string[]
+  /** What a valid value looks like (`'a non-empty string'`). */
+  expected?: string
+}
+
+/**
  * The one error family of `@taskapp/in-process`. Invalid options throw before anything starts;
  * a failure after something started is `TASKAPP_ERR_START_FAILED` with the failing `step` and the
- * original error as `cause`.
+ * original error as `cause`. An error about one option names it in `option` (with the
+ * environment variables that can supply it in `env`); option values are not copied onto the
+ * error, since some are secrets.
  *
  * @example
  * ```ts
@@ -42,14 +61,19 @@ export class InProcessError extends TaskappError<InProcessErrorCode> {
   override readonly name = 'InProcessError'
   /** For `TASKAPP_ERR_START_FAILED`: the step that failed. */
   readonly step: StartStep | undefined
+  /** The option at fault (`host`, `tunnel.relayUrl`, ...), when the error is about one. */
+  readonly option: string | undefined
+  /** Environment variables that could have supplied {@link InProcessError.option}; empty when none. */
+  readonly env: readonly string[]
+  /** What a valid value of {@link InProcessError.option} looks like, when that says it. */
+  readonly expected: string | undefined
 
-  constructor(
-    code: InProcessErrorCode,
-    message: string,
-    options: { cause?: unknown; step?: StartStep } = {},
-  ) {
+  constructor(code: InProcessErrorCode, message: string, options: InProcessErrorDetails = {}) {
     super(code, message, options)
     this.step = options.step
+    this.option = options.option
+    this.env = options.env ?? []
+    this.expected = options.expected
   }
 }
 

@@ -3,7 +3,6 @@ import { Cleanups, localUrlOf, notYet } from './app-parts'
 import { callerHeaders } from './caller-headers'
 import type { InProcessTaskAppEvents } from './app-parts'
 import type { AddressInfo } from 'node:net'
-import { listen } from '@taskapp/port-manager'
 import { InProcessError, messageOf } from './errors'
 import type { StartStep } from './errors'
 import { createDrainableServer } from './http-server'
@@ -20,7 +19,8 @@ import { registerForSignals, signalHandled, unregisterForSignals } from './signa
 import type { SignalTarget } from './signals'
 import type { OpenTunnel } from './tunnel'
 import { prepareTunnel } from './tunnels'
-import { openTunnel, waitLocalHealthy, watchTunnel } from './start-steps'
+import { bindServer, openTunnel, waitLocalHealthy, watchTunnel } from './start-steps'
+import { describeCause } from './start-failure'
 
 /**
  * Runs a task app inside this Node.js process: binds a port, waits until the app answers healthy,
@@ -240,14 +240,12 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
       if (this.#abort.signal.aborted) throw this.#abort.signal.reason
       const { step } = at
       if (step === undefined) throw err
-      safeLog(this.#logger, 'error', { step, error: err }, `task app failed to start (${step})`)
+      // The caller gets the error; logging it too would print it twice (DEBUG keeps a trace).
+      safeLog(this.#logger, 'debug', { step, error: err }, `task app failed to start (${step})`)
       throw new InProcessError(
         'TASKAPP_ERR_START_FAILED',
-        `Task app failed to start at step '${step}': ${messageOf(err)}`,
-        {
-          cause: err,
-          step,
-        },
+        `Task app failed to start at step '${step}': ${describeCause(err, options.tunnel.mode)}`,
+        { cause: err, step },
       )
     }
     this.#state = 'running'
@@ -295,12 +293,10 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
     at.step = 'bind'
     const server = createDrainableServer(resolved.listener)
     this.#cleanups.push({ name: 'server', run: () => server.close(options.stopGraceMs) })
-    this.#port = await listen(server.server, {
-      port: options.port,
-      host: options.host,
-      onConflict: options.onPortConflict,
-      allowNonLoopback: options.allowNonLoopback,
+    this.#port = await bindServer(server.server, options, {
+      logger: this.#logger,
       signal,
+      onConflict: (event) => this.#emitSafe('port-conflict', event),
     })
     const localUrl = localUrlOf(server.server.address() as AddressInfo)
     this.#localUrl = localUrl

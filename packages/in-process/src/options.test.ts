@@ -149,7 +149,7 @@ const cases: [string, unknown, InProcessErrorCode, RegExp][] = [
     'quick install not a boolean',
     { app, tunnel: { mode: 'quick', install: 'yes' } },
     'TASKAPP_ERR_INVALID_OPTIONS',
-    /tunnel\.install "yes": expected true or false/,
+    /tunnel\.install "yes": expected true, false, or \{ version, sha256, baseUrl, checksumUrl \}/,
   ],
   ['synthtunnel without relay', { app }, 'TASKAPP_ERR_INVALID_OPTIONS', /TASKAPP_RELAY_URL/],
   [

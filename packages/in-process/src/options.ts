@@ -3,6 +3,7 @@ import { extname, resolve } from 'node:path'
 import { isLoopbackHost } from '@taskapp/port-manager'
 import type { ContainerAuthConfig, TaskAppConfig } from '@taskapp/task-server'
 import { InProcessError } from './errors'
+import type { InProcessErrorDetails } from './errors'
 import type { Logger } from './logger'
 import { resolveTunnelOption } from './tunnel-spec'
 import type { ResolvedTunnel } from './tunnel-spec'
@@ -38,8 +39,24 @@ const KNOWN_KEYS: ReadonlySet<string> = new Set(OPTION_KEYS)
 const INPUT_KEYS = ['app', 'config', 'configFactory', 'taskAppPath'] as const
 const TASK_APP_EXTENSIONS = ['.ts', '.mts', '.js', '.mjs']
 
-function invalid(message: string): InProcessError {
-  return new InProcessError('TASKAPP_ERR_INVALID_OPTIONS', message)
+type OptionFacts = Pick<InProcessErrorDetails, 'option' | 'env' | 'expected'>
+
+function invalid(message: string, facts: OptionFacts = {}): InProcessError {
+  return new InProcessError('TASKAPP_ERR_INVALID_OPTIONS', message, facts)
+}
+
+/** `Invalid <key> <value>: expected <expected>.`, with the facts on the error. */
+function invalidValue(
+  key: string,
+  value: unknown,
+  expected: string,
+  env?: readonly string[],
+): InProcessError {
+  return invalid(`Invalid ${key} ${show(value)}: expected ${expected}.`, {
+    option: key,
+    expected,
+    ...(env !== undefined && { env }),
+  })
 }
 
 function show(value: unknown): string {
@@ -49,11 +66,15 @@ function show(value: unknown): string {
   return Array.isArray(value) ? 'an array' : 'an object'
 }
 
-function optionalString(options: Record<string, unknown>, key: string): string | undefined {
+function optionalString(
+  options: Record<string, unknown>,
+  key: string,
+  env?: readonly string[],
+): string | undefined {
   const value = options[key]
   if (value === undefined) return undefined
   if (typeof value !== 'string' || value.trim() === '') {
-    throw invalid(`Invalid ${key} ${show(value)}: expected a non-empty string.`)
+    throw invalidValue(key, value, 'a non-empty string', env)
   }
   return value
 }
@@ -61,14 +82,14 @@ function optionalString(options: Record<string, unknown>, key: string): string |
 function optionalBoolean(options: Record<string, unknown>, key: string, fallback: boolean): boolean {
   const value = options[key]
   if (value === undefined) return fallback
-  if (typeof value !== 'boolean') throw invalid(`Invalid ${key} ${show(value)}: expected true or false.`)
+  if (typeof value !== 'boolean') throw invalidValue(key, value, 'true or false')
   return value
 }
 
 function optionalFunction<T>(options: Record<string, unknown>, key: string): T | undefined {
   const value = options[key]
   if (value === undefined) return undefined
-  if (typeof value !== 'function') throw invalid(`Invalid ${key} ${show(value)}: expected a function.`)
+  if (typeof value !== 'function') throw invalidValue(key, value, 'a function')
   return value as T
 }
 
@@ -81,7 +102,7 @@ function optionalDuration(
   const value = options[key]
   if (value === undefined) return fallback
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
-    throw invalid(`Invalid ${key} ${show(value)}: expected a number of milliseconds >= ${min}.`)
+    throw invalidValue(key, value, `a number of milliseconds >= ${min}`)
   }
   return value
 }
@@ -110,24 +131,22 @@ function validateInput(options: Record<string, unknown>): ResolvedOptions['input
   switch (key) {
     case 'app':
       if (typeof value !== 'function') {
-        throw invalid(`Invalid app ${show(value)}: expected an Express app or a (req, res) request listener.`)
+        throw invalidValue(key, value, 'an Express app or a (req, res) request listener')
       }
       return { kind: 'app', app: value as AppLike }
     case 'config':
       if (typeof value !== 'object' || Array.isArray(value)) {
-        throw invalid(`Invalid config ${show(value)}: expected a TaskAppConfig object.`)
+        throw invalidValue(key, value, 'a TaskAppConfig object')
       }
       return { kind: 'config', config: value as TaskAppConfig }
     case 'configFactory':
       if (typeof value !== 'function') {
-        throw invalid(`Invalid configFactory ${show(value)}: expected a function returning a TaskAppConfig.`)
+        throw invalidValue(key, value, 'a function returning a TaskAppConfig')
       }
       return { kind: 'configFactory', configFactory: value as () => TaskAppConfig }
     case 'taskAppPath': {
       if (typeof value !== 'string' || value.trim() === '') {
-        throw invalid(
-          `Invalid taskAppPath ${show(value)}: expected the path of a .ts, .mts, .js or .mjs file.`,
-        )
+        throw invalidValue(key, value, 'the path of a .ts, .mts, .js or .mjs file')
       }
       const path = resolve(value)
       let isFile: boolean
@@ -137,13 +156,14 @@ function validateInput(options: Record<string, unknown>): ResolvedOptions['input
         throw new InProcessError(
           'TASKAPP_ERR_TASK_APP_NOT_FOUND',
           `Task app file ${path} does not exist. Check taskAppPath (relative paths are resolved from ${process.cwd()}).`,
-          { cause: err },
+          { cause: err, option: 'taskAppPath' },
         )
       }
       if (!isFile) {
         throw new InProcessError(
           'TASKAPP_ERR_TASK_APP_NOT_FOUND',
           `Task app path ${path} is not a file. Point taskAppPath at a .ts, .mts, .js or .mjs file.`,
+          { option: 'taskAppPath', expected: 'a .ts, .mts, .js or .mjs file' },
         )
       }
       const ext = extname(path).toLowerCase()
@@ -151,6 +171,7 @@ function validateInput(options: Record<string, unknown>): ResolvedOptions['input
         throw new InProcessError(
           'TASKAPP_ERR_TASK_APP_INVALID',
           `Task app file ${path} has extension ${JSON.stringify(ext)}: expected .ts, .mts, .js or .mjs.`,
+          { option: 'taskAppPath', expected: 'a .ts, .mts, .js or .mjs file' },
         )
       }
       return { kind: 'taskAppPath', path }
@@ -167,7 +188,13 @@ function validateLogger(value: unknown): Logger | undefined {
       (level) => typeof (value as Record<string, unknown>)[level] === 'function',
     )
   if (!ok)
-    throw invalid('Invalid logger: expected an object with debug, info, warn and error methods (pino works).')
+    throw invalid(
+      'Invalid logger: expected an object with debug, info, warn and error methods (pino works).',
+      {
+        option: 'logger',
+        expected: 'an object with debug, info, warn and error methods',
+      },
+    )
   return value as Logger
 }
 
@@ -178,7 +205,9 @@ function validateLogger(value: unknown): Logger | undefined {
  */
 export function validateOptions(raw: unknown): ResolvedOptions {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw invalid(`Invalid options ${show(raw)}: expected an options object.`)
+    throw invalid(`Invalid options ${show(raw)}: expected an options object.`, {
+      expected: 'an options object',
+    })
   }
   const options = raw as Record<string, unknown>
   const unknown = Object.keys(options).filter((key) => !KNOWN_KEYS.has(key))
@@ -196,6 +225,7 @@ export function validateOptions(raw: unknown): ResolvedOptions {
     throw new InProcessError(
       'TASKAPP_ERR_INVALID_PORT',
       `Invalid port ${show(port)}: expected an integer in [1024, 65535], or 0 to let the OS choose.`,
+      { option: 'port', expected: 'an integer in [1024, 65535], or 0 to let the OS choose' },
     )
   }
 
@@ -205,6 +235,7 @@ export function validateOptions(raw: unknown): ResolvedOptions {
     throw new InProcessError(
       'TASKAPP_ERR_INVALID_HOST',
       `Invalid host ${show(host)}: expected an address such as '127.0.0.1'.`,
+      { option: 'host', expected: "an address such as '127.0.0.1'" },
     )
   }
   if (!allowNonLoopback && !isLoopbackHost(host)) {
@@ -212,26 +243,30 @@ export function validateOptions(raw: unknown): ResolvedOptions {
       'TASKAPP_ERR_INVALID_HOST',
       `Host '${host}' is not a loopback address, so the task app would be reachable from other machines. ` +
         "Use '127.0.0.1' (the default), or pass allowNonLoopback: true if you mean to expose it.",
+      { option: 'host', expected: 'a loopback address, unless allowNonLoopback is true' },
     )
   }
 
   const tunnel = resolveTunnelOption(options)
 
-  const apiKey = optionalString(options, 'apiKey') ?? envString('ENVIRONMENT_API_KEY')
+  const apiKey =
+    optionalString(options, 'apiKey', ['ENVIRONMENT_API_KEY']) ?? envString('ENVIRONMENT_API_KEY')
   const containerAuth = options.containerAuth
   if (
     containerAuth !== undefined &&
     (typeof containerAuth !== 'object' || containerAuth === null || Array.isArray(containerAuth))
   ) {
-    throw invalid(
-      `Invalid containerAuth ${show(containerAuth)}: expected an object such as { trustedKeys: 'kid:BASE64', mode: 'required' }.`,
+    throw invalidValue(
+      'containerAuth',
+      containerAuth,
+      "an object such as { trustedKeys: 'kid:BASE64', mode: 'required' }",
     )
   }
   const healthCheckTimeoutMs = optionalDuration(options, 'healthCheckTimeoutMs', 30_000, 1)
   const stopGraceMs = optionalDuration(options, 'stopGraceMs', 5_000, 0)
   const onPortConflict = options.onPortConflict ?? 'next'
   if (onPortConflict !== 'next' && onPortConflict !== 'error' && onPortConflict !== 'kill') {
-    throw invalid(`Invalid onPortConflict ${show(onPortConflict)}: expected 'next', 'error' or 'kill'.`)
+    throw invalidValue('onPortConflict', onPortConflict, "'next', 'error' or 'kill'")
   }
   const verifyTunnel = optionalBoolean(options, 'verifyTunnel', false)
   const handleSignals = optionalBoolean(options, 'handleSignals', true)
@@ -240,7 +275,7 @@ export function validateOptions(raw: unknown): ResolvedOptions {
   const logger = validateLogger(options.logger)
   const signal = options.signal
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw invalid(`Invalid signal ${show(signal)}: expected an AbortSignal.`)
+    throw invalidValue('signal', signal, 'an AbortSignal')
   }
 
   return {

@@ -3,14 +3,45 @@
  * healthy, open the tunnel (and check it through its public URL when `verifyTunnel` is on), and
  * watch it for a close nobody asked for.
  */
+import type { Server } from 'node:net'
 import { safeLog, type Logger } from '@taskapp/core'
 import { waitForHealthy } from '@taskapp/health-checker'
+import { listen, type PortConflictEvent } from '@taskapp/port-manager'
 import type { TunnelLostEvent } from './app-parts'
 import type { StartStep } from './errors'
 import type { ResolvedApp } from './load'
 import type { ResolvedOptions } from './options'
 import type { OpenTunnel } from './tunnel'
 import type { TunnelFactory } from './tunnels'
+import { portConflictMessage } from './start-failure'
+
+/**
+ * Binds the server (the `bind` step) with port-manager's `listen`. A port that was taken is
+ * never passed over silently: `onPortConflict` `'next'` (the port moved) and `'kill'` (a process
+ * was stopped) are logged at INFO and handed to `onConflict` (the app's `port-conflict` event).
+ */
+export async function bindServer(
+  server: Server,
+  options: ResolvedOptions,
+  ctx: { logger: Logger; signal: AbortSignal; onConflict: (event: PortConflictEvent) => void },
+): Promise<number> {
+  return listen(server, {
+    port: options.port,
+    host: options.host,
+    onConflict: options.onPortConflict,
+    allowNonLoopback: options.allowNonLoopback,
+    signal: ctx.signal,
+    onConflictResolved: (event) => {
+      safeLog(
+        ctx.logger,
+        'info',
+        { port: event.port, boundPort: event.boundPort, owner: event.owner, policy: event.policy },
+        portConflictMessage(event),
+      )
+      ctx.onConflict(event)
+    },
+  })
+}
 
 /** What the open step needs from the app being started. */
 export interface OpenTunnelContext {

@@ -5,7 +5,10 @@
  */
 import { messageOf, resolveSynthBackendUrl } from '@taskapp/core'
 import type { TunnelBackend } from '@taskapp/core'
-import { InProcessError } from './errors'
+import { envString, httpUrl, invalid, show, specInstall, specString } from './spec-values'
+import type { CloudflaredInstallSpec } from './spec-values'
+
+export type { CloudflaredInstallSpec } from './spec-values'
 
 /** How the app is reached from outside. */
 export type TunnelMode = 'synthtunnel' | 'quick' | 'named' | 'local' | 'preconfigured'
@@ -41,8 +44,12 @@ export type TunnelSpec =
       readonly mode: 'quick'
       /** Path of the `cloudflared` binary. @default found by `@taskapp/tunnel-cloudflare` */
       readonly cloudflaredPath?: string
-      /** Download `cloudflared` into the cache when it is not found. @default false */
-      readonly install?: boolean
+      /**
+       * When `cloudflared` is not found, download a checksum-verified copy into the cache: `true`
+       * (the latest release), or a {@link CloudflaredInstallSpec} pinning the version and checksum.
+       * @default false
+       */
+      readonly install?: boolean | CloudflaredInstallSpec
     }
   | {
       readonly mode: 'named'
@@ -52,8 +59,8 @@ export type TunnelSpec =
       readonly hostname?: string
       /** Path of the `cloudflared` binary. @default found by `@taskapp/tunnel-cloudflare` */
       readonly cloudflaredPath?: string
-      /** Download `cloudflared` into the cache when it is not found. @default false */
-      readonly install?: boolean
+      /** As for `quick`: download a verified `cloudflared` when it is not found. @default false */
+      readonly install?: boolean | CloudflaredInstallSpec
     }
   | { readonly mode: 'local' }
   | {
@@ -83,13 +90,17 @@ export const TUNNEL_SPEC_KEYS = {
 /** A spec after validation, with environment fallbacks applied and required settings present. */
 export type ResolvedTunnelSpec =
   | { readonly mode: 'synthtunnel'; readonly relayUrl: string; readonly relayApiKey: string | undefined }
-  | { readonly mode: 'quick'; readonly cloudflaredPath: string | undefined; readonly install: boolean }
+  | {
+      readonly mode: 'quick'
+      readonly cloudflaredPath: string | undefined
+      readonly install: boolean | CloudflaredInstallSpec
+    }
   | {
       readonly mode: 'named'
       readonly token: string
       readonly hostname: string
       readonly cloudflaredPath: string | undefined
-      readonly install: boolean
+      readonly install: boolean | CloudflaredInstallSpec
     }
   | { readonly mode: 'local' }
   | {
@@ -122,51 +133,6 @@ export const FLAT_TUNNEL_OPTIONS_WARNING = 'TASKAPP_DEP_FLAT_TUNNEL_OPTIONS'
 
 const HEADER_NAME_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 let warned = false
-
-function invalid(message: string): InProcessError {
-  return new InProcessError('TASKAPP_ERR_INVALID_OPTIONS', message)
-}
-
-function show(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value)
-  if (value === null || typeof value !== 'object') return String(value)
-  return Array.isArray(value) ? 'an array' : 'an object'
-}
-
-function envString(name: string): string | undefined {
-  const value = process.env[name]
-  return value === undefined || value.trim() === '' ? undefined : value
-}
-
-function specString(spec: Record<string, unknown>, key: string, where: string): string | undefined {
-  const value = spec[key]
-  if (value === undefined) return undefined
-  if (typeof value !== 'string' || value.trim() === '') {
-    throw invalid(`Invalid ${where}.${key} ${show(value)}: expected a non-empty string.`)
-  }
-  return value
-}
-
-function specBoolean(spec: Record<string, unknown>, key: string, where: string): boolean {
-  const value = spec[key]
-  if (value === undefined) return false
-  if (typeof value !== 'boolean')
-    throw invalid(`Invalid ${where}.${key} ${show(value)}: expected true or false.`)
-  return value
-}
-
-function httpUrl(where: string, value: string): string {
-  let url: URL
-  try {
-    url = new URL(value)
-  } catch {
-    throw invalid(`Invalid ${where} ${JSON.stringify(value)}: expected an absolute http(s) URL.`)
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw invalid(`Invalid ${where} ${JSON.stringify(value)}: expected an http:// or https:// URL.`)
-  }
-  return value.replace(/\/+$/, '')
-}
 
 function isBackend(value: object): value is TunnelBackend {
   return 'open' in value || 'name' in value
@@ -201,12 +167,14 @@ function specFromFlatKeys(options: Record<string, unknown>): Record<string, unkn
   return spec
 }
 
-function resolveSpec(spec: Record<string, unknown>, where: string): ResolvedTunnelSpec {
+function resolveSpec(spec: Record<string, unknown>, where: string, defaulted = false): ResolvedTunnelSpec {
   const mode = spec.mode
   if (typeof mode !== 'string' || !(TUNNEL_MODES as readonly string[]).includes(mode)) {
-    throw invalid(
-      `Unknown ${where}.mode ${show(mode)}: expected one of ${TUNNEL_MODES.map((m) => `'${m}'`).join(', ')}.`,
-    )
+    const expected = `one of ${TUNNEL_MODES.map((m) => `'${m}'`).join(', ')}`
+    throw invalid(`Unknown ${where}.mode ${show(mode)}: expected ${expected}.`, {
+      option: `${where}.mode`,
+      expected,
+    })
   }
   const allowed: readonly string[] = TUNNEL_SPEC_KEYS[mode as TunnelMode]
   const extra = Object.keys(spec).filter((key) => key !== 'mode' && !allowed.includes(key))
@@ -214,6 +182,7 @@ function resolveSpec(spec: Record<string, unknown>, where: string): ResolvedTunn
     throw invalid(
       `Unknown ${where} key${extra.length > 1 ? 's' : ''} ${extra.join(', ')} for mode '${mode}': ` +
         (allowed.length > 0 ? `it takes ${allowed.join(', ')}.` : 'it takes no other keys.'),
+      { option: `${where}.${extra[0]}` },
     )
   }
   const str = (key: string) => specString(spec, key, where)
@@ -221,13 +190,9 @@ function resolveSpec(spec: Record<string, unknown>, where: string): ResolvedTunn
     case 'local':
       return { mode: 'local' }
     case 'synthtunnel':
-      return resolveSynthTunnel(str, where)
+      return resolveSynthTunnel(str, where, defaulted)
     case 'quick':
-      return {
-        mode: 'quick',
-        cloudflaredPath: str('cloudflaredPath'),
-        install: specBoolean(spec, 'install', where),
-      }
+      return { mode: 'quick', cloudflaredPath: str('cloudflaredPath'), install: specInstall(spec, where) }
     case 'named': {
       const token = str('token') ?? envString('CLOUDFLARE_TUNNEL_TOKEN')
       const hostname = str('hostname') ?? envString('CLOUDFLARE_TUNNEL_HOSTNAME')
@@ -235,6 +200,9 @@ function resolveSpec(spec: Record<string, unknown>, where: string): ResolvedTunn
         throw invalid(
           "tunnel mode 'named' needs a tunnel token and its hostname: pass tunnel: { mode: 'named', token, hostname } " +
             '(or set CLOUDFLARE_TUNNEL_TOKEN and CLOUDFLARE_TUNNEL_HOSTNAME).',
+          token === undefined
+            ? { option: `${where}.token`, env: ['CLOUDFLARE_TUNNEL_TOKEN'] }
+            : { option: `${where}.hostname`, env: ['CLOUDFLARE_TUNNEL_HOSTNAME'] },
         )
       }
       return {
@@ -242,7 +210,7 @@ function resolveSpec(spec: Record<string, unknown>, where: string): ResolvedTunn
         token,
         hostname,
         cloudflaredPath: str('cloudflaredPath'),
-        install: specBoolean(spec, 'install', where),
+        install: specInstall(spec, where),
       }
     }
     case 'preconfigured':
@@ -255,24 +223,38 @@ function resolveSpec(spec: Record<string, unknown>, where: string): ResolvedTunn
  * relay key is known (`relayApiKey` or `SYNTH_API_KEY`), Synth's hosted relay as `@taskapp/core`'s
  * `resolveSynthBackendUrl` finds it (`SYNTH_BACKEND_URL_OVERRIDE`, `SYNTH_BACKEND_URL`, production).
  */
-function resolveSynthTunnel(str: (key: string) => string | undefined, where: string): ResolvedTunnelSpec {
+function resolveSynthTunnel(
+  str: (key: string) => string | undefined,
+  where: string,
+  defaulted: boolean,
+): ResolvedTunnelSpec {
   const relayApiKey = str('relayApiKey') ?? envString('SYNTH_API_KEY')
   const relayUrl = str('relayUrl') ?? envString('TASKAPP_RELAY_URL')
   if (relayUrl !== undefined) {
-    return { mode: 'synthtunnel', relayUrl: httpUrl(`${where}.relayUrl`, relayUrl), relayApiKey }
+    const option = `${where}.relayUrl`
+    return {
+      mode: 'synthtunnel',
+      relayUrl: httpUrl(option, relayUrl, { option, env: ['TASKAPP_RELAY_URL'] }),
+      relayApiKey,
+    }
   }
   if (relayApiKey === undefined) {
     throw invalid(
-      "tunnel mode 'synthtunnel' (the default) needs a relay and a key: set SYNTH_API_KEY for Synth's hosted relay " +
+      `tunnel mode 'synthtunnel'${defaulted ? ' (the default)' : ''} needs a relay and a key: set SYNTH_API_KEY for Synth's hosted relay ` +
         '(SYNTH_BACKEND_URL_OVERRIDE or SYNTH_BACKEND_URL pick another Synth backend), or set TASKAPP_RELAY_URL ' +
         "(or pass tunnel: { mode: 'synthtunnel', relayUrl, relayApiKey }) for a self-hosted relay. " +
         "For no tunnel at all, pass tunnel: { mode: 'local' }.",
+      { option: `${where}.relayApiKey`, env: ['SYNTH_API_KEY', 'TASKAPP_RELAY_URL'] },
     )
   }
   try {
     return { mode: 'synthtunnel', relayUrl: resolveSynthBackendUrl().url, relayApiKey }
   } catch (err) {
-    throw new InProcessError('TASKAPP_ERR_INVALID_OPTIONS', messageOf(err), { cause: err })
+    throw invalid(messageOf(err), {
+      cause: err,
+      option: `${where}.relayUrl`,
+      env: ['SYNTH_BACKEND_URL_OVERRIDE', 'SYNTH_BACKEND_URL'],
+    })
   }
 }
 
@@ -287,19 +269,31 @@ function resolvePreconfigured(str: (key: string) => string | undefined, where: s
     throw invalid(
       "tunnel mode 'preconfigured' needs a URL: pass tunnel: { mode: 'preconfigured', url } or set TASKAPP_URL " +
         '(synth-ai names SYNTH_TASK_APP_URL and SYNTH_CONTAINER_URL are read too).',
+      { option: `${where}.url`, env: PRECONFIGURED_URL_ENV },
     )
   }
   const authHeader = str('authHeader')
   const authToken = str('authToken')
   if ((authHeader === undefined) !== (authToken === undefined)) {
-    throw invalid(`${where}.authHeader and ${where}.authToken go together: pass both or neither.`)
+    throw invalid(`${where}.authHeader and ${where}.authToken go together: pass both or neither.`, {
+      option: `${where}.${authHeader === undefined ? 'authHeader' : 'authToken'}`,
+    })
   }
   if (authHeader !== undefined && !HEADER_NAME_RE.test(authHeader)) {
-    throw invalid(`Invalid ${where}.authHeader ${JSON.stringify(authHeader)}: expected an HTTP header name.`)
+    throw invalid(
+      `Invalid ${where}.authHeader ${JSON.stringify(authHeader)}: expected an HTTP header name.`,
+      {
+        option: `${where}.authHeader`,
+        expected: 'an HTTP header name',
+      },
+    )
   }
   return {
     mode: 'preconfigured',
-    url: httpUrl(str('url') === undefined && fromEnv !== undefined ? fromEnv : `${where}.url`, url),
+    url: httpUrl(str('url') === undefined && fromEnv !== undefined ? fromEnv : `${where}.url`, url, {
+      option: `${where}.url`,
+      env: PRECONFIGURED_URL_ENV,
+    }),
     headers: authHeader !== undefined && authToken !== undefined ? { [authHeader]: authToken } : undefined,
   }
 }
@@ -311,7 +305,12 @@ function resolvePreconfigured(str: (key: string) => string | undefined, where: s
  */
 export function resolveTunnelOption(options: Record<string, unknown>): ResolvedTunnel {
   const value = options.tunnel
-  if (value === undefined) return resolveSpec(specFromFlatKeys(options) ?? { mode: 'synthtunnel' }, 'tunnel')
+  if (value === undefined) {
+    const flat = specFromFlatKeys(options)
+    return flat === undefined
+      ? resolveSpec({ mode: 'synthtunnel' }, 'tunnel', true)
+      : resolveSpec(flat, 'tunnel')
+  }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw invalid(
       `Invalid tunnel ${show(value)}: expected a TunnelBackend ({ name, open(target, { signal }) }) or a spec such as { mode: 'local' }.`,

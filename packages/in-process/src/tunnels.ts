@@ -2,6 +2,7 @@ import { tunnelAddsApiKey } from './caller-headers'
 import { InProcessError, messageOf } from './errors'
 import type { Logger } from './logger'
 import type { ResolvedOptions } from './options'
+import type { CloudflaredInstallSpec } from './spec-values'
 import type { OpenTunnel, TunnelBackend, TunnelTarget } from './tunnel'
 
 /** Loads a module by name. Internal seam: tests swap it to simulate a missing package. */
@@ -184,10 +185,14 @@ export async function prepareTunnel(options: ResolvedOptions): Promise<TunnelFac
   }
 }
 
-function cloudflareBinary(spec: { cloudflaredPath: string | undefined; install: boolean }): object {
+/** The binary options of tunnel-cloudflare: `cloudflaredPath`, and `install` (`true` or what it pins). */
+function cloudflareBinary(spec: {
+  cloudflaredPath: string | undefined
+  install: boolean | CloudflaredInstallSpec
+}): object {
   return {
     ...(spec.cloudflaredPath ? { cloudflaredPath: spec.cloudflaredPath } : {}),
-    ...(spec.install ? { install: true } : {}),
+    ...(spec.install === false ? {} : { install: spec.install }),
   }
 }
 

@@ -21,6 +21,28 @@ export interface PortOwner {
   readonly command: string
 }
 
+/** What `listen` does when the port is taken (its `onConflict` option). */
+export type PortConflictPolicy = 'next' | 'error' | 'kill'
+
+/**
+ * The facts a {@link PortManagerError} carries besides its message, so a caller can word the
+ * error in its own terms (a CLI names its flags, a library its options).
+ */
+export interface PortManagerErrorDetails {
+  /** The underlying error. */
+  cause?: unknown
+  /** The port concerned. */
+  port?: number
+  /** The host it was bound on (or refused). */
+  host?: string
+  /** The process holding the port, when it could be found. */
+  owner?: PortOwner
+  /** The conflict policy in effect (`TASKAPP_ERR_PORT_IN_USE`: `'error'`, or `'kill'` when the port stayed taken). */
+  policy?: PortConflictPolicy
+  /** Bind attempts made (`TASKAPP_ERR_NO_FREE_PORT`). */
+  attempts?: number
+}
+
 /**
  * The one error family of `@taskapp/port-manager`.
  *
@@ -33,16 +55,21 @@ export class PortManagerError extends TaskappError<PortManagerErrorCode> {
   override readonly name = 'PortManagerError'
   /** The port concerned, when there is one. */
   readonly port: number | undefined
+  /** The host concerned, when there is one. */
+  readonly host: string | undefined
   /** The process holding the port, when it could be found. */
   readonly owner: PortOwner | undefined
+  /** The conflict policy in effect, for `TASKAPP_ERR_PORT_IN_USE`. */
+  readonly policy: PortConflictPolicy | undefined
+  /** Bind attempts made, for `TASKAPP_ERR_NO_FREE_PORT`. */
+  readonly attempts: number | undefined
 
-  constructor(
-    code: PortManagerErrorCode,
-    message: string,
-    options: { cause?: unknown; port?: number; owner?: PortOwner } = {},
-  ) {
+  constructor(code: PortManagerErrorCode, message: string, options: PortManagerErrorDetails = {}) {
     super(code, message, options)
     this.port = options.port
+    this.host = options.host
     this.owner = options.owner
+    this.policy = options.policy
+    this.attempts = options.attempts
   }
 }

@@ -2,12 +2,31 @@ import type { Server } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import getPort, { portNumbers } from 'get-port'
 import { PortManagerError } from './errors'
+import type { PortConflictPolicy, PortOwner } from './errors'
 import { findPortOwner, killPortOwner } from './owner'
 import { pollUntil } from './poll'
 import { MAX_PORT, assertCount, assertHost, assertPort } from './validate'
 
 /** What {@link listen} does when the port is taken. */
-export type OnConflict = 'next' | 'error' | 'kill'
+export type OnConflict = PortConflictPolicy
+
+/**
+ * What {@link listen} did about a taken port, given to `onConflictResolved`: with `'next'` it
+ * bound `boundPort` instead of `port`; with `'kill'` it stopped `owner` and bound `port` itself.
+ *
+ * @example
+ * const event: PortConflictEvent = { policy: 'next', port: 8114, host: '127.0.0.1', owner: { pid: 42, command: 'node x.js' }, boundPort: 8115 }
+ */
+export interface PortConflictEvent {
+  readonly policy: 'next' | 'kill'
+  /** The port asked for, found taken. */
+  readonly port: number
+  readonly host: string
+  /** The process that held `port`; `undefined` when it could not be told (other platforms, another user's). */
+  readonly owner: PortOwner | undefined
+  /** The port now bound. */
+  readonly boundPort: number
+}
 
 /** Options of {@link listen}. */
 export interface ListenOptions {
@@ -43,6 +62,14 @@ export interface ListenOptions {
    * @default 5000
    */
   killTimeoutMs?: number
+  /**
+   * Called once after the port asked for was found taken and `listen` bound anyway: another port
+   * (`'next'`) or the same one after stopping its holder (`'kill'`), with the holder's PID and
+   * command, so the caller can say so. Not called when the port was free. Errors it throws are
+   * ignored (the server stays bound).
+   * @default undefined
+   */
+  onConflictResolved?: (event: PortConflictEvent) => void
   /** Abort binding; the server is left unbound. */
   signal?: AbortSignal
 }
@@ -111,16 +138,33 @@ async function bindWhenReleased(
       return false
     }
   }
-  if (!(await pollUntil(attempt, { timeoutMs, signal }))) throw await portInUseError(port, host, lastError)
+  if (!(await pollUntil(attempt, { timeoutMs, signal })))
+    throw await portInUseError(port, host, 'kill', lastError)
 }
 
-async function portInUseError(port: number, host: string, cause: unknown): Promise<PortManagerError> {
+async function portInUseError(
+  port: number,
+  host: string,
+  policy: OnConflict,
+  cause: unknown,
+): Promise<PortManagerError> {
   const owner = await findPortOwner(port)
   return new PortManagerError('TASKAPP_ERR_PORT_IN_USE', inUseMessage(port, host, owner), {
     port,
+    host,
     owner,
+    policy,
     cause,
   })
+}
+
+/** Calls the caller's hook; what it throws is dropped (the server is bound either way). */
+function report(hook: ListenOptions['onConflictResolved'], event: PortConflictEvent): void {
+  try {
+    hook?.(event)
+  } catch {
+    // the caller's hook; the bind succeeded regardless
+  }
 }
 
 /**
@@ -141,6 +185,7 @@ export async function listen(server: Server, options: ListenOptions = {}): Promi
     maxAttempts = 20,
     allowNonLoopback = false,
     killTimeoutMs = 5000,
+    onConflictResolved,
     signal,
   } = options
   assertPort(port)
@@ -164,22 +209,31 @@ export async function listen(server: Server, options: ListenOptions = {}): Promi
   const tried = new Set<number>()
   let candidate = port
   let lastError: unknown
+  // The holder of the port asked for, looked up (only for the hook) when it is first found taken.
+  let firstOwner: PortOwner | undefined
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
     signal?.throwIfAborted()
     try {
       await bindOnce(server, candidate, host, signal)
-      return (server.address() as AddressInfo).port
+      const bound = (server.address() as AddressInfo).port
+      if (attempt > 1) {
+        report(onConflictResolved, { policy: 'next', port, host, owner: firstOwner, boundPort: bound })
+      }
+      return bound
     } catch (err) {
       if (!isAddressInUse(err) || signal?.aborted) throw err
       lastError = err
     }
     tried.add(candidate)
-    if (onConflict === 'error') throw await portInUseError(candidate, host, lastError)
+    if (onConflict === 'error') throw await portInUseError(candidate, host, 'error', lastError)
     if (onConflict === 'kill') {
-      await killPortOwner(candidate, { timeoutMs: killTimeoutMs, signal })
+      const owner = await killPortOwner(candidate, { timeoutMs: killTimeoutMs, signal })
       await bindWhenReleased(server, candidate, host, killTimeoutMs, signal)
-      return (server.address() as AddressInfo).port
+      const bound = (server.address() as AddressInfo).port
+      report(onConflictResolved, { policy: 'kill', port, host, owner, boundPort: bound })
+      return bound
     }
+    if (attempt === 1 && onConflictResolved !== undefined) firstOwner = await findPortOwner(port)
     // 'next': ask for a free port above the one taken; binding it may still lose a race, which
     // the loop absorbs. get-port reserves what it hands out, so racers in one process differ.
     const from = Math.min(candidate + 1, MAX_PORT)
@@ -193,6 +247,6 @@ export async function listen(server: Server, options: ListenOptions = {}): Promi
     'TASKAPP_ERR_NO_FREE_PORT',
     `No free port found on ${host} after ${maxAttempts} attempts starting at ${port}. ` +
       `Raise maxAttempts, choose another port, or pass port: 0 for any free port.`,
-    { port, cause: lastError },
+    { port, host, attempts: maxAttempts, cause: lastError },
   )
 }

@@ -9,6 +9,7 @@ import {
   isPortAvailable,
   killPortOwner,
   listen,
+  type PortConflictEvent,
 } from './index'
 import { disposableServer, holdPortInChild } from './test-helpers'
 
@@ -71,6 +72,11 @@ describe('validation (before any side effect)', () => {
     expect(err).toBeInstanceOf(PortManagerError)
     expect((err as PortManagerError).code).toBe(code)
     expect((err as PortManagerError).message.length).toBeGreaterThan(20)
+  })
+
+  it('a refused host is carried as data, so a caller can word the error its own way', async () => {
+    const err = await listen(disposableServer(), { host: '10.0.0.1' }).catch((e: unknown) => e)
+    expect(err).toMatchObject({ code: 'TASKAPP_ERR_INVALID_HOST', host: '10.0.0.1' })
   })
 
   it('leaves the server unbound after a validation error', async () => {
@@ -155,6 +161,36 @@ describe('listen', () => {
     expect(port).not.toBe(holder.port)
   })
 
+  it("onConflict 'next' tells onConflictResolved which port was taken, by whom, and where it bound", async () => {
+    await using holder = await holdPortInChild()
+    await using server = disposableServer()
+    const events: PortConflictEvent[] = []
+    const port = await listen(server, { port: holder.port, onConflictResolved: (e) => events.push(e) })
+    expect(events).toHaveLength(1)
+    expect(events[0]).toMatchObject({ policy: 'next', port: holder.port, host: '127.0.0.1', boundPort: port })
+    if (process.platform === 'linux') {
+      expect(events[0]?.owner?.pid).toBe(holder.pid)
+      expect(events[0]?.owner?.command).toContain('hold-port.mjs')
+    }
+  })
+
+  it('onConflictResolved is not called for a free port, and a hook that throws does not undo the bind', async () => {
+    await using server = disposableServer()
+    const hook = vi.fn()
+    await listen(server, { port: 0, onConflictResolved: hook })
+    expect(hook).not.toHaveBeenCalled()
+    await using holder = await holdPortInChild()
+    await using second = disposableServer()
+    const port = await listen(second, {
+      port: holder.port,
+      onConflictResolved: () => {
+        throw new Error('hook failed')
+      },
+    })
+    expect(second.listening).toBe(true)
+    expect(port).not.toBe(holder.port)
+  })
+
   it("onConflict 'error' names the port, the PID and command of the holder, and the ways out", async () => {
     await using holder = await holdPortInChild()
     await using server = disposableServer()
@@ -163,6 +199,7 @@ describe('listen', () => {
     const e = err as PortManagerError
     expect(e.code).toBe('TASKAPP_ERR_PORT_IN_USE')
     expect(e.port).toBe(holder.port)
+    expect(e).toMatchObject({ host: '127.0.0.1', policy: 'error' })
     expect(e.owner?.pid).toBe(holder.pid)
     expect(e.owner?.command).toContain('hold-port.mjs')
     expect(e.message).toContain(String(holder.port))
@@ -173,11 +210,19 @@ describe('listen', () => {
     expect(server.listening).toBe(false)
   })
 
-  it("onConflict 'kill' stops the holder and binds the same port", async () => {
+  it("onConflict 'kill' stops the holder and binds the same port, and says whom it stopped", async () => {
     await using holder = await holdPortInChild()
     await using server = disposableServer()
-    const port = await listen(server, { port: holder.port, onConflict: 'kill' })
+    const events: PortConflictEvent[] = []
+    const port = await listen(server, {
+      port: holder.port,
+      onConflict: 'kill',
+      onConflictResolved: (e) => events.push(e),
+    })
     expect(port).toBe(holder.port)
+    expect(events).toHaveLength(1)
+    expect(events[0]).toMatchObject({ policy: 'kill', port: holder.port, boundPort: holder.port })
+    if (process.platform === 'linux') expect(events[0]?.owner?.pid).toBe(holder.pid)
     await vi.waitFor(() => expect(holder.child.exitCode ?? holder.child.signalCode).not.toBeNull(), {
       timeout: 10_000,
       interval: 10,
@@ -218,6 +263,7 @@ describe('listen', () => {
       expect(err).toBeInstanceOf(PortManagerError)
       const e = err as PortManagerError
       expect(e.code).toBe('TASKAPP_ERR_PORT_IN_USE')
+      expect(e.policy).toBe('kill')
       expect([holder.pid, holder.sharerPid]).toContain(e.owner?.pid)
       expect((e.cause as NodeJS.ErrnoException).code).toBe('EADDRINUSE')
       expect(server.listening).toBe(false)
@@ -230,6 +276,7 @@ describe('listen', () => {
     const err = await listen(server, { port: holder.port, maxAttempts: 1 }).catch((e: unknown) => e)
     expect((err as PortManagerError).code).toBe('TASKAPP_ERR_NO_FREE_PORT')
     expect((err as PortManagerError).message).toMatch(/maxAttempts/)
+    expect(err).toMatchObject({ port: holder.port, host: '127.0.0.1', attempts: 1 })
   })
 
   it('rejects with signal.reason when aborted before binding', async () => {

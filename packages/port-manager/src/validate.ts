@@ -50,6 +50,7 @@ export function assertHost(host: unknown, allowNonLoopback = false): asserts hos
     throw new PortManagerError(
       'TASKAPP_ERR_INVALID_HOST',
       `Invalid host ${JSON.stringify(host)}: expected a host name or IP address such as '127.0.0.1'.`,
+      typeof host === 'string' ? { host } : {},
     )
   }
   if (!allowNonLoopback && !isLoopbackHost(host)) {
@@ -57,6 +58,7 @@ export function assertHost(host: unknown, allowNonLoopback = false): asserts hos
       'TASKAPP_ERR_INVALID_HOST',
       `Host '${host}' is not a loopback address, so the task app would be reachable from other machines. ` +
         `Use '127.0.0.1' (the default), or pass allowNonLoopback: true if you really mean to expose it.`,
+      { host },
     )
   }
 }

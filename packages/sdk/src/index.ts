@@ -28,6 +28,8 @@ export {
 export type {
   InProcessTaskAppState,
   TunnelSpec,
+  CloudflaredInstallSpec,
+  InProcessErrorDetails,
   InProcessTaskAppEvents,
   TunnelLostEvent,
   StartStep,
@@ -151,6 +153,8 @@ export {
 } from '@taskapp/port-manager'
 export type {
   PortOwner,
+  PortConflictEvent,
+  PortManagerErrorDetails,
   HostOptions,
   FindAvailablePortOptions,
   ListenOptions,

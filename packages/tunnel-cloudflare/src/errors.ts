@@ -42,6 +42,12 @@ export interface CloudflareTunnelErrorDetails {
   exitCode?: number | null
   /** The signal that ended cloudflared, when one did. */
   exitSignal?: string | null
+  /** `TASKAPP_ERR_CLOUDFLARED_NOT_FOUND` after a search: the install cache looked in (where `install: true` puts a copy). */
+  installDir?: string
+  /** `TASKAPP_ERR_CLOUDFLARED_NOT_FOUND` for an explicit path: the path that is not an executable file. */
+  cloudflaredPath?: string
+  /** Where that path came from: the `cloudflaredPath` option, or the `CLOUDFLARED_PATH` variable. */
+  pathSource?: 'option' | 'env'
 }
 
 /**
@@ -65,12 +71,25 @@ export class CloudflareTunnelError extends TaskappError<CloudflareTunnelErrorCod
   readonly exitCode: number | null | undefined
   /** The signal that ended cloudflared, when one did. */
   readonly exitSignal: string | null | undefined
+  /**
+   * `TASKAPP_ERR_CLOUDFLARED_NOT_FOUND` after a search (option, `CLOUDFLARED_PATH`, `PATH`, cache):
+   * the install cache looked in. A caller can word the fix in its own terms from this (the
+   * `taskapp` CLI says `--install-cloudflared`, `InProcessTaskApp` says `tunnel: { install: true }`).
+   */
+  readonly installDir: string | undefined
+  /** `TASKAPP_ERR_CLOUDFLARED_NOT_FOUND` for an explicit path: the path that is not an executable file. */
+  readonly cloudflaredPath: string | undefined
+  /** Where {@link CloudflareTunnelError.cloudflaredPath} came from: the option, or `CLOUDFLARED_PATH`. */
+  readonly pathSource: 'option' | 'env' | undefined
 
   constructor(code: CloudflareTunnelErrorCode, message: string, details: CloudflareTunnelErrorDetails = {}) {
     super(code, message, details)
     this.lines = details.lines ?? []
     this.exitCode = details.exitCode
     this.exitSignal = details.exitSignal
+    this.installDir = details.installDir
+    this.cloudflaredPath = details.cloudflaredPath
+    this.pathSource = details.pathSource
   }
 }
 

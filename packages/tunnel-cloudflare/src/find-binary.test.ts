@@ -45,15 +45,17 @@ describe.skipIf(process.platform === 'win32')('findCloudflared', () => {
   })
 
   it.each([
-    { what: 'option', opts: (p: string) => ({ cloudflaredPath: p, env: {} }) },
-    { what: 'CLOUDFLARED_PATH', opts: (p: string) => ({ env: { CLOUDFLARED_PATH: p } }) },
-  ])('an explicit $what that is not executable is an error, not a fallback', async ({ opts }) => {
+    { what: 'option', source: 'option', opts: (p: string) => ({ cloudflaredPath: p, env: {} }) },
+    { what: 'CLOUDFLARED_PATH', source: 'env', opts: (p: string) => ({ env: { CLOUDFLARED_PATH: p } }) },
+  ])('an explicit $what that is not executable is an error, not a fallback', async ({ opts, source }) => {
     const { root, exe } = await layout()
     const bad = await exe(join(root, 'cloudflared'), 0o644)
     const err = await findCloudflared(opts(bad)).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(CloudflareTunnelError)
     expect((err as CloudflareTunnelError).code).toBe('TASKAPP_ERR_CLOUDFLARED_NOT_FOUND')
     expect((err as CloudflareTunnelError).message).toContain(bad)
+    // the facts, for callers that word the error their own way
+    expect(err).toMatchObject({ cloudflaredPath: bad, pathSource: source, installDir: undefined })
   })
 
   it('open() without a binary rejects with TASKAPP_ERR_CLOUDFLARED_NOT_FOUND naming install: true', async () => {
@@ -64,6 +66,7 @@ describe.skipIf(process.platform === 'win32')('findCloudflared', () => {
     expect(err).toMatchObject({ name: 'CloudflareTunnelError', code: 'TASKAPP_ERR_CLOUDFLARED_NOT_FOUND' })
     expect((err as Error).message).toContain('install: true')
     expect((err as Error).message).toContain(join(root, 'empty'))
+    expect(err).toMatchObject({ installDir: join(root, 'empty'), cloudflaredPath: undefined })
   })
 
   it('defaultInstallDir honours XDG_CACHE_HOME', () => {

@@ -83,11 +83,13 @@ export interface FoundCloudflared {
   readonly source: 'option' | 'env' | 'path' | 'cache'
 }
 
-function notFound(what: string, path: string): CloudflareTunnelError {
+function notFound(source: 'option' | 'env', path: string): CloudflareTunnelError {
+  const what = source === 'option' ? 'the cloudflaredPath option' : 'CLOUDFLARED_PATH'
   return new CloudflareTunnelError(
     'TASKAPP_ERR_CLOUDFLARED_NOT_FOUND',
     `cloudflared was not found at ${path} (from ${what}), or it is not an executable file. Fix the path, ` +
       `or remove it to let taskapp search PATH and its install cache.`,
+    { cloudflaredPath: path, pathSource: source },
   )
 }
 
@@ -109,12 +111,12 @@ export async function findCloudflared(
   if (options.cloudflaredPath !== undefined) {
     if (await isExecutable(options.cloudflaredPath))
       return { path: options.cloudflaredPath, source: 'option' }
-    throw notFound('the cloudflaredPath option', options.cloudflaredPath)
+    throw notFound('option', options.cloudflaredPath)
   }
   const fromEnv = env.CLOUDFLARED_PATH
   if (fromEnv !== undefined && fromEnv !== '') {
     if (await isExecutable(fromEnv)) return { path: fromEnv, source: 'env' }
-    throw notFound('CLOUDFLARED_PATH', fromEnv)
+    throw notFound('env', fromEnv)
   }
   const name = binaryName()
   for (const dir of (env.PATH ?? env.Path ?? '').split(delimiter)) {
@@ -145,6 +147,8 @@ export function cloudflaredNotFoundError(installDir: string): CloudflareTunnelEr
     'cloudflared was not found (looked at the cloudflaredPath option, CLOUDFLARED_PATH, PATH and the install ' +
       `cache ${installDir}). Install it (https://developers.cloudflare.com/cloudflare-one/connections/connect-networks/downloads/, ` +
       'e.g. `brew install cloudflared` or the .deb from the releases page), point the cloudflaredPath option or ' +
-      'CLOUDFLARED_PATH at it, or pass `install: true` to let taskapp download a checksum-verified copy into the cache.',
+      'CLOUDFLARED_PATH at it, or pass `install: true` (an option of cloudflareQuickTunnel and cloudflareNamedTunnel) ' +
+      'to let taskapp download a checksum-verified copy into the cache.',
+    { installDir },
   )
 }

@@ -135,7 +135,10 @@ describe('parseCommand: serve', () => {
       mode: 'synthtunnel',
       relayApiKey: 'synth-key',
     })
-    expect(serve([], { TASKAPP_RELAY_API_KEY: 'self-hosted' })).toEqual({ mode: 'synthtunnel' })
+    // ...so a self-hosted key alone is no key for Synth: bad usage, saying why.
+    expect(() => serve([], { TASKAPP_RELAY_API_KEY: 'self-hosted' })).toThrow(
+      /TASKAPP_RELAY_API_KEY is a self-hosted relay's key and is never sent to Synth/,
+    )
     expect(serve([], { SYNTH_API_KEY: 'synth-key' })).toEqual({
       mode: 'synthtunnel',
       relayApiKey: 'synth-key',
@@ -214,7 +217,7 @@ describe('parseCommand: serve', () => {
       argv: ['serve', 'a.ts', '--tunnel', 'ngrok'],
       message: /--tunnel must be one of local, quick, named, synthtunnel, preconfigured, got "ngrok"/,
     },
-    { argv: ['serve', 'a.ts', '--bogus'], message: /Unknown option '--bogus'/ },
+    { argv: ['serve', 'a.ts', '--bogus'], message: /unknown option --bogus\.$/m },
     {
       argv: ['serve', 'a.ts', '--relay-url', 'not a url', '--tunnel', 'synthtunnel'],
       message: /--relay-url must be an absolute URL/,
@@ -369,7 +372,7 @@ describe('parseCommand: check', () => {
       message: /--header must look like "Name: value"/,
     },
     { argv: ['check', 'http://127.0.0.1:1', '-H', 'bad name: v'], message: /--header must look like/ },
-    { argv: ['check', 'http://127.0.0.1:1', '--port', '1'], message: /Unknown option '--port'/ },
+    { argv: ['check', 'http://127.0.0.1:1', '--port', '1'], message: /unknown option --port\.$/m },
   ])('$argv → usage error', ({ argv, message }) => {
     const err = usageError(argv)
     expect(err.message).toMatch(message)

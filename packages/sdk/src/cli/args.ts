@@ -8,6 +8,7 @@
  * in the tables of `flags.ts`; this file adds the positionals and the rules between flags.
  */
 import { TUNNEL_SPEC_KEYS, type TunnelSpec } from '@taskapp/in-process'
+import { isLoopbackHost } from '@taskapp/port-manager'
 import {
   flagContext,
   parseFlags,
@@ -30,6 +31,8 @@ import {
   type PORT_CONFLICT_POLICIES,
   type TunnelModeFlag,
 } from './flags'
+import { nonLoopbackHost, relayKeyNeeded } from './render-error'
+import { closest } from './suggest'
 
 export type { CliEnv, FlagHooks } from './flag-table'
 export { DEFAULTS, LOG_LEVELS, PORT_CONFLICT_POLICIES, TUNNEL_MODES } from './flags'
@@ -150,7 +153,9 @@ function flagsOrHelp(
 function tunnelSpec(mode: TunnelModeFlag, values: Record<string, unknown>): ServeCommand['tunnel'] {
   const given = pick(values, 'tunnel')
   const spec: Record<string, unknown> = { mode }
-  for (const key of TUNNEL_SPEC_KEYS[mode]) if (given[key] !== undefined) spec[key] = given[key]
+  // `false` is a toggle left off (`--install-cloudflared`): the spec's own default.
+  for (const key of TUNNEL_SPEC_KEYS[mode])
+    if (given[key] !== undefined && given[key] !== false) spec[key] = given[key]
   return spec as ServeCommand['tunnel']
 }
 
@@ -231,12 +236,25 @@ function parseServe(args: readonly string[], env: CliEnv, hooks: FlagHooks): Ser
       )
     }
   }
+  if (!values.allowNonLoopback && !isLoopbackHost(values.host)) {
+    throw usage('serve', nonLoopbackHost(values.host, 'the task app'))
+  }
+  if (values['tunnel.install'] && mode !== 'quick' && mode !== 'named') {
+    throw usage(
+      'serve',
+      `--install-cloudflared only applies to --tunnel quick or named (the tunnel is ${mode}).`,
+    )
+  }
+  const tunnel = withoutSelfHostedKeyForSynth(tunnelSpec(mode, values), sources['tunnel.relayApiKey'], env)
+  if (tunnel.mode === 'synthtunnel' && tunnel.relayApiKey === undefined) {
+    throw usage('serve', relayKeyNeeded(tunnel.relayUrl, sources['tunnel.relayApiKey'] === 'env'))
+  }
   const { verbose, ...fields } = pick(values)
   return {
     command: 'serve',
     file,
     ...fields,
-    tunnel: withoutSelfHostedKeyForSynth(tunnelSpec(mode, values), sources['tunnel.relayApiKey'], env),
+    tunnel,
     ...(fields.apiKey !== undefined && {
       apiKeyFrom: sources.apiKey === 'flag' || sources.apiKey === 'file' ? sources.apiKey : 'env',
     }),
@@ -262,6 +280,9 @@ function parseRelay(args: readonly string[], env: CliEnv, hooks: FlagHooks): Rel
   if (parsed.positionals.length > 0)
     throw usage('relay', `takes no positional arguments, got: ${parsed.positionals.join(' ')}.`)
   const { values } = resolveFlags('relay', RELAY_FLAGS, parsed.given, env, hooks)
+  if (!values.allowNonLoopback && !isLoopbackHost(values.host)) {
+    throw usage('relay', nonLoopbackHost(values.host, 'the relay'))
+  }
   const { verbose, ...fields } = pick(values)
   return { command: 'relay', ...fields, logLevel: verbose ? 'debug' : fields.logLevel }
 }
@@ -275,6 +296,20 @@ function parseInit(args: readonly string[], env: CliEnv, hooks: FlagHooks): Init
     )
   const { values } = resolveFlags('init', INIT_FLAGS, parsed.given, env, hooks)
   return { command: 'init', dir: parsed.positionals[0] ?? '.', ...pick(values) }
+}
+
+/** The message for an unknown first word: a command, or an option that belongs after one. */
+function unknownFirst(first: string): string {
+  if (first.startsWith('-')) {
+    const match = first.startsWith('--') ? closest(first.slice(2), ['help', 'version']) : undefined
+    return match === undefined
+      ? `unknown option "${first}" (options come after the command).`
+      : `unknown option "${first}"; did you mean --${match}?`
+  }
+  const match = closest(first, COMMANDS)
+  return match === undefined
+    ? `unknown command "${first}"; use one of ${COMMANDS.join(', ')}.`
+    : `unknown command "${first}"; did you mean ${match}?`
 }
 
 /**
@@ -295,7 +330,11 @@ export function parseCommand(argv: readonly string[], env: CliEnv = {}, hooks: F
     const [topic, ...extra] = rest
     if (topic === undefined) return { command: 'help' }
     if (extra.length > 0 || !(COMMANDS as readonly string[]).includes(topic)) {
-      throw usage(undefined, `unknown help topic "${rest.join(' ')}"; try one of ${COMMANDS.join(', ')}.`)
+      const match = extra.length === 0 ? closest(topic, COMMANDS) : undefined
+      throw usage(
+        undefined,
+        `unknown help topic "${rest.join(' ')}"; ${match === undefined ? `try one of ${COMMANDS.join(', ')}` : `did you mean ${match}?`}`,
+      )
     }
     return { command: 'help', topic: topic as CommandName }
   }
@@ -309,11 +348,6 @@ export function parseCommand(argv: readonly string[], env: CliEnv = {}, hooks: F
     case 'init':
       return parseInit(rest, env, hooks)
     default:
-      throw usage(
-        undefined,
-        first.startsWith('-')
-          ? `unknown option "${first}" (options come after the command).`
-          : `unknown command "${first}"; use one of ${COMMANDS.join(', ')}.`,
-      )
+      throw usage(undefined, unknownFirst(first))
   }
 }

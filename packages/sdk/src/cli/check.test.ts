@@ -169,7 +169,7 @@ describe('taskapp check on a closed port', () => {
     const status = await runCli(['check', url, '--wait', '--timeout', '300'], io, {}, new FakeProcess())
     expect(status).toBe(1)
     expect(io.out()).toBe(
-      `✗ unhealthy  ${url}/health  not healthy within 300 ms: nothing is listening at ${host} (connection refused)\n`,
+      `✗ unhealthy  ${url}/health  not healthy within --timeout 300 ms: nothing is listening at ${host} (connection refused)\n`,
     )
   })
 })

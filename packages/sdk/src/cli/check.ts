@@ -10,6 +10,7 @@ import {
   type SentCredentials,
 } from './check-diagnosis'
 import type { CliIo } from './output'
+import { renderError } from './render-error'
 
 /** What `taskapp check --json` prints. */
 export interface CheckReport {
@@ -71,15 +72,15 @@ async function readInfo(
 /** Why `waitForHealthy` gave up: from what its last probe saw. */
 function waitFailure(err: unknown, healthUrl: string, timeoutMs: number, sent: SentCredentials): Diagnosis {
   if (!(err instanceof HealthCheckError) || err.last === undefined) {
-    return { reason: 'no_answer', message: err instanceof Error ? err.message : String(err) }
+    return { reason: 'no_answer', message: renderError(err, { command: 'check' }).message }
   }
   const { status, body, error } = err.last
   let seen: Diagnosis
   if (status !== undefined) seen = diagnoseAnswer('/health', status, body, sent)
   else if (error !== undefined) seen = diagnoseNoAnswer(healthUrl, error)
-  else return { reason: 'no_answer', message: err.message }
+  else return { reason: 'no_answer', message: renderError(err, { command: 'check' }).message }
   return err.code === 'TASKAPP_ERR_HEALTH_TIMEOUT'
-    ? { reason: seen.reason, message: `not healthy within ${timeoutMs} ms: ${seen.message}` }
+    ? { reason: seen.reason, message: `not healthy within --timeout ${timeoutMs} ms: ${seen.message}` }
     : seen
 }
 

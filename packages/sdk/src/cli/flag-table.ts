@@ -11,6 +11,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { SdkError } from '../errors'
 import { formatFlagRows } from './help-from-table'
 import { fileCompanion, fileFlagName, resolveSecretFlag, secretOf } from './secret-flags'
+import { unknownOption } from './suggest'
 
 export { flagNotes } from './help-from-table'
 
@@ -309,8 +310,11 @@ export function parseFlags(command: string, table: FlagTable, args: readonly str
     return { help: values.help === true, positionals, given: values }
   } catch (cause) {
     const raw = cause instanceof Error ? cause.message : String(cause)
-    // Node's parseArgs messages: keep the first sentence ("Unknown option '--x'", "Option '--port
-    // <value>' argument missing"), drop its advice about '--' positionals.
+    const unknown = /^Unknown option '(-[^']*)'/.exec(raw)?.[1]
+    const names = flagRows(table).map((flag) => flag.name)
+    if (unknown !== undefined) throw usage(command, unknownOption(unknown, names))
+    // Node's other parseArgs messages: keep the first sentence ("Option '--port <value>'
+    // argument missing"), drop its advice about '--' positionals.
     const message = raw.split('\n')[0]?.replace(/\. To specify a positional argument.*$/, '') ?? raw
     throw usage(command, `${message}.`)
   }

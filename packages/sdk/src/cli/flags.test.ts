@@ -32,7 +32,11 @@ const KEYS_B = generateContainerKeyPair({ kid: 'b' }).trusted
 const SAMPLES: Record<string, { a: string; b: string; with?: string[] }> = {
   'serve --port': { a: '9001', b: '9002' },
   'serve --tunnel': { a: 'quick', b: 'local' },
-  'serve --relay-url': { a: 'http://127.0.0.1:1', b: 'https://relay.example.com' },
+  'serve --relay-url': {
+    a: 'http://127.0.0.1:1',
+    b: 'https://relay.example.com',
+    with: ['--relay-api-key', 'k'],
+  },
   'serve --relay-api-key': { a: 'key-a', b: 'key-b', with: ['--relay-url', 'http://127.0.0.1:1'] },
   'serve --api-key': { a: 'app-a', b: 'app-b' },
   'serve --public-url': {

@@ -190,9 +190,9 @@ export const SERVE_FLAGS = {
   host: option({
     name: 'host',
     value: '<host>',
-    help: 'interface to bind',
+    help: 'interface to bind; loopback only unless --allow-non-loopback',
     default: DEFAULTS.host,
-    parse: text,
+    parse: key,
   }),
   allowNonLoopback: toggle({
     name: 'allow-non-loopback',
@@ -282,6 +282,10 @@ export const SERVE_FLAGS = {
     env: ['CLOUDFLARE_TUNNEL_HOSTNAME'],
     parse: text,
   }),
+  'tunnel.install': toggle({
+    name: 'install-cloudflared',
+    help: 'quick/named: download cloudflared (checksum-verified) if CLOUDFLARED_PATH, PATH and the cache have none',
+  }),
   onPortConflict: option({
     name: 'on-port-conflict',
     value: '<p>',
@@ -344,10 +348,10 @@ export const RELAY_FLAGS = {
   host: option({
     name: 'host',
     value: '<host>',
-    help: 'interface to bind',
+    help: 'interface to bind; loopback only unless --allow-non-loopback',
     env: ['TASKAPP_RELAY_HOST'],
     default: DEFAULTS.host,
-    parse: text,
+    parse: key,
   }),
   allowNonLoopback: toggle({
     name: 'allow-non-loopback',

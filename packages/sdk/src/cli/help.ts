@@ -16,7 +16,8 @@ Usage:
   taskapp help <command>           help for one command
   taskapp --version                print the version
 
-Exit status: 0 ok, 1 failure (start failed, app unhealthy), 2 bad usage,
+Exit status: 0 ok, 1 failure (start failed, app unhealthy), 2 bad usage (found before
+anything starts: an unknown or mistyped flag, a bad value, flags that do not go together),
 130/143 stopped by SIGINT/SIGTERM.`
 
 const SERVE = `Usage: taskapp serve <file> [options]

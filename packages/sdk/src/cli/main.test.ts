@@ -1,13 +1,15 @@
 import { fileURLToPath } from 'node:url'
 import { createTaskApp } from '@taskapp/task-server'
 import { createRelayServer } from '@taskapp/tunnel-synth/relay'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished, vi } from 'vitest'
 import pkg from '../../package.json' with { type: 'json' }
 import { listenLoopback } from '@taskapp/test-utils'
 import { FakeProcess, captureIo } from '../test-helpers'
 import { buildConfig } from '../fixtures/echo-app'
 import { runCheckProbe } from './check'
+import { parseCommand, type ServeCommand } from './args'
 import { runCli } from './main'
+import { runServe } from './serve'
 import { createCliLogger, Progress, redactSecret } from './output'
 
 const ECHO_APP = fileURLToPath(new URL('../fixtures/echo-app.ts', import.meta.url))
@@ -148,13 +150,41 @@ describe('taskapp serve in-process (fake process for signals)', () => {
     await expect.poll(() => relay.stats().agents, { timeout: 20_000, interval: 10 }).toBe(0)
   })
 
-  it('a start failure exits 1 with the code and cause, and removes its signal listeners', async () => {
+  it('a start failure exits 1 with one line saying why and the code, and removes its signal listeners', async () => {
     const io = captureIo()
     const proc = new FakeProcess()
     const status = await runCli(['serve', '/nonexistent/app.ts', '--port', '0'], io, {}, proc)
     expect(status).toBe(1)
-    expect(io.err()).toMatch(/could not start \/nonexistent\/app\.ts \[TASKAPP_ERR_TASK_APP_NOT_FOUND\]/)
+    expect(io.err()).toBe(
+      '✗ starting /nonexistent/app.ts (local tunnel): the task app file /nonexistent/app.ts does not exist. ' +
+        '[TASKAPP_ERR_TASK_APP_NOT_FOUND]\n',
+    )
     expect(proc.listenerCount('SIGINT') + proc.listenerCount('SIGTERM')).toBe(0)
+  })
+})
+
+describe('taskapp serve: what is bad usage and what is not', () => {
+  it('a rule the flags could not check, broken only while starting, is a start failure (exit 1), not usage', async () => {
+    // A hand-made command the parser would have refused: a relay URL and no key anywhere.
+    vi.stubEnv('SYNTH_API_KEY', undefined)
+    onTestFinished(() => {
+      vi.unstubAllEnvs()
+    })
+    await using relay = await createRelayServer({ port: 0, host: '127.0.0.1' })
+    const parsed = parseCommand(['serve', ECHO_APP, '--port', '0', '-t', 'local']) as ServeCommand
+    const cmd: ServeCommand = { ...parsed, tunnel: { mode: 'synthtunnel', relayUrl: relay.url } }
+    const io = captureIo()
+    expect(await runServe(cmd, io, new FakeProcess())).toBe(1)
+    const lines = io
+      .err()
+      .split('\n')
+      .filter((l) => l !== '')
+    expect(lines).toHaveLength(2)
+    expect(lines[1]).toMatch(
+      new RegExp(
+        `^✗ starting .*echo-app\\.ts \\(synthtunnel tunnel\\): the relay at ${relay.url.replace(/\./g, '\\.')} needs its key: --relay-api-key-file <path> or TASKAPP_RELAY_API_KEY .*\\[TASKAPP_ERR_SYNTH_API_KEY_MISSING\\]$`,
+      ),
+    )
   })
 })
 
@@ -207,5 +237,30 @@ describe('output helpers', () => {
     const off = captureIo()
     new Progress(off, false).step('x')
     expect(off.err()).toBe('')
+  })
+
+  it('a note is a line of its own (on a TTY the step line is redrawn under it); a failure shows even with progress off', () => {
+    const io = captureIo()
+    const progress = new Progress(io, true)
+    progress.note('before any step')
+    progress.step('starting')
+    progress.note('port 1 is taken')
+    progress.fail('boom')
+    expect(io.err()).toBe('· before any step\n… starting\n· port 1 is taken\n✗ starting: boom\n')
+    const tty = captureIo(true)
+    const ticking = new Progress(tty, true)
+    ticking.step('starting')
+    ticking.note('port 1 is taken')
+    ticking.done()
+    const clear = '\r\x1b[2K' // back to the line start, erase it
+    expect(tty.err().replace(/\(\d+ ms\)/, '(N ms)')).toBe(
+      `… starting${clear}· port 1 is taken\n… starting${clear}✓ starting (N ms)\n`,
+    )
+    const off = captureIo()
+    const quiet = new Progress(off, false)
+    quiet.note('not shown')
+    quiet.fail('not shown either')
+    quiet.fail('shown', { always: true, label: 'starting x' })
+    expect(off.err()).toBe('✗ starting x: shown\n')
   })
 })

@@ -4,9 +4,10 @@
  */
 import pkg from '../../package.json' with { type: 'json' }
 import { SdkError } from '../errors'
-import { parseCommand, type CliEnv } from './args'
+import { COMMANDS, parseCommand, type CliEnv, type CommandName } from './args'
 import { helpText } from './help'
 import type { CliIo } from './output'
+import { renderError } from './render-error'
 import type { ServeProcess } from './serve'
 
 /** The CLI's version (the sdk package's). */
@@ -52,8 +53,15 @@ export async function runCli(
       io.stderr.write(`${err.message}\n`)
       return err.code === 'TASKAPP_ERR_CLI_USAGE' ? 2 : 1
     }
-    const e = err as { code?: string; message?: string }
-    io.stderr.write(`taskapp: ${e.code ? `[${e.code}] ` : ''}${e.message ?? String(err)}\n`)
-    return 1
+    // Anything else a command let through: once, in the CLI's words.
+    const command = (COMMANDS as readonly string[]).includes(argv[0] ?? '')
+      ? (argv[0] as CommandName)
+      : undefined
+    const r = renderError(err, { command })
+    io.stderr.write(
+      `taskapp${command === undefined ? '' : ` ${command}`}: ${r.message}${r.code === undefined ? '' : ` [${r.code}]`}` +
+        `${r.cause === undefined ? '' : `\n  cause: ${r.cause}`}\n`,
+    )
+    return r.usage ? 2 : 1
   }
 }

@@ -136,14 +136,28 @@ export class Progress {
     this.#io.stderr.write(this.#io.stderr.isTTY === true ? `\r\x1b[2K${line}\n` : `${line}\n`)
   }
 
-  /** Ends the current step as failed. */
-  fail(reason: string): void {
+  /**
+   * Ends the current step as failed: `✗ <label>: <reason>`. With `always`, the line is written
+   * even when progress is off (a failure must be seen), naming `label` when no step runs.
+   */
+  fail(reason: string, options: { readonly always?: boolean; readonly label?: string } = {}): void {
     this.#stopTicker()
-    const step = this.#step
+    const label = this.#step?.label ?? options.label
     this.#step = undefined
-    if (step === undefined || !this.#enabled) return
-    const line = `✗ ${step.label}: ${reason}`
+    if (label === undefined || (!this.#enabled && options.always !== true)) return
+    const line = `✗ ${label}: ${reason}`
     this.#io.stderr.write(this.#io.stderr.isTTY === true ? `\r\x1b[2K${line}\n` : `${line}\n`)
+  }
+
+  /** A line about the current step (`· port 8114 is taken ...`); on a TTY the step line is redrawn below it. */
+  note(text: string): void {
+    if (!this.#enabled) return
+    const step = this.#step
+    if (this.#io.stderr.isTTY === true && step !== undefined) {
+      this.#io.stderr.write(`\r\x1b[2K· ${text}\n… ${step.label}`)
+    } else {
+      this.#io.stderr.write(`· ${text}\n`)
+    }
   }
 
   #stopTicker(): void {

@@ -1,12 +1,11 @@
 /** `taskapp relay`: run a self-hosted SynthTunnel relay until SIGINT/SIGTERM. */
 import { createFileLeaseStore, createRelayServer, relayOptionsFromEnv } from '@taskapp/tunnel-synth/relay'
 import type { CliEnv, RelayCommand } from './args'
-import { SdkError } from '../errors'
 import { createCliLogger, redactSecret, type CliIo } from './output'
+import { renderError } from './render-error'
 import type { ServeProcess } from './serve'
 
 const EXIT_ON_SIGNAL = { SIGINT: 130, SIGTERM: 143 } as const
-const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
 
 /**
  * Runs `taskapp relay`: starts the relay, prints its URL (and a generated API key when none was
@@ -23,12 +22,6 @@ export async function runRelay(
   proc: ServeProcess,
   env: CliEnv = {},
 ): Promise<number> {
-  if (!cmd.allowNonLoopback && !LOOPBACK.has(cmd.host)) {
-    throw new SdkError(
-      'TASKAPP_ERR_CLI_USAGE',
-      `taskapp relay: --host ${cmd.host} is not loopback; add --allow-non-loopback to expose the relay on it.\nRun \`taskapp relay --help\` for usage.`,
-    )
-  }
   const logger = createCliLogger(cmd.logLevel, io)
   let received: 'SIGINT' | 'SIGTERM' | undefined
   let wake!: () => void
@@ -58,9 +51,10 @@ export async function runRelay(
         ...(cmd.leaseFile !== undefined && { leaseStore: createFileLeaseStore(cmd.leaseFile) }),
       })
     } catch (err) {
-      const e = err as { code?: string; message?: string }
+      const r = renderError(err, { command: 'relay' })
       io.stderr.write(
-        `taskapp relay: could not start${e.code ? ` [${e.code}]` : ''}: ${e.message ?? String(err)}\n`,
+        `taskapp relay: could not start: ${r.message}${r.code === undefined ? '' : ` [${r.code}]`}` +
+          `${r.cause === undefined ? '' : `\n  cause: ${r.cause}`}\n`,
       )
       return 1
     }

@@ -5,7 +5,9 @@
 import { resolve } from 'node:path'
 import { InProcessTaskApp, type InProcessTaskAppOptions, type TunnelSpec } from '@taskapp/in-process'
 import type { ServeCommand } from './args'
+import { usage } from './flag-table'
 import { createCliLogger, Progress, redactSecret, type CliIo, type CliLogger } from './output'
+import { describeOwner, renderError } from './render-error'
 
 /** What `taskapp serve --json` prints once the app is running. */
 export interface ServeReport {
@@ -156,18 +158,48 @@ function watchSignals(io: CliIo, proc: ServeProcess, progress: Progress): Signal
   }
 }
 
-/** Prints why `cmd.file` could not start and returns exit status 1. */
-function couldNotStart(cmd: ServeCommand, io: CliIo, err: unknown): number {
-  const e = err as { code?: string; message?: string; cause?: { message?: string } }
-  io.stderr.write(
-    `taskapp serve: could not start ${cmd.file}${e.code ? ` [${e.code}]` : ''}: ${e.message ?? String(err)}` +
-      `${e.cause?.message ? `\n  cause: ${e.cause.message}` : ''}\n`,
-  )
+/** The progress label of the start. */
+function startLabel(cmd: ServeCommand): string {
+  return `starting ${cmd.file} (${cmd.tunnel.mode} tunnel)`
+}
+
+/**
+ * Prints why `cmd.file` could not start, once, in the CLI's words, and returns the exit status:
+ * 2 for an option the flags set wrong, found before anything started (`taskapp serve: ...` and
+ * the pointer to `--help`), else 1 with one `✗ starting ...: <why> [code]` line (and `cause:`
+ * when it adds something).
+ */
+function couldNotStart(
+  cmd: ServeCommand,
+  io: CliIo,
+  progress: Progress,
+  err: unknown,
+  when: 'before-start' | 'starting',
+): number {
+  const rendered = renderError(err, { command: 'serve', serve: cmd })
+  if (rendered.usage && when === 'before-start') {
+    io.stderr.write(`${usage('serve', rendered.message).message}\n`)
+    return 2
+  }
+  const code = rendered.code === undefined ? '' : ` [${rendered.code}]`
+  const cause = rendered.cause === undefined ? '' : `\n  cause: ${rendered.cause}`
+  progress.fail(`${rendered.message}${code}${cause}`, { always: true, label: startLabel(cmd) })
   return 1
 }
 
-/** Logs the app's `tunnel-lost` and `error` events. */
-function logAppEvents(app: InProcessTaskApp, logger: CliLogger): void {
+/**
+ * Logs the app's `tunnel-lost` and `error` events, and shows a taken port it moved from or a
+ * holder it stopped as a progress line (the INFO log line says it when INFO is on).
+ */
+function logAppEvents(app: InProcessTaskApp, logger: CliLogger, progress: Progress): void {
+  app.on('port-conflict', (event) => {
+    if (logger.isLevelEnabled('info')) return
+    progress.note(
+      event.policy === 'next'
+        ? `port ${event.port} is taken by ${describeOwner(event.owner)}: serving on ${event.boundPort}`
+        : `stopped ${describeOwner(event.owner)}, which held port ${event.port} (--on-port-conflict kill)`,
+    )
+  })
   app.on('tunnel-lost', (event) => {
     logger.warn(
       { url: event.url, tunnel: event.tunnel, err: event.error },
@@ -238,8 +270,8 @@ function printReport(cmd: ServeCommand, io: CliIo, report: ServeReport, apiKey: 
 
 /**
  * Runs `taskapp serve`: resolves to the exit status once the app has stopped (130 after
- * SIGINT, 143 after SIGTERM, 1 when it could not start). A second signal during the stop exits
- * at once.
+ * SIGINT, 143 after SIGTERM, 1 when it could not start, 2 when a flag set an option wrong). A
+ * second signal during the stop exits at once.
  *
  * @example
  * ```ts
@@ -257,10 +289,10 @@ export async function runServe(cmd: ServeCommand, io: CliIo, proc: ServeProcess)
       // The constructor validates every option (and that the file exists) before anything starts.
       app = new InProcessTaskApp({ ...serveOptions(cmd, logger), signal: signals.signal })
     } catch (err) {
-      return couldNotStart(cmd, io, err)
+      return couldNotStart(cmd, io, progress, err, 'before-start')
     }
-    logAppEvents(app, logger)
-    progress.step(`starting ${cmd.file} (${cmd.tunnel.mode} tunnel)`)
+    logAppEvents(app, logger, progress)
+    progress.step(startLabel(cmd))
     try {
       await app.start()
     } catch (err) {
@@ -269,8 +301,7 @@ export async function runServe(cmd: ServeCommand, io: CliIo, proc: ServeProcess)
         progress.done()
         return EXIT_ON_SIGNAL[received]
       }
-      progress.fail(err instanceof Error ? err.message : String(err))
-      return couldNotStart(cmd, io, err)
+      return couldNotStart(cmd, io, progress, err, 'starting')
     }
     signals.markRunning()
     progress.done(app.url)
