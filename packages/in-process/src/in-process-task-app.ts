@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events'
-import { Cleanups, localUrlOf, notYet } from './app-parts'
+import { Cleanups, localUrlOf, notYet, statsOf } from './app-parts'
 import type { InProcessTaskAppEvents } from './app-parts'
 import type { AddressInfo } from 'node:net'
 import { listen } from '@taskapp/port-manager'
@@ -18,6 +18,7 @@ import type { TunnelMode } from './tunnel-spec'
 import { registerForSignals, signalHandled, unregisterForSignals } from './signals'
 import type { SignalTarget } from './signals'
 import type { OpenTunnel } from './tunnel'
+import type { TaskAppStats } from '@taskapp/task-server'
 import { prepareTunnel } from './tunnels'
 import { openTunnel, waitLocalHealthy, watchTunnel } from './start-steps'
 
@@ -166,6 +167,15 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
    */
   get apiKey(): string | undefined {
     return this.#resolved?.apiKey ?? this.#options.apiKey
+  }
+
+  /**
+   * The task server's running count: rollouts finished, completed, failed, cancelled, mean reward
+   * (`TaskAppStats` of `@taskapp/task-server`). `undefined` before the app is loaded, and for an
+   * app that is not a task-server app (a plain listener has no count).
+   */
+  stats(): TaskAppStats | undefined {
+    return statsOf(this.#resolved?.listener)
   }
 
   /**
