@@ -125,15 +125,13 @@ describe("the task app's key: one reading in every layer", () => {
   })
 
   it('a key only in dev_environment_api_key: the agent injects what the task server accepts', async () => {
-    const env = {
-      dev_environment_api_key: 'key-low-0123456789',
-      ENVIRONMENT_API_KEY_ALIASES: 'alias-0123456789',
-    }
+    const env = { dev_environment_api_key: 'key-low-0123456789' }
     vi.stubEnv('ENVIRONMENT_API_KEY', undefined)
     vi.stubEnv('DEV_ENVIRONMENT_API_KEY', undefined)
+    vi.stubEnv('ENVIRONMENT_API_KEY_ALIASES', undefined)
     vi.stubEnv('dev_environment_api_key', env.dev_environment_api_key)
-    vi.stubEnv('ENVIRONMENT_API_KEY_ALIASES', env.ENVIRONMENT_API_KEY_ALIASES)
-    expect(environmentApiKeys(env)).toEqual(['key-low-0123456789', 'alias-0123456789'])
+    const aliases = { ...env, ENVIRONMENT_API_KEY_ALIASES: 'alias-0123456789' }
+    expect(environmentApiKeys(aliases)).toEqual(['key-low-0123456789', 'alias-0123456789'])
     // A task server reading the environment (no apiKeys in its config).
     const app = createTaskApp({
       appId: 'env',
