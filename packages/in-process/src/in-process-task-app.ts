@@ -169,11 +169,7 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
     return this.#resolved?.apiKey ?? this.#options.apiKey
   }
 
-  /**
-   * The task server's running count: rollouts finished, completed, failed, cancelled, mean reward
-   * (`TaskAppStats` of `@taskapp/task-server`). `undefined` before the app is loaded, and for an
-   * app that is not a task-server app (a plain listener has no count).
-   */
+  /** The task server's running count (`TaskAppStats`); `undefined` before load and for a plain listener. */
   stats(): TaskAppStats | undefined {
     return statsOf(this.#resolved?.listener)
   }
