@@ -7,6 +7,17 @@ export type { TaskappErrorOptions } from './errors'
 export { silentLogger, levelEnabled, safeLog } from './logger'
 export type { Logger, LogLevel } from './logger'
 export { redact } from './redact'
+export { errorFields, errorStack } from './log-errors'
+export {
+  environmentApiKey,
+  environmentApiKeys,
+  relayApiKeyFromEnv,
+  ENVIRONMENT_API_KEY_ENV_NAMES,
+  ENVIRONMENT_API_KEY_ALIASES_ENV,
+  RELAY_API_KEY_ENV_NAMES,
+  RELAY_URL_ENV,
+} from './environment'
+export type { Env } from './environment'
 export type { OpenTunnel, TunnelBackend, TunnelTarget } from './tunnel'
 export {
   resolveSynthBackendUrl,

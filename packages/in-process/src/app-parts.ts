@@ -1,9 +1,10 @@
 /**
- * Small parts of {@link InProcessTaskApp}: its event types, the cleanup record, and two helpers.
+ * Small parts of {@link InProcessTaskApp}: its event types, the cleanup record, and helpers.
  */
 import type { AddressInfo } from 'node:net'
 import { safeLog, type Logger } from '@taskapp/core'
 import type { PortConflictEvent } from '@taskapp/port-manager'
+import type { TaskAppStats } from '@taskapp/task-server'
 import { InProcessError } from './errors'
 import type { InProcessTaskApp } from './in-process-task-app'
 
@@ -77,4 +78,10 @@ export class Cleanups {
     }
     return errors
   }
+}
+
+/** The running count of a task-server app (its `stats()`), or `undefined` for any other listener. */
+export function statsOf(listener: unknown): TaskAppStats | undefined {
+  const stats = (listener as { stats?: unknown } | undefined)?.stats
+  return typeof stats === 'function' ? (stats as () => TaskAppStats)() : undefined
 }

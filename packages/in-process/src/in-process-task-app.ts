@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events'
-import { Cleanups, localUrlOf, notYet } from './app-parts'
+import { Cleanups, localUrlOf, notYet, statsOf } from './app-parts'
 import { callerHeaders } from './caller-headers'
 import type { InProcessTaskAppEvents } from './app-parts'
 import type { AddressInfo } from 'node:net'
@@ -18,6 +18,7 @@ import type { TunnelMode } from './tunnel-spec'
 import { registerForSignals, signalHandled, unregisterForSignals } from './signals'
 import type { SignalTarget } from './signals'
 import type { OpenTunnel } from './tunnel'
+import type { TaskAppStats } from '@taskapp/task-server'
 import { prepareTunnel } from './tunnels'
 import { bindServer, openTunnel, waitLocalHealthy, watchTunnel } from './start-steps'
 import { describeCause } from './start-failure'
@@ -178,6 +179,11 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
   /** True when {@link InProcessTaskApp.apiKey} was generated for this run (nobody else knows it). */
   get apiKeyGenerated(): boolean {
     return this.#resolved?.generatedKey ?? false
+  }
+
+  /** The task server's running count (`TaskAppStats`); `undefined` before load and for a plain listener. */
+  stats(): TaskAppStats | undefined {
+    return statsOf(this.#resolved?.listener)
   }
 
   /**

@@ -18,4 +18,4 @@ export type {
 export type { OpenTunnel, TunnelBackend, TunnelTarget } from './tunnel'
 export { defaultLogger, redact } from './logger'
 export type { Logger } from './logger'
-export type { TaskAppConfig } from '@taskapp/task-server'
+export type { TaskAppConfig, TaskAppStats } from '@taskapp/task-server'

@@ -3,7 +3,7 @@ import { extname } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { createTaskApp } from '@taskapp/task-server'
 import type { ContainerAuthConfig, TaskAppConfig } from '@taskapp/task-server'
-import { safeLog } from '@taskapp/core'
+import { environmentApiKeys, safeLog } from '@taskapp/core'
 import { InProcessError, messageOf } from './errors'
 import { redact } from './logger'
 import type { Logger } from './logger'
@@ -114,13 +114,6 @@ function describe(value: unknown): string {
   return typeof value === 'object' ? 'an object' : `a ${typeof value}`
 }
 
-function envAliases(): string[] {
-  return (process.env.ENVIRONMENT_API_KEY_ALIASES ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '')
-}
-
 function generateKey(): string {
   return `tk_${randomBytes(24).toString('base64url')}`
 }
@@ -180,10 +173,8 @@ function keysFor(
 ): { key: string | undefined; generatedKey: boolean; apiKeys: readonly string[] } {
   const configured: readonly string[] | undefined =
     config.apiKeys === undefined ? undefined : [...config.apiKeys]
-  const fromEnv = [
-    ...(process.env.ENVIRONMENT_API_KEY ? [process.env.ENVIRONMENT_API_KEY] : []),
-    ...envAliases(),
-  ]
+  // The keys a task server reads from this environment (`@taskapp/core`'s one reader).
+  const fromEnv = environmentApiKeys(process.env)
   let key = apiKey ?? configured?.[0]
   if (key === undefined && tokens) return { key, generatedKey: false, apiKeys: configured ?? fromEnv }
   const generatedKey = key === undefined

@@ -1,31 +1,36 @@
-import type { Logger } from '@taskapp/core'
+import { errorFields, errorStack, type Logger } from '@taskapp/core'
 
 export type { Logger } from '@taskapp/core'
 export { redact } from '@taskapp/core'
 
-function stringify(obj: Record<string, unknown>): string {
-  const keys = Object.keys(obj)
-  if (keys.length === 0) return ''
+/** The record as ` {json}` (errors as name, message, code), and the errors met on the way. */
+function stringify(obj: Record<string, unknown>): { json: string; errors: Error[] } {
+  const errors: Error[] = []
+  if (Object.keys(obj).length === 0) return { json: '', errors }
   try {
-    return ` ${JSON.stringify(obj, (_key, value: unknown) =>
-      value instanceof Error
-        ? { name: value.name, message: value.message, code: (value as { code?: unknown }).code }
-        : value,
-    )}`
+    const json = JSON.stringify(obj, (_key, value: unknown) => {
+      if (!(value instanceof Error)) return value
+      errors.push(value)
+      return errorFields(value)
+    })
+    return { json: ` ${json}`, errors }
   } catch {
-    return ''
+    return { json: '', errors: [] }
   }
 }
 
 function writeLine(level: 'WARN' | 'ERROR', obj: Record<string, unknown>, msg?: string): void {
-  process.stderr.write(`[taskapp] ${level} ${msg ?? ''}${stringify(obj)}\n`)
+  const { json, errors } = stringify(obj)
+  process.stderr.write(`[taskapp] ${level} ${msg ?? ''}${json}\n${errors.map((e) => errorStack(e)).join('')}`)
 }
 
 const noop = (): void => {}
 
 /**
  * The default logger: WARN and ERROR go to stderr as one line each
- * (`[taskapp] WARN <message> {json}`); DEBUG and INFO are dropped.
+ * (`[taskapp] WARN <message> {json}`), followed by the stack of each error in the record
+ * (indented `at ...` lines, then its causes); DEBUG and INFO are dropped (and reported disabled
+ * by `isLevelEnabled`, so nothing builds them).
  *
  * @example
  * ```ts
@@ -37,4 +42,5 @@ export const defaultLogger: Logger = Object.freeze({
   info: noop,
   warn: (obj: Record<string, unknown>, msg?: string) => writeLine('WARN', obj, msg),
   error: (obj: Record<string, unknown>, msg?: string) => writeLine('ERROR', obj, msg),
+  isLevelEnabled: (level: string) => level === 'warn' || level === 'error',
 })

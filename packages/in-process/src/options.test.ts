@@ -254,6 +254,22 @@ describe('option validation', () => {
     }
   })
 
+  it('the apiKey falls back to the names the task server reads: ENVIRONMENT_API_KEY, DEV_…, dev_…', () => {
+    const saved = { ...process.env }
+    try {
+      delete process.env.ENVIRONMENT_API_KEY
+      delete process.env.DEV_ENVIRONMENT_API_KEY
+      process.env.dev_environment_api_key = ' dev-lower-key '
+      expect(validateOptions(local).apiKey).toBe('dev-lower-key')
+      process.env.DEV_ENVIRONMENT_API_KEY = 'dev-upper-key'
+      expect(validateOptions(local).apiKey).toBe('dev-upper-key')
+      process.env.ENVIRONMENT_API_KEY = 'env-key'
+      expect(validateOptions(local).apiKey).toBe('env-key')
+    } finally {
+      process.env = saved
+    }
+  })
+
   it('accepts port 0 (any free port), loopback hosts, and 0.0.0.0 with allowNonLoopback', () => {
     expect(validateOptions({ ...local, port: 0 }).port).toBe(0)
     expect(validateOptions({ ...local, host: 'localhost' }).host).toBe('localhost')

@@ -1,5 +1,6 @@
 import { statSync } from 'node:fs'
 import { extname, resolve } from 'node:path'
+import { environmentApiKey } from '@taskapp/core'
 import { isLoopbackHost } from '@taskapp/port-manager'
 import type { ContainerAuthConfig, TaskAppConfig } from '@taskapp/task-server'
 import { InProcessError } from './errors'
@@ -105,11 +106,6 @@ function optionalDuration(
     throw invalidValue(key, value, `a number of milliseconds >= ${min}`)
   }
   return value
-}
-
-function envString(name: string): string | undefined {
-  const value = process.env[name]
-  return value === undefined || value.trim() === '' ? undefined : value
 }
 
 function validateInput(options: Record<string, unknown>): ResolvedOptions['input'] {
@@ -249,8 +245,7 @@ export function validateOptions(raw: unknown): ResolvedOptions {
 
   const tunnel = resolveTunnelOption(options)
 
-  const apiKey =
-    optionalString(options, 'apiKey', ['ENVIRONMENT_API_KEY']) ?? envString('ENVIRONMENT_API_KEY')
+  const apiKey = optionalString(options, 'apiKey', ['ENVIRONMENT_API_KEY']) ?? environmentApiKey(process.env)
   const containerAuth = options.containerAuth
   if (
     containerAuth !== undefined &&

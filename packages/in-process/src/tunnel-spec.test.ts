@@ -59,6 +59,30 @@ describe("the 'synthtunnel' relay (the default mode)", () => {
     ).toMatchObject({ relayUrl: 'http://127.0.0.1:9000' })
   })
 
+  it('with a relay URL the key is relayApiKey, then TASKAPP_RELAY_API_KEY, then SYNTH_API_KEY (as the CLI reads it)', () => {
+    vi.stubEnv('SYNTH_API_KEY', 'synth-key')
+    vi.stubEnv('TASKAPP_RELAY_API_KEY', 'self-hosted-key')
+    const selfHosted = { mode: 'synthtunnel', relayUrl: 'http://127.0.0.1:9000' }
+    expect(resolveTunnelOption({ tunnel: selfHosted })).toMatchObject({ relayApiKey: 'self-hosted-key' })
+    vi.stubEnv('TASKAPP_RELAY_URL', 'http://127.0.0.1:8787')
+    expect(resolveTunnelOption({})).toMatchObject({ relayApiKey: 'self-hosted-key' })
+    expect(resolveTunnelOption({ tunnel: { ...selfHosted, relayApiKey: 'opt-key' } })).toMatchObject({
+      relayApiKey: 'opt-key',
+    })
+    vi.stubEnv('TASKAPP_RELAY_API_KEY', ' ')
+    expect(resolveTunnelOption({})).toMatchObject({ relayApiKey: 'synth-key' })
+  })
+
+  it("Synth's hosted relay never gets TASKAPP_RELAY_API_KEY, only SYNTH_API_KEY", () => {
+    vi.stubEnv('SYNTH_API_KEY', 'synth-key')
+    vi.stubEnv('TASKAPP_RELAY_API_KEY', 'self-hosted-key')
+    expect(resolveTunnelOption({})).toEqual({
+      mode: 'synthtunnel',
+      relayUrl: SYNTH_PROD_BACKEND_URL,
+      relayApiKey: 'synth-key',
+    })
+  })
+
   it("other tools' variables are never read", () => {
     vi.stubEnv('SYNTH_API_KEY', 'synth-key')
     vi.stubEnv('BACKEND_BASE_URL', 'http://127.0.0.1:1111')

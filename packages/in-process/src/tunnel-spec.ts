@@ -3,7 +3,7 @@
  * One table ({@link TUNNEL_SPEC_KEYS}) says which keys each mode takes; the old flat options
  * (`tunnelMode`, `relayUrl`, ...) are mapped onto a spec here, with a deprecation warning.
  */
-import { messageOf, resolveSynthBackendUrl } from '@taskapp/core'
+import { messageOf, relayApiKeyFromEnv, RELAY_URL_ENV, resolveSynthBackendUrl } from '@taskapp/core'
 import type { TunnelBackend } from '@taskapp/core'
 import { envString, httpUrl, invalid, show, specInstall, specString } from './spec-values'
 import type { CloudflaredInstallSpec } from './spec-values'
@@ -37,7 +37,11 @@ export type TunnelSpec =
        * (`SYNTH_BACKEND_URL_OVERRIDE`, then `SYNTH_BACKEND_URL`, else `https://api.usesynth.ai`)
        */
       readonly relayUrl?: string
-      /** API key for the relay (Synth's API key for Synth's hosted relay). @default process.env.SYNTH_API_KEY */
+      /**
+       * API key for the relay (Synth's API key for Synth's hosted relay).
+       * @default with a relay URL, process.env.TASKAPP_RELAY_API_KEY, then SYNTH_API_KEY; for Synth's
+       * hosted relay only process.env.SYNTH_API_KEY (a self-hosted relay's key never goes to Synth)
+       */
       readonly relayApiKey?: string
     }
   | {
@@ -219,8 +223,9 @@ function resolveSpec(spec: Record<string, unknown>, where: string, defaulted = f
 }
 
 /**
- * The `synthtunnel` spec: `relayUrl`, else `TASKAPP_RELAY_URL` (a self-hosted relay), else, when a
- * relay key is known (`relayApiKey` or `SYNTH_API_KEY`), Synth's hosted relay as `@taskapp/core`'s
+ * The `synthtunnel` spec: `relayUrl`, else `TASKAPP_RELAY_URL` (a self-hosted relay, whose key is
+ * `relayApiKey`, else `TASKAPP_RELAY_API_KEY`, else `SYNTH_API_KEY`), else, when a relay key is
+ * known (`relayApiKey` or `SYNTH_API_KEY` only), Synth's hosted relay as `@taskapp/core`'s
  * `resolveSynthBackendUrl` finds it (`SYNTH_BACKEND_URL_OVERRIDE`, `SYNTH_BACKEND_URL`, production).
  */
 function resolveSynthTunnel(
@@ -228,8 +233,10 @@ function resolveSynthTunnel(
   where: string,
   defaulted: boolean,
 ): ResolvedTunnelSpec {
-  const relayApiKey = str('relayApiKey') ?? envString('SYNTH_API_KEY')
-  const relayUrl = str('relayUrl') ?? envString('TASKAPP_RELAY_URL')
+  const relayUrl = str('relayUrl') ?? envString(RELAY_URL_ENV)
+  // A self-hosted relay's key (TASKAPP_RELAY_API_KEY) is read only when there is a relay URL.
+  const relayApiKey =
+    str('relayApiKey') ?? relayApiKeyFromEnv(process.env, { selfHosted: relayUrl !== undefined })?.value
   if (relayUrl !== undefined) {
     const option = `${where}.relayUrl`
     return {

@@ -58,6 +58,15 @@ export {
   SYNTH_DEV_BACKEND_URL,
   SYNTH_LOCAL_BACKEND_URL,
   SYNTH_PROD_BACKEND_URL,
+  errorFields,
+  errorStack,
+  environmentApiKey,
+  environmentApiKeys,
+  relayApiKeyFromEnv,
+  ENVIRONMENT_API_KEY_ENV_NAMES,
+  ENVIRONMENT_API_KEY_ALIASES_ENV,
+  RELAY_API_KEY_ENV_NAMES,
+  RELAY_URL_ENV,
 } from '@taskapp/core'
 export type {
   TaskappErrorOptions,
@@ -69,6 +78,7 @@ export type {
   ResolveSynthBackendOptions,
   ResolvedSynthBackend,
   SynthBackendSource,
+  Env,
 } from '@taskapp/core'
 
 // ---- @taskapp/task-server: the task-app HTTP service
@@ -94,6 +104,7 @@ export {
 export type {
   TaskApp,
   TaskAppLifecycle,
+  TaskAppStats,
   TaskServerState,
   TaskAppConfig,
   ContainerAuthConfig,

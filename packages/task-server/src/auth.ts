@@ -1,10 +1,15 @@
 /**
  * API-key auth compatible with synth-ai's `auth.py`: keys from the config or from
- * `ENVIRONMENT_API_KEY` (falling back to `DEV_ENVIRONMENT_API_KEY`) plus the comma-separated
- * `ENVIRONMENT_API_KEY_ALIASES`; presented in `X-API-Key`, `X-API-Keys` (comma list) or
+ * `ENVIRONMENT_API_KEY` (falling back to `DEV_ENVIRONMENT_API_KEY`, then `dev_environment_api_key`)
+ * plus the comma-separated `ENVIRONMENT_API_KEY_ALIASES`, read by `@taskapp/core`'s `environmentApiKeys`; presented in `X-API-Key`, `X-API-Keys` (comma list) or
  * `Authorization: Bearer`; compared in constant time.
  */
 import { timingSafeEqual } from 'node:crypto'
+import {
+  ENVIRONMENT_API_KEY_ALIASES_ENV,
+  ENVIRONMENT_API_KEY_ENV_NAMES,
+  environmentApiKeys,
+} from '@taskapp/core'
 import type { IncomingHttpHeaders } from 'node:http'
 import { CONTAINER_AUTH_MODES, type ContainerAuthConfig, type ContainerAuthMode } from './config'
 import { DEFAULT_CONTAINER_TOKEN_AUDIENCE, DEFAULT_CONTAINER_TOKEN_ISSUER } from './container-auth/claims'
@@ -29,14 +34,6 @@ function keySet(keys: readonly string[]): KeySet {
   return { keys, buffers: keys.map((k) => Buffer.from(k, 'utf8')), owners: keys.map(keyOwnerId) }
 }
 
-function splitKeys(raw: string | undefined): string[] {
-  if (raw === undefined) return []
-  return raw
-    .split(',')
-    .map((k) => k.trim())
-    .filter((k) => k !== '')
-}
-
 /** The allowed keys: the configured ones, or those in the environment at call time. */
 export interface KeySource {
   current(): KeySet
@@ -56,16 +53,11 @@ export function createKeySource(
   let cached = keySet([])
   return {
     current() {
-      const primary =
-        env.ENVIRONMENT_API_KEY?.trim() ||
-        env.DEV_ENVIRONMENT_API_KEY?.trim() ||
-        env.dev_environment_api_key?.trim() ||
-        ''
-      const aliases = env.ENVIRONMENT_API_KEY_ALIASES ?? ''
-      const key = `${primary}\u0000${aliases}`
+      // The variables as they are now; the key set is rebuilt (by core's one reader) when they change.
+      let key = env[ENVIRONMENT_API_KEY_ALIASES_ENV] ?? ''
+      for (const name of ENVIRONMENT_API_KEY_ENV_NAMES) key += `\u0000${env[name] ?? ''}`
       if (key !== cacheKey) {
-        const keys = [...new Set([primary, ...splitKeys(aliases)].filter((k) => k !== ''))]
-        cached = keySet(keys)
+        cached = keySet(environmentApiKeys(env))
         cacheKey = key
       }
       return cached

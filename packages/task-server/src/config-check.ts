@@ -98,6 +98,9 @@ function timingProblems(c: ConfigUnderCheck): string[] {
   if (c.syncTimeoutMs !== undefined && !isPositiveFinite(c.syncTimeoutMs)) {
     problems.push('syncTimeoutMs must be a positive number of milliseconds')
   }
+  if (c.statsLogIntervalMs !== undefined && !isPositiveFinite(c.statsLogIntervalMs)) {
+    problems.push('statsLogIntervalMs must be a positive number of milliseconds')
+  }
   if (c.limits !== undefined) {
     const { bodyLimit, requestTimeoutMs } = c.limits
     if (

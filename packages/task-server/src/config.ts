@@ -228,6 +228,12 @@ export interface TaskAppConfig<
    */
   syncTimeoutMs?: number
   /**
+   * How often, at most, the running count (`app.stats()`: rollouts, failures, mean reward) is
+   * logged at INFO while rollouts end; nothing is logged while none does.
+   * @default 10000
+   */
+  statsLogIntervalMs?: number
+  /**
    * Where async rollout jobs are kept. A store you pass stays yours: `lifecycle.close()` does not
    * close it (it closes the default one). It must keep every field of a record, `owner` included:
    * only the job's owner can read or cancel it.

@@ -16,10 +16,12 @@ import { compose } from './middleware/compose'
 import { createErrorHandler, notFound } from './middleware/errors'
 import { refuseWhileClosing, requireReady } from './middleware/ready'
 import { requestId } from './middleware/request-id'
+import { requestLog } from './middleware/request-log'
 import { createExecutor } from './rollout/execute'
 import { createJobs } from './rollout/jobs'
 import { createCompletionNotifier } from './rollout/notify'
 import { abortRun, createRunRegistry, isSettled, whenRun } from './rollout/run'
+import { createRolloutStats, DEFAULT_STATS_LOG_INTERVAL_MS, type TaskAppStats } from './rollout/stats'
 import { debugEnvRoutes } from './routes/debug-env'
 import { doneRoutes } from './routes/done'
 import { healthRoutes } from './routes/health'
@@ -28,8 +30,12 @@ import { proxyRoutes } from './routes/proxy'
 import { rolloutRoute } from './routes/rollout'
 import { rolloutsRoutes } from './routes/rollouts'
 
-/** The Express app `createTaskApp` returns, with its {@link TaskAppLifecycle}. */
-export type TaskApp = Express & { readonly lifecycle: TaskAppLifecycle }
+/** The Express app `createTaskApp` returns, with its {@link TaskAppLifecycle} and its running count. */
+export type TaskApp = Express & {
+  readonly lifecycle: TaskAppLifecycle
+  /** The rollouts finished so far: how many, how many failed or were cancelled, the mean reward. */
+  stats(): TaskAppStats
+}
 
 /**
  * Builds the task-app HTTP service from a {@link TaskAppConfig}: an Express 5 app serving `/`,
@@ -71,12 +77,14 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
   const limits = resolveCallerLimits(cfg.limits)
 
   const runs = createRunRegistry()
+  const stats = createRolloutStats(logger, cfg.statsLogIntervalMs ?? DEFAULT_STATS_LOG_INTERVAL_MS)
   const notifier = createCompletionNotifier(cfg.onRolloutComplete, logger)
   const jobs = createJobs({ jobStore, runs, logger, maxJobsPerOwner: limits.maxJobsPerOwner })
   const execute = createExecutor({
     rollout: cfg.rollout.bind(cfg),
     logger,
     runs,
+    stats,
     onComplete: cfg.onRolloutComplete === undefined ? undefined : (event) => notifier.notify(event),
   })
   const {
@@ -95,11 +103,14 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
         ...notifier.pending(),
       ])
     },
-    release: () => (ownsJobStore ? jobStore.close?.() : undefined),
+    release: () => {
+      stats.close()
+      return ownsJobStore ? jobStore.close?.() : undefined
+    },
   })
 
   // ---- middleware: every route gets `everyRoute`; the route modules add their own gates ----
-  const everyRoute: RequestHandler[] = [requestId, refuseWhileClosing(state)]
+  const everyRoute: RequestHandler[] = [requestId, requestLog(logger), refuseWhileClosing(state)]
   const authOptions = {
     keys,
     required: requireKey,
@@ -130,6 +141,7 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
   app.disable('x-powered-by')
   app.set('etag', false)
   Object.defineProperty(app, 'lifecycle', { value: lifecycle, enumerable: true })
+  Object.defineProperty(app, 'stats', { value: () => stats.snapshot(), enumerable: true })
 
   if (cfg.corsOrigins !== undefined) app.use(createCorsMiddleware(cfg.corsOrigins))
   // The fast path: POST /rollout is most of the traffic, so it is matched first and served from

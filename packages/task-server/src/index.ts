@@ -1,6 +1,7 @@
 export { createTaskApp } from './create-task-app'
 export type { TaskApp } from './create-task-app'
 export type { TaskAppLifecycle, TaskServerState, TaskAppState } from './lifecycle'
+export type { TaskAppStats } from './rollout/stats'
 export { defineTaskAppConfig } from './config'
 export type {
   TaskAppConfig,

@@ -6,4 +6,4 @@ import type { Logger } from '@taskapp/core'
  */
 export type TaskAppLogger = Logger
 
-export { safeLog, silentLogger } from '@taskapp/core'
+export { levelEnabled, safeLog, silentLogger } from '@taskapp/core'

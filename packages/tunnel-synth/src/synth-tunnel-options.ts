@@ -2,7 +2,7 @@
  * The options of {@link synthTunnel} and their checks: the limits, the backend URL, the API key
  * and the task-app keys the agent may inject.
  */
-import { messageOf, resolveSynthBackendUrl } from '@taskapp/core'
+import { environmentApiKeys, messageOf, resolveSynthBackendUrl } from '@taskapp/core'
 import type { SynthTunnelEvent } from './agent/agent'
 import { SynthTunnelError, SynthTunnelErrorCode } from './errors'
 import type { Logger } from './types'
@@ -21,7 +21,7 @@ export interface SynthTunnelOptions {
   /**
    * Keys the agent injects into forwarded requests (`X-API-Key`, `X-API-Keys`, `Authorization`),
    * overwriting what the caller sent. Empty: inject nothing.
-   * @default ENVIRONMENT_API_KEY, DEV_ENVIRONMENT_API_KEY, then ENVIRONMENT_API_KEY_ALIASES (comma list), deduplicated
+   * @default the first of ENVIRONMENT_API_KEY, DEV_ENVIRONMENT_API_KEY, dev_environment_api_key, then ENVIRONMENT_API_KEY_ALIASES (comma list), deduplicated: the keys the task server accepts
    */
   localApiKeys?: readonly string[]
   /**
@@ -152,18 +152,15 @@ export function checkSignalOption(signal: AbortSignal | undefined): void {
   }
 }
 
-/** Keys to inject, collected from the environment like the reference `_collect_container_keys`. */
+/**
+ * Keys to inject: exactly the keys the task server accepts from the same environment
+ * (`@taskapp/core`'s `environmentApiKeys`: the first of `ENVIRONMENT_API_KEY`,
+ * `DEV_ENVIRONMENT_API_KEY`, `dev_environment_api_key`, then `ENVIRONMENT_API_KEY_ALIASES`).
+ */
 export function localApiKeysFromEnv(
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): string[] {
-  const keys = [
-    env.ENVIRONMENT_API_KEY,
-    env.DEV_ENVIRONMENT_API_KEY,
-    ...(env.ENVIRONMENT_API_KEY_ALIASES ?? '').split(','),
-  ]
-    .map((k) => k?.trim())
-    .filter((k): k is string => !!k)
-  return [...new Set(keys)]
+  return environmentApiKeys(env)
 }
 
 /** `apiKey` when set; throws `ApiKeyMissing` otherwise. */

@@ -4,7 +4,7 @@
 import { levelEnabled, type Logger } from '@taskapp/core'
 
 export type { Logger, OpenTunnel, TunnelBackend, TunnelTarget } from '@taskapp/core'
-export { redact, silentLogger } from '@taskapp/core'
+export { redact, safeLog, silentLogger } from '@taskapp/core'
 
 /** Whether `logger` wants debug lines (so hot paths can skip building them). */
 export function debugEnabled(logger: Logger): boolean {

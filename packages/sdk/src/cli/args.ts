@@ -7,6 +7,7 @@
  * The flags themselves (names, env fallbacks, defaults, parsers, help lines) are declared once,
  * in the tables of `flags.ts`; this file adds the positionals and the rules between flags.
  */
+import { relayApiKeyFromEnv } from '@taskapp/core'
 import { TUNNEL_SPEC_KEYS, type TunnelSpec } from '@taskapp/in-process'
 import { isLoopbackHost } from '@taskapp/port-manager'
 import {
@@ -175,7 +176,7 @@ function withoutSelfHostedKeyForSynth(
   env: CliEnv,
 ): ServeCommand['tunnel'] {
   if (spec.mode !== 'synthtunnel' || spec.relayUrl !== undefined || keySource !== 'env') return spec
-  const synthKey = env.SYNTH_API_KEY?.trim() ? env.SYNTH_API_KEY : undefined
+  const synthKey = relayApiKeyFromEnv(env, { selfHosted: false })?.value
   const { relayApiKey: _selfHosted, ...rest } = spec
   return synthKey === undefined ? rest : { ...rest, relayApiKey: synthKey }
 }

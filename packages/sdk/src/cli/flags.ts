@@ -4,6 +4,7 @@
  * tunnel spec (`tunnel.relayUrl`). `parseArgs`, the environment fallbacks and `--help` are
  * derived from these tables (see `flag-table.ts`); rules between flags live in `args.ts`.
  */
+import { ENVIRONMENT_API_KEY_ENV_NAMES, RELAY_API_KEY_ENV_NAMES, RELAY_URL_ENV } from '@taskapp/core'
 import type { TunnelMode, TunnelSpec } from '@taskapp/in-process'
 import { parseTrustedContainerKeys, type ContainerAuthMode } from '@taskapp/task-server'
 import type { CheckCommand, InitCommand, RelayCommand, ServeCommand } from './args'
@@ -213,7 +214,7 @@ export const SERVE_FLAGS = {
     help:
       'relay (SynthTunnel backend) base URL, e.g. one started with `taskapp relay`; without one, ' +
       "Synth's: SYNTH_BACKEND_URL_OVERRIDE (local, dev, prod or a URL), then SYNTH_BACKEND_URL, else https://api.usesynth.ai",
-    env: ['TASKAPP_RELAY_URL'],
+    env: [RELAY_URL_ENV],
     defaultHelp: "Synth's hosted relay, with --tunnel synthtunnel and a key",
     parse: httpUrl,
   }),
@@ -221,7 +222,7 @@ export const SERVE_FLAGS = {
     name: 'relay-api-key',
     value: '<key>',
     help: "key for creating relay leases; for Synth's hosted relay only the flag (or its file) or SYNTH_API_KEY",
-    env: ['TASKAPP_RELAY_API_KEY', 'SYNTH_API_KEY'],
+    env: RELAY_API_KEY_ENV_NAMES.selfHosted,
     parse: text,
     secret: true,
   }),
@@ -229,7 +230,7 @@ export const SERVE_FLAGS = {
     name: 'api-key',
     value: '<key>',
     help: "the task app's own API key (X-API-Key)",
-    env: ['ENVIRONMENT_API_KEY'],
+    env: ENVIRONMENT_API_KEY_ENV_NAMES,
     defaultHelp: 'generated and printed',
     parse: text,
     secret: true,
@@ -308,7 +309,7 @@ export const CHECK_FLAGS = {
     name: 'api-key',
     value: '<key>',
     help: "the task app's API key",
-    env: ['ENVIRONMENT_API_KEY'],
+    env: ENVIRONMENT_API_KEY_ENV_NAMES,
     parse: text,
     secret: true,
   }),

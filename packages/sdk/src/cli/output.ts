@@ -2,6 +2,7 @@
  * CLI output: a pino-compatible logger for stderr (secrets shortened to a prefix), and the
  * small writer interface every command prints through (so tests can capture it).
  */
+import { errorFields, errorStack } from '@taskapp/core'
 import type { LogLevel } from './args'
 
 /** Where a command writes: stdout for results, stderr for progress and logs. */
@@ -38,32 +39,39 @@ export function redactSecret(secret: string | undefined): string {
   return `${secret.slice(0, 4)}…`
 }
 
-function redactFields(value: unknown, depth = 0): unknown {
+/** `value` with secret-looking fields shortened; errors become name/message/code and go to `errors`. */
+function redactFields(value: unknown, errors: Error[], depth = 0): unknown {
   if (value instanceof Error) {
-    return { name: value.name, message: value.message, code: (value as { code?: unknown }).code }
+    errors.push(value)
+    return errorFields(value)
   }
   if (value === null || typeof value !== 'object' || depth > 4) return value
-  if (Array.isArray(value)) return value.map((v) => redactFields(v, depth + 1))
+  if (Array.isArray(value)) return value.map((v) => redactFields(v, errors, depth + 1))
   const out: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(value)) {
-    out[k] = SECRET_KEY.test(k) && typeof v === 'string' ? redactSecret(v) : redactFields(v, depth + 1)
+    out[k] =
+      SECRET_KEY.test(k) && typeof v === 'string' ? redactSecret(v) : redactFields(v, errors, depth + 1)
   }
   return out
 }
 
-function format(obj: Record<string, unknown>): string {
-  if (Object.keys(obj).length === 0) return ''
+/** ` {json}` of the fields, then the stack of each error in them on the lines below. */
+function format(obj: Record<string, unknown>): { json: string; stacks: string } {
+  if (Object.keys(obj).length === 0) return { json: '', stacks: '' }
+  const errors: Error[] = []
   try {
-    return ` ${JSON.stringify(redactFields(obj))}`
+    const json = ` ${JSON.stringify(redactFields(obj, errors))}`
+    return { json, stacks: errors.map((e) => errorStack(e)).join('') }
   } catch {
-    return ''
+    return { json: '', stacks: '' }
   }
 }
 
 /**
  * A logger writing one line per record to `io.stderr` (`[taskapp] INFO message {"k":"v"}`),
- * dropping records below `level`. Fields whose name looks secret (key, token, authorization,
- * ...) are shortened to a prefix.
+ * dropping records below `level`, with the stack of each error in the record on the lines below
+ * (indented `at ...` lines, then its causes). Fields whose name looks secret (key, token,
+ * authorization, ...) are shortened to a prefix.
  *
  * @example
  * ```ts
@@ -79,8 +87,8 @@ export function createCliLogger(
   const threshold = ORDER[level]
   const emit = (lvl: Exclude<LogLevel, 'silent'>, obj: Record<string, unknown>, msg?: string): void => {
     if (ORDER[lvl] < threshold) return
-    const fields = { ...bindings, ...(obj ?? {}) }
-    io.stderr.write(`[taskapp] ${lvl.toUpperCase()} ${msg ?? ''}${format(fields)}\n`)
+    const { json, stacks } = format({ ...bindings, ...(obj ?? {}) })
+    io.stderr.write(`[taskapp] ${lvl.toUpperCase()} ${msg ?? ''}${json}\n${stacks}`)
   }
   return {
     debug: (obj, msg) => emit('debug', obj, msg),

@@ -228,7 +228,7 @@ describe('a secret given as a flag: one warning line on stderr per flag', () => 
     ])
     expect(warnings).toHaveLength(2)
     expect(warnings[0]).toMatch(
-      /^taskapp serve: warning: --relay-api-key puts a secret .*; use --relay-api-key-file <path> or TASKAPP_RELAY_API_KEY, SYNTH_API_KEY instead\.$/,
+      /^taskapp serve: warning: --relay-api-key puts a secret .*; use --relay-api-key-file <path> or TASKAPP_RELAY_API_KEY instead\.$/,
     )
     expect(warnings[1]).toMatch(
       /^taskapp serve: warning: --api-key puts .*--api-key-file <path> or ENVIRONMENT_API_KEY instead\.$/,

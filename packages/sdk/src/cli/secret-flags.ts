@@ -72,7 +72,8 @@ export function fileCompanion(flag: Flag<unknown>): Flag<undefined> {
  * ```
  */
 export function secretFlagWarning(command: string, flag: Flag<unknown>): string {
-  const instead = [`--${fileFlagName(flag)} <path>`, ...(flag.env.length > 0 ? [flag.env.join(', ')] : [])]
+  // The first variable is the one to set (the others are fallbacks, listed in --help).
+  const instead = [`--${fileFlagName(flag)} <path>`, ...flag.env.slice(0, 1)]
   return (
     `taskapp ${command}: warning: --${flag.name} puts a secret in the process list ` +
     `(ps, /proc/<pid>/cmdline) for every local user to read; use ${instead.join(' or ')} instead.`

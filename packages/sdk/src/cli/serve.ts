@@ -8,6 +8,7 @@ import type { ServeCommand } from './args'
 import { usage } from './flag-table'
 import { createCliLogger, Progress, redactSecret, type CliIo, type CliLogger } from './output'
 import { describeOwner, renderError } from './render-error'
+import { StatusLine } from './status-line'
 
 /** What `taskapp serve --json` prints once the app is running. */
 export interface ServeReport {
@@ -280,8 +281,12 @@ function printReport(cmd: ServeCommand, io: CliIo, report: ServeReport, apiKey: 
  * ```
  */
 export async function runServe(cmd: ServeCommand, io: CliIo, proc: ServeProcess): Promise<number> {
-  const logger = createCliLogger(cmd.logLevel, io)
-  const progress = new Progress(io, cmd.logLevel !== 'silent' && cmd.logLevel !== 'error')
+  const shown = cmd.logLevel !== 'silent' && cmd.logLevel !== 'error'
+  // On a TTY, the running count stays on stderr's last line; logs and progress write around it.
+  const status = new StatusLine(io.stderr, { enabled: shown })
+  const out: CliIo = { stdout: io.stdout, stderr: status.stream }
+  const logger = createCliLogger(cmd.logLevel, out)
+  const progress = new Progress(out, shown)
   const signals = watchSignals(io, proc, progress)
   let app: InProcessTaskApp | undefined
   try {
@@ -306,12 +311,16 @@ export async function runServe(cmd: ServeCommand, io: CliIo, proc: ServeProcess)
     signals.markRunning()
     progress.done(app.url)
     printReport(cmd, io, serveReport(cmd, app), app.apiKey)
+    const running = app
+    status.start(() => running.stats())
     await signals.stopRequested
+    status.stop()
     await app.stop()
     progress.done()
     const received = signals.received()
     return received === undefined ? 0 : EXIT_ON_SIGNAL[received]
   } finally {
+    status.stop()
     signals.dispose()
     if (app !== undefined && app.state !== 'stopped' && app.state !== 'idle' && app.state !== 'failed') {
       await app.stop().catch(() => undefined)

@@ -5,6 +5,8 @@ import { TaskServerError } from '../errors'
 import { deferred, recordingLogger } from '@taskapp/test-utils'
 import { createExecutor } from './execute'
 import { abortRun, createRunRegistry, isSettled } from './run'
+import { createRolloutStats } from './stats'
+import { silentLogger } from '../logger'
 
 function request(overrides: Partial<RolloutRequest> = {}): RolloutRequest {
   return {
@@ -26,8 +28,9 @@ function setup(rollout: TaskAppConfig['rollout']) {
   const runs = createRunRegistry()
   const events: RolloutCompleteEvent[] = []
   const logger = recordingLogger()
-  const execute = createExecutor({ rollout, logger, runs, onComplete: (e) => events.push(e) })
-  return { runs, events, logger, execute }
+  const stats = createRolloutStats(silentLogger, 60_000)
+  const execute = createExecutor({ rollout, logger, runs, stats, onComplete: (e) => events.push(e) })
+  return { runs, events, logger, execute, stats }
 }
 
 describe('createExecutor (no HTTP)', () => {

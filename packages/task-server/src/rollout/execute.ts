@@ -6,9 +6,10 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { RolloutCompleteEvent, RolloutContext, RolloutRequest, TaskAppConfig } from '../config'
 import { TaskServerError } from '../errors'
-import type { TaskAppLogger } from '../logger'
+import { levelEnabled, safeLog, type TaskAppLogger } from '../logger'
 import { abortedOutcome, thrownOutcome, validateResponse, type Outcome } from './outcome'
 import { abortRun, runSignal, type Run, type RunRegistry } from './run'
+import type { RolloutStats } from './stats'
 
 /** What the executor needs from the app. */
 export interface ExecutorOptions {
@@ -16,6 +17,8 @@ export interface ExecutorOptions {
   logger: TaskAppLogger
   /** Where a run is tracked once its handler goes async. */
   runs: RunRegistry
+  /** The running count every outcome goes into. */
+  stats: RolloutStats
   /** Called with every outcome (the `onRolloutComplete` hook); must not throw. */
   onComplete?: (event: RolloutCompleteEvent) => void
 }
@@ -45,8 +48,33 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   )
 }
 
-/** Reports the outcome to `onComplete` and hands it back. */
-function report(options: ExecutorOptions, o: Outcome, request: RolloutRequest, requestId: string): Outcome {
+/** The DEBUG line of a finished rollout (built only when DEBUG is on). */
+function logRollout(logger: TaskAppLogger, run: Run, o: Outcome, request: RolloutRequest, requestId: string) {
+  safeLog(
+    logger,
+    'debug',
+    {
+      requestId,
+      trace_correlation_id: request.trace_correlation_id,
+      mode: run.mode,
+      status: o.ok ? 'completed' : o.jobStatus,
+      ...(o.ok ? { reward: o.response.reward_info.outcome_reward } : { code: o.code }),
+      ms: Math.round(o.durationMs * 10) / 10,
+    },
+    'task-server: rollout',
+  )
+}
+
+/** Counts and logs the outcome, reports it to `onComplete` and hands it back. */
+function report(
+  options: ExecutorOptions,
+  run: Run,
+  o: Outcome,
+  request: RolloutRequest,
+  requestId: string,
+): Outcome {
+  options.stats.record(o)
+  if (levelEnabled(options.logger, 'debug')) logRollout(options.logger, run, o, request, requestId)
   if (options.onComplete === undefined) return o
   options.onComplete(
     o.ok
@@ -90,7 +118,7 @@ function settleAsync(
       finished = true
       run.onAbort = undefined
       clearTimeout(timer)
-      resolve(report(options, o, request, requestId))
+      resolve(report(options, run, o, request, requestId))
     }
     run.onAbort = () => finish(abortedOutcome(run.abortReason, elapsed()))
     result.then(
@@ -118,7 +146,7 @@ export function createExecutor(options: ExecutorOptions): RolloutExecutor {
     const started = performance.now()
     if (run.aborted) {
       runs.handlerDone(run)
-      return report(options, abortedOutcome(run.abortReason, 0), request, requestId)
+      return report(options, run, abortedOutcome(run.abortReason, 0), request, requestId)
     }
     const ctx: RolloutContext = {
       get signal() {
@@ -138,12 +166,12 @@ export function createExecutor(options: ExecutorOptions): RolloutExecutor {
       const outcome = run.aborted
         ? abortedOutcome(run.abortReason, durationMs)
         : thrownOutcome(err, request, requestId, durationMs, logger)
-      return report(options, outcome, request, requestId)
+      return report(options, run, outcome, request, requestId)
     }
     if (isThenable(result)) return settleAsync(options, run, result, request, requestId, started)
     // Answered synchronously: nothing can have interleaved, no timer or promise is needed.
     runs.handlerDone(run)
     const outcome = validateResponse(result, request, requestId, performance.now() - started, logger)
-    return report(options, outcome, request, requestId)
+    return report(options, run, outcome, request, requestId)
   }
 }

@@ -2,7 +2,7 @@
 import { Pool } from 'undici'
 import type WebSocket from 'ws'
 import { SynthTunnelError, SynthTunnelErrorCode } from '../errors'
-import type { Logger } from '../types'
+import { safeLog, type Logger } from '../types'
 import { GONE_CLOSE_CODES, Reconnector, attach } from './attach'
 import { AgentConnection } from './connection'
 
@@ -73,6 +73,8 @@ export class SynthTunnelAgent {
   private conn: AgentConnection | undefined
   private stopped = false
   private readonly reconnector: Reconnector
+  /** When the last connection dropped (`performance.now()`), until the next attach. */
+  private disconnectedAt: number | undefined
 
   constructor(readonly options: AgentOptions) {
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve))
@@ -162,11 +164,21 @@ export class SynthTunnelAgent {
     if (this.stopped) return false
     this.conn = new AgentConnection(this, ws, this.pool, binary)
     this.connections += 1
+    const fields = { connection: this.connections, leaseId: this.options.leaseId, binary }
+    if (this.disconnectedAt === undefined)
+      safeLog(this.options.logger, 'info', fields, 'synthtunnel: agent connected')
+    else {
+      const downtimeMs = Math.round(performance.now() - this.disconnectedAt)
+      const attempts = this.reconnector.attempts
+      safeLog(
+        this.options.logger,
+        'info',
+        { ...fields, attempts, downtimeMs },
+        'synthtunnel: agent reconnected',
+      )
+    }
+    this.disconnectedAt = undefined
     this.reconnector.reset()
-    this.options.logger.info(
-      { connection: this.connections, leaseId: this.options.leaseId, binary },
-      'synthtunnel: agent connected',
-    )
     this.emit({ type: 'connected', connection: this.connections })
     return true
   }
@@ -176,6 +188,7 @@ export class SynthTunnelAgent {
     if (this.conn !== conn) return
     this.conn = undefined
     if (this.stopped) return
+    this.disconnectedAt = performance.now()
     this.options.logger.warn({ code, reason }, 'synthtunnel: agent disconnected')
     this.emit({ type: 'disconnected', code, reason })
     if (GONE_CLOSE_CODES.has(code)) {

@@ -227,6 +227,11 @@ export class Reconnector {
     private readonly random: () => number = Math.random,
   ) {}
 
+  /** Reconnect attempts since the last good attach. */
+  get attempts(): number {
+    return this.attempt
+  }
+
   /** A connection attached: the next drop starts the backoff over. */
   reset(): void {
     this.attempt = 0

@@ -17,6 +17,7 @@ import {
   connectionTokensOf,
 } from '../protocol/frames'
 import type { AgentFrame, HeaderPairs, ReqHeadersFrame } from '../protocol/frames'
+import { safeLog } from '../types'
 import type { AgentOptions } from './agent'
 
 /** Once a request body is this large before REQ_END, it streams to the local server. */
@@ -183,9 +184,16 @@ export class LocalRequest implements Dispatcher.DispatchHandler, BodyProducer {
     this.abortLocal(new Error(why))
   }
 
-  /** Answer RESP_ERROR and abort. */
+  /** Answer RESP_ERROR (the relay answers the caller 502) and abort; logged at WARN. */
   fail(code: string, message: string): void {
     if (this.released) return
+    const { frame } = this
+    safeLog(
+      this.host.options.logger,
+      'warn',
+      { rid: this.rid, leaseId: this.leaseId, method: frame.method, path: frame.path, code, reason: message },
+      'synthtunnel: could not serve a request from the local server',
+    )
     this.host.send({ type: 'RESP_ERROR', lease_id: this.leaseId, rid: this.rid, code, message })
     this.drop(message)
   }
@@ -211,7 +219,6 @@ export class LocalRequest implements Dispatcher.DispatchHandler, BodyProducer {
     const message = this.deadlineHit
       ? `deadline of ${this.frame.deadline_ms} ms exceeded`
       : `${(err as Error)?.message ?? String(err)}`
-    this.host.options.logger.debug({ rid: this.rid, err: message }, 'synthtunnel: local request failed')
     this.fail(this.sentHeaders ? 'LOCAL_BAD_RESPONSE' : 'LOCAL_CONNECT_FAILED', message)
   }
 

@@ -14,6 +14,7 @@ import type { RelayLease } from './lease-store'
 import { sendProblem } from './problem'
 import type { RelayContext } from './relay-context'
 import { responseHead } from './response-head'
+import { redact, safeLog } from '../types'
 
 const REQUEST_BODY: BodyCodec = { direction: 'request', binary: false }
 const REQUEST_BODY_BINARY: BodyCodec = { direction: 'request', binary: true }
@@ -221,6 +222,7 @@ export class PublicRequest implements BodyProducer {
       }
     }
     this.status = 502 // the body did not match its Content-Length
+    this.logFailure(502, 'TUNNEL_BAD_AGENT_RESPONSE', 'The body did not match its Content-Length.')
     this.res.destroy()
   }
 
@@ -251,7 +253,26 @@ export class PublicRequest implements BodyProducer {
     if (this.done) return
     if (cancel) this.session.sendFrame({ type: 'CANCEL', rid: this.rid })
     this.complete(status)
+    if (status === 502 || status === 504) this.logFailure(status, code, detail)
     sendProblem(this.res, status, code, detail, extra)
+  }
+
+  /** A 502 or 504 the relay answers (or a response it cuts) is logged at WARN: the caller got no answer. */
+  private logFailure(status: number, code: string, reason: string): void {
+    safeLog(
+      this.ctx.logger,
+      'warn',
+      {
+        route: redact(this.admitted.routeToken),
+        leaseId: this.admitted.leaseId,
+        rid: this.rid,
+        method: this.req.method,
+        status,
+        code,
+        reason,
+      },
+      `relay: ${status} for a tunneled request`,
+    )
   }
 
   /** Leave the in-flight books: timers, counters, the agent's pause on our behalf, an unread body. */
