@@ -51,6 +51,16 @@ export function notYet(what: string): InProcessError {
   )
 }
 
+/** The `app` cleanup: the app's own `lifecycle.close({ graceMs })`, when it has one. */
+export function appCleanup(
+  lifecycle: { close?: (options: { graceMs: number }) => unknown } | undefined,
+  graceMs: number,
+): Cleanup | undefined {
+  const close = lifecycle?.close
+  if (typeof close !== 'function') return undefined
+  return { name: 'app', run: async () => void (await close.call(lifecycle, { graceMs })) }
+}
+
 /** What was started, in order, so it can be closed in reverse; a failing close does not skip the others. */
 export class Cleanups {
   readonly #list: Cleanup[] = []
@@ -58,6 +68,11 @@ export class Cleanups {
   /** Records something to close. */
   push(cleanup: Cleanup): void {
     this.#list.push(cleanup)
+  }
+
+  /** Records `cleanup` when there is one. */
+  pushIf(cleanup: Cleanup | undefined): void {
+    if (cleanup !== undefined) this.#list.push(cleanup)
   }
 
   /** Closes everything recorded, last first; logs and returns the errors. */

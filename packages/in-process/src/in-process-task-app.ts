@@ -1,26 +1,18 @@
 import { EventEmitter } from 'node:events'
-import { Cleanups, localUrlOf, notYet, statsOf } from './app-parts'
+import { appCleanup, Cleanups, notYet, statsOf, type InProcessTaskAppEvents } from './app-parts'
 import { callerHeaders } from './caller-headers'
-import type { InProcessTaskAppEvents } from './app-parts'
-import type { AddressInfo } from 'node:net'
-import { InProcessError, messageOf } from './errors'
-import type { StartStep } from './errors'
-import { createDrainableServer } from './http-server'
-import { checkResolvedApp, resolveApp } from './load'
-import type { ResolvedApp } from './load'
+import { InProcessError, messageOf, type StartStep } from './errors'
+import { checkResolvedApp, resolveApp, type ResolvedApp } from './load'
 import { safeLog } from '@taskapp/core'
-import { defaultLogger } from './logger'
-import type { Logger } from './logger'
-import { validateOptions } from './options'
-import type { ResolvedOptions } from './options'
+import { defaultLogger, type Logger } from './logger'
+import { validateOptions, type ResolvedOptions } from './options'
 import type { InProcessTaskAppOptions, InProcessTaskAppState } from './option-types'
 import type { TunnelMode } from './tunnel-spec'
-import { registerForSignals, signalHandled, unregisterForSignals } from './signals'
-import type { SignalTarget } from './signals'
+import { registerForSignals, signalHandled, unregisterForSignals, type SignalTarget } from './signals'
 import type { OpenTunnel } from './tunnel'
 import type { TaskAppStats } from '@taskapp/task-server'
 import { prepareTunnel } from './tunnels'
-import { bindServer, openTunnel, waitLocalHealthy, watchTunnel } from './start-steps'
+import { bindLocal, openTunnel, waitLocalHealthy, watchTunnel } from './start-steps'
 import { describeCause } from './start-failure'
 
 /**
@@ -286,27 +278,19 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
       logger: options.logger,
     })
     this.#resolved = resolved
-    const lifecycle = resolved.lifecycle
-    if (typeof lifecycle?.close === 'function') {
-      this.#cleanups.push({
-        name: 'app',
-        run: () => lifecycle.close!({ graceMs: options.stopGraceMs }),
-      })
-    }
+    this.#cleanups.pushIf(appCleanup(resolved.lifecycle, options.stopGraceMs))
     checkResolvedApp(resolved, options.tunnel.mode, this.#logger)
     signal.throwIfAborted()
 
     at.step = 'bind'
-    const server = createDrainableServer(resolved.listener)
-    this.#cleanups.push({ name: 'server', run: () => server.close(options.stopGraceMs) })
-    this.#port = await bindServer(server.server, options, {
+    const { port, localUrl } = await bindLocal(resolved, options, {
       logger: this.#logger,
       signal,
+      onServer: (cleanup) => this.#cleanups.push(cleanup),
       onConflict: (event) => this.#emitSafe('port-conflict', event),
     })
-    const localUrl = localUrlOf(server.server.address() as AddressInfo)
+    this.#port = port
     this.#localUrl = localUrl
-    safeLog(this.#logger, 'debug', { localUrl, source: resolved.source }, 'task app bound')
 
     await waitLocalHealthy(localUrl, { options, resolved, logger: this.#logger, signal, at })
 

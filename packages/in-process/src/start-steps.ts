@@ -3,17 +3,40 @@
  * healthy, open the tunnel (and check it through its public URL when `verifyTunnel` is on), and
  * watch it for a close nobody asked for.
  */
-import type { Server } from 'node:net'
+import type { AddressInfo, Server } from 'node:net'
 import { safeLog, type Logger } from '@taskapp/core'
 import { waitForHealthy } from '@taskapp/health-checker'
 import { listen, type PortConflictEvent } from '@taskapp/port-manager'
-import type { TunnelLostEvent } from './app-parts'
+import { localUrlOf, type Cleanup, type TunnelLostEvent } from './app-parts'
+import { createDrainableServer } from './http-server'
 import type { StartStep } from './errors'
 import type { ResolvedApp } from './load'
 import type { ResolvedOptions } from './options'
 import type { OpenTunnel } from './tunnel'
 import type { TunnelFactory } from './tunnels'
 import { portConflictMessage } from './start-failure'
+
+/**
+ * The `bind` step: a drainable server for the app's listener (handed to `onServer` as a cleanup
+ * before binding, so a failed bind still closes it), bound by {@link bindServer}.
+ */
+export async function bindLocal(
+  resolved: ResolvedApp,
+  options: ResolvedOptions,
+  ctx: {
+    logger: Logger
+    signal: AbortSignal
+    onServer: (cleanup: Cleanup) => void
+    onConflict: (event: PortConflictEvent) => void
+  },
+): Promise<{ port: number; localUrl: string }> {
+  const server = createDrainableServer(resolved.listener)
+  ctx.onServer({ name: 'server', run: () => server.close(options.stopGraceMs) })
+  const port = await bindServer(server.server, options, ctx)
+  const localUrl = localUrlOf(server.server.address() as AddressInfo)
+  safeLog(ctx.logger, 'debug', { localUrl, source: resolved.source }, 'task app bound')
+  return { port, localUrl }
+}
 
 /**
  * Binds the server (the `bind` step) with port-manager's `listen`. A port that was taken is
