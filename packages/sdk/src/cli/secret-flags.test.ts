@@ -3,6 +3,7 @@
  * parse time from real temp files, its rules against the flag and the environment, and the
  * stderr warning when a secret is given on the command line.
  */
+import { spawnSync } from 'node:child_process'
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -11,6 +12,7 @@ import { SdkError } from '../errors'
 import { parseCommand, type CliEnv, type CheckCommand, type RelayCommand, type ServeCommand } from './args'
 import { helpText } from './help'
 
+const CHILD = join(import.meta.dirname, '..', 'fixtures', 'parse-unprivileged.ts')
 const DIR = mkdtempSync(join(tmpdir(), 'taskapp-secret-flags-'))
 afterAll(() => rmSync(DIR, { recursive: true, force: true }))
 
@@ -158,11 +160,17 @@ describe('--<name>-file companions', () => {
     expect(err.message).toMatch(message)
   })
 
-  // root reads a file whatever its mode, so this one runs for other users only
-  it.skipIf(process.getuid?.() === 0)('a file of mode 000: usage error naming the flag and the path', () => {
+  // Root reads a file whatever its mode, so the parse runs in a child that drops to an
+  // unprivileged user first (when started as root; as any other user it is that user already).
+  it('a file of mode 000: usage error naming the flag and the path', () => {
     const file = secretFile('k\n', 0o000)
-    const err = usageError(['serve', 'a.ts', '--api-key-file', file])
-    expect(err.message).toContain(`--api-key-file ${file} cannot be read (permission denied)`)
+    const child = spawnSync(
+      process.execPath,
+      ['--conditions=@taskapp/source', '--import', 'tsx', CHILD, 'serve', 'a.ts', '--api-key-file', file],
+      { encoding: 'utf8', timeout: 30_000 },
+    )
+    expect(child.stderr).toBe('')
+    expect(child.stdout).toContain(`--api-key-file ${file} cannot be read (permission denied)`)
   })
 
   it.skipIf(process.platform !== 'linux')(
