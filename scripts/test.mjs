@@ -22,7 +22,8 @@ const args = [
   'vitest',
   'run',
   '--reporter=default',
-  '--reporter=json',
+  // Vitest's JSON reporter, minus its line naming the report file, which is deleted below.
+  `--reporter=${join(import.meta.dirname, 'vitest-json-quiet.mjs')}`,
   `--outputFile.json=${report}`,
   ...process.argv.slice(2),
 ]

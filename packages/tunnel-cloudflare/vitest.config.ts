@@ -1,3 +1,3 @@
-import { taskappProject } from '../../vitest.shared'
+import { taskappProject } from '../../vitest.shared.ts'
 
 export default taskappProject(import.meta.dirname)

@@ -9,6 +9,7 @@ export const InProcessErrorCode = {
   TaskAppNotFound: 'TASKAPP_ERR_TASK_APP_NOT_FOUND',
   TaskAppInvalid: 'TASKAPP_ERR_TASK_APP_INVALID',
   TaskAppLoadFailed: 'TASKAPP_ERR_TASK_APP_LOAD_FAILED',
+  TsxMissing: 'TASKAPP_ERR_TSX_MISSING',
   TunnelUnavailable: 'TASKAPP_ERR_TUNNEL_UNAVAILABLE',
   StartFailed: 'TASKAPP_ERR_START_FAILED',
   Aborted: 'TASKAPP_ERR_ABORTED',

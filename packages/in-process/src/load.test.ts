@@ -1,8 +1,9 @@
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import type { InProcessErrorCode } from './errors'
+import { InProcessError, type InProcessErrorCode } from './errors'
 import { InProcessTaskApp } from './in-process-task-app'
 import { get } from './test-helpers'
+import { importTypeScript } from './ts-import'
 
 const fixture = (name: string): string => join(import.meta.dirname, 'fixtures', name)
 const base = {
@@ -32,6 +33,14 @@ describe('taskAppPath', () => {
   ])('%s: a request listener is served as is', async (file, from) => {
     await using app = await InProcessTaskApp.start({ ...base, taskAppPath: fixture(file) })
     expect(JSON.parse((await get(`${app.url}/anything`)).body)).toEqual({ from })
+  })
+
+  it('a .ts file in a CommonJS package loads as ESM: top-level await, relative .ts imports', async () => {
+    await using app = await InProcessTaskApp.start({
+      ...base,
+      taskAppPath: fixture(join('commonjs-project', 'task-app.ts')),
+    })
+    expect(JSON.parse((await get(`${app.url}/`)).body)).toMatchObject({ service: 'fixture-commonjs-project' })
   })
 
   it('accepts a path relative to the working directory', async () => {
@@ -95,5 +104,34 @@ describe('configFactory', () => {
       code: 'TASKAPP_ERR_TASK_APP_INVALID',
       message: expect.stringMatching(/name must be/),
     })
+  })
+})
+
+describe('TypeScript files without tsx (an optional peer)', () => {
+  /** Fails the way Node's import() does when a package is not installed. */
+  const missing = (name: string) => async (): Promise<never> => {
+    const err = new Error(
+      `Cannot find package '${name}' imported from /app/node_modules/@taskapp/in-process/dist/index.js`,
+    ) as NodeJS.ErrnoException
+    err.code = 'ERR_MODULE_NOT_FOUND'
+    throw err
+  }
+
+  it('tsx not installed → TASKAPP_ERR_TSX_MISSING naming the package to add', async () => {
+    const err = await importTypeScript(fixture('config-default.ts'), missing('tsx')).then(
+      () => undefined,
+      (e: unknown) => e as InProcessError,
+    )
+    expect(err).toBeInstanceOf(InProcessError)
+    expect(err?.code).toBe('TASKAPP_ERR_TSX_MISSING')
+    expect(err?.message).toContain('config-default.ts needs the package tsx')
+    expect(err?.message).toContain('npm install tsx')
+    expect((err?.cause as NodeJS.ErrnoException).code).toBe('ERR_MODULE_NOT_FOUND')
+  })
+
+  it('another missing package (tsx without esbuild) is passed on as it is', async () => {
+    await expect(importTypeScript(fixture('config-default.ts'), missing('esbuild'))).rejects.toThrow(
+      "Cannot find package 'esbuild'",
+    )
   })
 })

@@ -9,6 +9,7 @@ import { redact } from './logger'
 import type { Logger } from './logger'
 import type { ResolvedOptions } from './options'
 import type { AppLike, AppLifecycle } from './option-types'
+import { importTypeScript } from './ts-import'
 
 /** What the in-process options add to a task-app config (they win over the config). */
 export interface AppOverrides {
@@ -80,17 +81,13 @@ export function acceptsUnsignedLocalCalls(
 /** Export names looked up in a task-app file, in order. */
 export const TASK_APP_EXPORTS = ['default', 'app', 'buildConfig', 'config'] as const
 
-/** Imports a module; `.ts`/`.mts` through tsx. Swappable in tests. */
+/** Imports a module; `.ts`/`.mts` through tsx, as ESM. Swappable in tests. */
 export type ModuleImporter = (path: string) => Promise<Record<string, unknown>>
 
 export const importTaskAppModule: ModuleImporter = async (path) => {
   const ext = extname(path).toLowerCase()
-  const url = pathToFileURL(path).href
-  if (ext === '.ts' || ext === '.mts') {
-    const { tsImport } = await import('tsx/esm/api')
-    return (await tsImport(url, import.meta.url)) as Record<string, unknown>
-  }
-  return (await import(url)) as Record<string, unknown>
+  if (ext === '.ts' || ext === '.mts') return importTypeScript(path)
+  return (await import(pathToFileURL(path).href)) as Record<string, unknown>
 }
 
 function isAppLike(value: unknown): value is AppLike {
@@ -270,6 +267,7 @@ export async function resolveApp(
       try {
         mod = await (options.importer ?? importTaskAppModule)(input.path)
       } catch (err) {
+        if (err instanceof InProcessError) throw err // TASKAPP_ERR_TSX_MISSING says what to do
         throw new InProcessError(
           'TASKAPP_ERR_TASK_APP_LOAD_FAILED',
           `Could not load task app file ${input.path}: ${messageOf(err)}`,

@@ -22,6 +22,7 @@ import {
 import {
   CHECK_FLAGS,
   httpUrl,
+  INIT_FLAGS,
   RELAY_FLAGS,
   SERVE_FLAGS,
   type CONTAINER_AUTH_MODES,
@@ -35,7 +36,7 @@ export { DEFAULTS, LOG_LEVELS, PORT_CONFLICT_POLICIES, TUNNEL_MODES } from './fl
 export type { LogLevel, TunnelModeFlag } from './flags'
 
 /** The sub-commands. */
-export const COMMANDS = ['serve', 'check', 'relay'] as const
+export const COMMANDS = ['serve', 'check', 'relay', 'init'] as const
 /** One of {@link COMMANDS}. */
 export type CommandName = (typeof COMMANDS)[number]
 
@@ -100,6 +101,15 @@ export interface RelayCommand {
   readonly allowNonLoopback: boolean
 }
 
+/** `taskapp init [dir]` */
+export interface InitCommand {
+  readonly command: 'init'
+  /** Where to write the starter project (created if missing). @default '.' */
+  readonly dir: string
+  /** Write into a non-empty directory. */
+  readonly force: boolean
+}
+
 /** `taskapp --help`, `taskapp help [cmd]`, `taskapp <cmd> --help`. */
 export interface HelpCommand {
   readonly command: 'help'
@@ -112,7 +122,7 @@ export interface VersionCommand {
 }
 
 /** What {@link parseCommand} returns. */
-export type Command = ServeCommand | CheckCommand | RelayCommand | HelpCommand | VersionCommand
+export type Command = ServeCommand | CheckCommand | RelayCommand | InitCommand | HelpCommand | VersionCommand
 
 function exactlyOnePositional(
   command: string,
@@ -255,6 +265,18 @@ function parseRelay(args: readonly string[], env: CliEnv, hooks: FlagHooks): Rel
   const { verbose, ...fields } = pick(values)
   return { command: 'relay', ...fields, logLevel: verbose ? 'debug' : fields.logLevel }
 }
+function parseInit(args: readonly string[], env: CliEnv, hooks: FlagHooks): InitCommand | HelpCommand {
+  const parsed = flagsOrHelp('init', INIT_FLAGS, args)
+  if (parsed === undefined) return { command: 'help', topic: 'init' }
+  if (parsed.positionals.length > 1)
+    throw usage(
+      'init',
+      `expected at most one directory, got ${parsed.positionals.length}: ${parsed.positionals.join(' ')}.`,
+    )
+  const { values } = resolveFlags('init', INIT_FLAGS, parsed.given, env, hooks)
+  return { command: 'init', dir: parsed.positionals[0] ?? '.', ...pick(values) }
+}
+
 /**
  * Parses the CLI's argv (without `node` and the script) into a {@link Command}. A secret flag's
  * `--<name>-file` is read here; `hooks.warn` gets one line per secret given as a flag.
@@ -284,6 +306,8 @@ export function parseCommand(argv: readonly string[], env: CliEnv = {}, hooks: F
       return parseCheck(rest, env, hooks)
     case 'relay':
       return parseRelay(rest, env, hooks)
+    case 'init':
+      return parseInit(rest, env, hooks)
     default:
       throw usage(
         undefined,

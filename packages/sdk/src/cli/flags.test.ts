@@ -18,6 +18,7 @@ const POSITIONALS: Record<CommandName, string[]> = {
   serve: ['app.ts'],
   check: ['http://127.0.0.1:1'],
   relay: [],
+  init: [],
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 import type { TunnelMode, TunnelSpec } from '@taskapp/in-process'
 import { parseTrustedContainerKeys, type ContainerAuthMode } from '@taskapp/task-server'
-import type { CheckCommand, RelayCommand, ServeCommand } from './args'
+import type { CheckCommand, InitCommand, RelayCommand, ServeCommand } from './args'
 import { list, option, toggle, type Flag, type FlagParser } from './flag-table'
 
 /** Tunnel modes `taskapp serve --tunnel` accepts (the `InProcessTaskApp` modes), in help order. */
@@ -385,5 +385,20 @@ export const RELAY_FLAGS = {
   readonly [K in Exclude<keyof RelayCommand, 'command'>]: Flag<RelayCommand[K]>
 } & { readonly verbose: Flag<boolean> }
 
+/** The flags of `taskapp init`. */
+export const INIT_FLAGS = {
+  force: toggle({
+    name: 'force',
+    help: "write into a non-empty directory: the starter's files replace files of the same name, others stay",
+  }),
+} as const satisfies {
+  readonly [K in Exclude<keyof InitCommand, 'command' | 'dir'>]: Flag<InitCommand[K]>
+}
+
 /** Every command's flag table. */
-export const FLAG_TABLES = { serve: SERVE_FLAGS, check: CHECK_FLAGS, relay: RELAY_FLAGS } as const
+export const FLAG_TABLES = {
+  serve: SERVE_FLAGS,
+  check: CHECK_FLAGS,
+  relay: RELAY_FLAGS,
+  init: INIT_FLAGS,
+} as const

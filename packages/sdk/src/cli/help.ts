@@ -4,7 +4,7 @@
  */
 import type { CommandName } from './args'
 import { formatFlags } from './flag-table'
-import { CHECK_FLAGS, DEFAULTS, RELAY_FLAGS, SERVE_FLAGS } from './flags'
+import { CHECK_FLAGS, DEFAULTS, INIT_FLAGS, RELAY_FLAGS, SERVE_FLAGS } from './flags'
 
 const MAIN = `taskapp: run a task app with a public URL, check one, or host a relay.
 
@@ -12,6 +12,7 @@ Usage:
   taskapp serve <file> [options]   start a task app file and open a tunnel to it
   taskapp check <url> [options]    probe a task app's /health and /info
   taskapp relay [options]          run a self-hosted SynthTunnel relay server
+  taskapp init [dir] [--force]     write a starter task app project into dir (default .)
   taskapp help <command>           help for one command
   taskapp --version                print the version
 
@@ -67,6 +68,20 @@ the agent WebSocket, and public traffic under /s/<route_token>/...
 Example (keys in a file, one per line, not on the command line where \`ps\` shows them):
   taskapp relay --port ${DEFAULTS.relayPort} --api-key-file ./relay-keys --lease-file ./relay-leases.json`
 
+const INIT = `Usage: taskapp init [dir] [options]
+
+Write a ready-to-run task app project into [dir] (default: the current directory;
+created if missing): package.json ("type": "module", scripts start and test),
+tsconfig.json, task-app.ts (a typed task app with five instances and a rollout that
+scores an answer), task-app.test.ts, README.md and .gitignore. Refuses a non-empty
+directory (a lone .git is fine) unless --force.
+
+Options:
+${formatFlags(INIT_FLAGS)}
+
+Example:
+  taskapp init my-task-app && cd my-task-app && npm install && npm start`
+
 /**
  * The help text of a command, or of the CLI as a whole.
  *
@@ -83,6 +98,8 @@ export function helpText(topic?: CommandName): string {
       return `${CHECK}\n`
     case 'relay':
       return `${RELAY}\n`
+    case 'init':
+      return `${INIT}\n`
     default:
       return `${MAIN}\n`
   }

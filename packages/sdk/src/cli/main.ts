@@ -44,6 +44,8 @@ export async function runCli(
         return await (await import('./serve')).runServe(cmd, io, proc)
       case 'relay':
         return await (await import('./relay')).runRelay(cmd, io, proc, env)
+      case 'init':
+        return await (await import('./init')).runInit(cmd, io)
     }
   } catch (err) {
     if (err instanceof SdkError) {
