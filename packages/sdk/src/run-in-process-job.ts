@@ -6,7 +6,7 @@
  */
 import { InProcessTaskApp } from '@taskapp/in-process'
 import { JobsError, JobsErrorCode, PromptLearningJob, isFinalStatus } from '@taskapp/jobs'
-import type { JobResult } from '@taskapp/jobs'
+import type { JobResult, JobStatus } from '@taskapp/jobs'
 import { WORKER_TOKEN_HEADER } from '@taskapp/tunnel-synth'
 import { SdkError } from './errors'
 import { JobProgressTracker } from './job-progress'
@@ -103,24 +103,32 @@ async function startTaskApp(run: Run, backendUrl: string): Promise<InProcessTask
   return app
 }
 
-/** Cancels the job if it is still going, and waits (up to `cancelTimeoutMs`) until the backend says it ended. */
+/**
+ * Cancels the job if it is still going, and waits (up to `cancelTimeoutMs`) until the backend says
+ * it ended; reports `finished` with the last status read (`cancelled`, or still `running` when the
+ * backend did not confirm in time).
+ */
 async function cancelJob(run: Run, reason: string): Promise<void> {
   const { job } = run
   if (job === undefined || run.jobId === undefined || run.cancelled === true) return
   run.cancelled = true
   const deadline = AbortSignal.timeout(run.checked.cancelTimeoutMs)
+  let last: JobStatus | undefined
   try {
-    if (isFinalStatus((await job.status({ signal: deadline })).status)) return
+    last = (await job.status({ signal: deadline })).status
+    if (isFinalStatus(last)) return
     report(run, { phase: 'cancelling' })
     await job.cancel({ reason, signal: deadline })
     for (;;) {
-      if (isFinalStatus((await job.status({ signal: deadline })).status)) return
+      last = (await job.status({ signal: deadline })).status
+      if (isFinalStatus(last)) break
       await new Promise((resolve) => setTimeout(resolve, 200))
       deadline.throwIfAborted()
     }
   } catch {
     // Best effort: the job may have ended already, or the backend is gone; the app stops anyway.
   }
+  if (last !== undefined) report(run, { phase: 'finished', status: last })
 }
 
 /** Follows the job to its end; resolves with its result for every final status. */

@@ -90,7 +90,8 @@ export interface RunInProcessJobOptions {
 
 /**
  * What `onStatus` gets: the step (`task-app-started`, `submitted`, `event` for each job event,
- * `cancelling`, `finished`), the job's progress so far, and the event itself for `event`.
+ * `cancelling` when the run cancels the job, `finished` once the job is over or the cancel was
+ * waited for), the job's progress so far, and the event itself for `event`.
  */
 export interface InProcessJobUpdate {
   readonly phase: 'task-app-started' | 'submitted' | 'event' | 'cancelling' | 'finished'
@@ -100,7 +101,10 @@ export interface InProcessJobUpdate {
   readonly taskAppUrl: string | undefined
   /** The tunnel mode of the task app (`local`, `synthtunnel`, ...). */
   readonly tunnelMode: string | undefined
-  /** The job's status at `finished` (and `submitted` when `poll` is false). */
+  /**
+   * At `finished`: the job's last status (`running` if a cancel was not confirmed within
+   * `cancelTimeoutMs`); `submitted` at `submitted` with `poll: false`.
+   */
   readonly status: JobStatus | 'submitted' | undefined
   /** The event of an `event` update. */
   readonly event: JobEvent | undefined
