@@ -18,6 +18,11 @@ function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)} s`
 }
 
+/** `3 generations`, `1 generation`, `? generations`. */
+function plural(n: number | undefined, noun: string): string {
+  return `${n ?? '?'} ${noun}${n === 1 ? '' : 's'}`
+}
+
 /** `gen 2/6 · rollouts 180/1200 · best 0.340 (baseline 0.260) · 4.2 s` */
 export function progressLine(p: JobProgress, elapsedMs = p.elapsedMs): string {
   const gen =
@@ -48,7 +53,7 @@ export function resultTable(out: InProcessJobResult, p: JobProgress): string {
       : ''
   const lines = [
     `job ${out.jobId} ${out.status} in ${seconds(p.elapsedMs)}: ${p.rolloutsUsed ?? '?'} rollouts of ${p.rolloutBudget ?? '?'}, ` +
-      `${r?.generationsCompleted ?? p.generation ?? '?'} generations, ${r?.candidatesEvaluated ?? p.candidatesEvaluated} candidates`,
+      `${plural(r?.generationsCompleted ?? p.generation, 'generation')}, ${plural(r?.candidatesEvaluated ?? p.candidatesEvaluated, 'candidate')}`,
     '',
     '  prompt      validation score',
     `  baseline    ${score(r?.baselineScore)}`,

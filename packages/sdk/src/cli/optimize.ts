@@ -158,9 +158,11 @@ export async function runOptimize(
       io.stderr.write(`taskapp optimize: [${e.code}] ${message}\n`)
       return 1
     }
-    view.error(e.code, e.message ?? String(err), 1)
+    // The library's words for the backend URL are the command line's --backend here.
+    const message = (e.message ?? String(err)).replace(/\bbackendUrl\b/g, '--backend')
+    view.error(e.code, message, 1)
     io.stderr.write(
-      `taskapp optimize: ${e.code ? `[${e.code}] ` : ''}${e.message ?? String(err)}` +
+      `taskapp optimize: ${e.code ? `[${e.code}] ` : ''}${message}` +
         `${e.cause?.message ? `\n  cause: ${e.cause.message}` : ''}\n`,
     )
     return 1
