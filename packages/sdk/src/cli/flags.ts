@@ -440,9 +440,10 @@ export const OPTIMIZE_FLAGS = {
     name: 'backend',
     short: 'b',
     value: '<url>',
-    help: 'job backend base URL, e.g. one started with `taskapp dev-backend`',
-    defaultHelp:
-      'SYNTH_BACKEND_URL_OVERRIDE (local, dev, prod or a URL), then SYNTH_BACKEND_URL, else https://api.usesynth.ai',
+    help:
+      'job backend base URL, e.g. one started with `taskapp dev-backend`; unset: SYNTH_BACKEND_URL_OVERRIDE ' +
+      '(local, dev, prod or a URL), then SYNTH_BACKEND_URL',
+    defaultHelp: 'https://api.usesynth.ai',
     parse: httpUrl,
   }),
   backendApiKey: option({
@@ -592,7 +593,10 @@ export const DEV_BACKEND_FLAGS = {
     help: 'the kid of the signing key (in each token and in the printed trusted key)',
     parse: key,
   }),
-  json: toggle({ name: 'json', help: 'print one JSON line {url, model, apiKeys, trustedKey, ...}' }),
+  json: toggle({
+    name: 'json',
+    help: 'print one JSON line {url, model, apiKey (when generated), apiKeySource, signingKey, trustedKey}',
+  }),
   logLevel: logLevelFlag('info'),
   verbose: VERBOSE,
 } as const satisfies {
