@@ -149,6 +149,15 @@ describe('taskapp optimize', { timeout: 90_000 }, () => {
     expect(cli.stderr()).toBe('')
   })
 
+  it("a job that fails exits 1 with the backend's reason", async () => {
+    const { backend, trusted } = await signingBackend()
+    await using cli = optimize(backend, trusted, ['-o', 'prompt_learning.gepa.rollout.budget=5'])
+    expect((await cli.exited).code).toBe(1)
+    expect(cli.stderr()).toMatch(/^taskapp optimize: job pl_[0-9a-f]+ failed: .*rollout\.budget \(5\)/m)
+    expect(cli.stdout()).toBe('')
+    expect(groupMembers(cli.pid)).toEqual([])
+  })
+
   it('Ctrl+C cancels the job on the backend, stops the task app, exits 130', async () => {
     const { backend, trusted } = await signingBackend()
     await using cli = optimize(backend, trusted, [...ENDLESS, '--json'])
