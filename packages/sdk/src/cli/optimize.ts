@@ -83,6 +83,54 @@ function finished(out: InProcessJobResult, io: CliIo, view: OptimizeView): numbe
 }
 
 /**
+ * The exit status of a run that threw, after printing why: 130/143 after a signal, 1 for a run
+ * that failed; a bad job config or option is rethrown as a usage error (exit 2) in flag words.
+ */
+function failed(
+  cmd: OptimizeCommand,
+  io: CliIo,
+  view: OptimizeView,
+  err: unknown,
+  sig: StopSignal | undefined,
+): number {
+  if (sig !== undefined) {
+    view.error(
+      'TASKAPP_ERR_INTERRUPTED',
+      `${sig}: the job was cancelled and the task app stopped`,
+      EXIT_ON_SIGNAL[sig],
+    )
+    view.note(`✓ stopped (${sig})`)
+    return EXIT_ON_SIGNAL[sig]
+  }
+  const e = err as { code?: string; message?: string; cause?: { message?: string } }
+  if (
+    isTaskappError(err, 'TASKAPP_ERR_JOBS_INVALID_CONFIG') ||
+    isTaskappError(err, 'TASKAPP_ERR_INVALID_JOB_OPTIONS')
+  ) {
+    view.error(e.code, e.message ?? String(err), 2)
+    throw inFlagWords(cmd, e.message ?? String(err))
+  }
+  if (isTaskappError(err, 'TASKAPP_ERR_JOB_TASK_APP_AUTH')) {
+    const message =
+      `the task app (${cmd.app}) wants an API key, and a job carries only the tunnel's worker token. ` +
+      "Trust the backend's container-token key instead: --container-keys <key> (or SYNTH_CONTAINER_TRUSTED_PUBKEYS; " +
+      '`taskapp dev-backend --generate-signing-key` prints it), or reach the app through a relay, whose agent ' +
+      'adds the key: --relay-url <url> (`taskapp relay`).'
+    view.error(e.code, message, 1)
+    io.stderr.write(`taskapp optimize: [${e.code}] ${message}\n`)
+    return 1
+  }
+  // The library's words for the backend URL are the command line's --backend here.
+  const message = (e.message ?? String(err)).replace(/\bbackendUrl\b/g, '--backend')
+  view.error(e.code, message, 1)
+  io.stderr.write(
+    `taskapp optimize: ${e.code ? `[${e.code}] ` : ''}${message}` +
+      `${e.cause?.message ? `\n  cause: ${e.cause.message}` : ''}\n`,
+  )
+  return 1
+}
+
+/**
  * Runs `taskapp optimize`; resolves to the exit status: 0 the job succeeded, 1 it failed (or the
  * task app could not start, the backend refused, the timeout passed), 2 a bad job config, 130/143
  * after SIGINT/SIGTERM (the job cancelled on the backend first).
@@ -130,42 +178,7 @@ export async function runOptimize(
     })
     return finished(out, io, view)
   } catch (err) {
-    const sig = signals.received()
-    if (sig !== undefined) {
-      view.error(
-        'TASKAPP_ERR_INTERRUPTED',
-        `${sig}: the job was cancelled and the task app stopped`,
-        EXIT_ON_SIGNAL[sig],
-      )
-      view.note(`✓ stopped (${sig})`)
-      return EXIT_ON_SIGNAL[sig]
-    }
-    const e = err as { code?: string; message?: string; cause?: { message?: string } }
-    if (
-      isTaskappError(err, 'TASKAPP_ERR_JOBS_INVALID_CONFIG') ||
-      isTaskappError(err, 'TASKAPP_ERR_INVALID_JOB_OPTIONS')
-    ) {
-      view.error(e.code, e.message ?? String(err), 2)
-      throw inFlagWords(cmd, e.message ?? String(err))
-    }
-    if (isTaskappError(err, 'TASKAPP_ERR_JOB_TASK_APP_AUTH')) {
-      const message =
-        `the task app (${cmd.app}) wants an API key, and a job carries only the tunnel's worker token. ` +
-        "Trust the backend's container-token key instead: --container-keys <key> (or SYNTH_CONTAINER_TRUSTED_PUBKEYS; " +
-        '`taskapp dev-backend --generate-signing-key` prints it), or reach the app through a relay, whose agent ' +
-        'adds the key: --relay-url <url> (`taskapp relay`).'
-      view.error(e.code, message, 1)
-      io.stderr.write(`taskapp optimize: [${e.code}] ${message}\n`)
-      return 1
-    }
-    // The library's words for the backend URL are the command line's --backend here.
-    const message = (e.message ?? String(err)).replace(/\bbackendUrl\b/g, '--backend')
-    view.error(e.code, message, 1)
-    io.stderr.write(
-      `taskapp optimize: ${e.code ? `[${e.code}] ` : ''}${message}` +
-        `${e.cause?.message ? `\n  cause: ${e.cause.message}` : ''}\n`,
-    )
-    return 1
+    return failed(cmd, io, view, err, signals.received())
   } finally {
     view.close()
     signals.dispose()
