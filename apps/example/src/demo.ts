@@ -1,16 +1,21 @@
 /**
- * The taskapp demo (`pnpm demo`): start the example task app in this process with
- * `InProcessTaskApp`, behind a relay tunnel to a relay this script starts on 127.0.0.1, then
- * play the optimizer through the public URL: health, task info, 50 concurrent rollouts, a
- * results table. Then stop everything and exit 0. No account, no internet.
+ * The taskapp demo (`pnpm demo`). First act: start the example task app in this process with
+ * `InProcessTaskApp`, behind a relay tunnel to a relay this script starts on 127.0.0.1, then play
+ * the optimizer through the public URL: health, task info, 50 concurrent rollouts, a results
+ * table. Second act (`demo-optimize.ts`): a real prompt optimization of the same task app on a
+ * local jobs backend with the deterministic model, run by `runInProcessJob` through the same
+ * relay with container tokens, and the final table (baseline vs optimized prompt). Then stop
+ * everything and exit 0. No account, no internet.
  *
  * Flags: --tunnel synthtunnel|local (default synthtunnel), --rollouts N (50), --split
  * train|validation|test (test), --port N (8114, next free one if busy), --inference-url URL and
- * --model NAME (use an OpenAI-compatible endpoint instead of the keyword baseline).
+ * --model NAME (use an OpenAI-compatible endpoint instead of the keyword baseline and of the
+ * deterministic model), --skip-optimize (the first act only).
  */
 import { randomBytes } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import { InProcessTaskApp, createRelayServer, redact, type RelayServer } from '@taskapp/sdk'
+import { optimizeAct } from './demo-optimize'
 import { formatResultsTable, runRollouts, summarize } from './optimizer'
 import { buildConfig } from './task-app'
 
@@ -22,6 +27,7 @@ const USAGE = `Usage: pnpm demo [-- options]
   --port <n>              task app port; the next free one if busy  [8114]
   --inference-url <url>   OpenAI-compatible base URL: use the chat policy instead of the baseline
   --model <name>          model for --inference-url  [gpt-4o-mini]
+  --skip-optimize         skip the second act (the prompt optimization)
   -h, --help              this help
 `
 
@@ -32,6 +38,7 @@ interface DemoOptions {
   port: number
   inferenceUrl: string | undefined
   model: string | undefined
+  skipOptimize: boolean
 }
 
 function fail(message: string): never {
@@ -51,6 +58,7 @@ function parseOptions(argv: string[]): DemoOptions {
         port: { type: 'string' },
         'inference-url': { type: 'string' },
         model: { type: 'string' },
+        'skip-optimize': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -79,7 +87,15 @@ function parseOptions(argv: string[]): DemoOptions {
   if (!Number.isInteger(port) || (port !== 0 && (port < 1024 || port > 65_535))) {
     fail(`--port must be 0 or an integer in [1024, 65535], got "${v.port}".`)
   }
-  return { tunnel, rollouts, split, port, inferenceUrl: v['inference-url'], model: v.model }
+  return {
+    tunnel,
+    rollouts,
+    split,
+    port,
+    inferenceUrl: v['inference-url'],
+    model: v.model,
+    skipOptimize: v['skip-optimize'] === true,
+  }
 }
 
 const out = (line = ''): void => {
@@ -169,45 +185,65 @@ async function runAndReport(
   return summary.failed
 }
 
+/** The first act (steps 2-6): the task app behind the tunnel, played through its public URL. Resolves to the failed rollouts. */
+async function rolloutAct(options: DemoOptions, relay: RelayServer | undefined): Promise<number> {
+  const taskAppKey = `demo_${randomBytes(16).toString('hex')}`
+  const t = performance.now()
+  await using app = await InProcessTaskApp.start({
+    configFactory: () => buildConfig(),
+    port: options.port,
+    apiKey: taskAppKey,
+    tunnel:
+      relay !== undefined
+        ? { mode: 'synthtunnel', relayUrl: relay.url, relayApiKey: relay.apiKey }
+        : { mode: options.tunnel },
+  })
+  out(`2. task app    ${app.localUrl} is healthy, tunnel ${app.tunnelMode} open (${ms(t)})`)
+  out(`   public URL  ${app.url}`)
+  for (const [name, value] of Object.entries(app.headers)) out(`   header      ${name}: ${redact(value)}`)
+
+  // Everything below goes through the public URL with app.headers alone, as a remote optimizer
+  // would call it (through the relay the agent adds the task app key; locally X-API-Key is listed).
+  const headers: Record<string, string> = { ...app.headers }
+  await checkHealthAndInfo(app.url, headers)
+  const failed = await runAndReport(app.url, headers, options)
+  const t3 = performance.now()
+  await app.stop()
+  out(`6. stopped     task app and tunnel closed (${ms(t3)})`)
+  return failed
+}
+
 async function main(): Promise<number> {
   const options = parseOptions(process.argv.slice(2))
-  const taskAppKey = `demo_${randomBytes(16).toString('hex')}`
+  const started = performance.now()
   out(
-    'taskapp demo: the example task app (support ticket routing) in this process, played by a fake optimizer',
+    'taskapp demo: the example task app (support ticket routing) in this process, played by a fake optimizer, then optimized for real',
   )
   out()
 
   const relay = await startRelay(options)
+  let ok: boolean
   try {
-    const t = performance.now()
-    await using app = await InProcessTaskApp.start({
-      configFactory: () => buildConfig(),
-      port: options.port,
-      apiKey: taskAppKey,
-      tunnel:
-        relay !== undefined
-          ? { mode: 'synthtunnel', relayUrl: relay.url, relayApiKey: relay.apiKey }
-          : { mode: options.tunnel },
-    })
-    out(`2. task app    ${app.localUrl} is healthy, tunnel ${app.tunnelMode} open (${ms(t)})`)
-    out(`   public URL  ${app.url}`)
-    for (const [name, value] of Object.entries(app.headers)) out(`   header      ${name}: ${redact(value)}`)
-
-    // Everything below goes through the public URL with app.headers alone, as a remote optimizer
-    // would call it (through the relay the agent adds the task app key; locally X-API-Key is listed).
-    const headers: Record<string, string> = { ...app.headers }
-    await checkHealthAndInfo(app.url, headers)
-    const failed = await runAndReport(app.url, headers, options)
-    const t3 = performance.now()
-    await app.stop()
-    out(`6. stopped     task app and tunnel closed (${ms(t3)})`)
-    return failed === 0 ? 0 : 1
+    const failed = await rolloutAct(options, relay)
+    ok = failed === 0
+    if (!options.skipOptimize) {
+      const act = await optimizeAct({
+        relay,
+        port: options.port,
+        inferenceUrl: options.inferenceUrl,
+        model: options.model,
+        out,
+      })
+      ok = ok && act.status === 'succeeded'
+    }
   } finally {
     if (relay !== undefined) {
       await relay.close()
-      out('7. stopped     relay closed')
+      out(`${options.skipOptimize ? 7 : 10}. stopped    relay closed`)
     }
   }
+  out(`demo finished in ${((performance.now() - started) / 1000).toFixed(1)} s`)
+  return ok ? 0 : 1
 }
 
 main().then(

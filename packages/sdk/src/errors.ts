@@ -3,6 +3,12 @@ import { TaskappError } from '@taskapp/core'
 export const SdkErrorCode = {
   CliUsage: 'TASKAPP_ERR_CLI_USAGE',
   UnknownTunnelMode: 'TASKAPP_ERR_UNKNOWN_TUNNEL_MODE',
+  /** `runInProcessJob` got a bad option (the message names it). */
+  InvalidJobOptions: 'TASKAPP_ERR_INVALID_JOB_OPTIONS',
+  /** The task app wants a credential a job cannot carry (a key the tunnel does not add, no container tokens). */
+  JobTaskAppAuth: 'TASKAPP_ERR_JOB_TASK_APP_AUTH',
+  /** SIGINT/SIGTERM stopped `runInProcessJob`: the job was cancelled and the task app stopped. */
+  Interrupted: 'TASKAPP_ERR_INTERRUPTED',
 } as const
 
 /** One of the {@link SdkErrorCode} values. */

@@ -1,6 +1,8 @@
 import * as core from '@taskapp/core'
 import * as cloudflare from '@taskapp/tunnel-cloudflare'
 import * as healthChecker from '@taskapp/health-checker'
+import * as jobs from '@taskapp/jobs'
+import * as jobsBackend from '@taskapp/jobs/backend'
 import * as inProcess from '@taskapp/in-process'
 import * as portManager from '@taskapp/port-manager'
 import * as taskServer from '@taskapp/task-server'
@@ -19,6 +21,8 @@ const packages: [string, Record<string, unknown>][] = [
   ['@taskapp/tunnel-synth', synth],
   ['@taskapp/tunnel-synth/relay', relay],
   ['@taskapp/tunnel-cloudflare', cloudflare],
+  ['@taskapp/jobs', jobs],
+  ['@taskapp/jobs/backend', jobsBackend],
 ]
 
 describe('the facade', () => {
@@ -34,7 +38,14 @@ describe('the facade', () => {
     const own = Object.keys(sdk)
       .filter((key) => !known.has(key))
       .sort()
-    expect(own).toEqual(['SdkError', 'SdkErrorCode', 'TUNNEL_BACKEND_MODES', 'createTunnel'])
+    expect(own).toEqual([
+      'JobProgressTracker',
+      'SdkError',
+      'SdkErrorCode',
+      'TUNNEL_BACKEND_MODES',
+      'createTunnel',
+      'runInProcessJob',
+    ])
   })
 })
 

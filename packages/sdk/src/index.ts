@@ -270,10 +270,86 @@ export type {
   TunnelLogger,
 } from '@taskapp/tunnel-cloudflare'
 
+// ---- @taskapp/jobs: prompt-optimization jobs (the client), and the local backend
+export {
+  JobsError,
+  JobsErrorCode,
+  PromptLearningJob,
+  DEFAULT_WAIT_TIMEOUT_MS,
+  FINAL_STATUSES,
+  JOB_STATUSES,
+  eventCategory,
+  isFinalStatus,
+  isSynthTunnelUrl,
+  normalizeStatus,
+  terminalStatusOf,
+} from '@taskapp/jobs'
+export type {
+  JobsErrorOptions,
+  CandidateScore,
+  EventsOptions,
+  JobEvent,
+  JobResult,
+  JobSnapshot,
+  PromptLearningJobOptions,
+  ValidationScore,
+  WaitOptions,
+  EventCategory,
+  JobAlgorithm,
+  JobKind,
+  JobStatus,
+  WireGeneration,
+} from '@taskapp/jobs'
+export {
+  createLocalBackend,
+  createDeterministicModel,
+  REFLECTION_MARKER,
+  formatReflection,
+  parseReflection,
+  EVENT_NAMES,
+  TERMINAL_STATUSES,
+  applyRules,
+  deriveRule,
+  formatRule,
+  parseRules,
+} from '@taskapp/jobs/backend'
+export type {
+  LocalBackend,
+  LocalBackendOptions,
+  UpstreamOptions,
+  ReflectionExample,
+  ParsedReflection,
+  BestCandidateWire,
+  CancelReplyWire,
+  CreateJobReplyWire,
+  EventLevel,
+  EventName,
+  EventPageWire,
+  JobEventWire,
+  JobStatusWire,
+  UsageWire,
+  DeterministicModel,
+  DeterministicModelOptions,
+  DeterministicModelRequest,
+  DeterministicModelStats,
+  ChatMessage,
+  PromptRule,
+  RuleExample,
+} from '@taskapp/jobs/backend'
+
 // ---- @taskapp/sdk itself
 export { createTunnel, TUNNEL_BACKEND_MODES } from './tunnels'
 export type { TunnelBackendSpec } from './tunnels'
 export { SdkError, SdkErrorCode } from './errors'
+export { runInProcessJob } from './run-in-process-job'
+export type {
+  RunInProcessJobOptions,
+  InProcessJobUpdate,
+  InProcessJobResult,
+  TaskAppHealth,
+} from './run-job-options'
+export { JobProgressTracker } from './job-progress'
+export type { JobProgress } from './job-progress'
 export { InProcessErrorCode } from '@taskapp/in-process'
 export { TaskServerErrorCode } from '@taskapp/task-server'
 export { PortManagerErrorCode } from '@taskapp/port-manager'

@@ -17,7 +17,6 @@ export type {
   EventName,
   EventPageWire,
   JobEventWire,
-  JobStatusName,
   JobStatusWire,
   UsageWire,
 } from './wire-shapes'

@@ -11,10 +11,10 @@ import {
   type EventLevel,
   type EventName,
   type JobEventWire,
-  type JobStatusName,
   type JobStatusWire,
   type UsageWire,
 } from './wire-shapes'
+import type { JobStatus } from '../wire'
 
 /** The best candidate found so far. */
 export interface BestSoFar {
@@ -51,7 +51,7 @@ export class JobRecord {
   readonly usage: UsageWire = { calls: 0, prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 }
   /** Aborted to cancel the job: in-flight rollouts and model calls stop. */
   readonly abort = new AbortController()
-  status: JobStatusName
+  status: JobStatus
   startedAt?: Date
   finishedAt?: Date
   error?: { message: string; code: string }

@@ -1,14 +1,16 @@
 /**
  * The JSON the local backend sends: job status, events and the replies of create and cancel, in
- * the names synth-ai's clients read (reference: synth-jobs.md §1.2, §2). These will be unified with
- * the client's wire types.
+ * the names synth-ai's clients read (reference: synth-jobs.md §1.2, §2). The status vocabulary is
+ * the client's own ({@link JobStatus} in `../wire`), so the two sides cannot drift; the reply
+ * shapes below are what this server writes (the client reads them leniently).
  */
+import type { JobStatus } from '../wire'
 
-/** Job states, as the strict (Rust) client accepts them. */
-export type JobStatusName = 'pending' | 'queued' | 'running' | 'paused' | 'succeeded' | 'failed' | 'cancelled'
-
-/** Terminal job states. */
-export const TERMINAL_STATUSES: readonly JobStatusName[] = ['succeeded', 'failed', 'cancelled']
+/**
+ * The states after which a job on this backend never changes (it does not pause): `succeeded`,
+ * `failed`, `cancelled` (the client's `FINAL_STATUSES` add `paused`, which ends waiting).
+ */
+export const TERMINAL_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'cancelled']
 
 /** Event levels. */
 export type EventLevel = 'debug' | 'info' | 'warning' | 'error'
@@ -50,7 +52,7 @@ export interface UsageWire {
 export interface JobStatusWire {
   readonly job_id: string
   readonly id: string
-  readonly status: JobStatusName
+  readonly status: JobStatus
   readonly algorithm: string
   readonly kind: string
   readonly system: { readonly id: string; readonly name: string }
@@ -83,7 +85,7 @@ export interface JobStatusWire {
 export interface CreateJobReplyWire {
   readonly job_id: string
   readonly id: string
-  readonly status: JobStatusName
+  readonly status: JobStatus
   readonly kind: string
   readonly system: { readonly id: string; readonly name: string }
 }
@@ -91,7 +93,7 @@ export interface CreateJobReplyWire {
 /** Reply of `POST …/{id}/cancel` and `PATCH …/{id}`. */
 export interface CancelReplyWire {
   readonly job_id: string
-  readonly status: JobStatusName
+  readonly status: JobStatus
   readonly message: string
   readonly attempt_id: null
 }

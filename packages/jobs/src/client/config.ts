@@ -186,7 +186,7 @@ export function buildJobPlan(input: BuildPlanInput): JobPlan {
   const synthTunnel = containerUrl !== undefined && isSynthTunnelUrl(containerUrl)
   if (synthTunnel && !input.workerToken) {
     issues.push(
-      `workerToken is required: the task app URL ${containerUrl} is a SynthTunnel URL (pass the tunnel's worker token, e.g. app.headers['X-SynthTunnel-Worker-Token'])`,
+      `workerToken is required: the task app URL ${containerUrl} is a SynthTunnel URL (pass the tunnel's worker token, e.g. InProcessTaskApp's app.taskAppWorkerToken)`,
     )
   }
   if (issues.length > 0) {

@@ -19,7 +19,7 @@ export interface PromptLearningJobOptions {
    */
   readonly apiKey?: string
   /**
-   * The SynthTunnel worker token of the task app's tunnel (`app.headers['X-SynthTunnel-Worker-Token']`),
+   * The SynthTunnel worker token of the task app's tunnel (`InProcessTaskApp`'s `app.taskAppWorkerToken`),
    * sent as `X-SynthTunnel-Worker-Token` on create. Required when the task app URL is a SynthTunnel URL
    * (path `/s/rt_…`); never sent otherwise.
    * @default undefined

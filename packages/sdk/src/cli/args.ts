@@ -35,12 +35,15 @@ import {
 import { nonLoopbackHost, relayKeyNeeded } from './render-error'
 import { closest } from './suggest'
 
+import { parseDevBackend, parseOptimize, type DevBackendCommand, type OptimizeCommand } from './job-args'
+
 export type { CliEnv, FlagHooks } from './flag-table'
+export type { DevBackendCommand, OptimizeCommand } from './job-args'
 export { DEFAULTS, LOG_LEVELS, PORT_CONFLICT_POLICIES, TUNNEL_MODES } from './flags'
 export type { LogLevel, TunnelModeFlag } from './flags'
 
 /** The sub-commands. */
-export const COMMANDS = ['serve', 'check', 'relay', 'init'] as const
+export const COMMANDS = ['serve', 'check', 'relay', 'init', 'optimize', 'dev-backend'] as const
 /** One of {@link COMMANDS}. */
 export type CommandName = (typeof COMMANDS)[number]
 
@@ -126,7 +129,15 @@ export interface VersionCommand {
 }
 
 /** What {@link parseCommand} returns. */
-export type Command = ServeCommand | CheckCommand | RelayCommand | InitCommand | HelpCommand | VersionCommand
+export type Command =
+  | ServeCommand
+  | CheckCommand
+  | RelayCommand
+  | InitCommand
+  | OptimizeCommand
+  | DevBackendCommand
+  | HelpCommand
+  | VersionCommand
 
 function exactlyOnePositional(
   command: string,
@@ -348,6 +359,10 @@ export function parseCommand(argv: readonly string[], env: CliEnv = {}, hooks: F
       return parseRelay(rest, env, hooks)
     case 'init':
       return parseInit(rest, env, hooks)
+    case 'optimize':
+      return parseOptimize(rest, env, hooks)
+    case 'dev-backend':
+      return parseDevBackend(rest, env, hooks)
     default:
       throw usage(undefined, unknownFirst(first))
   }

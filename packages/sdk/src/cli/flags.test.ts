@@ -19,6 +19,8 @@ const POSITIONALS: Record<CommandName, string[]> = {
   check: ['http://127.0.0.1:1'],
   relay: [],
   init: [],
+  optimize: ['job.toml'],
+  'dev-backend': [],
 }
 
 /**
@@ -65,6 +67,30 @@ const SAMPLES: Record<string, { a: string; b: string; with?: string[] }> = {
   'relay --api-key': { a: 'k1,k2', b: 'k3' },
   'relay --lease-file': { a: '/tmp/a.json', b: '/tmp/b.json' },
   'relay --log-level': { a: 'debug', b: 'warn' },
+  'optimize --backend-api-key': { a: 'sk-a', b: 'sk-b', with: ['--app', 'app.ts'] },
+  'optimize --relay-url': {
+    a: 'http://127.0.0.1:1',
+    b: 'https://relay.example.com',
+    with: ['--app', 'app.ts'],
+  },
+  'optimize --relay-api-key': {
+    a: 'rk-a',
+    b: 'rk-b',
+    with: ['--app', 'app.ts', '--relay-url', 'http://127.0.0.1:1'],
+  },
+  'optimize --container-keys': { a: KEYS_A, b: KEYS_B, with: ['--app', 'app.ts'] },
+  'optimize --port': { a: '9001', b: '0', with: ['--app', 'app.ts'] },
+  'optimize --log-level': { a: 'debug', b: 'error', with: ['--app', 'app.ts'] },
+  'dev-backend --port': { a: '0', b: '9004', with: ['--deterministic-model'] },
+  'dev-backend --upstream-url': { a: 'http://127.0.0.1:1/v1', b: 'https://api.example.com/v1' },
+  'dev-backend --upstream-api-key': {
+    a: 'up-a',
+    b: 'up-b',
+    with: ['--upstream-url', 'http://127.0.0.1:1/v1'],
+  },
+  'dev-backend --upstream-model': { a: 'm-a', b: 'm-b', with: ['--upstream-url', 'http://127.0.0.1:1/v1'] },
+  'dev-backend --api-key': { a: 'k1,k2', b: 'k3', with: ['--deterministic-model'] },
+  'dev-backend --log-level': { a: 'debug', b: 'warn', with: ['--deterministic-model'] },
 }
 
 /** The value at a table target: a command field, or `tunnel.<key>` of the serve tunnel spec. */
@@ -193,6 +219,10 @@ describe('the flag tables', () => {
       [
         'check --api-key',
         'check --header',
+        'optimize --backend-api-key',
+        'optimize --relay-api-key',
+        'dev-backend --upstream-api-key',
+        'dev-backend --api-key',
         'relay --api-key',
         'serve --api-key',
         'serve --cloudflare-token',

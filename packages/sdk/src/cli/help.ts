@@ -5,14 +5,18 @@
 import type { CommandName } from './args'
 import { formatFlags } from './flag-table'
 import { CHECK_FLAGS, DEFAULTS, INIT_FLAGS, RELAY_FLAGS, SERVE_FLAGS } from './flags'
+import { DEV_BACKEND_HELP, OPTIMIZE_HELP } from './job-help'
 
-const MAIN = `taskapp: run a task app with a public URL, check one, or host a relay.
+const MAIN = `taskapp: run a task app with a public URL, check one, host a relay, or optimize a prompt on it.
 
 Usage:
   taskapp serve <file> [options]   start a task app file and open a tunnel to it
   taskapp check <url> [options]    probe a task app's /health and /info
   taskapp relay [options]          run a self-hosted SynthTunnel relay server
   taskapp init [dir] [--force]     write a starter task app project into dir (default .)
+  taskapp optimize <config.toml> --app <file>
+                                   run a prompt-optimization job against a task app
+  taskapp dev-backend [options]    run a local job backend (GEPA, offline with a built-in model)
   taskapp help <command>           help for one command
   taskapp --version                print the version
 
@@ -101,6 +105,10 @@ export function helpText(topic?: CommandName): string {
       return `${RELAY}\n`
     case 'init':
       return `${INIT}\n`
+    case 'optimize':
+      return `${OPTIMIZE_HELP}\n`
+    case 'dev-backend':
+      return `${DEV_BACKEND_HELP}\n`
     default:
       return `${MAIN}\n`
   }

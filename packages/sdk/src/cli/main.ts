@@ -47,6 +47,10 @@ export async function runCli(
         return await (await import('./relay')).runRelay(cmd, io, proc, env)
       case 'init':
         return await (await import('./init')).runInit(cmd, io)
+      case 'optimize':
+        return await (await import('./optimize')).runOptimize(cmd, io, proc, env)
+      case 'dev-backend':
+        return await (await import('./dev-backend')).runDevBackend(cmd, io, proc)
     }
   } catch (err) {
     if (err instanceof SdkError) {
