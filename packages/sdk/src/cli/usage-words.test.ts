@@ -43,7 +43,10 @@ describe('a typo gets the closest flag or command (2 edits at most)', () => {
   it.each([
     [['serve', 'a.ts', '--frobnicate'], 'taskapp serve: unknown option --frobnicate.'],
     [['serve', 'a.ts', '-x'], 'taskapp serve: unknown option -x.'],
-    [['launch'], 'taskapp: unknown command "launch"; use one of serve, check, relay, init, optimize, dev-backend.'],
+    [
+      ['launch'],
+      'taskapp: unknown command "launch"; use one of serve, check, relay, init, optimize, dev-backend.',
+    ],
   ])('%j: nothing close, no guess', (argv, expected) => {
     const message = usageMessage(argv)
     expect(message.split('\n')[0]).toBe(expected)
