@@ -4,6 +4,7 @@
  * fixtures, and deadlines for events and promises. The shared ones (deferred, listenLoopback) come
  * from `@taskapp/test-utils`; polling is Vitest's `vi.waitFor` / `expect.poll`.
  */
+import { createHash } from 'node:crypto'
 import { fork } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
@@ -15,6 +16,7 @@ import { listenLoopback } from '@taskapp/test-utils'
 import { expect, onTestFinished, vi } from 'vitest'
 import { createRelayServer } from './relay/relay-server'
 import type { RelayServer, RelayServerOptions } from './relay/relay-server'
+import type { RelayLease } from './relay/lease-store'
 import { synthTunnel } from './synth-tunnel'
 import type { SynthOpenTunnel, SynthTunnelOptions } from './synth-tunnel'
 
@@ -171,4 +173,21 @@ export function waitForFrame<F extends { type?: unknown }>(
     },
     { timeout: timeoutMs, interval: 5 },
   )
+}
+
+/** A lease for store tests: every field follows from `n` (hashes of `at_n`, `wt_n`, key `k`); `overrides` win. */
+export function testLease(n: number, overrides: Partial<RelayLease> = {}): RelayLease {
+  const sha = (text: string) => createHash('sha256').update(text).digest('hex')
+  return {
+    leaseId: `lease_${n}`,
+    routeToken: `rt_${n}`,
+    agentTokenHash: sha(`at_${n}`),
+    workerTokenHash: sha(`wt_${n}`),
+    ownerKeyHash: sha('k'),
+    clientInstanceId: `client-${n}`,
+    localTarget: { host: '127.0.0.1', port: 8000 + n },
+    createdAt: Date.now(),
+    expiresAt: Date.now() + 3_600_000,
+    ...overrides,
+  }
 }

@@ -12,24 +12,11 @@ import { forkFixture, nextEvent, startLocalServer, within } from '../test-helper
 import { synthTunnel } from '../synth-tunnel'
 import type { SynthTunnelEvent } from '../agent/agent'
 import { createFileLeaseStore } from './file-lease-store'
+import { testLease } from '../test-helpers'
 import type { RelayLease } from './lease-store'
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex')
-
-function lease(n: number, overrides: Partial<RelayLease> = {}): RelayLease {
-  return {
-    leaseId: `lease_${n}`,
-    routeToken: `rt_${n}`,
-    agentTokenHash: sha(`at_${n}`),
-    workerTokenHash: sha(`wt_${n}`),
-    ownerKeyHash: sha('k'),
-    clientInstanceId: `client-${n}`,
-    localTarget: { host: '127.0.0.1', port: 8000 + n },
-    createdAt: Date.now(),
-    expiresAt: Date.now() + 3_600_000,
-    ...overrides,
-  }
-}
+const lease = testLease
 
 function leaseFileError(fn: () => unknown): SynthTunnelError {
   try {

@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process'
-import { createHash } from 'node:crypto'
 import { once } from 'node:events'
 import { appendFile, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -9,24 +8,9 @@ import { afterEach, beforeEach, describe, expect, onTestFinished, test, vi } fro
 import { SynthTunnelError, SynthTunnelErrorCode } from '../errors'
 import { fixtureLease } from '../fixtures/fixture-lease'
 import { createFileLeaseStore } from './file-lease-store'
-import type { RelayLease } from './lease-store'
+import { testLease } from '../test-helpers'
 
-const sha = (s: string) => createHash('sha256').update(s).digest('hex')
-
-function lease(n: number, overrides: Partial<RelayLease> = {}): RelayLease {
-  return {
-    leaseId: `lease_${n}`,
-    routeToken: `rt_${n}`,
-    agentTokenHash: sha(`at_${n}`),
-    workerTokenHash: sha(`wt_${n}`),
-    ownerKeyHash: sha('k'),
-    clientInstanceId: `client-${n}`,
-    localTarget: { host: '127.0.0.1', port: 8000 + n },
-    createdAt: Date.now(),
-    expiresAt: Date.now() + 3_600_000,
-    ...overrides,
-  }
-}
+const lease = testLease
 
 let dir: string
 let file: string
