@@ -25,6 +25,21 @@ function lines(text: string): string[] {
   return text.split('\n').filter((line) => line !== '')
 }
 
+/** `taskapp serve` of the example on `port`, local tunnel, with `--on-port-conflict <policy>`. */
+function serveOnPort(port: number, policy: 'error' | 'kill', ...extra: string[]) {
+  return spawnTs(CLI, [
+    'serve',
+    EXAMPLE,
+    '--tunnel',
+    'local',
+    '--port',
+    String(port),
+    '--on-port-conflict',
+    policy,
+    ...extra,
+  ])
+}
+
 describe('a start failure is printed once', () => {
   it('a file that does not exist: one ✗ line with the path and the code, exit 1', async () => {
     await using cli = spawnTs(CLI, ['serve', 'apps/example/src/no-such-file.ts', '--tunnel', 'local'])
@@ -39,16 +54,7 @@ describe('a start failure is printed once', () => {
   it('a taken port with --on-port-conflict error: the progress line, then one ✗ line naming the holder and the flags', async () => {
     const { holder, port } = await holdPort()
     await using _holder = holder
-    await using cli = spawnTs(CLI, [
-      'serve',
-      EXAMPLE,
-      '--tunnel',
-      'local',
-      '--port',
-      String(port),
-      '--on-port-conflict',
-      'error',
-    ])
+    await using cli = serveOnPort(port, 'error')
     expect((await cli.exited).code).toBe(1)
     const err = lines(cli.stderr())
     expect(err).toHaveLength(2)
@@ -85,16 +91,7 @@ describe('a taken port never moves silently', () => {
   it('kill: a progress line names the process it stopped, which is gone', async () => {
     const { holder, port } = await holdPort()
     await using _holder = holder
-    await using cli = spawnTs(CLI, [
-      'serve',
-      EXAMPLE,
-      '--tunnel',
-      'local',
-      '--port',
-      String(port),
-      '--on-port-conflict',
-      'kill',
-    ])
+    await using cli = serveOnPort(port, 'kill')
     await cli.waitForLine(/^Press Ctrl\+C to stop\.$/, 45_000)
     expect(await holder.exited).toEqual({ code: null, signal: 'SIGTERM' })
     expect(cli.stdout()).toContain(`  local:  http://127.0.0.1:${port}`)
