@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url'
-import { describe, expect, it, onTestFinished } from 'vitest'
+import { describe, expect, it, onTestFinished, vi } from 'vitest'
 import type { TaskAppStats } from '@taskapp/in-process'
 import { FakeProcess, captureIo } from '../test-helpers'
 import { runCli } from './main'
@@ -25,6 +25,15 @@ function counter(initial: Partial<TaskAppStats> = {}) {
     ...initial,
   }
   return { read: () => stats, set: (next: Partial<TaskAppStats>) => (stats = { ...stats, ...next }) }
+}
+
+/**
+ * Fake interval timers for the rest of the test: "several refresh periods pass" becomes
+ * `vi.advanceTimersByTime`, with no real waiting.
+ */
+function fakeRefreshTimers(): void {
+  vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] })
+  onTestFinished(() => void vi.useRealTimers())
 }
 
 function started(out: ReturnType<typeof fakeTty>, read: () => TaskAppStats | undefined) {
@@ -80,12 +89,13 @@ describe('StatusLine on a TTY', () => {
   })
 
   it('does not draw over a line still being written (a progress step), until its newline', async () => {
+    fakeRefreshTimers()
     const out = fakeTty()
     const count = counter()
     const status = started(out, count.read)
     status.stream.write('… stopping')
     count.set({ rollouts: 9 })
-    await new Promise((resolve) => setTimeout(resolve, 30)) // several refresh periods pass
+    vi.advanceTimersByTime(30) // six refresh periods pass
     expect(out.text()).toBe(`${CLEAR}rollouts 0 · failures 0 · mean reward –${CLEAR}… stopping`)
     status.stream.write(`${CLEAR}✓ stopping (3 ms)\n`)
     expect(out.text().endsWith(`✓ stopping (3 ms)\n${CLEAR}rollouts 9 · failures 0 · mean reward –`)).toBe(
@@ -94,9 +104,12 @@ describe('StatusLine on a TTY', () => {
   })
 
   it('draws nothing while the app has no count (a plain listener)', async () => {
+    fakeRefreshTimers()
     const out = fakeTty()
-    started(out, () => undefined)
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    let reads = 0
+    started(out, () => void (reads += 1))
+    vi.advanceTimersByTime(20) // four refresh periods pass
+    expect(reads).toBeGreaterThanOrEqual(4) // it did look, each period
     expect(out.text()).toBe('')
   })
 })
@@ -106,11 +119,13 @@ describe('StatusLine off a TTY, or disabled', () => {
     ['not a TTY', fakeTty(false), true],
     ['a TTY with --log-level error/silent', fakeTty(true), false],
   ])('%s: the stream passes through and nothing is drawn', async (_name, out, enabled) => {
+    fakeRefreshTimers()
     const status = new StatusLine(out, { enabled, refreshMs: 5 })
     onTestFinished(() => status.stop())
     expect(status.stream).toBe(out)
     status.start(counter({ rollouts: 3 }).read)
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(vi.getTimerCount()).toBe(0) // no refresh timer at all
+    vi.advanceTimersByTime(20)
     status.stream.write('line\n')
     status.stop()
     expect(out.text()).toBe('line\n')
