@@ -10,17 +10,8 @@
 import { relayApiKeyFromEnv } from '@taskapp/core'
 import { TUNNEL_SPEC_KEYS, type TunnelSpec } from '@taskapp/in-process'
 import { isLoopbackHost } from '@taskapp/port-manager'
-import {
-  flagContext,
-  parseFlags,
-  pick,
-  resolveFlags,
-  usage,
-  type CliEnv,
-  type FlagHooks,
-  type FlagTable,
-  type ParsedFlags,
-} from './flag-table'
+import { usage, type CliEnv, type FlagTable } from './flag-table'
+import { flagContext, parseFlags, pick, resolveFlags, type FlagHooks, type ParsedFlags } from './flag-parse'
 import {
   CHECK_FLAGS,
   httpUrl,
@@ -37,7 +28,8 @@ import { closest } from './suggest'
 
 import { parseDevBackend, parseOptimize, type DevBackendCommand, type OptimizeCommand } from './job-args'
 
-export type { CliEnv, FlagHooks } from './flag-table'
+export type { CliEnv } from './flag-table'
+export type { FlagHooks } from './flag-parse'
 export type { DevBackendCommand, OptimizeCommand } from './job-args'
 export { DEFAULTS, LOG_LEVELS, PORT_CONFLICT_POLICIES, TUNNEL_MODES } from './flags'
 export type { LogLevel, TunnelModeFlag } from './flags'

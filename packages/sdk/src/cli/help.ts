@@ -3,7 +3,7 @@
  * from the flag tables in `flags.ts`; only the prose around them is written here.
  */
 import type { CommandName } from './args'
-import { formatFlags } from './flag-table'
+import { formatFlags } from './flag-parse'
 import { CHECK_FLAGS, DEFAULTS, INIT_FLAGS, RELAY_FLAGS, SERVE_FLAGS } from './flags'
 import { DEV_BACKEND_HELP, OPTIMIZE_HELP } from './job-help'
 

@@ -6,16 +6,8 @@
  */
 import { CoreError, resolveSynthBackendUrl } from '@taskapp/core'
 import type { LogLevel, OPTIMIZE_TUNNEL_MODES } from './flags'
-import {
-  flagContext,
-  parseFlags,
-  resolveFlags,
-  usage,
-  type CliEnv,
-  type FlagHooks,
-  type FlagTable,
-  type ParsedFlags,
-} from './flag-table'
+import { usage, type CliEnv, type FlagTable } from './flag-table'
+import { flagContext, parseFlags, resolveFlags, type FlagHooks, type ParsedFlags } from './flag-parse'
 import { DEV_BACKEND_FLAGS, OPTIMIZE_FLAGS } from './flags'
 import { readSecretFile } from './secret-flags'
 

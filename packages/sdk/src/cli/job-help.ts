@@ -2,7 +2,7 @@
  * Help texts of the job commands (`taskapp optimize`, `taskapp dev-backend`). The Options
  * sections are generated from their flag tables in `flags.ts`.
  */
-import { formatFlags } from './flag-table'
+import { formatFlags } from './flag-parse'
 import { DEV_BACKEND_FLAGS, OPTIMIZE_FLAGS } from './flags'
 
 /** `taskapp optimize --help`. */

@@ -1,5 +1,4 @@
 /** Public traffic on `/s/<route_token>/...`: admission, then one request forwarded through its agent. */
-import { createHash, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { WebSocket } from 'ws'
 import { sendBody } from '../protocol/codec'
@@ -8,7 +7,7 @@ import { AGENT_CAPACITY_EXCEEDED, RELAY_DROPPED_CALLER_HEADERS, connectionTokens
 import type { HeaderPairs, RespErrorFrame, RespHeadersFrame } from '../protocol/frames'
 import type { AgentSession } from './agent-session'
 import { BodyClock } from './body-clock'
-import { ShareLimit } from './inflight-shares'
+import { admit, workerTokenMatches } from './admission'
 import { bearer } from './lease-api'
 import type { RelayLease } from './lease-store'
 import { sendProblem } from './problem'
@@ -18,20 +17,6 @@ import { redact, safeLog } from '../types'
 
 const REQUEST_BODY: BodyCodec = { direction: 'request', binary: false }
 const REQUEST_BODY_BINARY: BodyCodec = { direction: 'request', binary: true }
-
-/** Decoded worker-token hashes per lease object (a shared store handing out copies just decodes again). */
-const workerHashBytes = new WeakMap<RelayLease, Buffer>()
-
-/** SHA-256 of the presented token against the lease's, in constant time, without hex round trips. */
-function workerTokenMatches(lease: RelayLease, presented: string): boolean {
-  let expected = workerHashBytes.get(lease)
-  if (expected === undefined) {
-    expected = Buffer.from(lease.workerTokenHash, 'hex')
-    workerHashBytes.set(lease, expected)
-  }
-  const actual = createHash('sha256').update(presented).digest()
-  return actual.length === expected.length && timingSafeEqual(actual, expected)
-}
 
 /** One public request in flight through an agent: its frames out, and its response back. */
 export class PublicRequest implements BodyProducer {
@@ -374,35 +359,4 @@ export async function handlePublicRequest(
   session.inflight.set(pr.rid, pr)
   ctx.shares.take(lease)
   pr.forward(lease.leaseId, rest, bearerToken === workerToken)
-}
-
-/**
- * Room for one more request through `lease`? The relay's own limits first (in flight, memory): when
- * they are reached everyone waits. Then the lease's share, its API key's share and its agent's cap,
- * so that a tenant over its share is refused while the relay still has room for the others.
- */
-function admit(ctx: RelayContext, lease: RelayLease, session: AgentSession, res: ServerResponse): boolean {
-  const { maxInflight, memoryBudgetBytes, maxInflightPerLease, maxInflightPerKey } = ctx.settings
-  const { rejected } = ctx.shares
-  const retry = { 'retry-after': '1' }
-  const full = ctx.inflight >= maxInflight || ctx.memoryInUse() >= memoryBudgetBytes
-  const share = full ? undefined : ctx.shares.fullShare(lease)
-  if (share === 'lease') {
-    rejected.leaseInflight += 1
-    const detail = `This tunnel already has ${maxInflightPerLease} requests in flight (the relay's maxInflightPerLease); retry when one ends.`
-    sendProblem(res, 429, ShareLimit.lease, detail, retry)
-    return false
-  }
-  if (share === 'key') {
-    rejected.keyInflight += 1
-    const detail = `The tunnels of this API key already have ${maxInflightPerKey} requests in flight (the relay's maxInflightPerKey); retry when one ends.`
-    sendProblem(res, 429, ShareLimit.key, detail, retry)
-    return false
-  }
-  if (full || session.inflight.size >= session.maxInflight) {
-    rejected.capacity += 1
-    sendProblem(res, 429, 'TUNNEL_CAPACITY_EXCEEDED', 'The tunnel is at capacity; retry shortly.', retry)
-    return false
-  }
-  return true
 }
