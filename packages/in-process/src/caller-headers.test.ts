@@ -14,9 +14,7 @@ import { afterEach, beforeEach, describe, expect, it, onTestFinished, vi } from 
 import { callerHeaders } from './caller-headers'
 import { InProcessTaskApp } from './in-process-task-app'
 import type { InProcessTaskAppOptions } from './option-types'
-import { clearRelayEnv, plainApp, testConfig } from './test-helpers'
-import type { OpenTunnel, TunnelBackend } from './tunnel'
-import { setTunnelModuleLoader } from './tunnels'
+import { clearRelayEnv, plainApp, testConfig, watchQuickTunnel } from './test-helpers'
 
 const CLOUDFLARED_DOUBLE = join(
   import.meta.dirname,
@@ -239,30 +237,14 @@ describe("mode 'preconfigured' behind an auth proxy on loopback", () => {
 
 describe("mode 'quick' through the cloudflared test double", () => {
   it('X-API-Key (cloudflared adds nothing); the double really forwards', async () => {
-    let opened: (OpenTunnel & { metricsUrl?: string }) | undefined
-    onTestFinished(
-      setTunnelModuleLoader(async (specifier) => {
-        const mod = (await import(specifier)) as Record<string, unknown>
-        const quick = mod.cloudflareQuickTunnel as (o: object) => TunnelBackend
-        return {
-          ...mod,
-          cloudflareQuickTunnel: (options: object) => {
-            const backend = quick(options)
-            return {
-              name: backend.name,
-              open: async (t, o) => (opened = await backend.open(t, o)),
-            } satisfies TunnelBackend
-          },
-        }
-      }),
-    )
+    const quick = watchQuickTunnel()
     const app = await start({
       config: testConfig(),
       tunnel: { mode: 'quick', cloudflaredPath: CLOUDFLARED_DOUBLE },
     })
     expect(app.headers).toEqual({ 'X-API-Key': app.apiKey })
     // The trycloudflare.com URL is not reachable from here; the double exposes its forwarder.
-    const forward = (await (await fetch(`${opened!.metricsUrl}/taskapp-double/forward`)).json()) as {
+    const forward = (await (await fetch(`${quick.opened()!.metricsUrl}/taskapp-double/forward`)).json()) as {
       url: string
     }
     await expectExactlyEnough(app, { 'X-API-Key': 400 }, {}, forward.url)

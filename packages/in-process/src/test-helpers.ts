@@ -6,10 +6,11 @@
 import { request as httpRequest } from 'node:http'
 import type { Agent, IncomingMessage, ServerResponse } from 'node:http'
 import { deferred } from '@taskapp/test-utils'
-import { vi } from 'vitest'
+import { onTestFinished, vi } from 'vitest'
 import type { TaskAppConfig } from '@taskapp/task-server'
 import type { AppLike } from './option-types'
 import type { OpenTunnel, TunnelBackend, TunnelTarget } from './tunnel'
+import { setTunnelModuleLoader } from './tunnels'
 
 /**
  * Unsets (with `vi.stubEnv`, undone by `vi.unstubAllEnvs()`) every `SYNTH_*` and `TASKAPP_RELAY_*`
@@ -155,4 +156,32 @@ export function get(
     req.on('error', reject)
     req.end()
   })
+}
+
+/** A quick tunnel opened by the real `@taskapp/tunnel-cloudflare` (with the cloudflared double). */
+export type OpenedQuickTunnel = OpenTunnel & { pid?: number; metricsUrl?: string }
+
+/**
+ * Wraps the real `@taskapp/tunnel-cloudflare` (the import stays the real one) so the test sees the
+ * quick tunnel it opens; `opened()` is that tunnel once open. Undone when the test finishes.
+ */
+export function watchQuickTunnel(): { opened: () => OpenedQuickTunnel | undefined } {
+  let opened: OpenedQuickTunnel | undefined
+  onTestFinished(
+    setTunnelModuleLoader(async (specifier) => {
+      const mod = (await import(specifier)) as Record<string, unknown>
+      const quick = mod.cloudflareQuickTunnel as (o: object) => TunnelBackend
+      return {
+        ...mod,
+        cloudflareQuickTunnel: (options: object) => {
+          const backend = quick(options)
+          return {
+            name: backend.name,
+            open: async (target, openOptions) => (opened = await backend.open(target, openOptions)),
+          } satisfies TunnelBackend
+        },
+      }
+    }),
+  )
+  return { opened: () => opened }
 }

@@ -2,11 +2,11 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest'
 import { InProcessTaskApp } from './in-process-task-app'
 import { recordingLogger } from '@taskapp/test-utils'
-import { clearRelayEnv, get, plainApp, testConfig } from './test-helpers'
+import { clearRelayEnv, get, plainApp, testConfig, watchQuickTunnel } from './test-helpers'
 import { loadTunnelPackage, setTunnelModuleLoader } from './tunnels'
 import { acceptsUnsignedLocalCalls, usesContainerAuth } from './load'
 import type { ContainerAuthConfig } from '@taskapp/task-server'
-import type { OpenTunnel, TunnelBackend } from './tunnel'
+import type { TunnelBackend } from './tunnel'
 
 const CLOUDFLARED_DOUBLE = join(
   import.meta.dirname,
@@ -324,24 +324,7 @@ describe("tunnel mode 'synthtunnel' with container tokens", () => {
 
 describe("tunnel mode 'quick' with the cloudflared test double", () => {
   it('loads @taskapp/tunnel-cloudflare lazily, passes cloudflaredPath, and leaves no cloudflared behind', async () => {
-    let opened: (OpenTunnel & { pid?: number; metricsUrl?: string }) | undefined
-    // Wrap the real package to see the tunnel it opens; the import itself is the real one.
-    onTestFinished(
-      setTunnelModuleLoader(async (specifier) => {
-        const mod = (await import(specifier)) as Record<string, unknown>
-        const quick = mod.cloudflareQuickTunnel as (o: object) => TunnelBackend
-        return {
-          ...mod,
-          cloudflareQuickTunnel: (options: object) => {
-            const backend = quick(options)
-            return {
-              name: backend.name,
-              open: async (target, openOptions) => (opened = await backend.open(target, openOptions)),
-            } satisfies TunnelBackend
-          },
-        }
-      }),
-    )
+    const quick = watchQuickTunnel()
     const logger = recordingLogger()
     const app = await InProcessTaskApp.start({
       app: plainApp(),
@@ -353,10 +336,10 @@ describe("tunnel mode 'quick' with the cloudflared test double", () => {
     onTestFinished(() => app.stop())
     expect(app.url).toMatch(/^https:\/\/[a-z0-9-]+\.trycloudflare\.com$/)
     expect(app.headers).toEqual({})
-    const pid = opened?.pid
+    const pid = quick.opened()?.pid
     expect(pid).toEqual(expect.any(Number))
     // The double really forwards: reach the app through it.
-    const forward = JSON.parse((await get(`${opened!.metricsUrl}/taskapp-double/forward`)).body) as {
+    const forward = JSON.parse((await get(`${quick.opened()!.metricsUrl}/taskapp-double/forward`)).body) as {
       url: string
     }
     expect((await get(`${forward.url}/health`)).status).toBe(200)
