@@ -5,37 +5,11 @@
  * reference's request and response shapes; the real local backend is built separately).
  */
 import { describe, expect, it, vi } from 'vitest'
-import { PromptLearningJob, type JobEvent } from '../index'
-import { startFakeBackend, type FakeBackend, type FakeBackendOptions } from '../fixtures/fake-backend'
+import type { JobEvent } from '../index'
+import type { FakeBackend } from '../fixtures/fake-backend'
+import { submittedJob } from '../fixtures/submitted-job'
 
-const config = {
-  prompt_learning: {
-    algorithm: 'gepa',
-    container_url: 'http://127.0.0.1:8114',
-    gepa: { evaluation: { seeds: [0, 1, 2], validation_seeds: [3] } },
-  },
-}
-
-async function setup(backendOptions: FakeBackendOptions = {}) {
-  const backend = await startFakeBackend(backendOptions)
-  const job = await PromptLearningJob.fromConfig({
-    backendUrl: backend.url,
-    apiKey: 'sk-test',
-    env: {},
-    config,
-    pollIntervalMs: 20,
-  })
-  const jobId = await job.submit()
-  return {
-    backend,
-    job,
-    jobId,
-    async [Symbol.asyncDispose]() {
-      await job.close()
-      await backend.close()
-    },
-  }
-}
+const setup = submittedJob
 
 async function collect(iterable: AsyncIterable<JobEvent>): Promise<JobEvent[]> {
   const out: JobEvent[] = []

@@ -5,41 +5,10 @@
  * request and response shapes; the real local backend is built separately).
  */
 import { describe, expect, it, vi } from 'vitest'
-import { JobsError, PromptLearningJob, type JobEvent, type PromptLearningJobOptions } from '../index'
-import { startFakeBackend, type FakeBackendOptions } from '../fixtures/fake-backend'
+import { JobsError, type JobEvent } from '../index'
+import { submittedJob } from '../fixtures/submitted-job'
 
-const config = {
-  prompt_learning: {
-    algorithm: 'gepa',
-    container_url: 'http://127.0.0.1:8114',
-    gepa: { evaluation: { seeds: [0, 1, 2], validation_seeds: [3] } },
-  },
-}
-
-async function setup(
-  backendOptions: FakeBackendOptions = {},
-  jobOptions: Partial<PromptLearningJobOptions> = {},
-) {
-  const backend = await startFakeBackend(backendOptions)
-  const job = await PromptLearningJob.fromConfig({
-    backendUrl: backend.url,
-    apiKey: 'sk-test',
-    env: {},
-    config,
-    pollIntervalMs: 20,
-    ...jobOptions,
-  })
-  const jobId = await job.submit()
-  return {
-    backend,
-    job,
-    jobId,
-    async [Symbol.asyncDispose]() {
-      await job.close()
-      await backend.close()
-    },
-  }
-}
+const setup = submittedJob
 
 async function rejection(promise: Promise<unknown>): Promise<JobsError> {
   const err = await promise.then(
