@@ -3,11 +3,10 @@
  * `since_seq`, `[DONE]`) and the paged `/events` route.
  */
 import { describe, expect, it } from 'vitest'
-import { createDeterministicModel } from '../model/deterministic-model'
-import { createLocalBackend, type LocalBackend } from './local-backend'
+import type { LocalBackend } from './local-backend'
 import {
   AUTH,
-  BACKEND_KEY,
+  backendWithModel,
   call,
   exampleConfig,
   g3Body,
@@ -30,11 +29,8 @@ async function finishedJob(backend: LocalBackend, taskUrl: string): Promise<stri
 describe('job events', { timeout: 60_000 }, () => {
   it('SSE replays a finished job, then resumes after Last-Event-ID or since_seq', async () => {
     const task = await serveExampleTaskApp()
-    await using model = await createDeterministicModel()
-    await using backend = await createLocalBackend({
-      upstream: { baseUrl: model.url },
-      apiKeys: [BACKEND_KEY],
-    })
+    await using local = await backendWithModel()
+    const { backend } = local
     const id = await finishedJob(backend, task.url)
     const stream = `${backend.url}/api/v1/offline/jobs/${id}/events/stream`
     const all = await readSse(stream, AUTH)
@@ -56,11 +52,8 @@ describe('job events', { timeout: 60_000 }, () => {
 
   it('a client that drops the stream mid-job resumes from the last seq it saw and misses nothing', async () => {
     const task = await serveExampleTaskApp()
-    await using model = await createDeterministicModel()
-    await using backend = await createLocalBackend({
-      upstream: { baseUrl: model.url },
-      apiKeys: [BACKEND_KEY],
-    })
+    await using local = await backendWithModel()
+    const { backend } = local
     const created = await call(backend, 'POST', '/api/v1/offline/jobs', g3Body(exampleConfig(task.url)))
     const stream = `${backend.url}/api/v1/offline/jobs/${created.json.job_id}/events/stream`
     const first = await readSse(stream, AUTH, 2)
@@ -75,11 +68,8 @@ describe('job events', { timeout: 60_000 }, () => {
 
   it('pages events with since_seq and limit', async () => {
     const task = await serveExampleTaskApp()
-    await using model = await createDeterministicModel()
-    await using backend = await createLocalBackend({
-      upstream: { baseUrl: model.url },
-      apiKeys: [BACKEND_KEY],
-    })
+    await using local = await backendWithModel()
+    const { backend } = local
     const id = await finishedJob(backend, task.url)
     const everything = await call(backend, 'GET', `/api/v1/offline/jobs/${id}/events`)
     const total = everything.json.events.length as number

@@ -17,6 +17,7 @@ import {
   untilEnd,
   AUTH,
   BACKEND_KEY,
+  backendWithModel,
 } from './test-helpers'
 
 async function runExampleJob(gepa: Record<string, unknown> = {}) {
@@ -242,11 +243,8 @@ describe('jobs that cannot go on fail with a reason', { timeout: 60_000 }, () =>
 describe('older create generations', { timeout: 60_000 }, () => {
   it('G2 POST /api/jobs/gepa and G1 POST /api/prompt-learning/online/jobs run the same search', async () => {
     const task = await serveExampleTaskApp()
-    await using model = await createDeterministicModel()
-    await using backend = await createLocalBackend({
-      upstream: { baseUrl: model.url },
-      apiKeys: [BACKEND_KEY],
-    })
+    await using local = await backendWithModel()
+    const { backend } = local
     const pl = exampleConfig(task.url, { population: { num_generations: 1, children_per_generation: 1 } })
     const g2 = await call(backend, 'POST', '/api/jobs/gepa', {
       algorithm: 'gepa',

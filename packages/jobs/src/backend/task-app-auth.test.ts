@@ -10,7 +10,16 @@ import { recordingLogger } from '@taskapp/test-utils'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { createDeterministicModel } from '../model/deterministic-model'
 import { createLocalBackend } from './local-backend'
-import { AUTH, BACKEND_KEY, call, exampleConfig, g3Body, serveExampleTaskApp, untilEnd } from './test-helpers'
+import {
+  AUTH,
+  BACKEND_KEY,
+  call,
+  exampleConfig,
+  g3Body,
+  serveExampleTaskApp,
+  untilEnd,
+  backendWithModel,
+} from './test-helpers'
 
 const SMALL = { population: { num_generations: 1, children_per_generation: 1 } }
 
@@ -102,11 +111,8 @@ describe('through a SynthTunnel relay', { timeout: 60_000 }, () => {
 
   it('sends the worker token given in the create header and reaches the task app through the relay', async () => {
     const { task, tunnel } = await relayedTaskApp()
-    await using model = await createDeterministicModel()
-    await using backend = await createLocalBackend({
-      upstream: { baseUrl: model.url },
-      apiKeys: [BACKEND_KEY],
-    })
+    await using local = await backendWithModel()
+    const { backend } = local
     const created = await call(
       backend,
       'POST',

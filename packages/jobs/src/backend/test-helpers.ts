@@ -7,7 +7,8 @@ import { listenLoopback } from '@taskapp/test-utils'
 import { onTestFinished } from 'vitest'
 import { CHAT_SYSTEM_PROMPT } from '../../../../apps/example/src/policies'
 import { buildConfig } from '../../../../apps/example/src/task-app'
-import type { LocalBackend } from './local-backend'
+import { createDeterministicModel, type DeterministicModel } from '../model/deterministic-model'
+import { createLocalBackend, type LocalBackend } from './local-backend'
 import type { JobEventWire, JobStatusWire } from './wire-shapes'
 
 /** Key of the backend's job API in tests. */
@@ -188,4 +189,23 @@ export async function untilEnd(
 /** The event names (after `learning.policy.gepa.`) in order. */
 export function names(events: readonly JobEventWire[]): string[] {
   return events.map((e) => e.type.replace(/^learning\.policy\.\w+\./, ''))
+}
+
+/**
+ * A local backend that accepts {@link BACKEND_KEY}, with the deterministic model as its upstream;
+ * `await using` closes both.
+ */
+export async function backendWithModel(): Promise<
+  { backend: LocalBackend; model: DeterministicModel } & AsyncDisposable
+> {
+  const model = await createDeterministicModel()
+  const backend = await createLocalBackend({ upstream: { baseUrl: model.url }, apiKeys: [BACKEND_KEY] })
+  return {
+    backend,
+    model,
+    async [Symbol.asyncDispose]() {
+      await backend.close()
+      await model.close()
+    },
+  }
 }
