@@ -15,9 +15,8 @@ import type { DevBackendCommand } from './args'
 import { usage } from './flag-table'
 import { createCliLogger, redactSecret, type CliIo, type CliLogger } from './output'
 import type { ServeProcess } from './serve'
+import { EXIT_ON_SIGNAL, watchStopSignals } from './stop-signals'
 
-const EXIT_ON_SIGNAL = { SIGINT: 130, SIGTERM: 143 } as const
-type StopSignal = keyof typeof EXIT_ON_SIGNAL
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
 
 /** What `taskapp dev-backend --json` prints once listening. */
@@ -148,18 +147,7 @@ export async function runDevBackend(cmd: DevBackendCommand, io: CliIo, proc: Ser
     )
   }
   const logger = createCliLogger(cmd.logLevel, io)
-  let received: StopSignal | undefined
-  let wake!: () => void
-  const stopRequested = new Promise<void>((r) => (wake = r))
-  const onSignal = (sig: StopSignal) => () => {
-    if (received !== undefined) return proc.exit(EXIT_ON_SIGNAL[sig])
-    received = sig
-    wake()
-  }
-  const onInt = onSignal('SIGINT')
-  const onTerm = onSignal('SIGTERM')
-  proc.on('SIGINT', onInt)
-  proc.on('SIGTERM', onTerm)
+  const signals = watchStopSignals(proc)
   try {
     const generated = cmd.apiKeys.length === 0 ? `sk_dev_${randomBytes(18).toString('base64url')}` : undefined
     let started: Awaited<ReturnType<typeof start>>
@@ -179,15 +167,17 @@ export async function runDevBackend(cmd: DevBackendCommand, io: CliIo, proc: Ser
     }
     try {
       io.stdout.write(cmd.json ? `${JSON.stringify(report)}\n` : `${printLines(cmd, report).join('\n')}\n`)
-      await stopRequested
-      io.stderr.write(`taskapp dev-backend: ${received ?? 'signal'}, closing (running jobs are cancelled)\n`)
+      await signals.stopRequested
+      io.stderr.write(
+        `taskapp dev-backend: ${signals.received() ?? 'signal'}, closing (running jobs are cancelled)\n`,
+      )
     } finally {
       await started.backend.close()
       await started.model?.close()
     }
+    const received = signals.received()
     return received === undefined ? 0 : EXIT_ON_SIGNAL[received]
   } finally {
-    proc.off('SIGINT', onInt)
-    proc.off('SIGTERM', onTerm)
+    signals.dispose()
   }
 }

@@ -12,9 +12,7 @@ import { usage } from './flag-table'
 import { createCliLogger, type CliIo } from './output'
 import { OptimizeView } from './optimize-view'
 import type { ServeProcess } from './serve'
-
-const EXIT_ON_SIGNAL = { SIGINT: 130, SIGTERM: 143 } as const
-type StopSignal = keyof typeof EXIT_ON_SIGNAL
+import { EXIT_ON_SIGNAL, watchStopSignals, type StopSignal } from './stop-signals'
 
 /** How long Ctrl+C waits for the backend to report the job cancelled before stopping anyway. */
 const CANCEL_WAIT_MS = 10_000
@@ -48,28 +46,13 @@ function inFlagWords(cmd: OptimizeCommand, message: string): Error {
 
 /** SIGINT/SIGTERM: the first aborts the run (the job is cancelled first), a second exits at once. */
 function watchSignals(io: CliIo, proc: ServeProcess, view: OptimizeView, controller: AbortController) {
-  let received: StopSignal | undefined
-  const onSignal = (sig: StopSignal) => () => {
-    if (received !== undefined) {
-      io.stderr.write(`\ntaskapp optimize: ${sig} again, exiting without waiting\n`)
-      proc.exit(EXIT_ON_SIGNAL[sig])
-      return
-    }
-    received = sig
-    view.note(`… ${sig}: cancelling the job, then stopping the task app (again to exit at once)`)
-    controller.abort(new Error(`taskapp optimize: ${sig}`))
-  }
-  const onInt = onSignal('SIGINT')
-  const onTerm = onSignal('SIGTERM')
-  proc.on('SIGINT', onInt)
-  proc.on('SIGTERM', onTerm)
-  return {
-    received: () => received,
-    dispose: () => {
-      proc.off('SIGINT', onInt)
-      proc.off('SIGTERM', onTerm)
+  return watchStopSignals(proc, {
+    onFirst: (sig) => {
+      view.note(`… ${sig}: cancelling the job, then stopping the task app (again to exit at once)`)
+      controller.abort(new Error(`taskapp optimize: ${sig}`))
     },
-  }
+    onAgain: (sig) => void io.stderr.write(`\ntaskapp optimize: ${sig} again, exiting without waiting\n`),
+  })
 }
 
 /** The exit status of a finished run, after printing what went wrong. */

@@ -4,8 +4,7 @@ import type { CliEnv, RelayCommand } from './args'
 import { createCliLogger, redactSecret, type CliIo } from './output'
 import { renderError } from './render-error'
 import type { ServeProcess } from './serve'
-
-const EXIT_ON_SIGNAL = { SIGINT: 130, SIGTERM: 143 } as const
+import { EXIT_ON_SIGNAL, watchStopSignals } from './stop-signals'
 
 /**
  * Runs `taskapp relay`: starts the relay, prints its URL (and a generated API key when none was
@@ -23,20 +22,7 @@ export async function runRelay(
   env: CliEnv = {},
 ): Promise<number> {
   const logger = createCliLogger(cmd.logLevel, io)
-  let received: 'SIGINT' | 'SIGTERM' | undefined
-  let wake!: () => void
-  const stopRequested = new Promise<void>((r) => {
-    wake = r
-  })
-  const onSignal = (sig: 'SIGINT' | 'SIGTERM') => () => {
-    if (received !== undefined) return proc.exit(EXIT_ON_SIGNAL[sig])
-    received = sig
-    wake()
-  }
-  const onInt = onSignal('SIGINT')
-  const onTerm = onSignal('SIGTERM')
-  proc.on('SIGINT', onInt)
-  proc.on('SIGTERM', onTerm)
+  const signals = watchStopSignals(proc)
   try {
     let relay: Awaited<ReturnType<typeof createRelayServer>>
     try {
@@ -78,14 +64,14 @@ export async function runRelay(
       )
       lines.push('Press Ctrl+C to stop.')
       io.stdout.write(`${lines.join('\n')}\n`)
-      await stopRequested
-      io.stderr.write(`taskapp relay: ${received ?? 'signal'}, closing\n`)
+      await signals.stopRequested
+      io.stderr.write(`taskapp relay: ${signals.received() ?? 'signal'}, closing\n`)
     } finally {
       await relay.close()
     }
+    const received = signals.received()
     return received === undefined ? 0 : EXIT_ON_SIGNAL[received]
   } finally {
-    proc.off('SIGINT', onInt)
-    proc.off('SIGTERM', onTerm)
+    signals.dispose()
   }
 }

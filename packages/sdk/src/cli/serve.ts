@@ -9,6 +9,7 @@ import { usage } from './flag-table'
 import { createCliLogger, Progress, redactSecret, type CliIo, type CliLogger } from './output'
 import { describeOwner, renderError } from './render-error'
 import { StatusLine } from './status-line'
+import { EXIT_ON_SIGNAL, watchStopSignals, type StopProcess, type StopSignal } from './stop-signals'
 
 /** What `taskapp serve --json` prints once the app is running. */
 export interface ServeReport {
@@ -41,14 +42,7 @@ export interface ServeReport {
 }
 
 /** Process hooks `runServe` needs (the real `process` by default; tests may pass their own). */
-export interface ServeProcess {
-  on(event: 'SIGINT' | 'SIGTERM', listener: () => void): unknown
-  off(event: 'SIGINT' | 'SIGTERM', listener: () => void): unknown
-  /** Ends the process at once (a second signal while stopping). */
-  exit(code: number): void
-}
-
-const EXIT_ON_SIGNAL = { SIGINT: 130, SIGTERM: 143 } as const
+export type ServeProcess = StopProcess
 
 /**
  * Maps the parsed command to `InProcessTaskApp` options; the tunnel goes as the parsed
@@ -104,8 +98,6 @@ const GIVEN_KEY: Record<'flag' | 'file' | 'env' | 'config', string> = {
   config: "the key in your task app's apiKeys",
 }
 
-type StopSignal = 'SIGINT' | 'SIGTERM'
-
 /** The SIGINT/SIGTERM handling of one `runServe` call. */
 interface SignalWatch {
   /** The first signal received, if any. */
@@ -123,38 +115,20 @@ interface SignalWatch {
 /** Listens for SIGINT/SIGTERM: the first one requests a stop, a second one exits at once. */
 function watchSignals(io: CliIo, proc: ServeProcess, progress: Progress): SignalWatch {
   const stopper = new AbortController()
-  let received: StopSignal | undefined
   let running = false
-  let stopped!: () => void
-  const stopRequested = new Promise<void>((r) => {
-    stopped = r
+  const signals = watchStopSignals(proc, {
+    onFirst: (sig) => {
+      if (!running) progress.fail(`interrupted by ${sig}`)
+      progress.step(`stopping (${sig})`)
+      stopper.abort(new Error(`taskapp serve: ${sig}`))
+    },
+    onAgain: (sig) => void io.stderr.write(`\ntaskapp: ${sig} again, exiting without waiting\n`),
   })
-  const onSignal = (sig: StopSignal) => () => {
-    if (received !== undefined) {
-      io.stderr.write(`\ntaskapp: ${sig} again, exiting without waiting\n`)
-      proc.exit(EXIT_ON_SIGNAL[sig])
-      return
-    }
-    received = sig
-    if (!running) progress.fail(`interrupted by ${sig}`)
-    progress.step(`stopping (${sig})`)
-    stopper.abort(new Error(`taskapp serve: ${sig}`))
-    stopped()
-  }
-  const onInt = onSignal('SIGINT')
-  const onTerm = onSignal('SIGTERM')
-  proc.on('SIGINT', onInt)
-  proc.on('SIGTERM', onTerm)
   return {
-    received: () => received,
-    stopRequested,
+    ...signals,
     signal: stopper.signal,
     markRunning: () => {
       running = true
-    },
-    dispose: () => {
-      proc.off('SIGINT', onInt)
-      proc.off('SIGTERM', onTerm)
     },
   }
 }
