@@ -7,7 +7,7 @@ import { SdkError } from '../errors'
 import { COMMANDS, parseCommand, type CliEnv, type CommandName } from './args'
 import { helpText } from './help'
 import type { CliIo } from './output'
-import { renderError } from './render-error'
+import { formatRendered, renderError } from './render-error'
 import type { ServeProcess } from './serve'
 
 /** The CLI's version (the sdk package's). */
@@ -62,10 +62,7 @@ export async function runCli(
       ? (argv[0] as CommandName)
       : undefined
     const r = renderError(err, { command })
-    io.stderr.write(
-      `taskapp${command === undefined ? '' : ` ${command}`}: ${r.message}${r.code === undefined ? '' : ` [${r.code}]`}` +
-        `${r.cause === undefined ? '' : `\n  cause: ${r.cause}`}\n`,
-    )
+    io.stderr.write(`taskapp${command === undefined ? '' : ` ${command}`}: ${formatRendered(r)}\n`)
     return r.usage ? 2 : 1
   }
 }

@@ -2,7 +2,7 @@
 import { createFileLeaseStore, createRelayServer, relayOptionsFromEnv } from '@taskapp/tunnel-synth/relay'
 import type { CliEnv, RelayCommand } from './args'
 import { createCliLogger, redactSecret, type CliIo } from './output'
-import { renderError } from './render-error'
+import { formatRendered, renderError } from './render-error'
 import type { ServeProcess } from './serve'
 import { EXIT_ON_SIGNAL, watchStopSignals } from './stop-signals'
 
@@ -38,10 +38,7 @@ export async function runRelay(
       })
     } catch (err) {
       const r = renderError(err, { command: 'relay' })
-      io.stderr.write(
-        `taskapp relay: could not start: ${r.message}${r.code === undefined ? '' : ` [${r.code}]`}` +
-          `${r.cause === undefined ? '' : `\n  cause: ${r.cause}`}\n`,
-      )
+      io.stderr.write(`taskapp relay: could not start: ${formatRendered(r)}\n`)
       return 1
     }
     try {

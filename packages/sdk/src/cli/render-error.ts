@@ -253,6 +253,13 @@ function causeLine(err: Facts, message: string): string | undefined {
   return text === '' || message.includes(text) ? undefined : text
 }
 
+/** A rendered error as the CLI prints it: `message [code]`, then `  cause: ...` on its own line when known. */
+export function formatRendered(rendered: RenderedError): string {
+  const code = rendered.code === undefined ? '' : ` [${rendered.code}]`
+  const cause = rendered.cause === undefined ? '' : `\n  cause: ${rendered.cause}`
+  return `${rendered.message}${code}${cause}`
+}
+
 /**
  * Words `err` for the CLI: known codes from their facts, in flags and environment variables;
  * anything else with the library's message (and its cause, when that adds something). A start

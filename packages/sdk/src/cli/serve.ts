@@ -7,7 +7,7 @@ import { InProcessTaskApp, type InProcessTaskAppOptions, type TunnelSpec } from 
 import type { ServeCommand } from './args'
 import { usage } from './flag-table'
 import { createCliLogger, Progress, redactSecret, type CliIo, type CliLogger } from './output'
-import { describeOwner, renderError } from './render-error'
+import { describeOwner, formatRendered, renderError } from './render-error'
 import { StatusLine } from './status-line'
 import { EXIT_ON_SIGNAL, watchStopSignals, type StopProcess, type StopSignal } from './stop-signals'
 
@@ -156,9 +156,7 @@ function couldNotStart(
     io.stderr.write(`${usage('serve', rendered.message).message}\n`)
     return 2
   }
-  const code = rendered.code === undefined ? '' : ` [${rendered.code}]`
-  const cause = rendered.cause === undefined ? '' : `\n  cause: ${rendered.cause}`
-  progress.fail(`${rendered.message}${code}${cause}`, { always: true, label: startLabel(cmd) })
+  progress.fail(formatRendered(rendered), { always: true, label: startLabel(cmd) })
   return 1
 }
 
