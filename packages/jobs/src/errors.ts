@@ -75,3 +75,8 @@ export class JobsError extends TaskappError<JobsErrorCode> {
     this.jobId = options.jobId
   }
 }
+
+/** A `TASKAPP_ERR_JOBS_INVALID_CONFIG` with `message` (and `cause` when given). */
+export function invalidConfig(message: string, cause?: unknown): JobsError {
+  return new JobsError(JobsErrorCode.InvalidConfig, message, cause === undefined ? {} : { cause })
+}

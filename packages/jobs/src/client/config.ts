@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises'
 import { parse as parseToml, TomlError } from 'smol-toml'
 import { messageOf } from '@taskapp/core'
-import { JobsError, JobsErrorCode } from '../errors'
+import { invalidConfig } from '../errors'
 import { isSynthTunnelUrl, type CreateInput, type JobAlgorithm } from '../wire'
 import { cloneValue, deepUpdate, isPlainObject, keyPaths, type PlainObject } from './merge'
 import { checkSeeds, normalizeHealthChecks } from './config-checks'
@@ -20,9 +20,7 @@ export interface JobPlan extends CreateInput {
   readonly synthTunnel: boolean
 }
 
-function invalid(message: string, cause?: unknown): JobsError {
-  return new JobsError(JobsErrorCode.InvalidConfig, message, cause === undefined ? {} : { cause })
-}
+const invalid = invalidConfig
 
 /** Reads and parses the TOML at `configPath`; errors name `configPath` and say what is wrong. */
 export async function readTomlConfig(configPath: string, signal?: AbortSignal): Promise<PlainObject> {

@@ -1,7 +1,7 @@
 /** Checking `PromptLearningJob.fromConfig` options and filling in their defaults. */
 import { CoreError, messageOf, resolveSynthBackendUrl } from '@taskapp/core'
 import type { Dispatcher } from 'undici'
-import { JobsError, JobsErrorCode } from '../errors'
+import { invalidConfig } from '../errors'
 import type { PromptLearningJobOptions } from './types'
 
 /** The options once checked, with defaults applied. */
@@ -33,9 +33,7 @@ const KNOWN: ReadonlySet<string> = new Set([
   'signal',
 ])
 
-function invalid(message: string, cause?: unknown): JobsError {
-  return new JobsError(JobsErrorCode.InvalidConfig, message, cause === undefined ? {} : { cause })
-}
+const invalid = invalidConfig
 
 function positiveInt(
   options: PromptLearningJobOptions,
