@@ -4,9 +4,21 @@
 // e.g. `pnpm test packages/port-manager`. It builds first (`turbo run build`, cached), since
 // `tests/dist-smoke.test.ts` loads the built `dist/` of every package as a user does.
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+
+// The Redis and browser tests start their own redis-server and Chromium: say so up front
+// rather than failing dozens of tests one by one.
+const missing = [
+  spawnSync('redis-server', ['--version']).status === 0 ? undefined : 'redis-server',
+  existsSync(process.env.TASKAPP_TEST_CHROMIUM ?? '/usr/bin/chromium') ? undefined : 'chromium',
+].filter(Boolean)
+if (missing.length > 0) {
+  console.error(`test: missing ${missing.join(' and ')}: install with 'sudo apt-get install -y ${missing.join(' ')}' (bash .ci/run does this for you)`)
+  console.log('\n0 passed, 1 failed')
+  process.exit(1)
+}
 
 const build = spawnSync('pnpm', ['build', '--output-logs=errors-only'], { stdio: 'inherit' })
 if (build.status !== 0) {
