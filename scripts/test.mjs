@@ -15,7 +15,9 @@ const missing = [
   existsSync(process.env.TASKAPP_TEST_CHROMIUM ?? '/usr/bin/chromium') ? undefined : 'chromium',
 ].filter(Boolean)
 if (missing.length > 0) {
-  console.error(`test: missing ${missing.join(' and ')}: install with 'sudo apt-get install -y ${missing.join(' ')}' (bash .ci/run does this for you)`)
+  console.error(
+    `test: missing ${missing.join(' and ')}: install with 'sudo apt-get install -y ${missing.join(' ')}' (bash .ci/run does this for you)`,
+  )
   console.log('\n0 passed, 1 failed')
   process.exit(1)
 }
