@@ -106,6 +106,14 @@ export interface MemoryJobStore extends JobStore, AsyncDisposable {
   close(): Promise<void>
 }
 
+/** `TASKAPP_ERR_JOB_STORE_FULL`: every one of `maxJobs` jobs is still running. @internal */
+export function jobStoreFull(maxJobs: number): TaskServerError {
+  return new TaskServerError(
+    'TASKAPP_ERR_JOB_STORE_FULL',
+    `The job store holds ${maxJobs} running jobs; wait for some to finish or raise maxJobs.`,
+  )
+}
+
 /**
  * `maxJobs` and `ttlMs` with their defaults, checked (`TASKAPP_ERR_INVALID_CONFIG`).
  * @internal shared by the memory and Redis stores.
@@ -180,10 +188,7 @@ export function createMemoryJobStore(options: MemoryJobStoreOptions = {}): Memor
     const current = jobs.get(job.id)
     if (current !== undefined && isFinalStatus(current.status)) return
     if (current === undefined && jobs.size >= maxJobs && !evictOldestFinished(job.owner)) {
-      throw new TaskServerError(
-        'TASKAPP_ERR_JOB_STORE_FULL',
-        `The job store holds ${maxJobs} running jobs; wait for some to finish or raise maxJobs.`,
-      )
+      throw jobStoreFull(maxJobs)
     }
     jobs.set(job.id, { ...job })
     if (isFinalStatus(job.status) && !timers.has(job.id)) {
