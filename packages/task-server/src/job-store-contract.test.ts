@@ -91,7 +91,7 @@ describe.each(kinds)('JobStore contract: %s store', (_kind, make) => {
   })
 
   test('finished jobs go after ttlMs; unfinished ones stay', async () => {
-    const s = await store({ ttlMs: 100 })
+    const s = await store({ ttlMs: 500 })
     await s.put(job('running', 'running'))
     await s.put(job('done', 'failed'))
     expect(await s.get('done')).toBeDefined()

@@ -254,7 +254,16 @@ export async function createRedisJobStore(options: RedisJobStoreOptions): Promis
   return {
     prefix,
     async put(job) {
-      const args = [prefix, job.id, job.status, job.owner ?? '', JSON.stringify(job), maxJobs, ttlMs, maxRunningMs]
+      const args = [
+        prefix,
+        job.id,
+        job.status,
+        job.owner ?? '',
+        JSON.stringify(job),
+        maxJobs,
+        ttlMs,
+        maxRunningMs,
+      ]
       if ((await run(SCRIPTS.put, args, `store job ${job.id}`)) === -1) throw jobStoreFull(maxJobs)
     },
     async get(id) {

@@ -59,6 +59,14 @@ async function replicas(overrides: Partial<TaskAppConfig>, store: Partial<RedisJ
   return [await one(), await one()] as const
 }
 
+/** The fields of the answers these tests read. */
+interface Body {
+  id: string
+  status: string
+  result?: unknown
+  detail: { error: { code: string } }
+}
+
 async function call(
   base: string,
   path: string,
@@ -69,7 +77,7 @@ async function call(
     headers: { 'content-type': 'application/json', ...AUTH, ...init.headers },
     body: init.body === undefined ? undefined : JSON.stringify(init.body),
   })
-  return { status: res.status, body: (await res.json()) as Record<string, any> }
+  return { status: res.status, body: (await res.json()) as Body }
 }
 
 const start = (base: string, headers: object = AUTH) =>
@@ -81,7 +89,7 @@ describe('two replicas sharing a Redis job store', () => {
     const [a, b] = await replicas({ rollout: h.rollout })
     const made = await start(a.url)
     expect(made.status).toBe(202)
-    const id = made.body.id as string
+    const id = made.body.id
     await vi.waitFor(() => expect(h.started).toHaveBeenCalled())
     await vi.waitFor(async () => expect((await call(b.url, `/rollouts/${id}`)).body.status).toBe('running'))
     h.release.resolve()
@@ -96,7 +104,7 @@ describe('two replicas sharing a Redis job store', () => {
   test('DELETE on B cancels the run on A: its signal aborts, both answer cancelled', async () => {
     const h = gated()
     const [a, b] = await replicas({ rollout: h.rollout }, { cancelCheckIntervalMs: 0 })
-    const id = (await start(a.url)).body.id as string
+    const id = (await start(a.url)).body.id
     await vi.waitFor(() => expect(h.started).toHaveBeenCalled())
 
     const cancelled = await call(b.url, `/rollouts/${id}`, { method: 'DELETE' })
@@ -120,7 +128,7 @@ describe('two replicas sharing a Redis job store', () => {
   test('another key gets 404 on B for A’s job, on GET and DELETE; the job keeps running', async () => {
     const h = gated()
     const [a, b] = await replicas({ rollout: h.rollout })
-    const id = (await start(a.url)).body.id as string
+    const id = (await start(a.url)).body.id
     await vi.waitFor(() => expect(h.started).toHaveBeenCalled())
     for (const method of ['GET', 'DELETE']) {
       const res = await call(b.url, `/rollouts/${id}`, { method, headers: AUTH_B })
@@ -131,8 +139,8 @@ describe('two replicas sharing a Redis job store', () => {
   })
 
   test('a finished job expires after ttlMs on both replicas', async () => {
-    const [a, b] = await replicas({}, { ttlMs: 200 })
-    const id = (await start(a.url)).body.id as string
+    const [a, b] = await replicas({}, { ttlMs: 1000 })
+    const id = (await start(a.url)).body.id
     await vi.waitFor(async () => expect((await call(b.url, `/rollouts/${id}`)).body.status).toBe('succeeded'))
     await vi.waitFor(async () => expect((await call(a.url, `/rollouts/${id}`)).status).toBe(404), {
       timeout: 5000,
@@ -155,12 +163,12 @@ describe('two replicas sharing a Redis job store', () => {
     let gate = gated()
     const [a, b] = await replicas({ rollout: (request, ctx) => gate.rollout(request, ctx) })
     gate.release.resolve()
-    const finished = (await start(a.url)).body.id as string
+    const finished = (await start(a.url)).body.id
     await vi.waitFor(async () =>
       expect((await call(b.url, `/rollouts/${finished}`)).body.status).toBe('succeeded'),
     )
     const running = (gate = gated())
-    const id = (await start(a.url)).body.id as string
+    const id = (await start(a.url)).body.id
     await vi.waitFor(() => expect(running.started).toHaveBeenCalled())
 
     await redis.restart()
@@ -180,7 +188,7 @@ describe('two replicas sharing a Redis job store', () => {
 
     // The subscribers came back: a cancel on B still reaches a new run on A.
     const next = (gate = gated())
-    const newId = (await start(a.url)).body.id as string
+    const newId = (await start(a.url)).body.id
     await vi.waitFor(() => expect(next.started).toHaveBeenCalled())
     expect((await call(b.url, `/rollouts/${newId}`, { method: 'DELETE' })).body.status).toBe('cancelled')
     await vi.waitFor(() => expect(next.aborted).toHaveLength(1))

@@ -12,9 +12,7 @@ const jobRecordSchema = z.object({
   finishedAt: z.number().finite().optional(),
   // Validated by the rollout route before it was stored; here only its shape is checked.
   result: z.looseObject({ trace_correlation_id: z.string() }).optional(),
-  error: z
-    .object({ code: z.string(), message: z.string(), errorId: z.string().optional() })
-    .optional(),
+  error: z.object({ code: z.string(), message: z.string(), errorId: z.string().optional() }).optional(),
 })
 
 /**
@@ -30,7 +28,9 @@ export function parseJobRecord(id: string, json: string): { job: RolloutJob } | 
   }
   const parsed = jobRecordSchema.safeParse(raw)
   if (!parsed.success) {
-    return { problem: parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') }
+    return {
+      problem: parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '),
+    }
   }
   if (parsed.data.id !== id) return { problem: `holds job ${parsed.data.id}` }
   return { job: parsed.data as RolloutJob }

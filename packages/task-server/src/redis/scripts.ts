@@ -7,7 +7,8 @@
  * - `p..'job:'..id`: a hash `{ status, owner, job }` (`job` is the record's JSON), expiring at its deadline;
  * - `p..'jobs'`: every job id, scored by its deadline (`ttlMs` after it ended, `maxRunningMs`
  *   after its last update while not final); its size is the count the cap applies to;
- * - `p..'done'` and `p..'done:'..owner`: finished job ids by end time, for eviction;
+ * - `p..'done'` and `p..'done:'..owner`: finished job ids in the order they ended (the counter
+ *   `p..'seq'`), for eviction;
  * - channel `p..'cancel'`: the ids of jobs cancelled through `requestCancel`.
  * Times come from the Redis server (TIME), so replicas with skewed clocks agree.
  */
@@ -59,9 +60,11 @@ local function write(id, status, owner, json, ttl, max_running)
   redis.call('PEXPIREAT', key, deadline)
   redis.call('ZADD', p .. 'jobs', deadline, id)
   if final then
-    redis.call('ZADD', p .. 'done', now, id)
+    -- Ordered by a counter, not the clock: two jobs ending in the same millisecond keep their order.
+    local seq = redis.call('INCR', p .. 'seq')
+    redis.call('ZADD', p .. 'done', seq, id)
     if owner ~= '' then
-      redis.call('ZADD', p .. 'done:' .. owner, now, id)
+      redis.call('ZADD', p .. 'done:' .. owner, seq, id)
       redis.call('PEXPIRE', p .. 'done:' .. owner, ttl + 1000)
     end
   end

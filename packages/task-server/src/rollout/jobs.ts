@@ -28,13 +28,21 @@ export function jobView(job: RolloutJob) {
 
 /** The abort reason of a job cancelled by its owner (`DELETE /rollouts/:id`, on any task app). */
 export function cancelReason(id: string): TaskServerError {
-  return new TaskServerError('TASKAPP_ERR_ROLLOUT_CANCELLED', `Rollout job ${id} was cancelled by the caller.`)
+  return new TaskServerError(
+    'TASKAPP_ERR_ROLLOUT_CANCELLED',
+    `Rollout job ${id} was cancelled by the caller.`,
+  )
 }
 
 /** The record of a job cancelled for `reason`: what the run itself stores when it is aborted. */
 function cancelledRecord(job: RolloutJob, reason: unknown): RolloutJob {
   const message = reason instanceof Error ? reason.message : `Rollout job ${job.id} was cancelled.`
-  return { ...job, status: 'cancelled', finishedAt: Date.now(), error: { code: 'rollout_cancelled', message } }
+  return {
+    ...job,
+    status: 'cancelled',
+    finishedAt: Date.now(),
+    error: { code: 'rollout_cancelled', message },
+  }
 }
 
 /** The job side of the runs. */
