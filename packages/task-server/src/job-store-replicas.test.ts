@@ -136,6 +136,10 @@ describe('two replicas sharing a Redis job store', () => {
     }
     expect(h.aborted).toEqual([])
     expect((await call(b.url, `/rollouts/${id}`)).body.status).toBe('running')
+    // Redis holds the owner as a hash of the key, never the key itself.
+    const stored = await redis.client().hgetall(`${a.jobStore.prefix}job:${id}`)
+    expect(stored.owner).toMatch(/^key:[0-9a-f]{32}$/)
+    expect(JSON.stringify(stored)).not.toContain(KEY)
   })
 
   test('a finished job expires after ttlMs on both replicas', async () => {
