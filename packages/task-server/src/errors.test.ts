@@ -7,13 +7,15 @@ import { z } from 'zod'
 import {
   createMemoryJobStore,
   createMlflowTracker,
+  createRedisJobStore,
   createTaskApp,
   isTaskServerError,
   parseTrustedContainerKeys,
   TaskServerError,
 } from './index'
 import type { RolloutCompleteEvent, TaskAppConfig, TaskServerErrorCode } from './index'
-import { deferred } from '@taskapp/test-utils'
+import { deferred, recordingLogger, startRedisServer } from '@taskapp/test-utils'
+import { loadIoredis } from './redis/load'
 import { AUTH, inject, rolloutBody, startFakeMlflow, testConfig } from './test-helpers'
 
 /** Runs one rollout through an app and returns the error its onRolloutComplete hook saw. */
@@ -93,6 +95,23 @@ const scenarios: Record<TaskServerErrorCode, () => Promise<unknown>> = {
       await store.close()
     }
   },
+  TASKAPP_ERR_JOB_STORE_UNAVAILABLE: () =>
+    createRedisJobStore({ redis: 'unix:///nonexistent-taskapp-dir/redis.sock' }).catch((e: unknown) => e),
+  TASKAPP_ERR_JOB_RECORD_CORRUPT: async () => {
+    await using redis = await startRedisServer()
+    const logger = recordingLogger()
+    await using store = await createRedisJobStore({ redis: redis.url, prefix: redis.prefix(), logger })
+    await redis.client().hset(`${store.prefix}job:x`, 'job', 'not json')
+    await store.get('x')
+    return logger.records[0]?.obj.err
+  },
+  TASKAPP_ERR_IOREDIS_MISSING: () =>
+    // A double: ioredis is installed here, so the loader fails the way Node does without it.
+    loadIoredis(() =>
+      Promise.reject(
+        Object.assign(new Error("Cannot find package 'ioredis'"), { code: 'ERR_MODULE_NOT_FOUND' }),
+      ),
+    ).catch((e: unknown) => e),
   TASKAPP_ERR_INVALID_CONTAINER_KEY: async () => {
     try {
       parseTrustedContainerKeys('k1:not-a-32-byte-key')

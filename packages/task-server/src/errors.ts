@@ -11,6 +11,9 @@ export const TaskServerErrorCode = {
   RolloutTimeout: 'TASKAPP_ERR_ROLLOUT_TIMEOUT',
   RolloutCancelled: 'TASKAPP_ERR_ROLLOUT_CANCELLED',
   JobStoreFull: 'TASKAPP_ERR_JOB_STORE_FULL',
+  JobStoreUnavailable: 'TASKAPP_ERR_JOB_STORE_UNAVAILABLE',
+  JobRecordCorrupt: 'TASKAPP_ERR_JOB_RECORD_CORRUPT',
+  IoredisMissing: 'TASKAPP_ERR_IOREDIS_MISSING',
   MlflowRequestFailed: 'TASKAPP_ERR_MLFLOW_REQUEST_FAILED',
   InvalidContainerKey: 'TASKAPP_ERR_INVALID_CONTAINER_KEY',
 } as const

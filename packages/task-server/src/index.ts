@@ -25,6 +25,8 @@ export type {
   RolloutJob,
   RolloutJobStatus,
 } from './job-store'
+export { createRedisJobStore } from './job-store-redis'
+export type { RedisJobStore, RedisJobStoreOptions, RedisClientLike } from './job-store-redis'
 export { createMlflowTracker } from './mlflow-tracker'
 export type { MlflowTracker, MlflowTrackerOptions } from './mlflow-tracker'
 export type { ProxyConfig } from './proxy'

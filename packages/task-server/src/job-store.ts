@@ -44,10 +44,30 @@ export function isFinalStatus(status: RolloutJobStatus): boolean {
  * ```
  */
 export interface JobStore {
-  /** Adds a job or replaces the record with the same id. */
+  /**
+   * Adds a job or replaces the record with the same id. The built-in stores keep a final record
+   * once they hold one: a later `put` of that id does nothing (so a cancel is never overwritten).
+   */
   put(job: RolloutJob): void | Promise<void>
   /** The job with this id, or `undefined` when unknown or evicted. */
   get(id: string): RolloutJob | undefined | Promise<RolloutJob | undefined>
+  /**
+   * Cancels a job that is not final, for every task app sharing the store: stores
+   * `cancelled(current)` (a `cancelled` record) and tells the {@link JobStore.onCancel} watchers of
+   * that id, in any process. Resolves with the stored record and whether this call changed it
+   * (false: the job was already final), or `undefined` for an unknown id. Optional: without it a
+   * job can only be cancelled on the task app that runs it.
+   */
+  requestCancel?(
+    id: string,
+    cancelled: (current: RolloutJob) => RolloutJob,
+  ): Promise<{ readonly job: RolloutJob; readonly changed: boolean } | undefined>
+  /**
+   * Calls `listener` once when the job is cancelled through {@link JobStore.requestCancel} (by any
+   * task app sharing the store), or soon after the call when it already is. Returns a function
+   * that stops watching. The task app watches each job it runs until the job is final.
+   */
+  onCancel?(id: string, listener: () => void): () => void
   /** Releases timers and connections. `lifecycle.close()` calls it only on the default store it created. */
   close?(): void | Promise<void>
 }
@@ -77,19 +97,28 @@ export interface MemoryJobStore extends JobStore, AsyncDisposable {
   readonly size: number
   put(job: RolloutJob): void
   get(id: string): RolloutJob | undefined
-  /** Clears every eviction timer and forgets all jobs. */
+  requestCancel(
+    id: string,
+    cancelled: (current: RolloutJob) => RolloutJob,
+  ): Promise<{ readonly job: RolloutJob; readonly changed: boolean } | undefined>
+  onCancel(id: string, listener: () => void): () => void
+  /** Clears every eviction timer, forgets all jobs and watchers. */
   close(): Promise<void>
 }
 
+/** `TASKAPP_ERR_JOB_STORE_FULL`: every one of `maxJobs` jobs is still running. @internal */
+export function jobStoreFull(maxJobs: number): TaskServerError {
+  return new TaskServerError(
+    'TASKAPP_ERR_JOB_STORE_FULL',
+    `The job store holds ${maxJobs} running jobs; wait for some to finish or raise maxJobs.`,
+  )
+}
+
 /**
- * Creates the default bounded in-memory {@link JobStore}.
- *
- * @example
- * ```ts
- * const app = createTaskApp({ ...config, jobStore: createMemoryJobStore({ maxJobs: 100, ttlMs: 60_000 }) })
- * ```
+ * `maxJobs` and `ttlMs` with their defaults, checked (`TASKAPP_ERR_INVALID_CONFIG`).
+ * @internal shared by the memory and Redis stores.
  */
-export function createMemoryJobStore(options: MemoryJobStoreOptions = {}): MemoryJobStore {
+export function resolveStoreLimits(options: MemoryJobStoreOptions): { maxJobs: number; ttlMs: number } {
   const maxJobs = options.maxJobs ?? 1000
   const ttlMs = options.ttlMs ?? 600_000
   if (!Number.isInteger(maxJobs) || maxJobs < 1) {
@@ -104,14 +133,29 @@ export function createMemoryJobStore(options: MemoryJobStoreOptions = {}): Memor
       `ttlMs must be a finite number >= 0 (got ${String(ttlMs)}).`,
     )
   }
+  return { maxJobs, ttlMs }
+}
+
+/**
+ * Creates the default bounded in-memory {@link JobStore}.
+ *
+ * @example
+ * ```ts
+ * const app = createTaskApp({ ...config, jobStore: createMemoryJobStore({ maxJobs: 100, ttlMs: 60_000 }) })
+ * ```
+ */
+export function createMemoryJobStore(options: MemoryJobStoreOptions = {}): MemoryJobStore {
+  const { maxJobs, ttlMs } = resolveStoreLimits(options)
   const jobs = new Map<string, RolloutJob>()
   const timers = new Map<string, ReturnType<typeof setTimeout>>()
+  const watchers = new Map<string, Set<() => void>>()
 
   const forget = (id: string) => {
     const timer = timers.get(id)
     if (timer !== undefined) clearTimeout(timer)
     timers.delete(id)
     jobs.delete(id)
+    watchers.delete(id)
   }
 
   /**
@@ -137,29 +181,55 @@ export function createMemoryJobStore(options: MemoryJobStoreOptions = {}): Memor
     for (const timer of timers.values()) clearTimeout(timer)
     timers.clear()
     jobs.clear()
+    watchers.clear()
+  }
+
+  const put = (job: RolloutJob) => {
+    const current = jobs.get(job.id)
+    if (current !== undefined && isFinalStatus(current.status)) return
+    if (current === undefined && jobs.size >= maxJobs && !evictOldestFinished(job.owner)) {
+      throw jobStoreFull(maxJobs)
+    }
+    jobs.set(job.id, { ...job })
+    if (isFinalStatus(job.status) && !timers.has(job.id)) {
+      // Reached at call time, so fake timers work in tests.
+      const timer = globalThis.setTimeout(() => forget(job.id), ttlMs)
+      timer.unref()
+      timers.set(job.id, timer)
+    }
   }
 
   return {
     get size() {
       return jobs.size
     },
-    put(job) {
-      if (!jobs.has(job.id) && jobs.size >= maxJobs && !evictOldestFinished(job.owner)) {
-        throw new TaskServerError(
-          'TASKAPP_ERR_JOB_STORE_FULL',
-          `The job store holds ${maxJobs} running jobs; wait for some to finish or raise maxJobs.`,
-        )
-      }
-      jobs.set(job.id, { ...job })
-      if (isFinalStatus(job.status) && !timers.has(job.id)) {
-        // Reached at call time, so fake timers work in tests.
-        const timer = globalThis.setTimeout(() => forget(job.id), ttlMs)
-        timer.unref()
-        timers.set(job.id, timer)
-      }
-    },
+    put,
     get(id) {
       return jobs.get(id)
+    },
+    async requestCancel(id, cancelled) {
+      const current = jobs.get(id)
+      if (current === undefined) return undefined
+      if (isFinalStatus(current.status)) return { job: current, changed: false }
+      const job = { ...cancelled(current), id, status: 'cancelled' as const }
+      put(job)
+      const listeners = watchers.get(id)
+      watchers.delete(id)
+      for (const listener of listeners ?? []) listener()
+      return { job, changed: true }
+    },
+    onCancel(id, listener) {
+      if (jobs.get(id)?.status === 'cancelled') {
+        queueMicrotask(listener)
+        return () => {}
+      }
+      let listeners = watchers.get(id)
+      if (listeners === undefined) watchers.set(id, (listeners = new Set()))
+      listeners.add(listener)
+      return () => {
+        listeners.delete(listener)
+        if (listeners.size === 0 && watchers.get(id) === listeners) watchers.delete(id)
+      }
     },
     close,
     [Symbol.asyncDispose]: close,

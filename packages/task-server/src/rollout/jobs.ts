@@ -2,6 +2,7 @@
  * Rollout jobs: the records a run leaves in the {@link JobStore} as it goes from pending to a
  * final status, and their JSON view. No HTTP here: the routes send the answers.
  */
+import { TaskServerError } from '../errors'
 import type { JobStore, RolloutJob } from '../job-store'
 import { safeLog, type TaskAppLogger } from '../logger'
 import { finalStateOf, type Outcome } from './outcome'
@@ -22,6 +23,25 @@ export function jobView(job: RolloutJob) {
     error: job.error
       ? { code: job.error.code, message: job.error.message, error_id: job.error.errorId ?? null }
       : null,
+  }
+}
+
+/** The abort reason of a job cancelled by its owner (`DELETE /rollouts/:id`, on any task app). */
+export function cancelReason(id: string): TaskServerError {
+  return new TaskServerError(
+    'TASKAPP_ERR_ROLLOUT_CANCELLED',
+    `Rollout job ${id} was cancelled by the caller.`,
+  )
+}
+
+/** The record of a job cancelled for `reason`: what the run itself stores when it is aborted. */
+function cancelledRecord(job: RolloutJob, reason: unknown): RolloutJob {
+  const message = reason instanceof Error ? reason.message : `Rollout job ${job.id} was cancelled.`
+  return {
+    ...job,
+    status: 'cancelled',
+    finishedAt: Date.now(),
+    error: { code: 'rollout_cancelled', message },
   }
 }
 
@@ -48,7 +68,11 @@ export interface Jobs {
   ): Promise<RolloutJob | undefined>
   /** Stores the final record of a job and makes the run final. */
   finish(run: Run, record: RolloutJob, outcome: Outcome): Promise<void>
-  /** Cancels the detached run with this id and waits until its final record is stored; false when there is none. */
+  /**
+   * Cancels the job with this id: the detached run in this process (waits until its final record
+   * is stored), else through the store's `requestCancel` (the run may be on another task app).
+   * False when there is nothing left to cancel.
+   */
   cancel(id: string, reason: unknown): Promise<boolean>
 }
 
@@ -90,6 +114,16 @@ export interface JobsOptions {
 /** Creates the {@link Jobs} over a store and the run registry. */
 export function createJobs({ jobStore, runs, logger, maxJobsPerOwner }: JobsOptions): Jobs {
   const quota = createQuota(maxJobsPerOwner)
+  const unwatch = new Map<string, () => void>() // run id → stops watching the store for its cancel
+  /** Aborts the run when the job is cancelled through the store (from any task app sharing it). */
+  const watch = (run: Run) => {
+    const stop = jobStore.onCancel?.(run.id, () => abortRun(run, cancelReason(run.id)))
+    if (stop !== undefined) unwatch.set(run.id, stop)
+  }
+  const stopWatching = (run: Run) => {
+    unwatch.get(run.id)?.()
+    unwatch.delete(run.id)
+  }
   return {
     async open(run, traceCorrelationId, owner) {
       // Reserved before the first await, so concurrent requests cannot overshoot the quota.
@@ -107,6 +141,7 @@ export function createJobs({ jobStore, runs, logger, maxJobsPerOwner }: JobsOpti
         quota.release(run.id)
         throw err
       }
+      watch(run)
       return record
     },
     async start(run, pending) {
@@ -150,10 +185,12 @@ export function createJobs({ jobStore, runs, logger, maxJobsPerOwner }: JobsOpti
         return undefined
       }
       runs.detach(run)
+      watch(run)
       return record
     },
     async finish(run, base, outcome) {
       quota.release(run.id)
+      stopWatching(run)
       const finishedAt = Date.now()
       const record: RolloutJob = outcome.ok
         ? { ...base, status: 'succeeded', finishedAt, result: outcome.response }
@@ -173,10 +210,14 @@ export function createJobs({ jobStore, runs, logger, maxJobsPerOwner }: JobsOpti
     },
     async cancel(id, reason) {
       const run = runs.get(id)
-      if (run?.state !== 'detached') return false
-      abortRun(run, reason)
-      await whenRun(run, () => isFinal(run.state))
-      return true
+      if (run?.state === 'detached') {
+        abortRun(run, reason)
+        await whenRun(run, () => isFinal(run.state))
+        return true
+      }
+      if (jobStore.requestCancel === undefined) return false
+      const outcome = await jobStore.requestCancel(id, (job) => cancelledRecord(job, reason))
+      return outcome?.changed === true
     },
   }
 }

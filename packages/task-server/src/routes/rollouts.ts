@@ -3,11 +3,10 @@
  * owner only: anyone else gets the same 404 as for an unknown id, so a job's existence is not revealed.
  */
 import type { RequestHandler, Response, Router } from 'express'
-import { TaskServerError } from '../errors'
 import { sendError } from '../http-errors'
 import type { JobStore } from '../job-store'
 import { ownerOf } from '../owner'
-import { jobView, type Jobs } from '../rollout/jobs'
+import { cancelReason, jobView, type Jobs } from '../rollout/jobs'
 import { routerOf } from './route-table'
 
 /** The router for `/rollouts/:id`. */
@@ -35,11 +34,7 @@ export function rolloutsRoutes(jobStore: JobStore, jobs: Jobs, auth: RequestHand
         notFound(res, id)
         return
       }
-      const reason = new TaskServerError(
-        'TASKAPP_ERR_ROLLOUT_CANCELLED',
-        `Rollout job ${id} was cancelled by the caller.`,
-      )
-      const cancelled = await jobs.cancel(id, reason)
+      const cancelled = await jobs.cancel(id, cancelReason(id))
       const job = await jobStore.get(id)
       if (job === undefined) {
         notFound(res, id)
