@@ -86,6 +86,9 @@ function fullRewriteStore(file: string): LeaseStore {
     delete: async (id) => byId.delete(id) && (await persist(), true),
     deleteExpired: () => [],
     size: () => byId.size,
+    count: (now, owner) =>
+      [...byId.values()].filter((l) => l.expiresAt > now && (owner === undefined || l.ownerKeyHash === owner))
+        .length,
   }
 }
 
