@@ -103,10 +103,15 @@ export function isHttps(req: IncomingMessage): boolean {
   return (req.socket as { encrypted?: boolean }).encrypted === true || proto === 'https'
 }
 
-/** A POST from another origin (the `Origin` header names another host): refused at login. */
+/**
+ * A POST from another site: `Sec-Fetch-Site` says so (browsers send it), or `Origin` names another
+ * host (`Origin: null`, which a `no-referrer` page sends, counts as unknown, not as foreign).
+ */
 export function crossOrigin(req: IncomingMessage): boolean {
+  const site = req.headers['sec-fetch-site']
+  if (site !== undefined) return site !== 'same-origin' && site !== 'none'
   const origin = req.headers.origin
-  if (origin === undefined || origin === 'null') return origin === 'null'
+  if (origin === undefined || origin === 'null') return false
   try {
     return new URL(origin).host !== req.headers.host
   } catch {

@@ -219,6 +219,7 @@ describe('the admin key', () => {
       })
     expect((await post('not-the-admin-key-at-all')).status).toBe(401)
     expect((await post(ADMIN_KEY, { origin: 'http://evil.example.com' })).status).toBe(403)
+    expect((await post(ADMIN_KEY, { 'sec-fetch-site': 'cross-site' })).status).toBe(403)
     const ok = await post(ADMIN_KEY)
     expect(ok.status).toBe(303)
     const setCookie = ok.headers.get('set-cookie')!
