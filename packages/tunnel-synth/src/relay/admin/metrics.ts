@@ -122,7 +122,8 @@ function relayCounters(reg: Registry, ctx: RelayContext, obs: RelayObserver): vo
     registers,
     collect() {
       this.reset()
-      for (const [reason, n] of Object.entries(ctx.shares.rejected)) setCounter(this, n, { reason })
+      const rejected: Record<string, number> = { ...ctx.shares.rejected }
+      for (const [reason, n] of Object.entries(rejected)) setCounter(this, n, { reason })
     },
   })
 }

@@ -6,40 +6,39 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { launchBrowser, screenshotPath } from '@taskapp/test-utils'
-import type { Page } from 'playwright-core'
+import type { TestBrowser } from '@taskapp/test-utils'
 import { startStack } from '../../test-helpers'
 
 const ADMIN_KEY = 'admin-key-for-the-browser-test'
 
-/** Mean and standard deviation of a PNG's luminance, decoded by the browser in a blank page. */
+type Page = Awaited<ReturnType<Awaited<ReturnType<TestBrowser['context']>>['newPage']>>
+
+/** Mean and standard deviation of a PNG's luminance, and its share of dark pixels, decoded by the browser. */
 async function pixelStats(page: Page, png: Buffer): Promise<{ mean: number; sd: number; dark: number }> {
   await page.setContent('<canvas id="c"></canvas>')
-  return page.evaluate(
-    async (dataUrl) => {
-      const img = new Image()
-      img.src = dataUrl
-      await img.decode()
-      const canvas = document.getElementById('c') as HTMLCanvasElement
-      canvas.width = img.width
-      canvas.height = img.height
-      const g = canvas.getContext('2d')!
-      g.drawImage(img, 0, 0)
-      const { data } = g.getImageData(0, 0, img.width, img.height)
-      let sum = 0
-      let sq = 0
-      let dark = 0
-      const n = data.length / 4
-      for (let i = 0; i < data.length; i += 4) {
-        const y = 0.299 * data[i]! + 0.587 * data[i + 1]! + 0.114 * data[i + 2]!
-        sum += y
-        sq += y * y
-        if (y < 128) dark += 1
-      }
-      const mean = sum / n
-      return { mean, sd: Math.sqrt(sq / n - mean * mean), dark: dark / n }
-    },
-    `data:image/png;base64,${png.toString('base64')}`,
-  )
+  // a string, run in the page: this package's types have no DOM
+  const script = `(async () => {
+    const img = new Image()
+    img.src = ${JSON.stringify(`data:image/png;base64,${png.toString('base64')}`)}
+    await img.decode()
+    const canvas = document.getElementById('c')
+    canvas.width = img.width
+    canvas.height = img.height
+    const g = canvas.getContext('2d')
+    g.drawImage(img, 0, 0)
+    const { data } = g.getImageData(0, 0, img.width, img.height)
+    let sum = 0, sq = 0, dark = 0
+    const n = data.length / 4
+    for (let i = 0; i < data.length; i += 4) {
+      const y = 0.299 * data[i] + 0.587 * data[i + 1] + 0.114 * data[i + 2]
+      sum += y
+      sq += y * y
+      if (y < 128) dark += 1
+    }
+    const mean = sum / n
+    return { mean, sd: Math.sqrt(sq / n - mean * mean), dark: dark / n }
+  })()`
+  return page.evaluate<{ mean: number; sd: number; dark: number }>(script)
 }
 
 describe('the relay status page in Chromium', () => {
