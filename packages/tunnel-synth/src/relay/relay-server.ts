@@ -274,6 +274,6 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
     close,
     [Symbol.asyncDispose]: close,
   }
-  logger.info({ url: selfUrl, publicBaseUrl, apiKey: redact(relay.apiKey) }, 'relay: listening')
+  logger.info({ url: selfUrl, publicBaseUrl, adminUrl, apiKey: redact(relay.apiKey) }, 'relay: listening')
   return relay
 }

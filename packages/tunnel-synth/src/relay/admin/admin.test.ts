@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { WebSocket } from 'ws'
-import { deferred } from '@taskapp/test-utils'
+import { createServer } from 'node:http'
+import { deferred, listenLoopback } from '@taskapp/test-utils'
 import { readBody, startStack } from '../../test-helpers'
 import { createRelayServer } from '../relay-server'
 import { relayOptionsFromEnv } from '../options-from-env'
@@ -292,6 +293,12 @@ describe('the admin port', () => {
     expect((await fetch(`${relay.adminUrl}/api/v1/synthtunnel/leases`, { method: 'POST' })).status).toBe(404)
     // the main port still wants a key for /metrics
     expect(await problem(await fetch(`${relay.url}/metrics`))).toBe('TUNNEL_ADMIN_DISABLED')
+  })
+
+  it('a taken admin port fails the start with TASKAPP_ERR_SYNTH_RELAY_LISTEN_FAILED', async () => {
+    await using taken = await listenLoopback(createServer())
+    const err = await createRelayServer({ adminPort: taken.port }).catch((e: unknown) => e)
+    expect(err).toMatchObject({ code: 'TASKAPP_ERR_SYNTH_RELAY_LISTEN_FAILED', message: /admin port/ })
   })
 
   it('closes with the relay', async () => {
