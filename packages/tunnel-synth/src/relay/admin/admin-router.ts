@@ -58,8 +58,9 @@ const MAX_LOGIN_BYTES = 8 * 1024
 /** The `key` field of a form body (`application/x-www-form-urlencoded`, at most 8 KiB). */
 async function formKey(req: IncomingMessage): Promise<string | undefined> {
   let text = ''
+  req.setEncoding('utf8')
   for await (const chunk of req) {
-    text += String(chunk)
+    text += chunk as string
     if (text.length > MAX_LOGIN_BYTES) return undefined
   }
   return new URLSearchParams(text).get('key') ?? undefined
