@@ -2,7 +2,7 @@
  * End to end, real processes: the `taskapp` CLI (run from source with tsx) serving the example
  * task app file, checked and called through the printed URL, stopped with Ctrl+C (SIGINT).
  */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createRelayServer, generateContainerKeyPair, signContainerToken } from '@taskapp/sdk'
@@ -240,6 +240,31 @@ describe('taskapp check / relay / usage', () => {
     await expect
       .poll(() => portIsFree(port), { timeout: 10_000, interval: 25, message: `port ${port} to be free` })
       .toBe(true)
+  })
+
+  it('relay --admin-key-file --admin-port: prints where the status page and metrics are, never the key', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'taskapp-relay-admin-'))
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }))
+    const keyFile = join(dir, 'admin-key')
+    const adminKey = 'cli-admin-key-0123456789'
+    writeFileSync(keyFile, `${adminKey}\n`, { mode: 0o600 })
+    const args = ['relay', '--port', '0', '--admin-port', '0', '--admin-key-file', keyFile]
+    await using relay = spawnTs(CLI, args)
+    const [, url] = await relay.waitForLine(/^ {2}url: +(\S+)$/, 45_000)
+    const [, status] = await relay.waitForLine(/^ {2}status: +(\S+)\/admin /)
+    const [, metrics] = await relay.waitForLine(/^ {2}metrics: +(\S+)\/metrics /)
+    await relay.waitForLine(/^Press Ctrl\+C to stop\.$/)
+    expect(status).toBe(metrics)
+    expect(status).not.toBe(url)
+    expect(relay.stdout() + relay.stderr()).not.toContain(adminKey)
+    const scraped = await fetch(`${metrics}/metrics`)
+    expect(scraped.status).toBe(200)
+    expect(await scraped.text()).toContain('taskapp_relay_agents_attached 0')
+    expect((await fetch(`${url}/admin/status.json`)).status).toBe(401)
+    const page = await fetch(`${url}/admin/status.json`, { headers: { authorization: `Bearer ${adminKey}` } })
+    expect(page.status).toBe(200)
+    relay.child.kill('SIGTERM')
+    expect(shellStatus(await relay.exited)).toBe(143)
   })
 
   it('relay --lease-file: killed with SIGKILL and started again on the same port, it still knows its leases', async () => {

@@ -240,6 +240,9 @@ export type {
   LeaseStore,
   RelayLease,
   FileLeaseStoreOptions,
+  RelayAdminOptions,
+  RelayClusterProbe,
+  RelayClusterStats,
 } from '@taskapp/tunnel-synth/relay'
 
 // ---- @taskapp/tunnel-cloudflare: quick and named Cloudflare tunnels

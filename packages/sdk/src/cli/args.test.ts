@@ -387,6 +387,7 @@ describe('parseCommand: relay', () => {
       port: DEFAULTS.relayPort,
       host: '127.0.0.1',
       apiKeys: [],
+      adminHost: '127.0.0.1',
       logLevel: 'info',
       allowNonLoopback: false,
     })
@@ -429,6 +430,19 @@ describe('parseCommand: relay', () => {
       leaseFile: '/var/lib/relay/leases.json',
       logLevel: 'debug',
     })
+  })
+
+  it('--admin-port and --admin-host: the admin port on loopback unless --allow-non-loopback', () => {
+    expect(parseCommand(['relay', '--admin-port', '9464'])).toMatchObject({
+      adminPort: 9464,
+      adminHost: '127.0.0.1',
+    })
+    expect(() => parseCommand(['relay', '--admin-port', '9464', '--admin-host', '0.0.0.0'])).toThrow(
+      /--admin-host 0\.0\.0\.0 is not a loopback address/,
+    )
+    expect(
+      parseCommand(['relay', '--admin-port', '9464', '--admin-host', '0.0.0.0', '--allow-non-loopback']),
+    ).toMatchObject({ adminHost: '0.0.0.0' })
   })
 
   it('--lease-file: the flag wins over TASKAPP_RELAY_LEASE_FILE; a blank env value means in memory', () => {

@@ -96,6 +96,11 @@ export interface RelayCommand {
   readonly apiKeys: readonly string[]
   /** JSON file the relay keeps its leases in, so a restart keeps the tunnels; absent: in memory. */
   readonly leaseFile?: string
+  /** Key of the status page (`/admin`) and of `/metrics` on the main port; absent: both closed. */
+  readonly adminKey?: string
+  /** A second port for `/metrics`, `/livez`, `/readyz` and `/admin`; absent: none. */
+  readonly adminPort?: number
+  readonly adminHost: string
   readonly logLevel: LogLevel
   readonly allowNonLoopback: boolean
 }
@@ -286,6 +291,13 @@ function parseRelay(args: readonly string[], env: CliEnv, hooks: FlagHooks): Rel
   const { values } = resolveFlags('relay', RELAY_FLAGS, parsed.given, env, hooks)
   if (!values.allowNonLoopback && !isLoopbackHost(values.host)) {
     throw usage('relay', nonLoopbackHost(values.host, 'the relay'))
+  }
+  if (!values.allowNonLoopback && !isLoopbackHost(values.adminHost)) {
+    throw usage(
+      'relay',
+      `--admin-host ${values.adminHost} is not a loopback address, so the status page and the metrics would be ` +
+        'reachable from other machines: use 127.0.0.1 (the default), or add --allow-non-loopback (and an admin key).',
+    )
   }
   const { verbose, ...fields } = pick(values)
   return { command: 'relay', ...fields, logLevel: verbose ? 'debug' : fields.logLevel }

@@ -68,6 +68,9 @@ const SAMPLES: Record<string, { a: string; b: string; with?: string[] }> = {
   'relay --api-key': { a: 'k1,k2', b: 'k3' },
   'relay --lease-file': { a: '/tmp/a.json', b: '/tmp/b.json' },
   'relay --log-level': { a: 'debug', b: 'warn' },
+  'relay --admin-key': { a: 'admin-key-aaaaaaaaaaaa', b: 'admin-key-bbbbbbbbbbbb' },
+  'relay --admin-port': { a: '0', b: '9464' },
+  'relay --admin-host': { a: '::1', b: 'localhost' },
   'optimize --backend-api-key': { a: 'sk-a', b: 'sk-b', with: ['--app', 'app.ts'] },
   'optimize --relay-url': {
     a: 'http://127.0.0.1:1',
@@ -225,6 +228,7 @@ describe('the flag tables', () => {
         'dev-backend --upstream-api-key',
         'dev-backend --api-key',
         'relay --api-key',
+        'relay --admin-key',
         'serve --api-key',
         'serve --cloudflare-token',
         'serve --relay-api-key',

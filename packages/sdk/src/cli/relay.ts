@@ -1,10 +1,23 @@
 /** `taskapp relay`: run a self-hosted SynthTunnel relay until SIGINT/SIGTERM. */
 import { createFileLeaseStore, createRelayServer, relayOptionsFromEnv } from '@taskapp/tunnel-synth/relay'
+import type { RelayServer, RelayServerOptions } from '@taskapp/tunnel-synth/relay'
 import type { CliEnv, RelayCommand } from './args'
 import { createCliLogger, redactSecret, type CliIo } from './output'
 import { formatRendered, renderError } from './render-error'
 import type { ServeProcess } from './serve'
 import { EXIT_ON_SIGNAL, watchStopSignals } from './stop-signals'
+
+/** Where the status page and the metrics are, and what opens them (never the key itself). */
+function adminLines(relay: RelayServer, keyed: boolean): string[] {
+  const lines = [
+    keyed
+      ? `  status:  ${relay.adminUrl ?? relay.url}/admin  (sign in with the admin key)`
+      : '  status:  off (set an admin key: --admin-key-file <path> or TASKAPP_RELAY_ADMIN_KEY_FILE)',
+  ]
+  if (relay.adminUrl !== undefined) lines.push(`  metrics: ${relay.adminUrl}/metrics  (also /livez, /readyz)`)
+  else if (keyed) lines.push(`  metrics: ${relay.url}/metrics  (Authorization: Bearer <admin key>)`)
+  return lines
+}
 
 /**
  * Runs `taskapp relay`: starts the relay, prints its URL (and a generated API key when none was
@@ -24,9 +37,10 @@ export async function runRelay(
   const logger = createCliLogger(cmd.logLevel, io)
   const signals = watchStopSignals(proc)
   try {
-    let relay: Awaited<ReturnType<typeof createRelayServer>>
+    let relay: RelayServer
+    let keyed = false
     try {
-      relay = await createRelayServer({
+      const options: RelayServerOptions = {
         // limits (TASKAPP_RELAY_MAX_INFLIGHT, ...) from the environment; the flags win
         ...relayOptionsFromEnv(env),
         port: cmd.port,
@@ -35,7 +49,11 @@ export async function runRelay(
         ...(cmd.apiKeys.length > 0 && { apiKeys: cmd.apiKeys }),
         ...(cmd.publicUrl !== undefined && { publicBaseUrl: cmd.publicUrl }),
         ...(cmd.leaseFile !== undefined && { leaseStore: createFileLeaseStore(cmd.leaseFile) }),
-      })
+        ...(cmd.adminKey !== undefined && { adminKey: cmd.adminKey }),
+        ...(cmd.adminPort !== undefined && { adminPort: cmd.adminPort, adminHost: cmd.adminHost }),
+      }
+      keyed = options.adminKey !== undefined || (options.adminKeys?.length ?? 0) > 0
+      relay = await createRelayServer(options)
     } catch (err) {
       const r = renderError(err, { command: 'relay' })
       io.stderr.write(`taskapp relay: could not start: ${formatRendered(r)}\n`)
@@ -49,6 +67,7 @@ export async function runRelay(
         `  health:  ${relay.url}/health`,
         `  leases:  ${cmd.leaseFile === undefined ? 'in memory (lost on restart; --lease-file keeps them)' : cmd.leaseFile}`,
       ]
+      lines.push(...adminLines(relay, keyed))
       if (cmd.apiKeys.length === 0) {
         lines.push(
           `  api key: ${relay.apiKey}  (generated for this run; choose one with --api-key-file <path> or TASKAPP_RELAY_API_KEYS)`,

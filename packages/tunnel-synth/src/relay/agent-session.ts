@@ -130,6 +130,7 @@ function attach(ctx: RelayContext, ws: WebSocket, lease: RelayLease, text: strin
   }
   const session = new AgentSession(ctx, ws, lease, frame)
   ctx.sessions.set(lease.leaseId, session)
+  ctx.observer?.attached(lease)
   const binary = session.binary
   ws.send(
     JSON.stringify({

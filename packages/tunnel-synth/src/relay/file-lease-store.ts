@@ -250,5 +250,6 @@ export function createFileLeaseStore(path: string, options: FileLeaseStoreOption
     },
     size: () => byId.size,
     count: (now, owner) => countAlive(byId.values(), now, owner),
+    list: (now) => [...byId.values()].filter((l) => l.expiresAt > now),
   }
 }

@@ -33,6 +33,8 @@ export interface LeaseStore {
    * `ownerKeyHash` when given. The relay's lease caps (`maxLeases`, `maxLeasesPerKey`) count with it.
    */
   count(now: number, ownerKeyHash?: string): number | Promise<number>
+  /** Leases alive at `now`, for the status page (optional: without it, the page lists tunnels with an agent or recent traffic). */
+  list?(now: number): RelayLease[] | Promise<RelayLease[]>
 }
 
 /** {@link LeaseStore.count} over any collection of leases. */
@@ -84,5 +86,6 @@ export function createMemoryLeaseStore(): LeaseStore {
     },
     size: () => byId.size,
     count: (now, owner) => countAlive(byId.values(), now, owner),
+    list: (now) => [...byId.values()].filter((l) => l.expiresAt > now),
   }
 }

@@ -1,5 +1,6 @@
 import { SynthTunnelError, SynthTunnelErrorCode } from '../errors'
 import type { RelayServerOptions } from './relay-server'
+import { adminOptionsFromEnv } from './admin/admin-env'
 
 function num(env: Readonly<Record<string, string | undefined>>, name: string): number | undefined {
   const raw = env[name]?.trim()
@@ -66,6 +67,8 @@ function int(env: Readonly<Record<string, string | undefined>>, name: string): n
  * | `TASKAPP_RELAY_ALLOW_SET_COOKIE` (`1`/`true`/`yes`/`on`, `0`/`false`/`no`/`off`) | `allowSetCookie` |
  * | `TASKAPP_RELAY_MAX_LEASES` | `maxLeases` |
  * | `TASKAPP_RELAY_MAX_LEASES_PER_KEY` | `maxLeasesPerKey` |
+ * | `TASKAPP_RELAY_ADMIN_KEY` (or `TASKAPP_RELAY_ADMIN_KEY_FILE`, a file holding it) | `adminKey` |
+ * | `TASKAPP_RELAY_ADMIN_PORT`, `TASKAPP_RELAY_ADMIN_HOST` | `adminPort`, `adminHost` |
  *
  * @example
  * ```ts
@@ -114,5 +117,5 @@ export function relayOptionsFromEnv(
     const value = int(env, name)
     if (value !== undefined) out[key] = value
   }
-  return out
+  return { ...out, ...adminOptionsFromEnv(env) }
 }

@@ -1,5 +1,6 @@
 /** The relay's error answers: RFC 9457 problem+json with the reference's `TUNNEL_*` codes. */
 import type { ServerResponse } from 'node:http'
+import { noteProblemCode } from './admin/relay-observer'
 
 const PROBLEM_TITLES: Record<string, string> = {
   TUNNEL_AUTH_REQUIRED: 'Worker token required',
@@ -18,6 +19,10 @@ const PROBLEM_TITLES: Record<string, string> = {
   TUNNEL_LEASES_PER_KEY_LIMIT: 'Too many leases for this API key',
   TUNNEL_LEASES_LIMIT: 'Relay lease limit reached',
   TUNNEL_INVALID_LOCAL_TARGET: 'Invalid local_target',
+  TUNNEL_ADMIN_DISABLED: 'No admin key set',
+  TUNNEL_ADMIN_AUTH_REQUIRED: 'Admin key required',
+  TUNNEL_ADMIN_KEY_IN_URL: 'Key in the URL refused',
+  TUNNEL_NOT_READY: 'Relay not ready',
 }
 
 /**
@@ -37,6 +42,7 @@ export function sendProblem(
   extra: Record<string, string> = {},
   title: string = PROBLEM_TITLES[code] ?? code,
 ): void {
+  noteProblemCode(res, code)
   if (res.headersSent || res.destroyed) {
     res.destroy()
     return

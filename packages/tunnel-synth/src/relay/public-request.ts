@@ -313,6 +313,7 @@ export async function handlePublicRequest(
   if (!lease || lease.expiresAt <= Date.now()) {
     return sendProblem(res, 404, 'TUNNEL_NOT_FOUND', 'No tunnel has this route token (it may have expired).')
   }
+  ctx.observer?.tunnel(res, lease)
   const headerToken = req.headers['x-synthtunnel-worker-token']
   const bearerToken = bearer(req.headers.authorization)
   const workerToken = typeof headerToken === 'string' ? headerToken : bearerToken
@@ -355,6 +356,7 @@ export async function handlePublicRequest(
     )
   }
   const pr = new PublicRequest(ctx, session, req, res, lease)
+  ctx.observer?.forwarding(res, pr)
   if (ctx.debug) ctx.tunneled.set(res, pr)
   session.inflight.set(pr.rid, pr)
   ctx.shares.take(lease)

@@ -1,6 +1,7 @@
 /** What the parts of one relay share: settings, attached agents, counters, the memory in use. */
 import type { ServerResponse } from 'node:http'
 import type { Logger } from '../types'
+import type { RelayObserver } from './admin/relay-observer'
 import type { AgentSession } from './agent-session'
 import { InflightShares } from './inflight-shares'
 import type { LeaseStore } from './lease-store'
@@ -16,6 +17,8 @@ export class RelayContext {
   peakMemory = 0
   /** Set once `close()` began. */
   closing = false
+  /** The admin surface's counters; unset when nothing reads them (no admin key, no admin port). */
+  observer: RelayObserver | undefined
   /** Tunneled requests by response, only while DEBUG is on: their one log line adds rid and bytes. */
   readonly tunneled = new WeakMap<ServerResponse, PublicRequest>()
   private corked: PublicRequest[] = []

@@ -2,6 +2,7 @@
 import { SynthTunnelError, SynthTunnelErrorCode } from '../errors'
 import { DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_RESPONSE_BYTES, MAX_BODY_CHUNK_BYTES } from '../protocol/frames'
 import type { Logger } from '../types'
+import type { RelayAdminOptions } from './admin/admin-options'
 import type { LeaseStore } from './lease-store'
 
 /**
@@ -20,7 +21,7 @@ export const RELAY_LIMIT_DEFAULTS = {
 } as const
 
 /** Options of {@link createRelayServer}. */
-export interface RelayServerOptions {
+export interface RelayServerOptions extends RelayAdminOptions {
   /** Port to listen on; 0 picks a free one. @default 0 */
   port?: number
   /** Interface to bind. @default '127.0.0.1' */

@@ -6,6 +6,7 @@ import { WebSocket, WebSocketServer } from 'ws'
 import { SynthTunnelError, SynthTunnelErrorCode } from '../errors'
 import { AGENT_PATH, CloseCode, LEASES_PATH } from '../protocol/frames'
 import { debugEnabled, redact, silentLogger } from '../types'
+import { createRelayAdmin } from './admin/admin-router'
 import { acceptAgent } from './agent-session'
 import type { RelayRejections } from './inflight-shares'
 import { LeaseApi, bearer, dropLease, hash, token } from './lease-api'
@@ -41,6 +42,8 @@ export interface RelayServer extends AsyncDisposable {
   readonly publicBaseUrl: string
   /** The first accepted API key (the generated one when none was given). Secret. */
   readonly apiKey: string
+  /** Base URL of the admin port (`/metrics`, `/livez`, `/readyz`, `/admin`) when `adminPort` is set. */
+  readonly adminUrl: string | undefined
   stats(): RelayStats
   close(): Promise<void>
 }
@@ -216,7 +219,11 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
   let urls = { publicBaseUrl: '', agentConnectUrl: '' }
   const leases = new LeaseApi(ctx, apiKeys, () => urls)
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 16 * 1024 * 1024 })
-  const server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => route(ctx, leases, req, res))
+  const admin = createRelayAdmin(ctx, options, apiKeys) // /metrics, /livez, /readyz, /admin; checks its options
+  const server = createServer(
+    { keepAliveTimeout: 5_000 },
+    admin.wrap((req, res) => route(ctx, leases, req, res)),
+  )
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     onUpgrade(ctx, wss, req, socket, head).catch(() => rejectUpgrade(socket, 500, 'Internal Server Error'))
   })
@@ -224,6 +231,10 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
     if (!socket.destroyed) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
   })
   const boundPort = await listen(server, settings.port, host)
+  const adminUrl = await admin.listen().catch(async (err: unknown) => {
+    await new Promise((resolve) => server.close(resolve))
+    throw err
+  })
   const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host
   const selfUrl = `http://${urlHost}:${boundPort}`
   const publicBaseUrl = (options.publicBaseUrl ?? selfUrl).replace(/\/+$/, '')
@@ -242,6 +253,7 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
       await closedServer
       clearTimeout(force)
       wss.close()
+      await admin.close()
       logger.info({ port: boundPort }, 'relay: closed')
     })())
 
@@ -251,6 +263,7 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
     host,
     publicBaseUrl,
     apiKey: apiKeys[0]!,
+    adminUrl,
     stats: () => ({
       agents: ctx.sessions.size,
       inflight: ctx.inflight,
@@ -261,6 +274,6 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
     close,
     [Symbol.asyncDispose]: close,
   }
-  logger.info({ url: selfUrl, publicBaseUrl, apiKey: redact(relay.apiKey) }, 'relay: listening')
+  logger.info({ url: selfUrl, publicBaseUrl, adminUrl, apiKey: redact(relay.apiKey) }, 'relay: listening')
   return relay
 }
