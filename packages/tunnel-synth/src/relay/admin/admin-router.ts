@@ -15,7 +15,7 @@ import type { AdminSettings, RelayAdminOptions } from './admin-options'
 import { createRelayMetrics } from './metrics'
 import { RelayObserver } from './relay-observer'
 import { ownerNames, relayStatus } from './status-data'
-import { ADMIN_CSP, STATUS_SCRIPT, loginPage, statusPage } from './status-page'
+import { ADMIN_CSP, STATUS_SCRIPT, loginPage, mainPortPage, statusPage } from './status-page'
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void
 
@@ -66,6 +66,9 @@ async function formKey(req: IncomingMessage): Promise<string | undefined> {
   return new URLSearchParams(text).get('key') ?? undefined
 }
 
+const MAIN_PORT_SESSIONS =
+  "Open the status page on the relay's admin port (adminPort, taskapp relay --admin-port): on this port it would share an origin with the tunnels' pages. Here only scripts get in, with Authorization: Bearer <admin key>."
+
 /** One relay's admin surface: its observer, metrics registry, auth and routes. */
 class Admin implements RelayAdmin {
   readonly observer: RelayObserver | undefined
@@ -114,7 +117,7 @@ class Admin implements RelayAdmin {
         return true
       }
       if (path === '/metrics') this.metrics(req, res, adminPort)
-      else this.page(req, res, path)
+      else this.page(req, res, path, adminPort)
       return true
     }
     return false
@@ -176,16 +179,24 @@ class Admin implements RelayAdmin {
     )
   }
 
-  private page(req: IncomingMessage, res: ServerResponse, path: string): void {
+  /**
+   * The status page. Browser sessions (the login form and its cookie) exist only on the admin port:
+   * on the main port the page would share an origin with every tunnel's pages (`/s/<route>/…`), whose
+   * scripts could then read it with the admin's cookie. There, only `Authorization: Bearer` counts.
+   */
+  private page(req: IncomingMessage, res: ServerResponse, path: string, adminPort: boolean): void {
     if (!this.auth.enabled) return this.disabled(res)
     if (path === '/admin/status.js') return send(res, 200, 'text/javascript; charset=utf-8', STATUS_SCRIPT)
+    if (!adminPort && path === '/admin/login') {
+      return sendProblem(res, 403, 'TUNNEL_ADMIN_AUTH_REQUIRED', MAIN_PORT_SESSIONS)
+    }
     if (path === '/admin/login' && req.method === 'POST') return void this.login(req, res)
     if (path === '/admin/logout' && req.method === 'POST') {
       return send(res, 303, HTML, '', { location: '/admin', 'set-cookie': clearedCookie(isHttps(req)) })
     }
-    const signedIn = this.auth.allows(req, true)
+    const signedIn = this.auth.allows(req, adminPort)
     if ((path === '/admin' || path === '/admin/' || path === '/admin/login') && req.method === 'GET') {
-      if (!signedIn) return send(res, 401, HTML, loginPage())
+      if (!signedIn) return send(res, 401, HTML, adminPort ? loginPage() : mainPortPage(MAIN_PORT_SESSIONS))
       if (path === '/admin/login') return send(res, 303, HTML, '', { location: '/admin' })
       return void this.status().then((s) => send(res, 200, HTML, statusPage(s)))
     }

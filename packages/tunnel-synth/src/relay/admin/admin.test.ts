@@ -194,7 +194,8 @@ describe('the admin key', () => {
   })
 
   it('is taken from Authorization: Bearer or the login cookie, never from the URL', async () => {
-    await using relay = await createRelayServer({ adminKey: ADMIN_KEY })
+    await using relay = await createRelayServer({ adminKey: ADMIN_KEY, adminPort: 0 })
+    const admin = relay.adminUrl!
     const none = await fetch(`${relay.url}/metrics`)
     expect(none.status).toBe(401)
     expect(await problem(none)).toBe('TUNNEL_ADMIN_AUTH_REQUIRED')
@@ -202,26 +203,28 @@ describe('the admin key', () => {
       (await fetch(`${relay.url}/metrics`, { headers: { authorization: 'Bearer wrong-key-0123456789' } }))
         .status,
     ).toBe(401)
-    for (const q of [`key=${ADMIN_KEY}`, `admin_key=${ADMIN_KEY}`, `token=${ADMIN_KEY}`]) {
-      const res = await fetch(`${relay.url}/admin/status.json?${q}`, { headers: auth })
-      expect(res.status).toBe(400)
-      expect(await problem(res)).toBe('TUNNEL_ADMIN_KEY_IN_URL')
+    for (const base of [relay.url, admin]) {
+      for (const q of [`key=${ADMIN_KEY}`, `admin_key=${ADMIN_KEY}`, `token=${ADMIN_KEY}`]) {
+        const res = await fetch(`${base}/admin/status.json?${q}`, { headers: auth })
+        expect(res.status).toBe(400)
+        expect(await problem(res)).toBe('TUNNEL_ADMIN_KEY_IN_URL')
+      }
     }
-    // the page without a key: the login form, 401
-    const form = await fetch(`${relay.url}/admin`)
+    // the page without a key on the admin port: the login form, 401
+    const form = await fetch(`${admin}/admin`)
     expect(form.status).toBe(401)
     expect(await form.text()).toContain('<form method="post" action="/admin/login">')
-    const post = (key: string, headers: Record<string, string> = {}) =>
-      fetch(`${relay.url}/admin/login`, {
+    const post = (base: string, key: string, headers: Record<string, string> = {}) =>
+      fetch(`${base}/admin/login`, {
         method: 'POST',
         redirect: 'manual',
         headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
         body: new URLSearchParams({ key }).toString(),
       })
-    expect((await post('not-the-admin-key-at-all')).status).toBe(401)
-    expect((await post(ADMIN_KEY, { origin: 'http://evil.example.com' })).status).toBe(403)
-    expect((await post(ADMIN_KEY, { 'sec-fetch-site': 'cross-site' })).status).toBe(403)
-    const ok = await post(ADMIN_KEY)
+    expect((await post(admin, 'not-the-admin-key-at-all')).status).toBe(401)
+    expect((await post(admin, ADMIN_KEY, { origin: 'http://evil.example.com' })).status).toBe(403)
+    expect((await post(admin, ADMIN_KEY, { 'sec-fetch-site': 'cross-site' })).status).toBe(403)
+    const ok = await post(admin, ADMIN_KEY)
     expect(ok.status).toBe(303)
     const setCookie = ok.headers.get('set-cookie')!
     expect(setCookie).toMatch(
@@ -229,10 +232,19 @@ describe('the admin key', () => {
     )
     expect(setCookie).not.toContain(ADMIN_KEY)
     const cookie = setCookie.split(';')[0]!
-    expect((await fetch(`${relay.url}/admin/status.json`, { headers: { cookie } })).status).toBe(200)
-    expect((await fetch(`${relay.url}/admin`, { headers: { cookie } })).status).toBe(200)
+    expect((await fetch(`${admin}/admin/status.json`, { headers: { cookie } })).status).toBe(200)
+    expect((await fetch(`${admin}/admin`, { headers: { cookie } })).status).toBe(200)
     const forged = cookie.replace(/\.[\w-]{43}$/, `.${'A'.repeat(43)}`)
-    expect((await fetch(`${relay.url}/admin/status.json`, { headers: { cookie: forged } })).status).toBe(401)
+    expect((await fetch(`${admin}/admin/status.json`, { headers: { cookie: forged } })).status).toBe(401)
+    // the main port shares its origin with the tunnels' pages: no form, no login, no cookie there
+    const mainPage = await fetch(`${relay.url}/admin`)
+    expect(mainPage.status).toBe(401)
+    const mainHtml = await mainPage.text()
+    expect(mainHtml).not.toContain('<form')
+    expect(mainHtml).toContain('admin port')
+    expect(await problem(await post(relay.url, ADMIN_KEY))).toBe('TUNNEL_ADMIN_AUTH_REQUIRED')
+    expect((await fetch(`${relay.url}/admin/status.json`, { headers: { cookie } })).status).toBe(401)
+    expect((await fetch(`${relay.url}/admin/status.json`, { headers: auth })).status).toBe(200)
     // the cookie opens the page, not /metrics (a scraper sends the header)
     expect((await fetch(`${relay.url}/metrics`, { headers: { cookie } })).status).toBe(401)
     expect((await fetch(`${relay.url}/metrics`, { headers: auth })).status).toBe(200)

@@ -43,23 +43,31 @@ async function pixelStats(page: Page, png: Buffer): Promise<{ mean: number; sd: 
 
 describe('the relay status page in Chromium', () => {
   it('refuses without the key, signs in by form, shows the tunnel and follows requests live', async () => {
-    await using stack = await startStack((_req, res) => res.end('ok'), { relay: { adminKey: ADMIN_KEY } })
+    await using stack = await startStack((_req, res) => res.end('ok'), {
+      relay: { adminKey: ADMIN_KEY, adminPort: 0 },
+    })
     const { relay, tunnel } = stack
+    const admin = relay.adminUrl!
     await using browser = await launchBrowser()
     const context = await browser.context()
     const page = await context.newPage()
 
-    // no key: the login form, not the page
-    const first = await page.goto(`${relay.url}/admin`)
+    // on the main port (the tunnels' origin) there is no sign-in at all, only a pointer
+    expect((await page.goto(`${relay.url}/admin`))?.status()).toBe(401)
+    await page.locator('#admin-port-only').waitFor()
+    expect(await page.locator('input[name="key"]').count()).toBe(0)
+
+    // no key on the admin port: the login form, not the page
+    const first = await page.goto(`${admin}/admin`)
     expect(first?.status()).toBe(401)
     await expect.poll(() => page.locator('#tunnels').count()).toBe(0)
     expect(await page.locator('input[name="key"][type="password"]').count()).toBe(1)
 
     // a key in the URL is refused outright
-    const inUrl = await page.goto(`${relay.url}/admin?key=${ADMIN_KEY}`)
+    const inUrl = await page.goto(`${admin}/admin?key=${ADMIN_KEY}`)
     expect(inUrl?.status()).toBe(400)
 
-    await page.goto(`${relay.url}/admin`)
+    await page.goto(`${admin}/admin`)
     await page.fill('input[name="key"]', 'not-the-admin-key-0000')
     await page.click('button[type="submit"]')
     await page.locator('#login-error').waitFor()
@@ -68,7 +76,7 @@ describe('the relay status page in Chromium', () => {
     await page.fill('input[name="key"]', ADMIN_KEY)
     await page.click('button[type="submit"]')
     await page.locator('#tunnels').waitFor()
-    expect(page.url()).toBe(`${relay.url}/admin`)
+    expect(page.url()).toBe(`${admin}/admin`)
     const cookies = await context.cookies()
     expect(cookies).toHaveLength(1)
     expect(cookies[0]).toMatchObject({
@@ -108,15 +116,17 @@ describe('the relay status page in Chromium', () => {
   })
 
   it('sign out drops the cookie: the next visit gets the form', async () => {
-    await using stack = await startStack((_req, res) => res.end('ok'), { relay: { adminKey: ADMIN_KEY } })
+    await using stack = await startStack((_req, res) => res.end('ok'), {
+      relay: { adminKey: ADMIN_KEY, adminPort: 0 },
+    })
     await using browser = await launchBrowser()
     const page = await (await browser.context()).newPage()
-    await page.goto(`${stack.relay.url}/admin`)
+    await page.goto(`${stack.relay.adminUrl!}/admin`)
     await page.fill('input[name="key"]', ADMIN_KEY)
     await page.click('button[type="submit"]')
     await page.locator('#tunnels').waitFor()
     await page.click('text=Sign out')
     await page.locator('input[name="key"]').waitFor()
-    expect((await page.goto(`${stack.relay.url}/admin`))?.status()).toBe(401)
+    expect((await page.goto(`${stack.relay.adminUrl!}/admin`))?.status()).toBe(401)
   })
 })

@@ -51,6 +51,14 @@ ${message ? `<p class="err" id="login-error">${esc(message)}</p>` : ''}
   )
 }
 
+/** What a browser sees at `/admin` on the main port: where the page really is (no form here). */
+export function mainPortPage(message: string): string {
+  return page(
+    'Relay status: use the admin port',
+    `<h1>Relay status</h1><p id="admin-port-only">${esc(message)}</p>`,
+  )
+}
+
 /** Rows of the totals table: [label, field of {@link RelayStatus.relay}]. */
 const TOTALS: ReadonlyArray<[string, string]> = [
   ['Ready', 'ready'],
