@@ -9,11 +9,12 @@ import { EXIT_ON_SIGNAL, watchStopSignals } from './stop-signals'
 
 /** Where the status page and the metrics are, and what opens them (never the key itself). */
 function adminLines(relay: RelayServer, keyed: boolean): string[] {
-  const lines = [
-    keyed
-      ? `  status:  ${relay.adminUrl ?? relay.url}/admin  (sign in with the admin key)`
-      : '  status:  off (set an admin key: --admin-key-file <path> or TASKAPP_RELAY_ADMIN_KEY_FILE)',
-  ]
+  const status = !keyed
+    ? 'off (set an admin key: --admin-key-file <path> or TASKAPP_RELAY_ADMIN_KEY_FILE)'
+    : relay.adminUrl !== undefined
+      ? `${relay.adminUrl}/admin  (sign in with the admin key)`
+      : `in a browser on the admin port only (add --admin-port); scripts: ${relay.url}/admin/status.json with Authorization: Bearer <admin key>`
+  const lines = [`  status:  ${status}`]
   if (relay.adminUrl !== undefined) lines.push(`  metrics: ${relay.adminUrl}/metrics  (also /livez, /readyz)`)
   else if (keyed) lines.push(`  metrics: ${relay.url}/metrics  (Authorization: Bearer <admin key>)`)
   return lines
