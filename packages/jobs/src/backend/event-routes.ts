@@ -44,8 +44,22 @@ function frame(event: JobEventWire): string {
   return `id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`
 }
 
+/** Options of {@link streamEvents}. */
+export interface StreamOptions {
+  /** The open streams of the backend: this one is in it while it is open (`closeEventStreams`). */
+  readonly open?: Set<ServerResponse>
+  /** Sent as the SSE `retry:` field: how long a browser's `EventSource` waits to reconnect. */
+  readonly retryMs?: number
+}
+
 /** `GET …/events/stream`: Server-Sent Events, one JSON event per `data:` line, ended by `data: [DONE]`. */
-export function streamEvents(req: IncomingMessage, res: ServerResponse, url: URL, job: JobRecord): void {
+export function streamEvents(
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  job: JobRecord,
+  options: StreamOptions = {},
+): void {
   const since = sinceOf(req, url)
   res.writeHead(200, {
     'content-type': 'text/event-stream; charset=utf-8',
@@ -54,6 +68,7 @@ export function streamEvents(req: IncomingMessage, res: ServerResponse, url: URL
     'x-accel-buffering': 'no',
   })
   res.flushHeaders()
+  if (options.retryMs !== undefined) res.write(`retry: ${options.retryMs}\n\n`)
   for (const event of job.eventsSince(since)) res.write(frame(event))
   if (job.terminal) {
     res.end('data: [DONE]\n\n')
@@ -61,9 +76,11 @@ export function streamEvents(req: IncomingMessage, res: ServerResponse, url: URL
   }
   const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), SSE_HEARTBEAT_MS)
   heartbeat.unref()
+  options.open?.add(res)
   const cleanup = (): void => {
     unsubscribe()
     clearInterval(heartbeat)
+    options.open?.delete(res)
     res.off('close', cleanup)
   }
   const unsubscribe = job.subscribe((event) => {
