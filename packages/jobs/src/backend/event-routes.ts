@@ -40,8 +40,8 @@ export function pageEvents(req: IncomingMessage, res: ServerResponse, url: URL, 
   sendJson(res, 200, page)
 }
 
-function frame(event: JobEventWire): string {
-  return `id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`
+function frame(event: JobEventWire, named = true): string {
+  return `id: ${event.seq}\n${named ? `event: ${event.type}\n` : ''}data: ${JSON.stringify(event)}\n\n`
 }
 
 /** Options of {@link streamEvents}. */
@@ -50,6 +50,12 @@ export interface StreamOptions {
   readonly open?: Set<ServerResponse>
   /** Sent as the SSE `retry:` field: how long a browser's `EventSource` waits to reconnect. */
   readonly retryMs?: number
+  /**
+   * Name each message with an `event: <type>` line. Off for a browser's `EventSource`, which hands
+   * only unnamed messages to `onmessage` (the type is in the JSON anyway).
+   * @default true
+   */
+  readonly named?: boolean
 }
 
 /** `GET …/events/stream`: Server-Sent Events, one JSON event per `data:` line, ended by `data: [DONE]`. */
@@ -69,7 +75,7 @@ export function streamEvents(
   })
   res.flushHeaders()
   if (options.retryMs !== undefined) res.write(`retry: ${options.retryMs}\n\n`)
-  for (const event of job.eventsSince(since)) res.write(frame(event))
+  for (const event of job.eventsSince(since)) res.write(frame(event, options.named))
   if (job.terminal) {
     res.end('data: [DONE]\n\n')
     return
@@ -84,7 +90,7 @@ export function streamEvents(
     res.off('close', cleanup)
   }
   const unsubscribe = job.subscribe((event) => {
-    res.write(frame(event))
+    res.write(frame(event, options.named))
     if (!isTerminalEvent(event.type)) return
     cleanup()
     res.end('data: [DONE]\n\n')

@@ -128,7 +128,7 @@ function score(v) {
 // ---- chart: score (0..1) against rollouts used -------------------------------------------------
 
 /** Size of the chart's viewBox and its inner plot area. */
-export const CHART = { width: 640, height: 260, left: 44, right: 12, top: 12, bottom: 34 }
+export const CHART = { width: 640, height: 260, left: 44, right: 24, top: 12, bottom: 34 }
 
 /**
  * Where everything of the chart goes, in viewBox units: one point per baseline, candidate

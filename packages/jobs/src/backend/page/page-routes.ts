@@ -109,7 +109,11 @@ async function serve(state: BackendState, req: IncomingMessage, res: ServerRespo
     )
   }
   if (m[2] === '/events')
-    return streamEvents(req, res, url, job, { open: state.streams, retryMs: PAGE_RETRY_MS })
+    return streamEvents(req, res, url, job, {
+      open: state.streams,
+      retryMs: PAGE_RETRY_MS,
+      named: false,
+    })
   sendHtml(res, 200, jobPageHtml(job))
 }
 
