@@ -111,6 +111,13 @@ describe('taskapp optimize', { timeout: 90_000 }, () => {
     expect(out).toMatch(/^ {2}If the input mentions "\w+", answer "\w+"\.$/m)
     expect(cli.stderr()).toMatch(/^✓ task app running at http:\/\/127\.0\.0\.1:\d+ \(local tunnel\)$/m)
     expect(cli.stderr()).toMatch(/^✓ job pl_[0-9a-f]+ submitted$/m)
+    const page = /^ {2}watch it live: (http:\/\/127\.0\.0\.1:\d+\/jobs\/pl_[0-9a-f]+)$/m.exec(
+      cli.stderr(),
+    )?.[1]
+    expect(page).toMatch(new RegExp(`^${backend.url}/jobs/`))
+    const html = await fetch(page!) // the page answers from loopback without the backend's key
+    expect(html.status).toBe(200)
+    expect(await html.text()).toContain('class="status status-succeeded"')
     expect(cli.stderr()).toMatch(
       /^ {2}gen \d\/2 · rollouts \d+\/200 · best \d\.\d{3} \(baseline \d\.\d{3}\) · [\d.]+ s$/m,
     )
@@ -143,6 +150,7 @@ describe('taskapp optimize', { timeout: 90_000 }, () => {
       status: 'succeeded',
       rolloutBudget: 200,
       backendUrl: backend.url,
+      pageUrl: `${backend.url}/jobs/${result.jobId as string}`,
     })
     expect(result.bestScore as number).toBeGreaterThan(result.baselineScore as number)
     expect((await jobStatus(backend, result.jobId as string)).status).toBe('succeeded')
