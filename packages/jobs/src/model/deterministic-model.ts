@@ -44,7 +44,7 @@ export interface DeterministicModelOptions {
    * for it (a test can hold the model, and so the job, at a gate it opens later).
    * @default undefined
    */
-  onRequest?: (request: DeterministicModelRequest) => void | Promise<void>
+  onRequest?: (request: DeterministicModelRequest) => unknown
   /** @default a silent logger */
   logger?: Logger
   /** Aborting it closes the server. */
