@@ -238,6 +238,8 @@ describe('taskapp dev-backend', { timeout: 60_000 }, () => {
       signingKey: 'generated',
     })
     expect(report).not.toHaveProperty('apiKey') // a key it was given is never echoed
+    expect(report.jobsUrl).toBe(`${report.url as string}/jobs`)
+    expect((await fetch(report.jobsUrl as string)).status).toBe(200) // the job pages, no key from loopback
     const [trusted] = parseTrustedContainerKeys(report.trustedKey as string)
     expect(trusted?.kid).toBe('dev')
     const url = report.url as string
@@ -279,6 +281,9 @@ describe('taskapp dev-backend', { timeout: 60_000 }, () => {
     })
     const [, key] = await cli.waitForLine(/^ {2}api key: +(sk_dev_\S+) /, 45_000)
     expect(cli.stdout()).toMatch(/^ {2}tokens: +none \(no signing key\)/m)
+    expect(cli.stdout()).toMatch(
+      /^ {2}jobs: +http:\/\/127\.0\.0\.1:\d+\/jobs {2}\(live job pages, from this machine\)$/m,
+    )
     expect(cli.stdout().split(key!).length - 1).toBe(1)
     cli.child.kill('SIGTERM')
     expect(shellStatus(await cli.exited)).toBe(143)
