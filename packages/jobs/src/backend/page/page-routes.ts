@@ -82,7 +82,13 @@ function sendPageError(req: IncomingMessage, res: ServerResponse, error: unknown
   sendHtml(res, error.status, errorPageHtml(error.status, error.code, error.message))
 }
 
-async function serve(state: BackendState, req: IncomingMessage, res: ServerResponse, url: URL, path: string) {
+async function serve(
+  state: BackendState,
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  path: string,
+): Promise<void> {
   if (req.method !== 'GET' && req.method !== 'HEAD')
     throw new HttpError(405, 'method_not_allowed', `${req.method ?? ''} is not allowed on ${path}.`)
   checkAccess(state, req)
