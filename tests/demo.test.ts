@@ -61,6 +61,9 @@ describe('pnpm demo', () => {
       )
       expect(out).toMatch(/^ {3}task app +http:\/\/127\.0\.0\.1:\d+\/s\/rt_\S+ \(synthtunnel tunnel\)$/m)
       expect(out).toMatch(
+        /^ {3}watch +http:\/\/127\.0\.0\.1:\d+\/jobs\/pl_[0-9a-f]+ \(live page, from this machine\)$/m,
+      )
+      expect(out).toMatch(
         /^ {3}gen \d+\/\d+ · rollouts \d+\/\d+ · best \d\.\d{3} \(baseline \d\.\d{3}\) · [\d.]+ s$/m,
       )
       expect(out).toMatch(

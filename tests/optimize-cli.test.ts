@@ -111,6 +111,13 @@ describe('taskapp optimize', { timeout: 90_000 }, () => {
     expect(out).toMatch(/^ {2}If the input mentions "\w+", answer "\w+"\.$/m)
     expect(cli.stderr()).toMatch(/^✓ task app running at http:\/\/127\.0\.0\.1:\d+ \(local tunnel\)$/m)
     expect(cli.stderr()).toMatch(/^✓ job pl_[0-9a-f]+ submitted$/m)
+    const page = /^ {2}watch it live: (http:\/\/127\.0\.0\.1:\d+\/jobs\/pl_[0-9a-f]+)$/m.exec(
+      cli.stderr(),
+    )?.[1]
+    expect(page).toMatch(new RegExp(`^${backend.url}/jobs/`))
+    const html = await fetch(page!) // the page answers from loopback without the backend's key
+    expect(html.status).toBe(200)
+    expect(await html.text()).toContain('class="status status-succeeded"')
     expect(cli.stderr()).toMatch(
       /^ {2}gen \d\/2 · rollouts \d+\/200 · best \d\.\d{3} \(baseline \d\.\d{3}\) · [\d.]+ s$/m,
     )
@@ -143,6 +150,7 @@ describe('taskapp optimize', { timeout: 90_000 }, () => {
       status: 'succeeded',
       rolloutBudget: 200,
       backendUrl: backend.url,
+      pageUrl: `${backend.url}/jobs/${result.jobId as string}`,
     })
     expect(result.bestScore as number).toBeGreaterThan(result.baselineScore as number)
     expect((await jobStatus(backend, result.jobId as string)).status).toBe('succeeded')
@@ -230,6 +238,8 @@ describe('taskapp dev-backend', { timeout: 60_000 }, () => {
       signingKey: 'generated',
     })
     expect(report).not.toHaveProperty('apiKey') // a key it was given is never echoed
+    expect(report.jobsUrl).toBe(`${report.url as string}/jobs`)
+    expect((await fetch(report.jobsUrl as string)).status).toBe(200) // the job pages, no key from loopback
     const [trusted] = parseTrustedContainerKeys(report.trustedKey as string)
     expect(trusted?.kid).toBe('dev')
     const url = report.url as string
@@ -271,6 +281,9 @@ describe('taskapp dev-backend', { timeout: 60_000 }, () => {
     })
     const [, key] = await cli.waitForLine(/^ {2}api key: +(sk_dev_\S+) /, 45_000)
     expect(cli.stdout()).toMatch(/^ {2}tokens: +none \(no signing key\)/m)
+    expect(cli.stdout()).toMatch(
+      /^ {2}jobs: +http:\/\/127\.0\.0\.1:\d+\/jobs {2}\(live job pages, from this machine\)$/m,
+    )
     expect(cli.stdout().split(key!).length - 1).toBe(1)
     cli.child.kill('SIGTERM')
     expect(shellStatus(await cli.exited)).toBe(143)

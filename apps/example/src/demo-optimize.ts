@@ -56,7 +56,10 @@ function progressLine(p: JobProgress): string {
 function reporter(out: OptimizeActOptions['out']): (u: InProcessJobUpdate) => void {
   return (u) => {
     if (u.phase === 'task-app-started') out(`   task app    ${u.taskAppUrl} (${u.tunnelMode} tunnel)`)
-    if (u.phase === 'submitted') out(`   job         ${u.jobId} submitted; progress:`)
+    if (u.phase === 'submitted') {
+      if (u.pageUrl !== undefined) out(`   watch       ${u.pageUrl} (live page, from this machine)`)
+      out(`   job         ${u.jobId} submitted; progress:`)
+    }
     if (u.phase === 'event' && /\.generation\.completed$/.test(u.event?.type ?? '')) {
       out(`   ${progressLine(u.progress)}`)
     }

@@ -31,6 +31,10 @@ export const JobsErrorCode = {
   TaskAppUnhealthy: 'TASKAPP_ERR_JOBS_TASK_APP_UNHEALTHY',
   /** The upstream model failed the reflection call that proposes a new prompt: the job fails. */
   ReflectionFailed: 'TASKAPP_ERR_JOBS_REFLECTION_FAILED',
+  /** The job page (`/jobs/{id}`) or its event stream names a job the backend does not have (HTTP 404). */
+  JobNotFound: 'TASKAPP_ERR_JOBS_JOB_NOT_FOUND',
+  /** The job page was asked from off the backend's machine while the backend requires a key (HTTP 403). */
+  PageForbidden: 'TASKAPP_ERR_JOBS_PAGE_FORBIDDEN',
 } as const
 
 /** One of the {@link JobsErrorCode} values. */

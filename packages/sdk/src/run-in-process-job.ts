@@ -32,6 +32,17 @@ interface Run {
   jobId?: string
   /** Set once a cancel was sent (or found unneeded), so it happens once. */
   cancelled?: boolean
+  pageUrl?: string
+}
+
+/**
+ * The job page of taskapp's local backend (`<backend>/jobs/<id>`) when the backend URL is a
+ * loopback one (only a browser on this machine may open it there); undefined otherwise.
+ */
+export function jobPageUrl(backendUrl: string, jobId: string): string | undefined {
+  const url = new URL(backendUrl)
+  const loopback = /^(?:127(?:\.\d{1,3}){3}|localhost|\[::1\])$/i.test(url.hostname)
+  return loopback ? `${url.origin}/jobs/${encodeURIComponent(jobId)}` : undefined
 }
 
 function report(run: Run, update: Partial<InProcessJobUpdate> & Pick<InProcessJobUpdate, 'phase'>): void {
@@ -42,6 +53,7 @@ function report(run: Run, update: Partial<InProcessJobUpdate> & Pick<InProcessJo
     status: undefined,
     event: undefined,
     progress: run.tracker.snapshot(),
+    ...(run.pageUrl !== undefined && { pageUrl: run.pageUrl }),
     ...update,
   })
 }
@@ -182,10 +194,12 @@ async function execute(run: Run): Promise<InProcessJobResult> {
   const job = await jobFor(run, app.url, app.taskAppWorkerToken)
   run.job = job
   run.jobId = await job.submit({ signal: run.signal })
+  run.pageUrl = jobPageUrl(backendUrl, run.jobId)
   const base = {
     jobId: run.jobId,
     taskAppUrl: app.url,
     backendUrl,
+    ...(run.pageUrl !== undefined && { pageUrl: run.pageUrl }),
     health: healthOf(app, run.options.taskApp.verifyTunnel === true),
   }
   if (!run.checked.poll) {

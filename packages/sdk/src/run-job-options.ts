@@ -109,6 +109,11 @@ export interface InProcessJobUpdate {
   /** The event of an `event` update. */
   readonly event: JobEvent | undefined
   readonly progress: JobProgress
+  /**
+   * The job's live page (`<backend>/jobs/<id>`, served by taskapp's local backend), set from
+   * `submitted` on when the backend URL is a loopback one.
+   */
+  readonly pageUrl?: string
 }
 
 /** How the task app's health was established before the job was submitted. */
@@ -133,6 +138,8 @@ export interface InProcessJobResult {
   readonly taskAppUrl: string
   /** The backend root the job went to. */
   readonly backendUrl: string
+  /** The job's live page on a loopback backend (`<backend>/jobs/<id>`); see {@link InProcessJobUpdate.pageUrl}. */
+  readonly pageUrl?: string
   readonly health: TaskAppHealth
 }
 

@@ -40,12 +40,32 @@ export function pageEvents(req: IncomingMessage, res: ServerResponse, url: URL, 
   sendJson(res, 200, page)
 }
 
-function frame(event: JobEventWire): string {
-  return `id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`
+function frame(event: JobEventWire, named = true): string {
+  return `id: ${event.seq}\n${named ? `event: ${event.type}\n` : ''}data: ${JSON.stringify(event)}\n\n`
+}
+
+/** Options of {@link streamEvents}. */
+export interface StreamOptions {
+  /** The open streams of the backend: this one is in it while it is open (`closeEventStreams`). */
+  readonly open?: Set<ServerResponse>
+  /** Sent as the SSE `retry:` field: how long a browser's `EventSource` waits to reconnect. */
+  readonly retryMs?: number
+  /**
+   * Name each message with an `event: <type>` line. Off for a browser's `EventSource`, which hands
+   * only unnamed messages to `onmessage` (the type is in the JSON anyway).
+   * @default true
+   */
+  readonly named?: boolean
 }
 
 /** `GET …/events/stream`: Server-Sent Events, one JSON event per `data:` line, ended by `data: [DONE]`. */
-export function streamEvents(req: IncomingMessage, res: ServerResponse, url: URL, job: JobRecord): void {
+export function streamEvents(
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  job: JobRecord,
+  options: StreamOptions = {},
+): void {
   const since = sinceOf(req, url)
   res.writeHead(200, {
     'content-type': 'text/event-stream; charset=utf-8',
@@ -54,20 +74,23 @@ export function streamEvents(req: IncomingMessage, res: ServerResponse, url: URL
     'x-accel-buffering': 'no',
   })
   res.flushHeaders()
-  for (const event of job.eventsSince(since)) res.write(frame(event))
+  if (options.retryMs !== undefined) res.write(`retry: ${options.retryMs}\n\n`)
+  for (const event of job.eventsSince(since)) res.write(frame(event, options.named))
   if (job.terminal) {
     res.end('data: [DONE]\n\n')
     return
   }
   const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), SSE_HEARTBEAT_MS)
   heartbeat.unref()
+  options.open?.add(res)
   const cleanup = (): void => {
     unsubscribe()
     clearInterval(heartbeat)
+    options.open?.delete(res)
     res.off('close', cleanup)
   }
   const unsubscribe = job.subscribe((event) => {
-    res.write(frame(event))
+    res.write(frame(event, options.named))
     if (!isTerminalEvent(event.type)) return
     cleanup()
     res.end('data: [DONE]\n\n')

@@ -194,13 +194,20 @@ async function proposeChild(
     accepted,
     minibatch_seeds: batch,
     prompt: text,
+    rollouts_used: ev.budget.used,
   })
   if (!accepted) {
     ctx.interceptor.unregister(child.id)
     return 'rejected'
   }
   const score = await validate(state, child)
-  ctx.job.emit('validation.scored', { candidate_id: child.id, generation, accuracy: score, reward: score })
+  ctx.job.emit('validation.scored', {
+    candidate_id: child.id,
+    generation,
+    accuracy: score,
+    reward: score,
+    rollouts_used: ev.budget.used,
+  })
   emitFrontier(state)
   updateBest(state, child)
   return 'accepted'
@@ -308,6 +315,7 @@ export async function runGepa(ctx: GepaContext): Promise<GepaOutcome> {
     baseline_score: baselineScore,
     score: baselineScore,
     prompt: baseline.text,
+    rollouts_used: state.ev.budget.used,
   })
   emitProgress(state)
   const { proposed, finishReason } = await search(state)

@@ -2,6 +2,7 @@
  * The small HTTP toolkit of the local backend and the deterministic model: JSON bodies with a size
  * limit, JSON replies, wire errors, and listening with a typed error.
  */
+import { timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import { JobsError } from '../errors'
 
@@ -117,4 +118,20 @@ export function closeServer(server: Server): Promise<void> {
 /** `http://host:port`, with brackets for an IPv6 host. */
 export function originOf(host: string, port: number): string {
   return `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+}
+
+function keyEquals(a: string, b: string): boolean {
+  const x = Buffer.from(a)
+  const y = Buffer.from(b)
+  return x.length === y.length && timingSafeEqual(x, y)
+}
+
+/** Whether the request carries one of `apiKeys` (`Authorization: Bearer <key>` or `X-API-Key: <key>`). */
+export function hasValidKey(req: IncomingMessage, apiKeys: readonly string[]): boolean {
+  const bearer = /^bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1]?.trim()
+  const header = req.headers['x-api-key']
+  const presented = [bearer, typeof header === 'string' ? header.trim() : undefined].filter(
+    (k): k is string => k !== undefined && k !== '',
+  )
+  return presented.some((p) => apiKeys.some((k) => keyEquals(p, k)))
 }

@@ -62,6 +62,12 @@ export interface LocalBackendOptions {
    * @default 300000
    */
   rolloutTimeoutMs?: number
+  /**
+   * Serve the job pages: `GET /jobs` (list) and `GET /jobs/{id}` (one job, live). With `apiKeys`
+   * they are served without a key only to a browser on this machine (loopback address and `Host`).
+   * @default true
+   */
+  jobPages?: boolean
   /** @default a silent logger */
   logger?: Logger
   /** Aborting it closes the backend. */
@@ -78,6 +84,12 @@ export interface LocalBackend extends AsyncDisposable {
   readonly publicKey?: string
   /** The same as a `SYNTH_CONTAINER_TRUSTED_PUBKEYS` entry (`kid:base64` or `base64`). */
   readonly trustedKey?: string
+  /**
+   * Drops every event stream open now (API and job pages) from the server side, as a network
+   * failure would; clients resume from the last `seq` they saw. Returns how many were dropped.
+   * For tests of resumption, and for shedding long-lived connections.
+   */
+  closeEventStreams(): number
   /** Cancels running jobs (aborting their rollouts), then stops the server. Safe to call twice. */
   close(): Promise<void>
 }
@@ -145,6 +157,8 @@ function checkOptions(options: LocalBackendOptions): { upstream: UpstreamOptions
   }
   if (signal !== undefined && !(signal instanceof AbortSignal))
     throw badOption('"signal" must be an AbortSignal.')
+  if (options.jobPages !== undefined && typeof options.jobPages !== 'boolean')
+    throw badOption('"jobPages" must be a boolean.')
   const upstream = checkUpstream(options.upstream)
   if (options.signingKey === undefined) return { upstream }
   return { upstream, signer: createTokenSigner(options.signingKey, signingKeyId) }
@@ -185,6 +199,8 @@ export async function createLocalBackend(options: LocalBackendOptions): Promise<
     },
     maxActiveJobs: options.maxActiveJobs ?? 4,
     logger,
+    pages: options.jobPages ?? true,
+    streams: new Set(),
     ...(options.apiKeys !== undefined && { apiKeys: [...options.apiKeys] }),
   }
   server.on('request', (req, res) => {
@@ -214,9 +230,16 @@ export async function createLocalBackend(options: LocalBackendOptions): Promise<
       ? `local backend listening; task apps must trust SYNTH_CONTAINER_TRUSTED_PUBKEYS=${signer.trusted}`
       : 'local backend listening',
   )
+  const closeEventStreams = (): number => {
+    const open = [...state.streams]
+    state.streams.clear()
+    for (const res of open) res.destroy()
+    return open.length
+  }
   return {
     url,
     interceptorUrl,
+    closeEventStreams,
     ...(signer !== undefined && { publicKey: signer.publicKey, trustedKey: signer.trusted }),
     close,
     [Symbol.asyncDispose]: close,

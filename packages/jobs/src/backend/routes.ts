@@ -1,17 +1,17 @@
 /**
  * The routes of the local backend: job create in every generation (G3 `/api/v1|v2/offline/jobs`,
  * G2 `/api/jobs/gepa|mipro`, G1 `/api/prompt-learning/online/jobs`), status, events (SSE and
- * pages), cancel (`PATCH {state}` and `POST …/cancel`) under every job base path, and the
- * interceptor.
+ * pages), cancel (`PATCH {state}` and `POST …/cancel`) under every job base path, the
+ * interceptor, and the job pages (`/jobs`, `/jobs/{id}`).
  */
-import { timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Logger } from '@taskapp/core'
 import { pageEvents, streamEvents } from './event-routes'
-import { HttpError, isObject, readJson, sendJson } from './http'
+import { hasValidKey, HttpError, isObject, readJson, sendJson } from './http'
 import { readCreateRequest, type Algorithm } from './job-config'
 import { JobRecord } from './job-record'
 import { cancelJob, failUnsupported, startJob, type RunnerDeps } from './job-runner'
+import { pageRoute } from './page/page-routes'
 import type { CancelReplyWire, CreateJobReplyWire } from './wire-shapes'
 
 /** The backend's shared state. */
@@ -21,6 +21,10 @@ export interface BackendState {
   readonly apiKeys?: readonly string[]
   readonly maxActiveJobs: number
   readonly logger: Logger
+  /** Whether `/jobs` and `/jobs/{id}` (the job pages) are served. */
+  readonly pages: boolean
+  /** The event streams open now (SSE responses), for `closeEventStreams()`. */
+  readonly streams: Set<ServerResponse>
 }
 
 /** Finished jobs kept for status and events; older ones are forgotten first. */
@@ -31,21 +35,9 @@ const JOB =
   /^\/api\/(?:v[12]\/offline\/jobs|prompt-learning\/online\/jobs|policy-optimization\/online\/jobs|learning\/jobs|jobs)\/([A-Za-z0-9_-]+)(\/events|\/events\/stream|\/cancel)?$/
 const INTERCEPTOR = /^\/interceptor\/([A-Za-z0-9_-]+)(?:\/([A-Za-z0-9_.-]+))?\/v1\/chat\/completions$/
 
-function keyEquals(a: string, b: string): boolean {
-  const x = Buffer.from(a)
-  const y = Buffer.from(b)
-  return x.length === y.length && timingSafeEqual(x, y)
-}
-
 /** Checks `Authorization: Bearer <key>` or `X-API-Key: <key>` against the configured keys. */
 function checkAuth(req: IncomingMessage, apiKeys: readonly string[] | undefined): void {
-  if (apiKeys === undefined) return
-  const bearer = /^bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1]?.trim()
-  const header = req.headers['x-api-key']
-  const presented = [bearer, typeof header === 'string' ? header.trim() : undefined].filter(
-    (k): k is string => k !== undefined && k !== '',
-  )
-  if (!presented.some((p) => apiKeys.some((k) => keyEquals(p, k)))) {
+  if (apiKeys !== undefined && !hasValidKey(req, apiKeys)) {
     throw new HttpError(
       401,
       'unauthorized',
@@ -142,7 +134,8 @@ async function jobRoute(
   const sub = m[2]
   if (req.method === 'GET' && sub === undefined) return sendJson(res, 200, job.statusBody())
   if (req.method === 'GET' && sub === '/events') return pageEvents(req, res, url, job)
-  if (req.method === 'GET' && sub === '/events/stream') return streamEvents(req, res, url, job)
+  if (req.method === 'GET' && sub === '/events/stream')
+    return streamEvents(req, res, url, job, { open: state.streams })
   if (req.method === 'PATCH' && sub === undefined) return changeState(state, req, res, job)
   if (req.method === 'POST' && sub === '/cancel') {
     const body = await readJson(req)
@@ -162,6 +155,8 @@ export async function route(state: BackendState, req: IncomingMessage, res: Serv
   if (req.method === 'GET' && (path === '/health' || path === '/api/health')) {
     return sendJson(res, 200, { status: 'ok', service: 'taskapp-local-backend' })
   }
+  if (state.pages && (path === '/jobs' || path.startsWith('/jobs/')))
+    return pageRoute(state, req, res, url, path)
   if (!path.startsWith('/api/'))
     throw new HttpError(404, 'not_found', `No route ${req.method ?? ''} ${path}.`)
   checkAuth(req, state.apiKeys)

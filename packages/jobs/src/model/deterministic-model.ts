@@ -40,10 +40,11 @@ export interface DeterministicModelOptions {
   apiKey?: string
   /**
    * Called with every chat request the model answers (its messages, text only, and what kind it
-   * was), to observe what an optimizer really sent.
+   * was), to observe what an optimizer really sent. When it returns a promise, the answer waits
+   * for it (a test can hold the model, and so the job, at a gate it opens later).
    * @default undefined
    */
-  onRequest?: (request: DeterministicModelRequest) => void
+  onRequest?: (request: DeterministicModelRequest) => unknown
   /** @default a silent logger */
   logger?: Logger
   /** Aborting it closes the server. */
@@ -198,7 +199,7 @@ export async function createDeterministicModel(
     const answer = answerChat(messages)
     stats[answer.kind] += 1
     const model = isObject(body) && typeof body.model === 'string' ? body.model : 'deterministic'
-    onRequest?.({ kind: answer.kind, model, messages, answer: answer.content })
+    await onRequest?.({ kind: answer.kind, model, messages, answer: answer.content })
     sendJson(res, 200, completion(model, answer.content, messages, stats.task + stats.reflection))
   }
   const server = createServer((req, res) => {

@@ -35,6 +35,8 @@ export interface DevBackendReport {
   readonly signingKey: 'file' | 'env' | 'generated' | 'none'
   /** A `SYNTH_CONTAINER_TRUSTED_PUBKEYS` entry (`kid:base64`) for task apps; with a signing key. */
   readonly trustedKey?: string
+  /** `<url>/jobs`: the live job pages, for a browser on this machine; on a loopback host only. */
+  readonly jobsUrl?: string
 }
 
 /** The signing key to give the backend, and where it came from. */
@@ -92,6 +94,7 @@ async function start(
       },
       signingKey: signing.source,
       ...(backend.trustedKey !== undefined && { trustedKey: backend.trustedKey }),
+      ...(LOOPBACK.has(cmd.host) && { jobsUrl: `${backend.url}/jobs` }),
     }
     return { backend, ...(model !== undefined && { model }), report }
   } catch (err) {
@@ -108,6 +111,8 @@ function printLines(cmd: DevBackendCommand, report: DevBackendReport): string[] 
       : `${report.model.url}${report.model.name ? ` (${report.model.name})` : ''}` +
         `${cmd.upstreamApiKeyFrom ? `, key from ${cmd.upstreamApiKeyFrom === 'env' ? 'TASKAPP_UPSTREAM_API_KEY' : cmd.upstreamApiKeyFrom === 'file' ? '--upstream-api-key-file' : '--upstream-api-key'}` : ', no key'}`
   const lines = ['taskapp dev-backend: listening', `  url:      ${report.url}`, `  model:    ${model}`]
+  if (report.jobsUrl !== undefined)
+    lines.push(`  jobs:     ${report.jobsUrl}  (live job pages, from this machine)`)
   if (report.apiKey !== undefined) {
     lines.push(
       `  api key:  ${report.apiKey}  (generated for this run; choose one with --api-key-file <path> or SYNTH_API_KEY)`,

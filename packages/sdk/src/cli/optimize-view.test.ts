@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest'
 import type { JobProgress } from '../job-progress'
 import type { InProcessJobResult, InProcessJobUpdate } from '../run-job-options'
 import { captureIo } from '../test-helpers'
+import { jobPageUrl } from '../run-in-process-job'
 import { OptimizeView, progressLine, resultTable } from './optimize-view'
 
 const PROGRESS: JobProgress = {
@@ -79,18 +80,23 @@ describe('the optimize view', () => {
     const io = captureIo(true)
     const view = new OptimizeView(io, { json: true, progress: true })
     view.update(update('task-app-started'))
-    view.update(update('submitted'))
+    view.update(update('submitted', { pageUrl: 'http://127.0.0.1:8000/jobs/pl_1' }))
     view.update(update('event', { event: GENERATION_DONE }))
     view.update(update('finished', { status: 'succeeded' }))
-    view.result(OUT)
+    view.result({ ...OUT, pageUrl: 'http://127.0.0.1:8000/jobs/pl_1' })
     const lines = io
       .out()
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as Record<string, unknown>)
     expect(lines.map((l) => l.event)).toEqual(['task_app_started', 'submitted', 'job_event', 'result'])
+    expect(lines[1]).toMatchObject({ jobId: 'pl_1', pageUrl: 'http://127.0.0.1:8000/jobs/pl_1' })
     expect(lines[2]).toMatchObject({ type: GENERATION_DONE.type, seq: 7, generation: 2, rolloutsUsed: 180 })
-    expect(lines[3]).toMatchObject({ status: 'succeeded', baselineScore: 0.26, bestScore: 0.5 })
+    expect(lines[3]).toMatchObject({
+      status: 'succeeded',
+      bestScore: 0.5,
+      pageUrl: 'http://127.0.0.1:8000/jobs/pl_1',
+    })
     expect(io.err()).toBe('')
   })
 
@@ -98,13 +104,14 @@ describe('the optimize view', () => {
     const io = captureIo(false)
     const view = new OptimizeView(io, { json: false, progress: true })
     view.update(update('task-app-started'))
-    view.update(update('submitted'))
+    view.update(update('submitted', { pageUrl: 'http://127.0.0.1:8000/jobs/pl_1' }))
     view.update(update('event', { event: { type: 'learning.policy.gepa.progress' } as JobEvent }))
     view.update(update('event', { event: GENERATION_DONE }))
     view.result(OUT)
     expect(io.err().split('\n')).toEqual([
       '✓ task app running at http://127.0.0.1:9 (local tunnel)',
       '✓ job pl_1 submitted',
+      '  watch it live: http://127.0.0.1:8000/jobs/pl_1',
       '  gen 2/6 · rollouts 180/1200 · best 0.340 (baseline 0.260) · 4.2 s',
       '',
     ])
@@ -120,5 +127,13 @@ describe('the optimize view', () => {
     expect(live).toMatch(/^⠿ gen 2\/6 · rollouts 180\/1200 · best 0\.340 \(baseline 0\.260\) · 4\.\d s$/)
     view.close()
     expect(io.err().endsWith('\r\x1b[2K')).toBe(true)
+  })
+
+  it('the job page URL: only for a loopback backend', () => {
+    expect(jobPageUrl('http://127.0.0.1:8000', 'pl_1')).toBe('http://127.0.0.1:8000/jobs/pl_1')
+    expect(jobPageUrl('http://localhost:8000/', 'pl_1')).toBe('http://localhost:8000/jobs/pl_1')
+    expect(jobPageUrl('http://[::1]:8000', 'pl_1')).toBe('http://[::1]:8000/jobs/pl_1')
+    expect(jobPageUrl('https://api.usesynth.ai', 'pl_1')).toBeUndefined()
+    expect(jobPageUrl('http://10.0.0.5:8000', 'pl_1')).toBeUndefined()
   })
 })

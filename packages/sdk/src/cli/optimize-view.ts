@@ -72,7 +72,7 @@ function jsonOf(u: InProcessJobUpdate): Record<string, unknown> | undefined {
     case 'task-app-started':
       return { event: 'task_app_started', url: u.taskAppUrl, tunnel: u.tunnelMode, elapsedMs: p.elapsedMs }
     case 'submitted':
-      return { event: 'submitted', jobId: u.jobId, elapsedMs: p.elapsedMs }
+      return { event: 'submitted', jobId: u.jobId, pageUrl: u.pageUrl, elapsedMs: p.elapsedMs }
     case 'event':
       return { event: 'job_event', type: u.event?.type, seq: u.event?.seq, ...p }
     case 'cancelling':
@@ -122,6 +122,7 @@ export class OptimizeView {
       this.#say(`✓ task app running at ${u.taskAppUrl} (${u.tunnelMode} tunnel)`)
     } else if (u.phase === 'submitted') {
       this.#say(`✓ job ${u.jobId} submitted`)
+      if (u.pageUrl !== undefined) this.#say(`  watch it live: ${u.pageUrl}`)
       this.#startTicker()
     } else if (u.phase === 'event' && /\.generation\.completed$/.test(u.event?.type ?? '')) {
       this.#say(`  ${progressLine(u.progress)}`)
@@ -162,6 +163,7 @@ export class OptimizeView {
           elapsedMs: p?.elapsedMs,
           taskAppUrl: out.taskAppUrl,
           backendUrl: out.backendUrl,
+          pageUrl: out.pageUrl,
         })}\n`,
       )
       return
