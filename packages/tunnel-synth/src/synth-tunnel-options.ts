@@ -65,6 +65,14 @@ export interface SynthTunnelOptions {
    * @default true
    */
   binaryFrames?: boolean
+  /**
+   * Hand requests to the local server in memory when `open()`'s target carries the server itself
+   * (`target.server`, set by `InProcessTaskApp`): no loopback TCP hop, the same request the app
+   * would see over a socket. `false` forces the socket path (connect to `localUrl`), e.g. to
+   * compare the two. Without `target.server` the socket path is used either way.
+   * @default true
+   */
+  inProcess?: boolean
   /** `agent_id` / `client_instance_id`. @default the content of ~/.synth/client_instance_id, else a random `session-<hex>` */
   clientInstanceId?: string
   /** pino-compatible logger. @default silent */

@@ -73,7 +73,13 @@ export async function startStack(
   {
     relay: relayOptions = {},
     agent: agentOptions = {},
-  }: { relay?: RelayServerOptions; agent?: SynthTunnelOptions } = {},
+    path = 'socket',
+  }: {
+    relay?: RelayServerOptions
+    agent?: SynthTunnelOptions
+    /** `memory`: the target carries the server (the in-process path); `socket`: loopback TCP. */
+    path?: 'socket' | 'memory'
+  } = {},
 ): Promise<Stack> {
   const local = await startLocalServer(handler)
   const relay = await createRelayServer({ apiKeys: ['test-relay-key'], ...relayOptions })
@@ -85,7 +91,7 @@ export async function startStack(
       localApiKeys: [],
       env: {},
       ...agentOptions,
-    }).open(local.target)
+    }).open(path === 'memory' ? { ...local.target, server: local.server } : local.target)
   } catch (err) {
     await relay.close()
     await local.close()
