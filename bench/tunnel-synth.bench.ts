@@ -78,7 +78,12 @@ async function startAll(): Promise<{ echo: Path[]; task: Path[] }> {
   const inEcho = await fork('inprocess', { kind: 'echo', apiKey: '', relayUrl, relayKey: RELAY_KEY })
   const inTask = await fork('inprocess', { kind: 'taskapp', apiKey: TASK_KEY, relayUrl, relayKey: RELAY_KEY })
   const tunnels = agent.ready.tunnels as Target[]
-  const paths = (i: 0 | 1, server: RolePeer, inproc: typeof inEcho, directHeaders: Record<string, string>) => {
+  const paths = (
+    i: 0 | 1,
+    server: RolePeer,
+    inproc: typeof inEcho,
+    directHeaders: Record<string, string>,
+  ) => {
     const fwdPorts = fwdA.ready.ports as number[]
     const counted = (label: string, peer: RolePeer): Counted => ({ label, peer })
     return [
@@ -104,7 +109,10 @@ async function startAll(): Promise<{ echo: Path[]; task: Path[] }> {
       },
     ] satisfies Path[]
   }
-  return { echo: paths(0, echo.peer, inEcho, {}), task: paths(1, task.peer, inTask, { 'x-api-key': TASK_KEY }) }
+  return {
+    echo: paths(0, echo.peer, inEcho, {}),
+    task: paths(1, task.peer, inTask, { 'x-api-key': TASK_KEY }),
+  }
 }
 
 const reset = (procs: Counted[], rss = false) => Promise.all(procs.map((p) => p.peer.call('reset', { rss })))
@@ -161,7 +169,10 @@ async function big(paths: Path[], concurrency: number): Promise<Map<PathName, Bi
     const b = await bigBodies(path.target, concurrency, 2)
     const reports = await report(path.procs)
     const rssGrowth = new Map(
-      path.procs.map((p, i) => [p.label, ((reports[i]!.peak as number) - (reports[i]!.baseline as number)) / MB]),
+      path.procs.map((p, i) => [
+        p.label,
+        ((reports[i]!.peak as number) - (reports[i]!.baseline as number)) / MB,
+      ]),
     )
     out.set(path.name, { ok: b.ok, total: b.total, mbPerSecond: b.mbPerSecond, rssGrowth })
   }
@@ -192,7 +203,9 @@ async function main(): Promise<void> {
     const echoRequest = { path: '/json', body: JSON.stringify({ data: 'x'.repeat(1000 - 12) }) }
     const taskRequest = { path: '/rollout', body: rolloutBody() }
     // JIT and connection pools warm on every path first, so the first measured round is not colder
-    await throughput([...paths.echo, ...paths.task], echoRequest, { rounds: 1, seconds: 1, concurrency })
+    const warm = { rounds: 1, seconds: 1, concurrency }
+    await throughput(paths.echo, echoRequest, warm)
+    await throughput(paths.task, taskRequest, warm)
     const echo = await throughput(paths.echo, echoRequest, opts)
     console.log(throughputLines(`bare node:http echo (worst case), ${window}:`, echo).join('\n'))
     const task = await throughput(paths.task, taskRequest, opts)

@@ -39,7 +39,10 @@ const pct = (x: number, of: number) => `${f((x / of) * 100)} %`
 /** The req/s table of one local server. */
 export function throughputLines(title: string, tallies: Map<PathName, Tally>): string[] {
   const fwd = tallies.get('forwarder')!
-  const lines = [title, '  path        req/s  of fwd    p50 ms   p99 ms  CPU µs/req per process        total  ×fwd']
+  const lines = [
+    title,
+    '  path        req/s  of fwd    p50 ms   p99 ms  CPU µs/req per process        total  ×fwd',
+  ]
   for (const name of PATHS) {
     const t = tallies.get(name)
     if (!t) continue
@@ -95,7 +98,11 @@ export function goalLines(x: Figures): string[] {
   const share = (m: Map<PathName, Tally>, name: PathName) => rate(m.get(name)!) / rate(m.get('forwarder')!)
   const cpuRatio = cpuPerRequest(x.echo.get('socket')!) / cpuPerRequest(x.echo.get('forwarder')!)
   goal('socket path, echo: total CPU per request <= 1.5x forwarder', `${f(cpuRatio, 2)}x`, cpuRatio <= 1.5)
-  goal('socket path, echo: req/s >= 70 % of forwarder', pct(share(x.echo, 'socket'), 1), share(x.echo, 'socket') >= 0.7)
+  goal(
+    'socket path, echo: req/s >= 70 % of forwarder',
+    pct(share(x.echo, 'socket'), 1),
+    share(x.echo, 'socket') >= 0.7,
+  )
   goal(
     'in-process path, echo: req/s >= 100 % of forwarder',
     pct(share(x.echo, 'in-process'), 1),

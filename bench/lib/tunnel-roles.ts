@@ -167,6 +167,7 @@ let extra: () => Args = () => ({})
 
 if (role) {
   const rss = sampler()
+  if (process.env.BENCH_DEBUG) console.error(`[${role}] pid ${process.pid}`)
   const init = inits[role]
   if (!init) throw new Error(`tunnel-roles: unknown role ${role}`)
   serveRole({

@@ -66,6 +66,10 @@ describe("tunnel mode 'synthtunnel' in the same process as the app", () => {
     })
     onTestFinished(() => app.stop())
     const res = await get(`${app.url}/slow`, { headers: { ...app.headers } })
-    expect(JSON.parse(res.body)).toMatchObject({ localPort: app.port, remoteAddress: '127.0.0.1', marker: '1' })
+    expect(JSON.parse(res.body)).toMatchObject({
+      localPort: app.port,
+      remoteAddress: '127.0.0.1',
+      marker: '1',
+    })
   })
 })
