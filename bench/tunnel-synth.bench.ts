@@ -7,7 +7,8 @@
  * - socket: the tunnel with its agent in another process, forwarding over loopback TCP
  *   (caller → relay → WebSocket → agent → TCP → server);
  * - in-process: the agent in the server's own process, handing requests to it in memory
- *   (`TunnelTarget.server`, what `InProcessTaskApp` does).
+ *   (`TunnelTarget.server`, what `InProcessTaskApp` does) as request/response pairs (the default);
+ *   in-proc-conn: the same over in-memory connections (`inProcess: 'connection'`).
  *
  * Two local servers: a bare `node:http` echo (the worst case: the tunnel's fixed cost per request
  * against a server doing almost nothing) and `createTaskApp` answering `POST /rollout` (API key,
@@ -75,15 +76,15 @@ async function startAll(): Promise<{ echo: Path[]; task: Path[] }> {
       { port: ports[1], apiKey: TASK_KEY },
     ],
   })
-  const inEcho = await fork('inprocess', { kind: 'echo', apiKey: '', relayUrl, relayKey: RELAY_KEY })
-  const inTask = await fork('inprocess', { kind: 'taskapp', apiKey: TASK_KEY, relayUrl, relayKey: RELAY_KEY })
+  const inproc = (kind: string, apiKey: string, mode: string) =>
+    fork('inprocess', { kind, apiKey, mode, relayUrl, relayKey: RELAY_KEY })
+  const inEcho = [await inproc('echo', '', 'request'), await inproc('echo', '', 'connection')] as const
+  const inTask = [
+    await inproc('taskapp', TASK_KEY, 'request'),
+    await inproc('taskapp', TASK_KEY, 'connection'),
+  ] as const
   const tunnels = agent.ready.tunnels as Target[]
-  const paths = (
-    i: 0 | 1,
-    server: RolePeer,
-    inproc: typeof inEcho,
-    directHeaders: Record<string, string>,
-  ) => {
+  const paths = (i: 0 | 1, server: RolePeer, hosts: typeof inEcho, directHeaders: Record<string, string>) => {
     const fwdPorts = fwdA.ready.ports as number[]
     const counted = (label: string, peer: RolePeer): Counted => ({ label, peer })
     return [
@@ -102,11 +103,14 @@ async function startAll(): Promise<{ echo: Path[]; task: Path[] }> {
         target: tunnels[i]!,
         procs: [counted('relay', relay.peer), counted('agent', agent.peer), counted('server', server)],
       },
-      {
-        name: 'in-process',
-        target: { url: inproc.ready.url as string, headers: inproc.ready.headers as Record<string, string> },
-        procs: [counted('relay', relay.peer), counted('agent+app', inproc.peer)],
-      },
+      ...(['in-process', 'in-proc-conn'] as const).map((name, h) => ({
+        name,
+        target: {
+          url: hosts[h]!.ready.url as string,
+          headers: hosts[h]!.ready.headers as Record<string, string>,
+        },
+        procs: [counted('relay', relay.peer), counted('agent+app', hosts[h]!.peer)],
+      })),
     ] satisfies Path[]
   }
   return {
@@ -203,7 +207,7 @@ async function main(): Promise<void> {
     const echoRequest = { path: '/json', body: JSON.stringify({ data: 'x'.repeat(1000 - 12) }) }
     const taskRequest = { path: '/rollout', body: rolloutBody() }
     // JIT and connection pools warm on every path first, so the first measured round is not colder
-    const warm = { rounds: 1, seconds: 1, concurrency }
+    const warm = { rounds: 1, seconds: 0.5, concurrency }
     await throughput(paths.echo, echoRequest, warm)
     await throughput(paths.task, taskRequest, warm)
     const echo = await throughput(paths.echo, echoRequest, opts)

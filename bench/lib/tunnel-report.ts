@@ -6,8 +6,8 @@
  */
 import { percentile } from './tunnel-load'
 
-/** The four paths, in print order. */
-export const PATHS = ['direct', 'forwarder', 'socket', 'in-process'] as const
+/** The paths, in print order (`in-proc-conn`: the in-process path's `'connection'` mode). */
+export const PATHS = ['direct', 'forwarder', 'socket', 'in-process', 'in-proc-conn'] as const
 export type PathName = (typeof PATHS)[number]
 
 /** Requests, time, latencies and CPU (µs, per process label) summed over the rounds of one path. */
@@ -41,7 +41,7 @@ export function throughputLines(title: string, tallies: Map<PathName, Tally>): s
   const fwd = tallies.get('forwarder')!
   const lines = [
     title,
-    '  path        req/s  of fwd    p50 ms   p99 ms  CPU µs/req per process        total  ×fwd',
+    '  path          req/s  of fwd    p50 ms   p99 ms  CPU µs/req per process        total  ×fwd',
   ]
   for (const name of PATHS) {
     const t = tallies.get(name)
@@ -49,7 +49,7 @@ export function throughputLines(title: string, tallies: Map<PathName, Tally>): s
     t.lat.sort((a, b) => a - b)
     const per = [...t.cpu].map(([label, us]) => `${label} ${f(us / t.n)}`).join(', ')
     lines.push(
-      `  ${name.padEnd(10)} ${f(rate(t)).padStart(6)}  ${pct(rate(t), rate(fwd)).padStart(6)}  ${f(percentile(t.lat, 50), 2).padStart(8)} ${f(percentile(t.lat, 99), 2).padStart(8)}  ${per.padEnd(28)} ${f(cpuPerRequest(t)).padStart(5)}  ${f(cpuPerRequest(t) / cpuPerRequest(fwd), 2)}×` +
+      `  ${name.padEnd(12)} ${f(rate(t)).padStart(6)}  ${pct(rate(t), rate(fwd)).padStart(6)}  ${f(percentile(t.lat, 50), 2).padStart(8)} ${f(percentile(t.lat, 99), 2).padStart(8)}  ${per.padEnd(28)} ${f(cpuPerRequest(t)).padStart(5)}  ${f(cpuPerRequest(t) / cpuPerRequest(fwd), 2)}×` +
         (t.errors ? `  (${t.errors} errors)` : ''),
     )
   }
@@ -76,7 +76,7 @@ export function bigLines(concurrency: number, big: Map<PathName, BigResult>): st
     if (!b) continue
     const rss = [...b.rssGrowth].map(([label, mb]) => `${label} +${f(mb, 1)} MB`).join(', ')
     lines.push(
-      `  ${name.padEnd(10)} ${f(b.mbPerSecond).padStart(5)} MB/s  ${pct(b.mbPerSecond, fwd.mbPerSecond).padStart(6)} of fwd  ${b.ok}/${b.total} ok  ${rss}`,
+      `  ${name.padEnd(12)} ${f(b.mbPerSecond).padStart(5)} MB/s  ${pct(b.mbPerSecond, fwd.mbPerSecond).padStart(6)} of fwd  ${b.ok}/${b.total} ok  ${rss}`,
     )
   }
   return lines
@@ -140,6 +140,7 @@ function bigGoals(big: Map<PathName, BigResult>, goal: (text: string, figure: st
     const share = b.mbPerSecond / fwd.mbPerSecond
     goal(`1 MB bodies, ${name}: MB/s >= 80 % of forwarder`, pct(share, 1), share >= 0.8)
     const agentLabel = name === 'socket' ? 'agent' : 'agent+app'
+    if (!big.has(name)) continue
     const relay = grow(b, 'relay')
     const agent = grow(b, agentLabel)
     goal(

@@ -105,8 +105,14 @@ async function localServer(kind: string, apiKey: string): Promise<{ server: Serv
   return { server, port: (server.address() as { port: number }).port }
 }
 
-/** Opens a SynthTunnel to `port` (in memory when `server` is given: the in-process path). */
-async function openTunnel(relayUrl: string, relayKey: string, port: number, key: string, server?: Server) {
+/** Opens a SynthTunnel to `port` (in memory when `inProcess` is given: the in-process path). */
+async function openTunnel(
+  relayUrl: string,
+  relayKey: string,
+  port: number,
+  key: string,
+  inProcess?: { server: Server; mode: 'request' | 'connection' },
+) {
   const { synthTunnel } = (await import(builtEntry('tunnel-synth').href)) as typeof AgentModule
   const tunnel = await synthTunnel({
     backendUrl: relayUrl,
@@ -115,11 +121,12 @@ async function openTunnel(relayUrl: string, relayKey: string, port: number, key:
     localApiKeys: key ? [key] : [],
     maxInflight: 256,
     logger: benchLogger,
+    ...(inProcess ? { inProcess: inProcess.mode } : {}),
   }).open({
     localUrl: `http://127.0.0.1:${port}`,
     host: '127.0.0.1',
     port,
-    ...(server ? { server } : {}),
+    ...(inProcess ? { server: inProcess.server } : {}),
   })
   return { url: tunnel.url, headers: tunnel.headers, stats: () => tunnel.stats() }
 }
@@ -157,8 +164,12 @@ const inits: Record<string, (args: Args) => Promise<Args>> = {
   async inprocess(args) {
     const apiKey = args.apiKey as string
     const { server, port } = await localServer(args.kind as string, apiKey)
-    const t = await openTunnel(args.relayUrl as string, args.relayKey as string, port, apiKey, server)
-    extra = () => ({ inMemoryConnections: t.stats().inMemoryConnections })
+    const mode = args.mode as 'request' | 'connection'
+    const t = await openTunnel(args.relayUrl as string, args.relayKey as string, port, apiKey, {
+      server,
+      mode,
+    })
+    extra = () => ({ inMemory: t.stats().inMemory })
     return { url: t.url, headers: t.headers }
   },
 }

@@ -6,9 +6,10 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { describe, expect, it, onTestFinished } from 'vitest'
+import { request } from 'undici'
 import { synthTunnel } from '@taskapp/tunnel-synth'
 import { InProcessTaskApp } from './in-process-task-app'
-import { get, plainApp } from './test-helpers'
+import { get, plainApp, testConfig } from './test-helpers'
 
 /** `/slow` answers with what the app's server sees of the request's socket. */
 const socketReport = (req: IncomingMessage, res: ServerResponse) =>
@@ -48,6 +49,32 @@ describe("tunnel mode 'synthtunnel' in the same process as the app", () => {
       marker: '1',
     })
     expect(seen.localPort).not.toBe(app.port)
+  })
+
+  it('serves the task app (express, JSON body parsing, API key) through the in-process path', async () => {
+    const relay = await startRelay()
+    const app = await InProcessTaskApp.start({
+      config: testConfig(),
+      apiKey: 'task-key-for-in-process-path',
+      port: 0,
+      handleSignals: false,
+      tunnel: { mode: 'synthtunnel', relayUrl: relay.url, relayApiKey: 'relay-key-for-tests' },
+    })
+    onTestFinished(() => app.stop())
+    const rollout = {
+      trace_correlation_id: 'trace-1',
+      env: { env_name: 'test', seed: 1, config: {} },
+      policy: { policy_name: 'p', config: {}, output_mode: 'tool_calls' },
+      on_done: 'reset',
+      safety: { max_time_s: 60 },
+    }
+    const res = await request(`${app.url}/rollout`, {
+      method: 'POST',
+      headers: { ...app.headers, 'content-type': 'application/json' },
+      body: JSON.stringify(rollout),
+    })
+    expect(res.statusCode).toBe(200)
+    expect(await res.body.json()).toMatchObject({ trace_correlation_id: 'trace-1' })
   })
 
   it('inProcess: false on a synthTunnel backend keeps the loopback socket path', async () => {

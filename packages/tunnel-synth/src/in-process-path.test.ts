@@ -1,7 +1,8 @@
 /**
- * The in-process path (the target carries the app's `http.Server`: requests reach it through an
- * in-memory socket) against the socket path (loopback TCP to `localUrl`): the same cases through
- * both, on a real relay and a real local server on 127.0.0.1.
+ * The in-process path (the target carries the app's `http.Server`: requests reach it in memory,
+ * as request/response pairs or over in-memory connections) against the socket path (loopback TCP
+ * to `localUrl`): the same cases through all three, on a real relay and a real local server on
+ * 127.0.0.1.
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
@@ -27,7 +28,7 @@ function abortedSeen(req: IncomingMessage): Promise<boolean> {
   return new Promise((resolve) => req.once('close', () => resolve(!req.complete)))
 }
 
-describe.each(['socket', 'memory'] as const)('the %s path', (path) => {
+describe.each(['socket', 'request', 'connection'] as const)('the %s path', (path) => {
   test('a round trip: method, URL, headers, the relay marker, the remote address; the stats say which path', async () => {
     let seen: IncomingMessage | undefined
     let remote: { address?: string; port?: number } = {}
@@ -56,14 +57,44 @@ describe.each(['socket', 'memory'] as const)('the %s path', (path) => {
     expect(remote.address).toBe('127.0.0.1')
     const relayPort = Number(new URL(stack.relay.url).port)
     const stats = stack.tunnel.stats()
-    if (path === 'memory') {
+    if (path === 'socket') {
+      expect(remote.port).not.toBe(relayPort)
+      expect(stats.inMemory).toBe(0)
+    } else {
       // the relay's end of the agent's WebSocket, not a loopback connection of the agent
       expect(remote.port).toBe(relayPort)
-      expect(stats.inMemoryConnections).toBeGreaterThan(0)
-    } else {
-      expect(remote.port).not.toBe(relayPort)
-      expect(stats.inMemoryConnections).toBe(0)
+      expect(stats.inMemory).toBeGreaterThan(0)
     }
+  })
+
+  test('an informational head, an app-forced chunked body with repeated headers, and HEAD', async () => {
+    await using stack = await startStack(
+      (req, res) => {
+        res.writeEarlyHints({ link: '</a.css>; rel=preload' })
+        res.setHeader('x-multi', ['a', 'b'])
+        res.setHeader('transfer-encoding', 'chunked')
+        res.writeHead(200, { 'content-type': 'text/plain' })
+        if (req.method === 'HEAD') return void res.end()
+        res.write('one,')
+        res.write(Buffer.from('two,'))
+        res.end('three')
+      },
+      { path },
+    )
+    const get = await request(`${stack.tunnel.url}/chunks`, {
+      headers: stack.tunnel.headers,
+      dispatcher: client(),
+    })
+    expect(get.statusCode).toBe(200)
+    expect([get.headers['x-multi']].flat().join(', ')).toBe('a, b')
+    expect(await get.body.text()).toBe('one,two,three')
+    const head = await request(`${stack.tunnel.url}/chunks`, {
+      method: 'HEAD',
+      headers: stack.tunnel.headers,
+      dispatcher: client(),
+    })
+    expect(head.statusCode).toBe(200)
+    expect(await head.body.text()).toBe('')
   })
 
   test('8 MB streamed each way with backpressure: bounded agent buffers, the app sees write() return false', async () => {
@@ -163,10 +194,10 @@ describe.each(['socket', 'memory'] as const)('the %s path', (path) => {
 
 test('inProcess: false forces the socket path even when the target carries the server', async () => {
   await using stack = await startStack((_req, res) => res.end('ok'), {
-    path: 'memory',
+    path: 'request',
     agent: { inProcess: false },
   })
   const res = await request(`${stack.tunnel.url}/`, { headers: stack.tunnel.headers, dispatcher: client() })
   expect(await res.body.text()).toBe('ok')
-  expect(stack.tunnel.stats().inMemoryConnections).toBe(0)
+  expect(stack.tunnel.stats().inMemory).toBe(0)
 })

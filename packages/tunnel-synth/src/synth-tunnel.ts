@@ -120,6 +120,7 @@ function createAgent(
     localOrigin: local.origin,
     localTarget: { host: local.host, port: local.port },
     localServer: options.inProcess === false ? undefined : local.server,
+    inProcessMode: options.inProcess === 'connection' ? 'connection' : 'request',
     localApiKeys:
       options.injectApiKey === false ? [] : (options.localApiKeys ?? localApiKeysFromEnv(ctx.env)),
     maxInflight: options.maxInflight ?? lease.limits.maxInflight,

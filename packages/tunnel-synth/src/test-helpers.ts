@@ -77,8 +77,8 @@ export async function startStack(
   }: {
     relay?: RelayServerOptions
     agent?: SynthTunnelOptions
-    /** `memory`: the target carries the server (the in-process path); `socket`: loopback TCP. */
-    path?: 'socket' | 'memory'
+    /** `request` / `connection`: the target carries the server (the in-process path, that mode); `socket`: loopback TCP. */
+    path?: 'socket' | 'request' | 'connection'
   } = {},
 ): Promise<Stack> {
   const local = await startLocalServer(handler)
@@ -90,8 +90,9 @@ export async function startStack(
       apiKey: 'test-relay-key',
       localApiKeys: [],
       env: {},
+      ...(path === 'socket' ? {} : { inProcess: path }),
       ...agentOptions,
-    }).open(path === 'memory' ? { ...local.target, server: local.server } : local.target)
+    }).open(path === 'socket' ? local.target : { ...local.target, server: local.server })
   } catch (err) {
     await relay.close()
     await local.close()

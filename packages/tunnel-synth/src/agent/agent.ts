@@ -6,6 +6,7 @@ import { SynthTunnelError, SynthTunnelErrorCode } from '../errors'
 import { safeLog, type Logger } from '../types'
 import { GONE_CLOSE_CODES, Reconnector, attach } from './attach'
 import { AgentConnection } from './connection'
+import { InMemoryDispatcher } from './in-memory-request'
 import { inMemoryConnector } from './in-memory-socket'
 import type { PeerAddress } from './in-memory-socket'
 
@@ -33,10 +34,10 @@ export interface SynthTunnelStats {
   queuedResponseBytes: number
   peakQueuedResponseBytes: number
   /**
-   * Connections opened in memory to the local server (the in-process path, see `inProcess`);
-   * stays 0 on the socket path.
+   * Requests (`inProcess: 'request'`, the default) or connections (`'connection'`) handed to the
+   * local server in memory on the in-process path; stays 0 on the socket path.
    */
-  inMemoryConnections: number
+  inMemory: number
 }
 
 /** Internal agent settings (resolved by `synthTunnel`). */
@@ -49,6 +50,8 @@ export interface AgentOptions {
   localTarget: { host: string; port: number }
   /** The local server itself when it runs in this process: requests reach it in memory. */
   localServer?: Server | undefined
+  /** How: a request/response pair per request, or in-memory connections. @default 'request' */
+  inProcessMode?: 'request' | 'connection'
   localApiKeys: readonly string[]
   maxInflight: number
   maxResponseBytes: number
@@ -88,25 +91,30 @@ export class SynthTunnelAgent {
   /** The relay's address as the attached WebSocket sees it (what in-memory requests report). */
   private relayPeer: PeerAddress | undefined
   private inMemoryConnections = 0
+  private memory: InMemoryDispatcher | undefined
 
   constructor(readonly options: AgentOptions) {
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve))
     const server = options.localServer
-    this.pool = new Pool(options.localOrigin, {
-      connections: options.maxInflight,
-      headersTimeout: 0,
-      bodyTimeout: 0,
-      keepAliveTimeout: 4_000,
-      ...(server
-        ? {
-            connect: inMemoryConnector(
-              server,
-              () => this.relayPeer,
-              () => (this.inMemoryConnections += 1),
-            ),
-          }
-        : {}),
-    })
+    if (server && options.inProcessMode === 'request') {
+      this.memory = new InMemoryDispatcher(server, () => this.relayPeer)
+      this.pool = this.memory as unknown as Pool
+    } else
+      this.pool = new Pool(options.localOrigin, {
+        connections: options.maxInflight,
+        headersTimeout: 0,
+        bodyTimeout: 0,
+        keepAliveTimeout: 4_000,
+        ...(server
+          ? {
+              connect: inMemoryConnector(
+                server,
+                () => this.relayPeer,
+                () => (this.inMemoryConnections += 1),
+              ),
+            }
+          : {}),
+      })
     this.reconnector = new Reconnector(
       {
         options,
@@ -155,7 +163,7 @@ export class SynthTunnelAgent {
       peakHeldRequestBytes: this.peakHeldRequestBytes,
       queuedResponseBytes: conn?.queuedBytes ?? 0,
       peakQueuedResponseBytes: this.peakQueuedResponseBytes,
-      inMemoryConnections: this.inMemoryConnections,
+      inMemory: this.inMemoryConnections + (this.memory?.handed ?? 0),
     }
   }
 
