@@ -21,8 +21,9 @@ export interface TunnelTarget {
   readonly host: string
   /**
    * The app's own `node:http` server, when it runs in the caller's process (`InProcessTaskApp`
-   * sets it). A tunnel whose agent runs in this process may hand requests to it in memory, with
-   * `server.emit('connection', socket)` on an in-memory duplex socket, instead of connecting to
+   * sets it). A tunnel whose agent runs in this process may hand requests to it in memory
+   * (`server.emit('request', req, res)` with an in-memory request/response pair, or
+   * `server.emit('connection', socket)` with an in-memory socket) instead of connecting to
    * `localUrl` over loopback TCP; the app still sees a normal request on its own server. Tunnels
    * that run elsewhere (a child process, another machine) ignore it and use `localUrl`.
    */
