@@ -131,7 +131,10 @@ export function goalLines(x: Figures): string[] {
   return lines
 }
 
-/** 1 MB goals: MB/s >= 80 % of the forwarder's; relay RSS growth <= forwarder A's, agent's <= forwarder B's. */
+/**
+ * 1 MB goals: MB/s >= 80 % of the forwarder's; relay RSS growth <= forwarder A's, the agent's <=
+ * forwarder B's (the in-process host's <= forwarder B's plus the server's: it hosts the app).
+ */
 function bigGoals(big: Map<PathName, BigResult>, goal: (text: string, figure: string, met: boolean) => void) {
   const fwd = big.get('forwarder')!
   const grow = (b: BigResult, label: string) => b.rssGrowth.get(label) ?? NaN
@@ -143,10 +146,13 @@ function bigGoals(big: Map<PathName, BigResult>, goal: (text: string, figure: st
     if (!big.has(name)) continue
     const relay = grow(b, 'relay')
     const agent = grow(b, agentLabel)
+    // the in-process host also holds the app: its allowance is forwarder B's growth plus the server's
+    const allowance = grow(fwd, 'fwd-b') + (name === 'socket' ? 0 : grow(fwd, 'server'))
+    const what = name === 'socket' ? "forwarder B's" : "forwarder B's + the server's"
     goal(
-      `1 MB bodies, ${name}: relay RSS growth <= forwarder A's, ${agentLabel}'s <= forwarder B's`,
-      `relay +${f(relay, 1)} vs +${f(grow(fwd, 'fwd-a'), 1)} MB, ${agentLabel} +${f(agent, 1)} vs +${f(grow(fwd, 'fwd-b'), 1)} MB`,
-      relay <= grow(fwd, 'fwd-a') && agent <= grow(fwd, 'fwd-b'),
+      `1 MB bodies, ${name}: relay RSS growth <= forwarder A's, ${agentLabel}'s <= ${what}`,
+      `relay +${f(relay, 1)} vs +${f(grow(fwd, 'fwd-a'), 1)} MB, ${agentLabel} +${f(agent, 1)} vs +${f(allowance, 1)} MB`,
+      relay <= grow(fwd, 'fwd-a') && agent <= allowance,
     )
   }
 }
