@@ -1,10 +1,10 @@
 /**
- * The in-process path: when the local server runs in the agent's own process, the agent's undici
- * pool connects to it through an in-memory duplex pair instead of loopback TCP. One end goes to
- * undici (a custom `connect`), the other to the app's own `http.Server` through
- * `server.emit('connection', socket)`, so the app sees a normal request on a normal server:
- * Node's HTTP parser, its timeouts' connection tracking, `closeAllConnections()` and the app's
- * drain logic all apply. Nothing crosses the kernel.
+ * The in-process path, `'connection'` mode: when the local server runs in the agent's own
+ * process, the agent's undici pool connects to it through an in-memory duplex pair instead of
+ * loopback TCP. One end goes to undici (a custom `connect`), the other to the app's own
+ * `http.Server` through `server.emit('connection', socket)`, so the app sees a normal request on
+ * a normal server: Node's HTTP parser, its timeouts' connection tracking, `closeAllConnections()`
+ * and the app's drain logic all apply. Nothing crosses the kernel.
  */
 import { Duplex } from 'node:stream'
 import type { Server } from 'node:http'
@@ -130,6 +130,8 @@ export function inMemoryConnector(
     const [client, serverEnd] = memorySocketPair(remote() ?? LOOPBACK)
     opened()
     server.emit('connection', serverEnd)
+    // undici expects the connect callback later, as a real dial does: called synchronously, the
+    // client never starts writing on the new socket
     process.nextTick(() => callback(null, client as never))
   }
 }
