@@ -192,6 +192,21 @@ describe.each(['socket', 'request', 'connection'] as const)('the %s path', (path
   })
 })
 
+test("'request' mode: a request listener that throws synchronously gives the caller 502", async () => {
+  await using stack = await startStack(
+    (req) => {
+      if (req.url === '/throw') throw new Error('listener failed')
+    },
+    { path: 'request' },
+  )
+  const res = await request(`${stack.tunnel.url}/throw`, {
+    headers: stack.tunnel.headers,
+    dispatcher: client(),
+  })
+  await res.body.dump()
+  expect(res.statusCode).toBe(502)
+})
+
 test('inProcess: false forces the socket path even when the target carries the server', async () => {
   await using stack = await startStack((_req, res) => res.end('ok'), {
     path: 'request',
