@@ -29,13 +29,20 @@ export interface RolePeer {
   close(): Promise<void>
 }
 
-/** Fork `file` with `role` as its argument (stdout/stderr inherited) and call its `init` with `init`. */
+/**
+ * Fork `file` with `role` as its argument (stdout/stderr inherited, this process's execArgv plus
+ * `extraExecArgv`) and call its `init` with `init`.
+ */
 export async function forkRole(
   file: string,
   role: string,
   init: Record<string, unknown>,
+  extraExecArgv: readonly string[] = [],
 ): Promise<{ peer: RolePeer; ready: Record<string, unknown> }> {
-  const proc = fork(file, [role], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const proc = fork(file, [role], {
+    execArgv: [...process.execArgv, ...extraExecArgv],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  })
   const waiting = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>()
   let nextId = 0
   proc.on('message', (m: Reply) => {

@@ -2,6 +2,7 @@
  * The `TunnelBackend` contract: one declaration, structural, so a tunnel package implements it
  * without depending on `@taskapp/in-process`.
  */
+import type { Server } from 'node:http'
 
 /**
  * Where a tunnel sends traffic: the local task app.
@@ -18,6 +19,15 @@ export interface TunnelTarget {
   readonly port: number
   /** The host the server was asked to bind. */
   readonly host: string
+  /**
+   * The app's own `node:http` server, when it runs in the caller's process (`InProcessTaskApp`
+   * sets it). A tunnel whose agent runs in this process may hand requests to it in memory
+   * (`server.emit('request', req, res)` with an in-memory request/response pair, or
+   * `server.emit('connection', socket)` with an in-memory socket) instead of connecting to
+   * `localUrl` over loopback TCP; the app still sees a normal request on its own server. Tunnels
+   * that run elsewhere (a child process, another machine) ignore it and use `localUrl`.
+   */
+  readonly server?: Server
 }
 
 /**

@@ -283,7 +283,7 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
     signal.throwIfAborted()
 
     at.step = 'bind'
-    const { port, localUrl } = await bindLocal(resolved, options, {
+    const { port, localUrl, server } = await bindLocal(resolved, options, {
       logger: this.#logger,
       signal,
       onServer: (cleanup) => this.#cleanups.push(cleanup),
@@ -298,7 +298,7 @@ export class InProcessTaskApp extends EventEmitter<InProcessTaskAppEvents> imple
       options,
       resolved,
       logger: this.#logger,
-      target: { localUrl, port: this.#port },
+      target: { localUrl, port: this.#port, server },
       signal,
       at,
       onOpen: (tunnel, name) => this.#adoptTunnel(tunnel, name),

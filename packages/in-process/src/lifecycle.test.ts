@@ -1,3 +1,4 @@
+import { Server as HttpServer } from 'node:http'
 import { createServer } from 'node:net'
 import { isPortAvailable } from '@taskapp/port-manager'
 import { describe, expect, it, onTestFinished, vi } from 'vitest'
@@ -218,7 +219,12 @@ describe('custom tunnel backends', () => {
     })
     expect(app.tunnelMode).toBe('custom')
     expect(tunnel.opened).toEqual([
-      { localUrl: `http://127.0.0.1:${app.port}`, port: app.port, host: '127.0.0.1' },
+      {
+        localUrl: `http://127.0.0.1:${app.port}`,
+        port: app.port,
+        host: '127.0.0.1',
+        server: expect.any(HttpServer), // the in-process path: a tunnel may hand requests to it in memory
+      },
     ])
     expect(app.url).toBe(`https://fake-tunnel.invalid/${app.port}`)
     expect(app.headers).toEqual({ 'X-SynthTunnel-Worker-Token': 'wt_123' })

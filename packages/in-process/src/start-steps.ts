@@ -3,6 +3,7 @@
  * healthy, open the tunnel (and check it through its public URL when `verifyTunnel` is on), and
  * watch it for a close nobody asked for.
  */
+import type { Server as HttpServer } from 'node:http'
 import type { AddressInfo, Server } from 'node:net'
 import { safeLog, type Logger } from '@taskapp/core'
 import { waitForHealthy } from '@taskapp/health-checker'
@@ -29,13 +30,13 @@ export async function bindLocal(
     onServer: (cleanup: Cleanup) => void
     onConflict: (event: PortConflictEvent) => void
   },
-): Promise<{ port: number; localUrl: string }> {
+): Promise<{ port: number; localUrl: string; server: HttpServer }> {
   const server = createDrainableServer(resolved.listener)
   ctx.onServer({ name: 'server', run: () => server.close(options.stopGraceMs) })
   const port = await bindServer(server.server, options, ctx)
   const localUrl = localUrlOf(server.server.address() as AddressInfo)
   safeLog(ctx.logger, 'debug', { localUrl, source: resolved.source }, 'task app bound')
-  return { port, localUrl }
+  return { port, localUrl, server: server.server }
 }
 
 /**
@@ -71,7 +72,8 @@ export interface OpenTunnelContext {
   readonly options: ResolvedOptions
   readonly resolved: ResolvedApp
   readonly logger: Logger
-  readonly target: { readonly localUrl: string; readonly port: number }
+  /** `server`: the app's own server, handed to the tunnel (`TunnelTarget.server`, the in-process path). */
+  readonly target: { readonly localUrl: string; readonly port: number; readonly server?: HttpServer }
   readonly signal: AbortSignal
   /** Which start step runs, for the start error. */
   readonly at: { step: StartStep | undefined }
@@ -103,7 +105,12 @@ export async function openTunnel(makeBackend: TunnelFactory, ctx: OpenTunnelCont
     logger: ctx.logger,
   })
   const tunnel = await backend.open(
-    { localUrl: target.localUrl, port: target.port, host: options.host },
+    {
+      localUrl: target.localUrl,
+      port: target.port,
+      host: options.host,
+      ...(target.server ? { server: target.server } : {}),
+    },
     { signal },
   )
   ctx.onOpen(tunnel, backend.name)

@@ -65,6 +65,17 @@ export interface SynthTunnelOptions {
    * @default true
    */
   binaryFrames?: boolean
+  /**
+   * Hand requests to the local server in memory when `open()`'s target carries the server itself
+   * (`target.server`, set by `InProcessTaskApp`): no loopback TCP hop. `true` / `'request'`: each
+   * request becomes an `IncomingMessage` / `ServerResponse` pair emitted as `'request'` on the
+   * server (no HTTP bytes on the way in: the cheapest). `'connection'`: an in-memory socket pair
+   * given to the server as a `'connection'` (Node's parser, the server's connection events and
+   * timeouts apply). `false` forces the socket path (connect to `localUrl`), e.g. to compare.
+   * Without `target.server` the socket path is used either way.
+   * @default true
+   */
+  inProcess?: boolean | 'request' | 'connection'
   /** `agent_id` / `client_instance_id`. @default the content of ~/.synth/client_instance_id, else a random `session-<hex>` */
   clientInstanceId?: string
   /** pino-compatible logger. @default silent */

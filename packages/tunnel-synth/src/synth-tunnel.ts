@@ -60,6 +60,8 @@ interface LocalEndpoint {
   readonly host: string
   readonly origin: string
   readonly port: number
+  /** The server itself, when it runs in this process (the in-process path). */
+  readonly server: TunnelTarget['server']
 }
 
 async function defaultClientInstanceId(): Promise<string> {
@@ -87,7 +89,7 @@ function localEndpoint(target: TunnelTarget): LocalEndpoint {
   } catch {
     origin = `http://${host.includes(':') ? `[${host}]` : host}:${target.port}`
   }
-  return { host, origin, port: target.port }
+  return { host, origin, port: target.port, server: target.server }
 }
 
 /** Deletes the lease, logging (not throwing) a failure. */
@@ -117,6 +119,8 @@ function createAgent(
     agentId: clientInstanceId,
     localOrigin: local.origin,
     localTarget: { host: local.host, port: local.port },
+    localServer: options.inProcess === false ? undefined : local.server,
+    inProcessMode: options.inProcess === 'connection' ? 'connection' : 'request',
     localApiKeys:
       options.injectApiKey === false ? [] : (options.localApiKeys ?? localApiKeysFromEnv(ctx.env)),
     maxInflight: options.maxInflight ?? lease.limits.maxInflight,

@@ -73,7 +73,13 @@ export async function startStack(
   {
     relay: relayOptions = {},
     agent: agentOptions = {},
-  }: { relay?: RelayServerOptions; agent?: SynthTunnelOptions } = {},
+    path = 'socket',
+  }: {
+    relay?: RelayServerOptions
+    agent?: SynthTunnelOptions
+    /** `request` / `connection`: the target carries the server (the in-process path, that mode); `socket`: loopback TCP. */
+    path?: 'socket' | 'request' | 'connection'
+  } = {},
 ): Promise<Stack> {
   const local = await startLocalServer(handler)
   const relay = await createRelayServer({ apiKeys: ['test-relay-key'], ...relayOptions })
@@ -84,8 +90,9 @@ export async function startStack(
       apiKey: 'test-relay-key',
       localApiKeys: [],
       env: {},
+      ...(path === 'socket' ? {} : { inProcess: path }),
       ...agentOptions,
-    }).open(local.target)
+    }).open(path === 'socket' ? local.target : { ...local.target, server: local.server })
   } catch (err) {
     await relay.close()
     await local.close()

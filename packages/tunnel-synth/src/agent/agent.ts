@@ -1,10 +1,14 @@
 /** The agent: one lease, its connection to the relay, and its life from start to stop. */
+import type { Server } from 'node:http'
 import { Pool } from 'undici'
 import type WebSocket from 'ws'
 import { SynthTunnelError, SynthTunnelErrorCode } from '../errors'
 import { safeLog, type Logger } from '../types'
 import { GONE_CLOSE_CODES, Reconnector, attach } from './attach'
 import { AgentConnection } from './connection'
+import { InMemoryDispatcher } from './in-memory-request'
+import { inMemoryConnector } from './in-memory-socket'
+import type { PeerAddress } from './in-memory-socket'
 
 /** What the agent reports through `onEvent`. */
 export type SynthTunnelEvent =
@@ -29,6 +33,11 @@ export interface SynthTunnelStats {
   /** Bytes queued on the WebSocket towards the relay. */
   queuedResponseBytes: number
   peakQueuedResponseBytes: number
+  /**
+   * Requests (`inProcess: 'request'`, the default) or connections (`'connection'`) handed to the
+   * local server in memory on the in-process path; stays 0 on the socket path.
+   */
+  inMemory: number
 }
 
 /** Internal agent settings (resolved by `synthTunnel`). */
@@ -39,6 +48,10 @@ export interface AgentOptions {
   agentId: string
   localOrigin: string
   localTarget: { host: string; port: number }
+  /** The local server itself when it runs in this process: requests reach it in memory. */
+  localServer?: Server | undefined
+  /** How: a request/response pair per request, or in-memory connections. @default 'request' */
+  inProcessMode?: 'request' | 'connection'
   localApiKeys: readonly string[]
   maxInflight: number
   maxResponseBytes: number
@@ -75,15 +88,33 @@ export class SynthTunnelAgent {
   private readonly reconnector: Reconnector
   /** When the last connection dropped (`performance.now()`), until the next attach. */
   private disconnectedAt: number | undefined
+  /** The relay's address as the attached WebSocket sees it (what in-memory requests report). */
+  private relayPeer: PeerAddress | undefined
+  private inMemoryConnections = 0
+  private memory: InMemoryDispatcher | undefined
 
   constructor(readonly options: AgentOptions) {
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve))
-    this.pool = new Pool(options.localOrigin, {
-      connections: options.maxInflight,
-      headersTimeout: 0,
-      bodyTimeout: 0,
-      keepAliveTimeout: 4_000,
-    })
+    const server = options.localServer
+    if (server && options.inProcessMode === 'request') {
+      this.memory = new InMemoryDispatcher(server, () => this.relayPeer)
+      this.pool = this.memory as unknown as Pool
+    } else
+      this.pool = new Pool(options.localOrigin, {
+        connections: options.maxInflight,
+        headersTimeout: 0,
+        bodyTimeout: 0,
+        keepAliveTimeout: 4_000,
+        ...(server
+          ? {
+              connect: inMemoryConnector(
+                server,
+                () => this.relayPeer,
+                () => (this.inMemoryConnections += 1),
+              ),
+            }
+          : {}),
+      })
     this.reconnector = new Reconnector(
       {
         options,
@@ -132,6 +163,7 @@ export class SynthTunnelAgent {
       peakHeldRequestBytes: this.peakHeldRequestBytes,
       queuedResponseBytes: conn?.queuedBytes ?? 0,
       peakQueuedResponseBytes: this.peakQueuedResponseBytes,
+      inMemory: this.inMemoryConnections + (this.memory?.handed ?? 0),
     }
   }
 
@@ -157,11 +189,12 @@ export class SynthTunnelAgent {
 
   /** One attach attempt; on ATTACH_ACK the socket becomes the agent's connection. */
   private connect(signal?: AbortSignal): Promise<void> {
-    return attach(this.options, signal, (ws, binary) => this.adopt(ws, binary))
+    return attach(this.options, signal, (ws, binary, peer) => this.adopt(ws, binary, peer))
   }
 
-  private adopt(ws: WebSocket, binary: boolean): boolean {
+  private adopt(ws: WebSocket, binary: boolean, peer: PeerAddress | undefined): boolean {
     if (this.stopped) return false
+    this.relayPeer = peer
     this.conn = new AgentConnection(this, ws, this.pool, binary)
     this.connections += 1
     const fields = { connection: this.connections, leaseId: this.options.leaseId, binary }

@@ -4,6 +4,7 @@ import { SynthTunnelError, SynthTunnelErrorCode } from '../errors'
 import { BINARY_FRAMES_CAPABILITY, readRelayMessage } from '../protocol/codec'
 import { CloseCode, MAX_BODY_CHUNK_BYTES } from '../protocol/frames'
 import type { AgentOptions, SynthTunnelEvent } from './agent'
+import type { PeerAddress } from './in-memory-socket'
 
 /** HTTP statuses of a refused upgrade that mean the lease is gone for good. */
 export const GONE_STATUSES: ReadonlySet<number> = new Set([401, 403, 404, 410])
@@ -74,7 +75,7 @@ export function backoffDelay(
 export function attach(
   o: AgentOptions,
   signal: AbortSignal | undefined,
-  adopt: (ws: WebSocket, binary: boolean) => boolean,
+  adopt: (ws: WebSocket, binary: boolean, peer: PeerAddress | undefined) => boolean,
 ): Promise<void> {
   signal?.throwIfAborted()
   return new Promise<void>((resolve, reject) => {
@@ -87,12 +88,14 @@ class AttachAttempt {
   private readonly ws: WebSocket
   private timer: NodeJS.Timeout | undefined
   private settled = false
+  /** The relay's end of the WebSocket's TCP connection (from the upgrade response). */
+  private peer: PeerAddress | undefined
   private readonly onAbort = () => this.settle(() => this.reject(this.signal?.reason))
 
   constructor(
     private readonly o: AgentOptions,
     private readonly signal: AbortSignal | undefined,
-    private readonly adopt: (ws: WebSocket, binary: boolean) => boolean,
+    private readonly adopt: (ws: WebSocket, binary: boolean, peer: PeerAddress | undefined) => boolean,
     private readonly resolve: () => void,
     private readonly reject: (err: unknown) => void,
   ) {
@@ -134,6 +137,11 @@ class AttachAttempt {
         { cause: err },
       ),
     )
+    ws.once('upgrade', ({ socket }) => {
+      if (socket.remoteAddress === undefined) return
+      const family = socket.remoteFamily ?? 'IPv4'
+      this.peer = { address: socket.remoteAddress, port: socket.remotePort ?? 0, family }
+    })
     ws.on('open', () => ws.send(JSON.stringify(attachFrame(o))))
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary))
     ws.on('close', (code, reason) =>
@@ -160,7 +168,7 @@ class AttachAttempt {
       caps !== null &&
       (caps as Record<string, unknown>)[BINARY_FRAMES_CAPABILITY] === true
     this.settle(() => {
-      if (this.adopt(this.ws, binary)) return this.resolve()
+      if (this.adopt(this.ws, binary, this.peer)) return this.resolve()
       this.ws.terminate()
       this.reject(
         new SynthTunnelError(SynthTunnelErrorCode.LeaseGone, 'The agent was stopped while attaching.'),
