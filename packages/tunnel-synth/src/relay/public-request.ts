@@ -4,7 +4,8 @@ import { WebSocket } from 'ws'
 import { sendBody } from '../protocol/codec'
 import type { BodyCodec, BodyProducer } from '../protocol/codec'
 import { AGENT_CAPACITY_EXCEEDED, RELAY_DROPPED_CALLER_HEADERS, connectionTokens } from '../protocol/frames'
-import type { HeaderPairs, RespErrorFrame, RespHeadersFrame } from '../protocol/frames'
+import type { HeaderPairs, ReqHeadersFrame, RespErrorFrame, RespHeadersFrame } from '../protocol/frames'
+import { MAX_INLINE_BODY_BYTES } from '../protocol/control-frames'
 import type { AgentSession } from './agent-session'
 import { BodyClock } from './body-clock'
 import { admit, workerTokenMatches } from './admission'
@@ -53,7 +54,7 @@ export class PublicRequest implements BodyProducer {
     const { defaultDeadlineMs } = this.ctx.settings
     const q = rest.indexOf('?')
     const path = q === -1 ? rest : rest.slice(0, q)
-    session.sendFrame({
+    const frame: ReqHeadersFrame = {
       type: 'REQ_HEADERS',
       lease_id: leaseId,
       rid,
@@ -62,7 +63,9 @@ export class PublicRequest implements BodyProducer {
       query: q === -1 ? '' : rest.slice(q + 1),
       headers: forwardedHeaders(req, dropAuthorization),
       deadline_ms: defaultDeadlineMs,
-    })
+    }
+    const whole = this.wholeBody()
+    const ended = session.sendFrame(frame, whole, whole !== undefined)
     this.timer = setTimeout(
       () => this.fail(504, 'TUNNEL_TIMEOUT', `No complete response within ${defaultDeadlineMs} ms.`, true),
       defaultDeadlineMs,
@@ -79,12 +82,29 @@ export class PublicRequest implements BodyProducer {
       this.clock = new BodyClock(this.ctx.settings, (detail) => this.tooSlow(detail))
       this.clock.start()
     }
+    if (ended) return // the body and its end went with the headers
+    if (whole) this.sendBodyChunk(whole) // binary control frames not negotiated, or the head too long
     req.on('data', (chunk: Buffer) => this.onRequestData(chunk))
     req.on('end', () => {
       this.clock?.stop()
       this.clock = undefined
       if (!this.done) session.sendFrame({ type: 'REQ_END', rid })
     })
+  }
+
+  /**
+   * The whole request body when it has already arrived (a small request usually comes in one
+   * packet with its head) and binary control frames let it go with the headers; read off `req`.
+   */
+  private wholeBody(): Buffer | undefined {
+    const { req, session } = this
+    const limit = Math.min(MAX_INLINE_BODY_BYTES, this.ctx.settings.maxRequestBytes)
+    if (!session.control || !req.complete || req.readableLength > limit) return undefined
+    const chunks: Buffer[] = []
+    for (let chunk: Buffer | null; (chunk = req.read() as Buffer | null) !== null; ) chunks.push(chunk)
+    const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
+    this.bytesIn = body.length
+    return body
   }
 
   /** The caller's body stalled or trickles: 408, CANCEL to the agent, the slot freed at once. */
@@ -97,7 +117,7 @@ export class PublicRequest implements BodyProducer {
 
   private onRequestData(chunk: Buffer): void {
     if (this.done) return
-    const { maxRequestBytes, wsHighWater } = this.ctx.settings
+    const { maxRequestBytes } = this.ctx.settings
     this.bytesIn += chunk.length
     this.clock?.bytesIn(chunk.length)
     if (this.bytesIn > maxRequestBytes) {
@@ -105,9 +125,14 @@ export class PublicRequest implements BodyProducer {
       this.fail(413, 'TUNNEL_PAYLOAD_TOO_LARGE', `The request body exceeds ${maxRequestBytes} bytes.`, true)
       return
     }
-    // paused (the agent side is behind) until the WebSocket has flushed
+    this.sendBodyChunk(chunk)
+  }
+
+  /** Send a body chunk; paused (the agent side is behind) until the WebSocket has flushed. */
+  private sendBodyChunk(chunk: Buffer): void {
+    if (chunk.length === 0) return
     const codec = this.session.binary ? REQUEST_BODY_BINARY : REQUEST_BODY
-    sendBody(this.session.sink, codec, this, chunk, wsHighWater)
+    sendBody(this.session.sink, codec, this, chunk, this.ctx.settings.wsHighWater)
   }
 
   /** {@link BodyProducer}: stop reading the caller's body (the relay's doing: its clock stops). */
