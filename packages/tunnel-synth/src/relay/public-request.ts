@@ -75,6 +75,7 @@ export class PublicRequest implements BodyProducer {
       session.sendFrame({ type: 'CANCEL', rid })
       this.complete(499)
     })
+    if (ended) return // the body and its end went with the headers
     // HTTP/1.1: a request has a body only with a Content-Length or a Transfer-Encoding
     const hasBody =
       req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length']) > 0
@@ -82,7 +83,6 @@ export class PublicRequest implements BodyProducer {
       this.clock = new BodyClock(this.ctx.settings, (detail) => this.tooSlow(detail))
       this.clock.start()
     }
-    if (ended) return // the body and its end went with the headers
     if (whole) this.sendBodyChunk(whole) // binary control frames not negotiated, or the head too long
     req.on('data', (chunk: Buffer) => this.onRequestData(chunk))
     req.on('end', () => {
@@ -99,7 +99,11 @@ export class PublicRequest implements BodyProducer {
   private wholeBody(): Buffer | undefined {
     const { req, session } = this
     const limit = Math.min(MAX_INLINE_BODY_BYTES, this.ctx.settings.maxRequestBytes)
-    if (!session.control || !req.complete || req.readableLength > limit) return undefined
+    if (!session.control || req.readableLength > limit) return undefined
+    // all of it is here: the parser is done, or a Content-Length body (or none) is all buffered
+    const chunked = req.headers['transfer-encoding'] !== undefined
+    const length = Number(req.headers['content-length'] ?? 0)
+    if (!req.complete && (chunked || length !== req.readableLength)) return undefined
     const chunks: Buffer[] = []
     for (let chunk: Buffer | null; (chunk = req.read() as Buffer | null) !== null; ) chunks.push(chunk)
     const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
