@@ -34,7 +34,8 @@ function infoLogger(): Logger & { infos: { obj: Record<string, unknown>; msg?: s
     debug() {},
     warn() {},
     error() {},
-    info: (obj: object, msg?: string) => void infos.push({ obj: obj as Record<string, unknown>, ...(msg ? { msg } : {}) }),
+    info: (obj: object, msg?: string) =>
+      void infos.push({ obj: obj as Record<string, unknown>, ...(msg ? { msg } : {}) }),
   }
 }
 
@@ -65,7 +66,10 @@ test('new relay ↔ new agent: negotiated; small, empty, large, streamed and ove
   })
   const { tunnel } = stack
   const dispatcher = client()
-  const call = async (path: string, init: { method?: string; body?: Buffer; headers?: Record<string, string> }) => {
+  const call = async (
+    path: string,
+    init: { method?: string; body?: Buffer; headers?: Record<string, string> },
+  ) => {
     const res = await request(`${tunnel.url}${path}`, {
       method: (init.method ?? 'POST') as 'POST',
       headers: { ...tunnel.headers, ...init.headers },
@@ -157,7 +161,14 @@ test('a small request is one binary message to an agent that accepted, and a one
   ws.on('message', (data: Buffer, isBinary) => void messages.push({ data, isBinary }))
   await once(ws, 'open')
   const caps = { [BINARY_FRAMES_CAPABILITY]: true, [BINARY_CONTROL_CAPABILITY]: true }
-  ws.send(JSON.stringify({ type: 'ATTACH', agent_id: 'raw', leases: [{ lease_id: lease.lease_id }], capabilities: caps }))
+  ws.send(
+    JSON.stringify({
+      type: 'ATTACH',
+      agent_id: 'raw',
+      leases: [{ lease_id: lease.lease_id }],
+      capabilities: caps,
+    }),
+  )
   await vi.waitFor(() => expect(messages).toHaveLength(1), { timeout: 5_000, interval: 5 })
   expect(JSON.parse(messages[0]!.data.toString()).capabilities).toEqual(caps)
   const pending = request(`${lease.public_url}/one?x=1`, {
@@ -173,10 +184,34 @@ test('a small request is one binary message to an agent that accepted, and a one
   expect(head.headers).toContainEqual(['x-custom', 'c'])
   expect(head.inline.end).toBe(true)
   expect(head.inline.body?.toString()).toBe('small body')
-  const response = { type: 'RESP_HEADERS', lease_id: lease.lease_id, rid: head.rid, status: 201, headers: [] } as const
+  const response = {
+    type: 'RESP_HEADERS',
+    lease_id: lease.lease_id,
+    rid: head.rid,
+    status: 201,
+    headers: [],
+  } as const
   ws.send(encodeRespHeaders({ ...response, headers: [['content-length', '2']] }, Buffer.from('ok'), true)!)
   const res = await pending
   expect(res.statusCode).toBe(201)
   expect(await res.body.text()).toBe('ok')
   expect(messages).toHaveLength(2) // no REQ_END or anything else after the one message
+  // the framing checks hold for a whole response too: a body short of or past its Content-Length is cut
+  for (const [length, body] of [
+    ['5', 'ok'],
+    ['1', 'ok'],
+  ] as const) {
+    const next = request(`${lease.public_url}/bad`, {
+      headers: { 'x-synthtunnel-worker-token': lease.worker_token },
+      dispatcher: client(),
+    }).then(
+      async (r) => (await r.body.text(), r.statusCode),
+      (err: Error) => err.message,
+    )
+    await vi.waitFor(() => expect(messages.length).toBeGreaterThan(2), { timeout: 5_000, interval: 5 })
+    const { rid } = decodeRelayControl(messages.pop()!.data) as ReqHeadersFrame
+    const headers: [string, string][] = [['content-length', length]]
+    ws.send(encodeRespHeaders({ ...response, rid, headers }, Buffer.from(body), true)!)
+    expect(await next).not.toBe(200)
+  }
 })

@@ -12,6 +12,15 @@ import {
   decodeBinaryBody,
   encodeBinaryBody,
 } from './protocol/codec'
+import {
+  BINARY_CONTROL_CAPABILITY,
+  ControlKind,
+  decodeAgentControl,
+  decodeRelayControl,
+  encodeRespError,
+  encodeRespHeaders,
+  encodeRidFrame,
+} from './protocol/control-frames'
 import { parseAgentFrame, parseAttachFrame, parseRelayFrame } from './protocol/frames'
 import { createRelayServer } from './relay/index'
 import { synthTunnel } from './synth-tunnel'
@@ -179,16 +188,79 @@ describe('binary body frames', () => {
   })
 })
 
+/**
+ * Binary control frames as a hostile agent might send them (once negotiated): well-formed ones with
+ * any fields, random bytes behind a control kind, each maybe cut short or with one byte changed.
+ */
+const controlFrameArb = fc
+  .record({
+    shape: fc.constantFrom('headers', 'end', 'error', 'raw'),
+    rid: fc.oneof(fc.constant(RID), fc.constant(RID), fc.string({ maxLength: 4 })),
+    status: fc.oneof(fc.integer({ min: 0, max: 1200 }), fc.constantFrom(200, 204, 304)),
+    headers: fc.array(
+      fc.tuple(
+        fc.constantFrom('x-a', 'content-length', 'Set-Cookie', 'transfer-encoding', 'bad name', ''),
+        fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom('0', '3', '64', 'chunked')),
+      ),
+      { maxLength: 4 },
+    ),
+    body: fc.uint8Array({ maxLength: 64 }),
+    end: fc.boolean(),
+    kind: fc.integer({ min: 3, max: 9 }),
+    cut: fc.option(fc.nat(40)),
+    flip: fc.option(fc.tuple(fc.nat(40), fc.nat(255))),
+  })
+  .map((f) => ({
+    control: (rid: string): Buffer => {
+      const id = f.rid === RID ? rid : f.rid
+      const common = { lease_id: 'l', rid: id }
+      let out =
+        f.shape === 'headers'
+          ? encodeRespHeaders(
+              { type: 'RESP_HEADERS', ...common, status: f.status, headers: f.headers },
+              f.body,
+              f.end,
+            )
+          : f.shape === 'end'
+            ? encodeRidFrame(ControlKind.RespEnd, id, 'l')
+            : f.shape === 'error'
+              ? encodeRespError({ type: 'RESP_ERROR', ...common, code: 'X', message: 'm' })
+              : Buffer.concat([
+                  Buffer.from([f.kind, f.end ? 1 : 0, Buffer.byteLength(id)]),
+                  Buffer.from(id),
+                  f.body,
+                ])
+      out = Buffer.from(out ?? Buffer.from([f.kind]))
+      if (f.flip) out[f.flip[0] % out.length] = f.flip[1]
+      return f.cut === null ? out : out.subarray(0, f.cut)
+    },
+  }))
+
+describe('binary control frames', () => {
+  test('decoders never throw on random or corrupted input', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 80 }), controlFrameArb, (bytes, f) => {
+        for (const data of [Buffer.from(bytes), f.control('r1')]) {
+          decodeAgentControl(data)
+          decodeRelayControl(data)
+        }
+      }),
+      { numRuns: 3_000 },
+    )
+  })
+})
+
 describe('malformed and out-of-order frames never crash the relay', () => {
   // 60 fuzzed round trips: about a second on a quiet machine, but 20 s was seen with two full suites
   // and eight agents sharing 2 cores. Each step has its own 5 s bound (waitForFrame, within), so a
   // hang still fails by name; the whole test gets room for a loaded machine.
   test.each([
-    ['reference frames', false],
-    ['binary body frames negotiated', true],
+    ['reference frames', false, false],
+    ['binary body frames negotiated', true, false],
+    ['binary body and control frames negotiated', true, true],
   ])(
     'a hostile agent with requests in flight (%s)',
-    async (_name, negotiated) => {
+    async (_name, negotiated, control) => {
       const logger = recordingLogger()
       await using relay = await createRelayServer({ apiKeys: ['k'], logger, defaultDeadlineMs: 5_000 })
       const dispatcher = new Agent()
@@ -207,6 +279,8 @@ describe('malformed and out-of-order frames never crash the relay', () => {
       const frames: Record<string, any>[] = []
       ws.on('message', (d: Buffer, isBinary) => {
         if (!isBinary) frames.push(JSON.parse(d.toString()) as Record<string, any>)
+        else if (control)
+          frames.push((decodeRelayControl(d) ?? { type: 'UNREADABLE' }) as Record<string, any>)
       })
       await new Promise((r) => ws.once('open', r))
       ws.send(
@@ -214,12 +288,18 @@ describe('malformed and out-of-order frames never crash the relay', () => {
           type: 'ATTACH',
           agent_id: 'fuzz',
           leases: [{ lease_id: lease.lease_id }],
-          capabilities: negotiated ? { [BINARY_FRAMES_CAPABILITY]: true } : {},
+          capabilities: {
+            ...(negotiated ? { [BINARY_FRAMES_CAPABILITY]: true } : {}),
+            ...(control ? { [BINARY_CONTROL_CAPABILITY]: true } : {}),
+          },
         }),
       )
       const ack = await waitForFrame(frames, 'ATTACH_ACK')
       expect(ack.capabilities?.[BINARY_FRAMES_CAPABILITY] === true).toBe(negotiated)
-      const frameArb = fc.oneof(agentFrameArb, binaryFrameArb)
+      expect(ack.capabilities?.[BINARY_CONTROL_CAPABILITY] === true).toBe(control)
+      const frameArb = control
+        ? fc.oneof(agentFrameArb, binaryFrameArb, controlFrameArb, controlFrameArb)
+        : fc.oneof(agentFrameArb, binaryFrameArb)
 
       await fc.assert(
         fc.asyncProperty(fc.array(frameArb, { maxLength: 12 }), fc.boolean(), async (sequence, binary) => {
@@ -239,6 +319,7 @@ describe('malformed and out-of-order frames never crash the relay', () => {
           const head = await waitForFrame(frames, 'REQ_HEADERS')
           for (const f of sequence) {
             if (typeof f === 'string') ws.send(f.split(RID).join(head.rid as string), { binary })
+            else if ('control' in f) ws.send(f.control(head.rid as string), { binary: true })
             else ws.send(binaryFrame(f, head.rid as string), { binary: true })
           }
           // settle the request whatever state the fuzz left it in

@@ -61,7 +61,10 @@ test('without control frames everything is JSON, sent at once', () => {
   out.send(head('1'))
   expect(out.merge('1', Buffer.from('ab'))).toBe(false)
   out.send({ type: 'RESP_END', lease_id: 'l', rid: '1' })
-  expect(sink.frames).toEqual([JSON.stringify(head('1')), JSON.stringify({ type: 'RESP_END', lease_id: 'l', rid: '1' })])
+  expect(sink.frames).toEqual([
+    JSON.stringify(head('1')),
+    JSON.stringify({ type: 'RESP_END', lease_id: 'l', rid: '1' }),
+  ])
 })
 
 test('clear() forgets held heads: nothing is sent for a closed connection', async () => {

@@ -60,7 +60,10 @@ describe('round trips', () => {
   })
 
   test('REQ_END, CANCEL, RESP_END, RESP_ERROR', () => {
-    expect(decodeRelayControl(encodeRidFrame(ControlKind.ReqEnd, 'r')!)).toEqual({ type: 'REQ_END', rid: 'r' })
+    expect(decodeRelayControl(encodeRidFrame(ControlKind.ReqEnd, 'r')!)).toEqual({
+      type: 'REQ_END',
+      rid: 'r',
+    })
     expect(decodeRelayControl(encodeRidFrame(ControlKind.Cancel, 'r')!)).toEqual({ type: 'CANCEL', rid: 'r' })
     expect(decodeAgentControl(encodeRidFrame(ControlKind.RespEnd, 'r', 'l')!)).toEqual({
       type: 'RESP_END',
@@ -102,7 +105,10 @@ describe('fields too long for the binary layout → undefined (the sender uses J
   test.each([
     ['a rid over 255 bytes', { ...req, rid: 'r'.repeat(256) }],
     ['a header name over 255 bytes', { ...req, headers: [['n'.repeat(256), 'v']] as [string, string][] }],
-    ['a header value over 65535 bytes', { ...req, headers: [['n', 'v'.repeat(65_536)]] as [string, string][] }],
+    [
+      'a header value over 65535 bytes',
+      { ...req, headers: [['n', 'v'.repeat(65_536)]] as [string, string][] },
+    ],
     ['a path over 65535 bytes', { ...req, path: `/${'p'.repeat(65_535)}` }],
     ['headers beyond the scratch space', { ...req, headers: Array(40).fill(['n', 'é'.repeat(1000)]) }],
   ])('%s', (_name, frame) => {
@@ -116,7 +122,8 @@ describe('malformed → undefined, never a throw', () => {
       const relayKinds = [ControlKind.ReqHeaders, ControlKind.ReqEnd, ControlKind.Cancel]
       const decode = relayKinds.includes(frame[0] as never) ? decodeRelayControl : decodeAgentControl
       // the headers frames end in their inline body: cutting into it is still a valid frame
-      const bodyAt = frame.length - (frame[0] === ControlKind.ReqHeaders || frame[0] === ControlKind.RespHeaders ? 5 : 0)
+      const bodyAt =
+        frame.length - (frame[0] === ControlKind.ReqHeaders || frame[0] === ControlKind.RespHeaders ? 5 : 0)
       for (let cut = 0; cut < bodyAt; cut++) expect(decode(frame.subarray(0, cut))).toBeUndefined()
     }
   })

@@ -54,7 +54,8 @@ class Writer {
     this.buf[this.pos++] = v
   }
   u16(v: number): void {
-    if (v > 0xffff || this.pos + 2 > this.buf.length) return void (this.ok = false)
+    if (!Number.isInteger(v) || v < 0 || v > 0xffff || this.pos + 2 > this.buf.length)
+      return void (this.ok = false)
     this.buf.writeUInt16BE(v, this.pos)
     this.pos += 2
   }
@@ -122,7 +123,11 @@ export function encodeReqHeaders(frame: ReqHeadersFrame, body?: Uint8Array, end 
 }
 
 /** `RESP_HEADERS`, with inline body bytes and `end` (see {@link encodeReqHeaders}). */
-export function encodeRespHeaders(frame: RespHeadersFrame, body?: Uint8Array, end = false): Buffer | undefined {
+export function encodeRespHeaders(
+  frame: RespHeadersFrame,
+  body?: Uint8Array,
+  end = false,
+): Buffer | undefined {
   const w = writer(ControlKind.RespHeaders, end ? FLAG_END : 0, frame.rid)
   w.str(frame.lease_id, 1)
   w.u16(frame.status)
@@ -188,9 +193,7 @@ class Reader {
 
 /** What the agent reads from a binary control frame. */
 export type RelayControl =
-  | ((ReqHeadersFrame | InvalidRequestFrame) & { inline?: Inline })
-  | RidFrame<'REQ_END'>
-  | RidFrame<'CANCEL'>
+  ((ReqHeadersFrame | InvalidRequestFrame) & { inline?: Inline }) | RidFrame<'REQ_END'> | RidFrame<'CANCEL'>
 
 /** What the relay reads from a binary control frame. */
 export type AgentControl = (RespHeadersFrame & { inline?: Inline }) | RespEndFrame | RespErrorFrame
@@ -215,7 +218,9 @@ export function decodeRelayControl(data: Buffer): RelayControl | undefined {
   if (!h) return undefined
   const { r, kind, flags, rid } = h
   if (kind === ControlKind.ReqEnd || kind === ControlKind.Cancel) {
-    return r.pos === data.length ? { type: kind === ControlKind.ReqEnd ? 'REQ_END' : 'CANCEL', rid } : undefined
+    return r.pos === data.length
+      ? { type: kind === ControlKind.ReqEnd ? 'REQ_END' : 'CANCEL', rid }
+      : undefined
   }
   if (kind !== ControlKind.ReqHeaders) return undefined
   const fields = {

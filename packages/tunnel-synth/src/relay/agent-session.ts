@@ -126,11 +126,10 @@ export class AgentSession {
 function dispatch(pr: PublicRequest, message: AgentMessage): void {
   switch (message.type) {
     case 'RESP_HEADERS': {
-      pr.onHeaders(message)
       const inline = message.inline
-      if (!inline || pr.done) return
-      if (inline.body) pr.onBody(inline.body)
-      if (inline.end && !pr.done) pr.onEnd()
+      if (inline?.end) return pr.onWhole(message, inline.body)
+      pr.onHeaders(message)
+      if (inline?.body && !pr.done) pr.onBody(inline.body)
       return
     }
     case 'BODY':

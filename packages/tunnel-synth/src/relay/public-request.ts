@@ -3,8 +3,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { WebSocket } from 'ws'
 import { sendBody } from '../protocol/codec'
 import type { BodyCodec, BodyProducer } from '../protocol/codec'
-import { AGENT_CAPACITY_EXCEEDED, RELAY_DROPPED_CALLER_HEADERS, connectionTokens } from '../protocol/frames'
-import type { HeaderPairs, ReqHeadersFrame, RespErrorFrame, RespHeadersFrame } from '../protocol/frames'
+import { AGENT_CAPACITY_EXCEEDED } from '../protocol/frames'
+import type { ReqHeadersFrame, RespErrorFrame, RespHeadersFrame } from '../protocol/frames'
 import { MAX_INLINE_BODY_BYTES } from '../protocol/control-frames'
 import type { AgentSession } from './agent-session'
 import { BodyClock } from './body-clock'
@@ -13,6 +13,7 @@ import { bearer } from './lease-api'
 import type { RelayLease } from './lease-store'
 import { sendProblem } from './problem'
 import type { RelayContext } from './relay-context'
+import { forwardedHeaders } from './request-head'
 import { responseHead } from './response-head'
 import { redact, safeLog } from '../types'
 
@@ -105,7 +106,7 @@ export class PublicRequest implements BodyProducer {
     const length = Number(req.headers['content-length'] ?? 0)
     if (!req.complete && (chunked || length !== req.readableLength)) return undefined
     const chunks: Buffer[] = []
-    for (let chunk: Buffer | null; (chunk = req.read() as Buffer | null) !== null; ) chunks.push(chunk)
+    for (let chunk: Buffer | null; (chunk = req.read() as Buffer | null) !== null;) chunks.push(chunk)
     const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
     this.bytesIn = body.length
     return body
@@ -152,8 +153,11 @@ export class PublicRequest implements BodyProducer {
     this.req.resume()
   }
 
-  /** RESP_HEADERS: write the head, corked until the next turn so it leaves with the first body. */
-  onHeaders(frame: RespHeadersFrame): void {
+  /**
+   * RESP_HEADERS: write the head, corked until the next turn so it leaves with the first body
+   * (unless `cork` is `false`: the caller writes the whole response at once).
+   */
+  onHeaders(frame: RespHeadersFrame, cork = true): void {
     if (this.headersSent) return this.bad('RESP_HEADERS twice')
     const head = responseHead(frame.headers, this.ctx.settings.allowSetCookie)
     if (typeof head === 'string') return this.bad(head)
@@ -165,8 +169,10 @@ export class PublicRequest implements BodyProducer {
       // (nor smuggle a second one): onBody and onEnd check it, and Node throws as a second net.
       res.strictContentLength = true
       res.writeHead(frame.status, head.headers)
-      res.cork()
-      this.ctx.uncorkNextTurn(this)
+      if (cork) {
+        res.cork()
+        this.ctx.uncorkNextTurn(this)
+      }
       this.session.writing.add(this)
     } catch (err) {
       res.removeHeader('content-length')
@@ -222,6 +228,26 @@ export class PublicRequest implements BodyProducer {
       clearTimeout(this.stallTimer)
       session.resumeFor(this.rid)
     })
+  }
+
+  /** A whole response in one message (binary control frames): head, body and end in one write. */
+  onWhole(frame: RespHeadersFrame, body: Buffer | undefined): void {
+    const length = body?.length ?? 0
+    this.onHeaders(frame, false)
+    if (this.done || !this.headersSent) return
+    const declared = this.declaredLength ?? length
+    if (declared !== length || length > this.ctx.settings.maxResponseBytes) {
+      if (body) this.onBody(body) // refused there, as when it comes in frames of its own
+      return this.onEnd()
+    }
+    this.bytesOut = length
+    this.complete()
+    try {
+      this.res.end(body)
+    } catch {
+      this.status = 502
+      this.res.destroy()
+    }
   }
 
   /** RESP_END. */
@@ -303,24 +329,6 @@ export class PublicRequest implements BodyProducer {
     if (this.req.isPaused()) this.req.resume() // discard the rest of an unread body
     if (status !== undefined) this.status = status
   }
-}
-
-/**
- * The caller's headers minus hop-by-hop ones (with those its `Connection` header names), `Expect`,
- * `X-Real-IP`, the relay marker and the worker token (in either header).
- */
-function forwardedHeaders(req: IncomingMessage, dropAuthorization: boolean): HeaderPairs {
-  const raw = req.rawHeaders
-  const named = connectionTokens(req.headers.connection)
-  const headers: HeaderPairs = []
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i]!
-    const lower = name.toLowerCase()
-    if (RELAY_DROPPED_CALLER_HEADERS.has(lower) || named?.has(lower)) continue
-    if (lower === 'authorization' && dropAuthorization) continue
-    headers.push([name, raw[i + 1]!])
-  }
-  return headers
 }
 
 /**
