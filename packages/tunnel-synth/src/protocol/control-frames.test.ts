@@ -1,5 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
+import { controlFrameArb } from '../fixtures/control-frame-arb'
 import { readAgentMessage, readRelayMessage } from './codec'
 import {
   ControlKind,
@@ -181,5 +182,19 @@ describe('malformed → undefined, never a throw', () => {
     expect(readAgentMessage(respHead!, true, true, false)).toBeUndefined()
     expect(readRelayMessage(reqHead!, true, true, true)).toMatchObject({ type: 'REQ_HEADERS', rid: '42' })
     expect(readAgentMessage(respHead!, true, true, true)).toMatchObject({ type: 'RESP_HEADERS', rid: '42' })
+  })
+})
+
+describe('binary control frames', () => {
+  test('decoders never throw on random or corrupted input', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 80 }), controlFrameArb, (bytes, f) => {
+        for (const data of [Buffer.from(bytes), f.control('r1')]) {
+          decodeAgentControl(data)
+          decodeRelayControl(data)
+        }
+      }),
+      { numRuns: 3_000 },
+    )
   })
 })
