@@ -135,11 +135,10 @@ export class AgentConnection implements RequestHost {
     const request = new LocalRequest(this, message)
     this.requests.set(message.rid, request)
     if (!inline) return
-    if (inline.body) {
-      request.onBody(inline.body)
-      this.checkPause()
-    }
+    if (inline.body) request.onBody(inline.body)
+    // a whole request is handed to the local server at once: it holds nothing more to check
     if (inline.end) request.onEnd()
+    else if (inline.body) this.checkPause()
   }
 
   private refuse(frame: { rid: string; lease_id: string }, code: string, message: string): void {
