@@ -138,6 +138,12 @@ describe('malformed → undefined, never a throw', () => {
     expect(decodeRelayControl(Buffer.concat([reqEnd!, Buffer.from([0])]))).toBeUndefined()
     expect(decodeAgentControl(Buffer.concat([respEnd!, Buffer.from([0])]))).toBeUndefined()
     expect(decodeAgentControl(encodeRespHeaders({ ...resp, status: 199 })!)).toBeUndefined()
+    // a head length that ends inside a field, or past the last field, or past the frame
+    for (const delta of [-1, 1, 1000]) {
+      const copy = Buffer.from(respHead!)
+      copy.writeUInt16BE(copy.readUInt16BE(2) + delta, 2)
+      expect(decodeAgentControl(copy)).toBeUndefined()
+    }
     expect(decodeAgentControl(encodeRespHeaders({ ...resp, status: 1000 })!)).toBeUndefined()
   })
 

@@ -4,11 +4,13 @@
  * may carry the first body bytes and the end of its message, so a small request or response is
  * one WebSocket message instead of three.
  *
- * Layout: `[kind u8][flags u8][rid: u8 length + utf8]` then the kind's fields, strings prefixed by
- * their byte length (u8 or u16, big-endian), and for headers frames the rest of the message is the
- * inline body. Decoders never throw: anything malformed yields `undefined`, and a `REQ_HEADERS`
+ * Layout: `[kind u8][flags u8][head length u16][rid: u8 length + utf8]` then the kind's fields,
+ * strings prefixed by their byte length (u8 or u16, big-endian, as all numbers); the head length
+ * counts all of that, and for headers frames the rest of the message is the inline body. A head that
+ * is all ASCII (the usual case) is decoded with one string conversion, its fields sliced from it. Decoders never throw: anything malformed yields `undefined`, and a `REQ_HEADERS`
  * goes through the same checks as its JSON form ({@link reqHeadersFrom}).
  */
+import { isAscii } from 'node:buffer'
 import { reqHeadersFrom } from './frames'
 import type {
   HeaderPairs,
@@ -86,7 +88,8 @@ class Writer {
   }
   /** The frame so far plus `body`, in a buffer of its own; `undefined` if anything did not fit. */
   finish(body?: Uint8Array): Buffer | undefined {
-    if (!this.ok) return undefined
+    if (!this.ok || this.pos > 0xffff) return undefined
+    this.buf.writeUInt16BE(this.pos, 2)
     const extra = body?.byteLength ?? 0
     const out = Buffer.allocUnsafe(this.pos + extra)
     this.buf.copy(out, 0, 0, this.pos)
@@ -99,6 +102,7 @@ function writer(kind: number, flags: number, rid: string): Writer {
   const w = new Writer(scratch)
   w.u8(kind)
   w.u8(flags)
+  w.u16(0) // the head length, set by finish()
   w.str(rid, 1)
   return w
 }
@@ -151,31 +155,40 @@ export function encodeRespError(frame: RespErrorFrame): Buffer | undefined {
   return w.finish()
 }
 
-/** Reads fields; any read past the end sets `bad` and yields empty values. */
+/** Reads the fields of a head; any read past its end sets `bad` and yields empty values. */
 class Reader {
   pos = 0
   bad = false
-  constructor(readonly buf: Buffer) {}
+  /** The head as a string when it is all ASCII (byte offsets are string offsets then). */
+  private readonly text: string | undefined
+  constructor(
+    readonly buf: Buffer,
+    /** Where the head ends (the inline body starts). */
+    readonly end: number,
+  ) {
+    this.text = isAscii(buf.subarray(0, end)) ? buf.toString('latin1', 0, end) : undefined
+  }
   u8(): number {
-    if (this.pos + 1 > this.buf.length) return ((this.bad = true), 0)
+    if (this.pos + 1 > this.end) return ((this.bad = true), 0)
     return this.buf[this.pos++]!
   }
   u16(): number {
-    if (this.pos + 2 > this.buf.length) return ((this.bad = true), 0)
+    if (this.pos + 2 > this.end) return ((this.bad = true), 0)
     const v = this.buf.readUInt16BE(this.pos)
     this.pos += 2
     return v
   }
   u32(): number {
-    if (this.pos + 4 > this.buf.length) return ((this.bad = true), 0)
+    if (this.pos + 4 > this.end) return ((this.bad = true), 0)
     const v = this.buf.readUInt32BE(this.pos)
     this.pos += 4
     return v
   }
   str(prefix: 1 | 2): string {
     const n = prefix === 1 ? this.u8() : this.u16()
-    if (this.bad || this.pos + n > this.buf.length) return ((this.bad = true), '')
-    const s = this.buf.toString('utf8', this.pos, this.pos + n)
+    if (this.bad || this.pos + n > this.end) return ((this.bad = true), '')
+    const { text, pos } = this
+    const s = text !== undefined ? text.slice(pos, pos + n) : this.buf.toString('utf8', pos, pos + n)
     this.pos += n
     return s
   }
@@ -185,9 +198,13 @@ class Reader {
     for (let i = 0; i < count && !this.bad; i++) out.push([this.str(1), this.str(2)])
     return out
   }
+  /** Whether the fields filled the head exactly. */
+  get whole(): boolean {
+    return !this.bad && this.pos === this.end
+  }
   /** The inline body: the rest of the frame (a view, not a copy). */
   rest(): Buffer | undefined {
-    return this.pos < this.buf.length ? this.buf.subarray(this.pos) : undefined
+    return this.end < this.buf.length ? this.buf.subarray(this.end) : undefined
   }
 }
 
@@ -199,11 +216,13 @@ export type RelayControl =
 export type AgentControl = (RespHeadersFrame & { inline?: Inline }) | RespEndFrame | RespErrorFrame
 
 function head(data: Buffer): { r: Reader; kind: number; flags: number; rid: string } | undefined {
-  const r = new Reader(data)
-  const kind = r.u8()
-  const flags = r.u8()
+  if (data.length < 4) return undefined
+  const end = data.readUInt16BE(2)
+  if (end < 4 || end > data.length) return undefined
+  const r = new Reader(data, end)
+  r.pos = 4
   const rid = r.str(1)
-  return r.bad || rid.length === 0 ? undefined : { r, kind, flags, rid }
+  return r.bad || rid.length === 0 ? undefined : { r, kind: data[0]!, flags: data[1]!, rid }
 }
 
 /**
@@ -232,10 +251,12 @@ export function decodeRelayControl(data: Buffer): RelayControl | undefined {
     deadline_ms: r.u32(),
     headers: r.headers(),
   }
-  if (r.bad) return undefined
+  if (!r.whole) return undefined
   const frame = reqHeadersFrom(fields)
   if (!frame || frame.type === 'REQ_INVALID') return frame
-  return { ...frame, inline: { body: r.rest(), end: (flags & FLAG_END) !== 0 } }
+  const withInline: ReqHeadersFrame & { inline?: Inline } = frame
+  withInline.inline = { body: r.rest(), end: (flags & FLAG_END) !== 0 }
+  return withInline
 }
 
 /** Decode a binary control frame from the agent; `undefined` when malformed or not one. */
@@ -248,16 +269,16 @@ export function decodeAgentControl(data: Buffer): AgentControl | undefined {
     case ControlKind.RespHeaders: {
       const status = r.u16()
       const headers = r.headers()
-      if (r.bad || status < 200 || status > 999) return undefined
+      if (!r.whole || status < 200 || status > 999) return undefined
       const inline = { body: r.rest(), end: (flags & FLAG_END) !== 0 }
       return { type: 'RESP_HEADERS', lease_id: leaseId, rid, status, headers, inline }
     }
     case ControlKind.RespEnd:
-      return r.bad || r.pos !== data.length ? undefined : { type: 'RESP_END', lease_id: leaseId, rid }
+      return !r.whole || r.end !== data.length ? undefined : { type: 'RESP_END', lease_id: leaseId, rid }
     case ControlKind.RespError: {
       const code = r.str(1)
       const message = r.str(2)
-      if (r.bad) return undefined
+      if (!r.whole || r.end !== data.length) return undefined
       return { type: 'RESP_ERROR', lease_id: leaseId, rid, code: code || 'UNKNOWN', message }
     }
     default:
