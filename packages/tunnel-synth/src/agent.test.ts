@@ -233,8 +233,9 @@ describe('agent against a minimal reference relay (compatibility)', () => {
           max_inflight: 128,
           max_body_chunk_bytes: 65536,
           supports_cancel: true,
-          // our extension: offered, and unused because this reference relay does not echo it
+          // our extensions: offered, and unused because this reference relay does not echo them
           taskapp_binary_body_frames: true,
+          taskapp_binary_control_frames: true,
         },
       },
     ])

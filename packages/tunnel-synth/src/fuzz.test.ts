@@ -12,6 +12,8 @@ import {
   decodeBinaryBody,
   encodeBinaryBody,
 } from './protocol/codec'
+import { BINARY_CONTROL_CAPABILITY, decodeRelayControl } from './protocol/control-frames'
+import { RID, controlFrameArb } from './fixtures/control-frame-arb'
 import { parseAgentFrame, parseAttachFrame, parseRelayFrame } from './protocol/frames'
 import { createRelayServer } from './relay/index'
 import { synthTunnel } from './synth-tunnel'
@@ -23,7 +25,6 @@ function recordingLogger(): Logger & { errors: unknown[] } {
   return { errors, debug() {}, info() {}, warn() {}, error: (obj) => void errors.push(obj) }
 }
 
-const RID = '__RID__'
 const ridArb = fc.oneof(
   fc.constant(RID),
   fc.constant(RID),
@@ -184,11 +185,12 @@ describe('malformed and out-of-order frames never crash the relay', () => {
   // and eight agents sharing 2 cores. Each step has its own 5 s bound (waitForFrame, within), so a
   // hang still fails by name; the whole test gets room for a loaded machine.
   test.each([
-    ['reference frames', false],
-    ['binary body frames negotiated', true],
+    ['reference frames', false, false],
+    ['binary body frames negotiated', true, false],
+    ['binary body and control frames negotiated', true, true],
   ])(
     'a hostile agent with requests in flight (%s)',
-    async (_name, negotiated) => {
+    async (_name, negotiated, control) => {
       const logger = recordingLogger()
       await using relay = await createRelayServer({ apiKeys: ['k'], logger, defaultDeadlineMs: 5_000 })
       const dispatcher = new Agent()
@@ -207,6 +209,8 @@ describe('malformed and out-of-order frames never crash the relay', () => {
       const frames: Record<string, any>[] = []
       ws.on('message', (d: Buffer, isBinary) => {
         if (!isBinary) frames.push(JSON.parse(d.toString()) as Record<string, any>)
+        else if (control)
+          frames.push((decodeRelayControl(d) ?? { type: 'UNREADABLE' }) as Record<string, any>)
       })
       await new Promise((r) => ws.once('open', r))
       ws.send(
@@ -214,12 +218,18 @@ describe('malformed and out-of-order frames never crash the relay', () => {
           type: 'ATTACH',
           agent_id: 'fuzz',
           leases: [{ lease_id: lease.lease_id }],
-          capabilities: negotiated ? { [BINARY_FRAMES_CAPABILITY]: true } : {},
+          capabilities: {
+            ...(negotiated ? { [BINARY_FRAMES_CAPABILITY]: true } : {}),
+            ...(control ? { [BINARY_CONTROL_CAPABILITY]: true } : {}),
+          },
         }),
       )
       const ack = await waitForFrame(frames, 'ATTACH_ACK')
       expect(ack.capabilities?.[BINARY_FRAMES_CAPABILITY] === true).toBe(negotiated)
-      const frameArb = fc.oneof(agentFrameArb, binaryFrameArb)
+      expect(ack.capabilities?.[BINARY_CONTROL_CAPABILITY] === true).toBe(control)
+      const frameArb = control
+        ? fc.oneof(agentFrameArb, binaryFrameArb, controlFrameArb, controlFrameArb)
+        : fc.oneof(agentFrameArb, binaryFrameArb)
 
       await fc.assert(
         fc.asyncProperty(fc.array(frameArb, { maxLength: 12 }), fc.boolean(), async (sequence, binary) => {
@@ -239,6 +249,7 @@ describe('malformed and out-of-order frames never crash the relay', () => {
           const head = await waitForFrame(frames, 'REQ_HEADERS')
           for (const f of sequence) {
             if (typeof f === 'string') ws.send(f.split(RID).join(head.rid as string), { binary })
+            else if ('control' in f) ws.send(f.control(head.rid as string), { binary: true })
             else ws.send(binaryFrame(f, head.rid as string), { binary: true })
           }
           // settle the request whatever state the fuzz left it in

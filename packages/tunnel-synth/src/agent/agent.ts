@@ -64,7 +64,7 @@ export interface AgentOptions {
   random?: () => number
   /** Longest the agent stops reading the relay because the local server does not read a body. */
   stallTimeoutMs: number
-  /** Offer binary body frames in ATTACH (used only when the relay accepts). */
+  /** Offer binary body and control frames in ATTACH (each used only when the relay accepts it). */
   binaryFrames: boolean
   logger: Logger
   onEvent?: ((event: SynthTunnelEvent) => void) | undefined
@@ -189,15 +189,15 @@ export class SynthTunnelAgent {
 
   /** One attach attempt; on ATTACH_ACK the socket becomes the agent's connection. */
   private connect(signal?: AbortSignal): Promise<void> {
-    return attach(this.options, signal, (ws, binary, peer) => this.adopt(ws, binary, peer))
+    return attach(this.options, signal, (ws, binary, control, peer) => this.adopt(ws, binary, control, peer))
   }
 
-  private adopt(ws: WebSocket, binary: boolean, peer: PeerAddress | undefined): boolean {
+  private adopt(ws: WebSocket, binary: boolean, control: boolean, peer: PeerAddress | undefined): boolean {
     if (this.stopped) return false
     this.relayPeer = peer
-    this.conn = new AgentConnection(this, ws, this.pool, binary)
+    this.conn = new AgentConnection(this, ws, this.pool, binary, control)
     this.connections += 1
-    const fields = { connection: this.connections, leaseId: this.options.leaseId, binary }
+    const fields = { connection: this.connections, leaseId: this.options.leaseId, binary, control }
     if (this.disconnectedAt === undefined)
       safeLog(this.options.logger, 'info', fields, 'synthtunnel: agent connected')
     else {

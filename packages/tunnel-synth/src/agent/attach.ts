@@ -2,6 +2,7 @@
 import WebSocket from 'ws'
 import { SynthTunnelError, SynthTunnelErrorCode } from '../errors'
 import { BINARY_FRAMES_CAPABILITY, readRelayMessage } from '../protocol/codec'
+import { BINARY_CONTROL_CAPABILITY } from '../protocol/control-frames'
 import { CloseCode, MAX_BODY_CHUNK_BYTES } from '../protocol/frames'
 import type { AgentOptions, SynthTunnelEvent } from './agent'
 import type { PeerAddress } from './in-memory-socket'
@@ -69,13 +70,13 @@ export function backoffDelay(
  * @throws SynthTunnelError `ATTACH_TIMEOUT`, `ATTACH_REJECTED`, `RELAY_UNREACHABLE` or `LEASE_GONE`.
  * @example
  * ```ts
- * await attach(options, signal, (ws, binary) => adoptConnection(ws, binary))
+ * await attach(options, signal, (ws, binary, control) => adoptConnection(ws, binary, control))
  * ```
  */
 export function attach(
   o: AgentOptions,
   signal: AbortSignal | undefined,
-  adopt: (ws: WebSocket, binary: boolean, peer: PeerAddress | undefined) => boolean,
+  adopt: (ws: WebSocket, binary: boolean, control: boolean, peer: PeerAddress | undefined) => boolean,
 ): Promise<void> {
   signal?.throwIfAborted()
   return new Promise<void>((resolve, reject) => {
@@ -95,7 +96,7 @@ class AttachAttempt {
   constructor(
     private readonly o: AgentOptions,
     private readonly signal: AbortSignal | undefined,
-    private readonly adopt: (ws: WebSocket, binary: boolean, peer: PeerAddress | undefined) => boolean,
+    private readonly adopt: (ws: WebSocket, binary: boolean, control: boolean, peer: PeerAddress | undefined) => boolean,
     private readonly resolve: () => void,
     private readonly reject: (err: unknown) => void,
   ) {
@@ -162,13 +163,15 @@ class AttachAttempt {
       )
     }
     const caps = frame.capabilities
-    const binary =
+    const accepted = (key: string) =>
       this.o.binaryFrames &&
       typeof caps === 'object' &&
       caps !== null &&
-      (caps as Record<string, unknown>)[BINARY_FRAMES_CAPABILITY] === true
+      (caps as Record<string, unknown>)[key] === true
+    const binary = accepted(BINARY_FRAMES_CAPABILITY)
+    const control = accepted(BINARY_CONTROL_CAPABILITY)
     this.settle(() => {
-      if (this.adopt(this.ws, binary, this.peer)) return this.resolve()
+      if (this.adopt(this.ws, binary, control, this.peer)) return this.resolve()
       this.ws.terminate()
       this.reject(
         new SynthTunnelError(SynthTunnelErrorCode.LeaseGone, 'The agent was stopped while attaching.'),
@@ -209,7 +212,7 @@ function attachFrame(o: AgentOptions): object {
       max_inflight: o.maxInflight,
       max_body_chunk_bytes: MAX_BODY_CHUNK_BYTES,
       supports_cancel: true,
-      ...(o.binaryFrames ? { [BINARY_FRAMES_CAPABILITY]: true } : {}),
+      ...(o.binaryFrames ? { [BINARY_FRAMES_CAPABILITY]: true, [BINARY_CONTROL_CAPABILITY]: true } : {}),
     },
   }
 }

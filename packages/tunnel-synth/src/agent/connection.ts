@@ -6,6 +6,7 @@ import type { BodyCodec, FrameSink, RelayMessage } from '../protocol/codec'
 import { corkingSender } from '../protocol/corking-sender'
 import { AGENT_CAPACITY_EXCEEDED } from '../protocol/frames'
 import type { AgentFrame } from '../protocol/frames'
+import { ResponseFrames } from './response-frames'
 import type { AgentOptions, SynthTunnelAgent } from './agent'
 import { LocalRequest } from './local-request'
 import type { RequestHost } from './local-request'
@@ -21,6 +22,8 @@ export class AgentConnection implements RequestHost {
   private closedResolve!: () => void
   private readonly closedPromise: Promise<void>
   private stallTimer: NodeJS.Timeout | undefined
+  /** Response frames out: JSON, or binary control frames with small responses in one message. */
+  private readonly out: ResponseFrames
 
   constructor(
     private readonly agent: SynthTunnelAgent,
@@ -28,11 +31,18 @@ export class AgentConnection implements RequestHost {
     readonly pool: Pool,
     /** Body chunks travel as binary frames (negotiated in ATTACH/ATTACH_ACK). */
     readonly binary: boolean,
+    /** Control frames travel as binary frames (negotiated in ATTACH/ATTACH_ACK). */
+    readonly control = false,
   ) {
     const o = (this.options = agent.options)
-    this.codec = { direction: 'response', binary }
     this.closedPromise = new Promise((r) => (this.closedResolve = r))
     this.sink = corkingSender(ws)
+    this.out = new ResponseFrames(this.sink, control)
+    this.codec = {
+      direction: 'response',
+      binary,
+      ...(control ? { merge: (p, chunk) => this.out.merge(p.rid, chunk) } : {}),
+    } satisfies BodyCodec
     ws.on('message', (data, isBinary) => {
       this.alive = true
       try {
@@ -76,19 +86,20 @@ export class AgentConnection implements RequestHost {
 
   private abortAll(): void {
     clearTimeout(this.stallTimer)
+    this.out.clear()
     for (const request of this.requests.values()) request.drop('connection closed')
     this.requests.clear()
     if (this.ws.isPaused) this.ws.resume()
   }
 
-  /** {@link RequestHost}: send one JSON frame. */
+  /** {@link RequestHost}: send one frame (JSON, or binary when negotiated). */
   send(frame: AgentFrame): void {
-    this.sink.send(JSON.stringify(frame))
+    this.out.send(frame)
   }
 
   private onMessage(data: WebSocket.RawData, isBinary: boolean): void {
     const o = this.options
-    const message = readRelayMessage(data, isBinary, this.binary)
+    const message = readRelayMessage(data, isBinary, this.binary, this.control)
     if (!message) return o.logger.debug({ binary: isBinary }, 'synthtunnel: ignoring a malformed frame')
     switch (message.type) {
       case 'ATTACH_ACK':
@@ -112,11 +123,22 @@ export class AgentConnection implements RequestHost {
             `The agent already holds ${o.maxInflight} requests.`,
           )
         }
-        this.requests.set(message.rid, new LocalRequest(this, message))
-        return
+        return this.start(message)
       default:
         return this.onRequestFrame(message)
     }
+  }
+
+  /** A new request; one that came whole (binary control frames) is dispatched at once. */
+  private start(message: Extract<RelayMessage, { type: 'REQ_HEADERS' }>): void {
+    const { inline } = message
+    const request = new LocalRequest(this, message)
+    this.requests.set(message.rid, request)
+    if (!inline) return
+    if (inline.body) request.onBody(inline.body)
+    // a whole request is handed to the local server at once: it holds nothing more to check
+    if (inline.end) request.onEnd()
+    else if (inline.body) this.checkPause()
   }
 
   private refuse(frame: { rid: string; lease_id: string }, code: string, message: string): void {

@@ -3,8 +3,10 @@
  * {@link MAX_BODY_CHUNK_BYTES} and the one place that reads a body chunk back, whether it came as
  * the reference's base64 JSON (`REQ_BODY` / `RESP_BODY`) or as our negotiated binary frame.
  */
+import { decodeAgentControl, decodeRelayControl } from './control-frames'
+import type { Inline } from './control-frames'
 import { MAX_BODY_CHUNK_BYTES, parseAgentFrame, parseRelayFrame } from './frames'
-import type { AgentFrame, RelayFrame } from './frames'
+import type { AgentFrame, RelayFrame, ReqHeadersFrame, RespHeadersFrame } from './frames'
 
 /** Capability key (ours) offered in ATTACH and echoed in ATTACH_ACK: body chunks as binary frames. */
 export const BINARY_FRAMES_CAPABILITY = 'taskapp_binary_body_frames'
@@ -61,6 +63,11 @@ export interface BodyCodec {
   readonly direction: 'request' | 'response'
   /** Binary frames were negotiated in ATTACH / ATTACH_ACK. */
   readonly binary: boolean
+  /**
+   * Offered each chunk first: `true` when it took the chunk (merged into a headers frame not yet
+   * sent), so {@link sendBody} sends nothing for it.
+   */
+  readonly merge?: (producer: BodyProducer, chunk: Buffer) => boolean
 }
 
 /** Where body frames go: a WebSocket, or anything with its `send` and `bufferedAmount`. */
@@ -118,6 +125,7 @@ export function sendBody(
   chunk: Buffer,
   highWater: number,
 ): boolean {
+  if (codec.merge?.(producer, chunk)) return true
   const rid = producer.rid
   // the binary header holds the rid's length in one byte; a longer rid falls back to JSON
   const binary = codec.binary && (rid.length <= 85 || Buffer.byteLength(rid) <= 255)
@@ -148,10 +156,22 @@ export interface BodyChunk {
   chunk: Buffer | undefined
 }
 
-/** What the relay reads from an agent: frames other than `RESP_BODY`, and body chunks. */
-export type AgentMessage = Exclude<AgentFrame, { type: 'RESP_BODY' }> | BodyChunk
-/** What the agent reads from the relay: frames other than `REQ_BODY`, and body chunks. */
-export type RelayMessage = Exclude<RelayFrame, { type: 'REQ_BODY' }> | BodyChunk
+/**
+ * What the relay reads from an agent: frames other than `RESP_BODY`, and body chunks. A binary
+ * `RESP_HEADERS` may carry an inline body and the response's end.
+ */
+export type AgentMessage =
+  | Exclude<AgentFrame, { type: 'RESP_BODY' | 'RESP_HEADERS' }>
+  | (RespHeadersFrame & { inline?: Inline })
+  | BodyChunk
+/** What the agent reads from the relay: frames other than `REQ_BODY`, and body chunks (see {@link AgentMessage}). */
+export type RelayMessage =
+  | Exclude<RelayFrame, { type: 'REQ_BODY' | 'REQ_HEADERS' }>
+  | (ReqHeadersFrame & { inline?: Inline })
+  | BodyChunk
+
+/** First byte of binary control frames (body frames use 1 and 2). */
+const FIRST_CONTROL_KIND = 3
 
 function binaryChunk(data: Buffer, kind: number): BodyChunk | undefined {
   const frame = decodeBinaryBody(data)
@@ -159,7 +179,8 @@ function binaryChunk(data: Buffer, kind: number): BodyChunk | undefined {
 }
 
 /**
- * Read one WebSocket message from an agent. Binary frames count only when negotiated (`binary`).
+ * Read one WebSocket message from an agent. Binary body frames count only when negotiated
+ * (`binary`), binary control frames only when `control` was.
  * @returns `undefined` for anything malformed or unexpected.
  * @example
  * ```ts
@@ -170,15 +191,20 @@ export function readAgentMessage(
   data: Buffer | ArrayBuffer | Buffer[],
   isBinary: boolean,
   binary: boolean,
+  control = false,
 ): AgentMessage | undefined {
-  if (isBinary) return binary ? binaryChunk(rawToBuffer(data), BinaryKind.RespBody) : undefined
+  if (isBinary) {
+    const buf = rawToBuffer(data)
+    if (control && buf.length > 0 && buf[0]! >= FIRST_CONTROL_KIND) return decodeAgentControl(buf)
+    return binary ? binaryChunk(buf, BinaryKind.RespBody) : undefined
+  }
   const frame = parseAgentFrame(rawToBuffer(data).toString('utf8'))
   if (frame?.type !== 'RESP_BODY') return frame
   return { type: 'BODY', rid: frame.rid, chunk: decodeBase64(frame.chunk_b64) }
 }
 
 /**
- * Read one WebSocket message from the relay. Binary frames count only when negotiated (`binary`).
+ * Read one WebSocket message from the relay (see {@link readAgentMessage}).
  * @returns `undefined` for anything malformed or unexpected.
  * @example
  * ```ts
@@ -189,8 +215,13 @@ export function readRelayMessage(
   data: Buffer | ArrayBuffer | Buffer[],
   isBinary: boolean,
   binary: boolean,
+  control = false,
 ): RelayMessage | undefined {
-  if (isBinary) return binary ? binaryChunk(rawToBuffer(data), BinaryKind.ReqBody) : undefined
+  if (isBinary) {
+    const buf = rawToBuffer(data)
+    if (control && buf.length > 0 && buf[0]! >= FIRST_CONTROL_KIND) return decodeRelayControl(buf)
+    return binary ? binaryChunk(buf, BinaryKind.ReqBody) : undefined
+  }
   const frame = parseRelayFrame(rawToBuffer(data).toString('utf8'))
   if (frame?.type !== 'REQ_BODY') return frame
   return { type: 'BODY', rid: frame.rid, chunk: decodeBase64(frame.chunk_b64) }

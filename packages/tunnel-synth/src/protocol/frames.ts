@@ -121,7 +121,8 @@ export type RelayFrame =
 /** Frames the agent sends to the relay (after ATTACH). */
 export type AgentFrame = RespHeadersFrame | RespBodyFrame | RespEndFrame | RespErrorFrame
 
-type Json = Record<string, unknown>
+/** A parsed JSON object. */
+export type Json = Record<string, unknown>
 
 function parseObject(text: unknown): Json | undefined {
   if (typeof text !== 'string') return undefined
@@ -159,6 +160,43 @@ export function parseHeaderPairs(value: unknown): HeaderPairs | undefined {
   return out
 }
 
+/**
+ * Check the fields of a `REQ_HEADERS` (JSON or binary): `undefined` without a usable `rid`, a
+ * {@link InvalidRequestFrame} when another field is bad, else the normalized frame.
+ */
+export function reqHeadersFrom(f: Json): ReqHeadersFrame | InvalidRequestFrame | undefined {
+  const id = rid(f.rid)
+  const method = str(f.method, 'GET')
+  const path = str(f.path, '/')
+  const query = str(f.query, '')
+  const headers = parseHeaderPairs(f.headers)
+  const leaseId = str(f.lease_id, '')
+  const deadline = f.deadline_ms ?? DEFAULT_DEADLINE_MS
+  if (id === undefined) return undefined
+  const invalid = (reason: string): InvalidRequestFrame => ({
+    type: 'REQ_INVALID',
+    lease_id: typeof f.lease_id === 'string' ? f.lease_id : '',
+    rid: id,
+    reason: `REQ_HEADERS has ${reason}`,
+  })
+  if (!method || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(method)) return invalid('an invalid method')
+  if (path === undefined || query === undefined) return invalid('a path or query that is not a string')
+  if (headers === undefined) return invalid('headers that are not [name, value] string pairs')
+  if (leaseId === undefined) return invalid('a lease_id that is not a string')
+  if (typeof deadline !== 'number' || !Number.isFinite(deadline) || deadline <= 0)
+    return invalid('a deadline_ms that is not a positive number')
+  return {
+    type: 'REQ_HEADERS',
+    lease_id: leaseId,
+    rid: id,
+    method: method.toUpperCase(),
+    path,
+    query: query.replace(/^\?/, ''),
+    headers,
+    deadline_ms: Math.min(deadline, 2_147_483_647),
+  }
+}
+
 /** Parse one relay → agent frame. Returns `undefined` for anything malformed. */
 export function parseRelayFrame(text: unknown): RelayFrame | undefined {
   const f = parseObject(text)
@@ -166,38 +204,8 @@ export function parseRelayFrame(text: unknown): RelayFrame | undefined {
   switch (f.type) {
     case 'ATTACH_ACK':
       return { ...f, type: 'ATTACH_ACK' }
-    case 'REQ_HEADERS': {
-      const id = rid(f.rid)
-      const method = str(f.method, 'GET')
-      const path = str(f.path, '/')
-      const query = str(f.query, '')
-      const headers = parseHeaderPairs(f.headers)
-      const leaseId = str(f.lease_id, '')
-      const deadline = f.deadline_ms ?? DEFAULT_DEADLINE_MS
-      if (id === undefined) return undefined
-      const invalid = (reason: string): InvalidRequestFrame => ({
-        type: 'REQ_INVALID',
-        lease_id: typeof f.lease_id === 'string' ? f.lease_id : '',
-        rid: id,
-        reason: `REQ_HEADERS has ${reason}`,
-      })
-      if (!method || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(method)) return invalid('an invalid method')
-      if (path === undefined || query === undefined) return invalid('a path or query that is not a string')
-      if (headers === undefined) return invalid('headers that are not [name, value] string pairs')
-      if (leaseId === undefined) return invalid('a lease_id that is not a string')
-      if (typeof deadline !== 'number' || !Number.isFinite(deadline) || deadline <= 0)
-        return invalid('a deadline_ms that is not a positive number')
-      return {
-        type: 'REQ_HEADERS',
-        lease_id: leaseId,
-        rid: id,
-        method: method.toUpperCase(),
-        path,
-        query: query.replace(/^\?/, ''),
-        headers,
-        deadline_ms: Math.min(deadline, 2_147_483_647),
-      }
-    }
+    case 'REQ_HEADERS':
+      return reqHeadersFrom(f)
     case 'REQ_BODY': {
       const id = rid(f.rid)
       if (id === undefined || typeof f.chunk_b64 !== 'string') return undefined

@@ -2,9 +2,15 @@
 import type { WebSocket } from 'ws'
 import { BINARY_FRAMES_CAPABILITY, rawToBuffer, readAgentMessage } from '../protocol/codec'
 import type { AgentMessage, FrameSink } from '../protocol/codec'
+import {
+  BINARY_CONTROL_CAPABILITY,
+  ControlKind,
+  encodeReqHeaders,
+  encodeRidFrame,
+} from '../protocol/control-frames'
 import { corkingSender } from '../protocol/corking-sender'
 import { CloseCode, parseAttachFrame } from '../protocol/frames'
-import type { AttachFrame } from '../protocol/frames'
+import type { AttachFrame, ReqHeadersFrame, RidFrame } from '../protocol/frames'
 import type { RelayLease } from './lease-store'
 import type { PublicRequest } from './public-request'
 import type { RelayContext } from './relay-context'
@@ -15,6 +21,8 @@ export class AgentSession {
   readonly agentId: string
   /** Body chunks as binary frames (negotiated). */
   readonly binary: boolean
+  /** Control frames (headers, ends, cancel) as binary frames (negotiated). */
+  readonly control: boolean
   readonly maxInflight: number
   readonly inflight = new Map<string, PublicRequest>()
   /**
@@ -37,6 +45,7 @@ export class AgentSession {
     const advertised = attach.capabilities.max_inflight
     this.agentId = attach.agent_id
     this.binary = settings.binaryFrames && attach.capabilities[BINARY_FRAMES_CAPABILITY] === true
+    this.control = settings.binaryFrames && attach.capabilities[BINARY_CONTROL_CAPABILITY] === true
     this.maxInflight =
       typeof advertised === 'number' && advertised > 0
         ? Math.min(settings.maxInflight, advertised)
@@ -58,9 +67,24 @@ export class AgentSession {
     this.ws.ping()
   }
 
-  /** Send one JSON frame (dropped when the socket is no longer open). */
-  sendFrame(frame: object): void {
+  /**
+   * Send `REQ_HEADERS` (with the whole body and its end when `end`: one message for a small
+   * request, binary control frames only), `REQ_END` or `CANCEL`; dropped once the socket is closed.
+   * @returns `true` when the body and end went with the headers.
+   */
+  sendFrame(frame: ReqHeadersFrame | RidFrame<'REQ_END' | 'CANCEL'>, body?: Buffer, end = false): boolean {
+    if (this.control) {
+      const binary =
+        frame.type === 'REQ_HEADERS'
+          ? encodeReqHeaders(frame, body, end)
+          : encodeRidFrame(frame.type === 'REQ_END' ? ControlKind.ReqEnd : ControlKind.Cancel, frame.rid)
+      if (binary) {
+        this.sink.send(binary)
+        return end
+      }
+    }
     this.sink.send(JSON.stringify(frame))
+    return false
   }
 
   /** Pause reading the agent on behalf of `rid`; `false` when it already did. */
@@ -79,7 +103,7 @@ export class AgentSession {
   /** One message from the agent. */
   onMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
     this.alive = true // any traffic proves the agent is alive
-    const message = readAgentMessage(data, isBinary, this.binary)
+    const message = readAgentMessage(data, isBinary, this.binary, this.control)
     if (!message) {
       if (!isBinary)
         this.ctx.logger.debug({ leaseId: this.lease.leaseId }, 'relay: ignoring a malformed agent frame')
@@ -101,8 +125,13 @@ export class AgentSession {
 
 function dispatch(pr: PublicRequest, message: AgentMessage): void {
   switch (message.type) {
-    case 'RESP_HEADERS':
-      return pr.onHeaders(message)
+    case 'RESP_HEADERS': {
+      const inline = message.inline
+      if (inline?.end) return pr.onWhole(message, inline.body)
+      pr.onHeaders(message)
+      if (inline?.body && !pr.done) pr.onBody(inline.body)
+      return
+    }
     case 'BODY':
       return pr.onBody(message.chunk)
     case 'RESP_END':
@@ -131,16 +160,23 @@ function attach(ctx: RelayContext, ws: WebSocket, lease: RelayLease, text: strin
   const session = new AgentSession(ctx, ws, lease, frame)
   ctx.sessions.set(lease.leaseId, session)
   ctx.observer?.attached(lease)
-  const binary = session.binary
+  const { binary, control } = session
+  const capabilities = {
+    ...(binary ? { [BINARY_FRAMES_CAPABILITY]: true } : {}),
+    ...(control ? { [BINARY_CONTROL_CAPABILITY]: true } : {}),
+  }
   ws.send(
     JSON.stringify({
       type: 'ATTACH_ACK',
       agent_id: frame.agent_id,
       lease_ids: [lease.leaseId],
-      ...(binary ? { capabilities: { [BINARY_FRAMES_CAPABILITY]: true } } : {}),
+      ...(binary || control ? { capabilities } : {}),
     }),
   )
-  ctx.logger.info({ leaseId: lease.leaseId, agentId: frame.agent_id, binary }, 'relay: agent attached')
+  ctx.logger.info(
+    { leaseId: lease.leaseId, agentId: frame.agent_id, binary, control },
+    'relay: agent attached',
+  )
   return session
 }
 

@@ -3,8 +3,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { WebSocket } from 'ws'
 import { sendBody } from '../protocol/codec'
 import type { BodyCodec, BodyProducer } from '../protocol/codec'
-import { AGENT_CAPACITY_EXCEEDED, RELAY_DROPPED_CALLER_HEADERS, connectionTokens } from '../protocol/frames'
-import type { HeaderPairs, RespErrorFrame, RespHeadersFrame } from '../protocol/frames'
+import { AGENT_CAPACITY_EXCEEDED } from '../protocol/frames'
+import type { ReqHeadersFrame, RespErrorFrame, RespHeadersFrame } from '../protocol/frames'
+import { MAX_INLINE_BODY_BYTES } from '../protocol/control-frames'
 import type { AgentSession } from './agent-session'
 import { BodyClock } from './body-clock'
 import { admit, workerTokenMatches } from './admission'
@@ -12,6 +13,7 @@ import { bearer } from './lease-api'
 import type { RelayLease } from './lease-store'
 import { sendProblem } from './problem'
 import type { RelayContext } from './relay-context'
+import { forwardedHeaders } from './request-head'
 import { responseHead } from './response-head'
 import { redact, safeLog } from '../types'
 
@@ -53,7 +55,7 @@ export class PublicRequest implements BodyProducer {
     const { defaultDeadlineMs } = this.ctx.settings
     const q = rest.indexOf('?')
     const path = q === -1 ? rest : rest.slice(0, q)
-    session.sendFrame({
+    const frame: ReqHeadersFrame = {
       type: 'REQ_HEADERS',
       lease_id: leaseId,
       rid,
@@ -62,7 +64,9 @@ export class PublicRequest implements BodyProducer {
       query: q === -1 ? '' : rest.slice(q + 1),
       headers: forwardedHeaders(req, dropAuthorization),
       deadline_ms: defaultDeadlineMs,
-    })
+    }
+    const whole = this.wholeBody()
+    const ended = session.sendFrame(frame, whole, whole !== undefined)
     this.timer = setTimeout(
       () => this.fail(504, 'TUNNEL_TIMEOUT', `No complete response within ${defaultDeadlineMs} ms.`, true),
       defaultDeadlineMs,
@@ -72,6 +76,7 @@ export class PublicRequest implements BodyProducer {
       session.sendFrame({ type: 'CANCEL', rid })
       this.complete(499)
     })
+    if (ended) return // the body and its end went with the headers
     // HTTP/1.1: a request has a body only with a Content-Length or a Transfer-Encoding
     const hasBody =
       req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length']) > 0
@@ -79,12 +84,32 @@ export class PublicRequest implements BodyProducer {
       this.clock = new BodyClock(this.ctx.settings, (detail) => this.tooSlow(detail))
       this.clock.start()
     }
+    if (whole) this.sendBodyChunk(whole) // binary control frames not negotiated, or the head too long
     req.on('data', (chunk: Buffer) => this.onRequestData(chunk))
     req.on('end', () => {
       this.clock?.stop()
       this.clock = undefined
       if (!this.done) session.sendFrame({ type: 'REQ_END', rid })
     })
+  }
+
+  /**
+   * The whole request body when it has already arrived (a small request usually comes in one
+   * packet with its head) and binary control frames let it go with the headers; read off `req`.
+   */
+  private wholeBody(): Buffer | undefined {
+    const { req, session } = this
+    const limit = Math.min(MAX_INLINE_BODY_BYTES, this.ctx.settings.maxRequestBytes)
+    if (!session.control || req.readableLength > limit) return undefined
+    // all of it is here: the parser is done, or a Content-Length body (or none) is all buffered
+    const chunked = req.headers['transfer-encoding'] !== undefined
+    const length = Number(req.headers['content-length'] ?? 0)
+    if (!req.complete && (chunked || length !== req.readableLength)) return undefined
+    const chunks: Buffer[] = []
+    for (let chunk: Buffer | null; (chunk = req.read() as Buffer | null) !== null;) chunks.push(chunk)
+    const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
+    this.bytesIn = body.length
+    return body
   }
 
   /** The caller's body stalled or trickles: 408, CANCEL to the agent, the slot freed at once. */
@@ -97,7 +122,7 @@ export class PublicRequest implements BodyProducer {
 
   private onRequestData(chunk: Buffer): void {
     if (this.done) return
-    const { maxRequestBytes, wsHighWater } = this.ctx.settings
+    const { maxRequestBytes } = this.ctx.settings
     this.bytesIn += chunk.length
     this.clock?.bytesIn(chunk.length)
     if (this.bytesIn > maxRequestBytes) {
@@ -105,9 +130,14 @@ export class PublicRequest implements BodyProducer {
       this.fail(413, 'TUNNEL_PAYLOAD_TOO_LARGE', `The request body exceeds ${maxRequestBytes} bytes.`, true)
       return
     }
-    // paused (the agent side is behind) until the WebSocket has flushed
+    this.sendBodyChunk(chunk)
+  }
+
+  /** Send a body chunk; paused (the agent side is behind) until the WebSocket has flushed. */
+  private sendBodyChunk(chunk: Buffer): void {
+    if (chunk.length === 0) return
     const codec = this.session.binary ? REQUEST_BODY_BINARY : REQUEST_BODY
-    sendBody(this.session.sink, codec, this, chunk, wsHighWater)
+    sendBody(this.session.sink, codec, this, chunk, this.ctx.settings.wsHighWater)
   }
 
   /** {@link BodyProducer}: stop reading the caller's body (the relay's doing: its clock stops). */
@@ -123,8 +153,11 @@ export class PublicRequest implements BodyProducer {
     this.req.resume()
   }
 
-  /** RESP_HEADERS: write the head, corked until the next turn so it leaves with the first body. */
-  onHeaders(frame: RespHeadersFrame): void {
+  /**
+   * RESP_HEADERS: write the head, corked until the next turn so it leaves with the first body
+   * (unless `cork` is `false`: the caller writes the whole response at once).
+   */
+  onHeaders(frame: RespHeadersFrame, cork = true): void {
     if (this.headersSent) return this.bad('RESP_HEADERS twice')
     const head = responseHead(frame.headers, this.ctx.settings.allowSetCookie)
     if (typeof head === 'string') return this.bad(head)
@@ -136,8 +169,10 @@ export class PublicRequest implements BodyProducer {
       // (nor smuggle a second one): onBody and onEnd check it, and Node throws as a second net.
       res.strictContentLength = true
       res.writeHead(frame.status, head.headers)
-      res.cork()
-      this.ctx.uncorkNextTurn(this)
+      if (cork) {
+        res.cork()
+        this.ctx.uncorkNextTurn(this)
+      }
       this.session.writing.add(this)
     } catch (err) {
       res.removeHeader('content-length')
@@ -193,6 +228,26 @@ export class PublicRequest implements BodyProducer {
       clearTimeout(this.stallTimer)
       session.resumeFor(this.rid)
     })
+  }
+
+  /** A whole response in one message (binary control frames): head, body and end in one write. */
+  onWhole(frame: RespHeadersFrame, body: Buffer | undefined): void {
+    const length = body?.length ?? 0
+    this.onHeaders(frame, false)
+    if (this.done || !this.headersSent) return
+    const declared = this.declaredLength ?? length
+    if (declared !== length || length > this.ctx.settings.maxResponseBytes) {
+      if (body) this.onBody(body) // refused there, as when it comes in frames of its own
+      return this.onEnd()
+    }
+    this.bytesOut = length
+    this.complete()
+    try {
+      this.res.end(body)
+    } catch {
+      this.status = 502
+      this.res.destroy()
+    }
   }
 
   /** RESP_END. */
@@ -274,24 +329,6 @@ export class PublicRequest implements BodyProducer {
     if (this.req.isPaused()) this.req.resume() // discard the rest of an unread body
     if (status !== undefined) this.status = status
   }
-}
-
-/**
- * The caller's headers minus hop-by-hop ones (with those its `Connection` header names), `Expect`,
- * `X-Real-IP`, the relay marker and the worker token (in either header).
- */
-function forwardedHeaders(req: IncomingMessage, dropAuthorization: boolean): HeaderPairs {
-  const raw = req.rawHeaders
-  const named = connectionTokens(req.headers.connection)
-  const headers: HeaderPairs = []
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i]!
-    const lower = name.toLowerCase()
-    if (RELAY_DROPPED_CALLER_HEADERS.has(lower) || named?.has(lower)) continue
-    if (lower === 'authorization' && dropAuthorization) continue
-    headers.push([name, raw[i + 1]!])
-  }
-  return headers
 }
 
 /**

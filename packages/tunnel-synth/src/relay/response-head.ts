@@ -15,12 +15,17 @@ export interface ResponseHead {
 
 /** A decimal `Content-Length` a client cannot read two ways (not `1e1`, `5abc`, `-1`, `5, 5`). */
 const DECIMAL = /^\d{1,15}$/
+/** Node's own checks of a header name (an RFC 9110 token) and value, made before `writeHead`. */
+const TOKEN = /^[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+$/
+const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/
 
 /**
  * Filter and check an agent's response headers: drop hop-by-hop ones, those the agent's
  * `Connection` header names, and `Set-Cookie` unless `allowSetCookie`; refuse (a string saying why)
  * more than one `Content-Length`, one that is not a plain decimal, or one beside
- * `Transfer-Encoding`. The `Content-Length` kept is written back in canonical form.
+ * `Transfer-Encoding`, and a header Node would refuse (name not a token, value with control
+ * characters): `writeHead` throwing half way would leave the response unfit even for a 502.
+ * The `Content-Length` kept is written back in canonical form.
  * @example
  * ```ts
  * const head = responseHead([['content-length', '5']], false) // { headers: ['content-length', '5'], contentLength: 5 }
@@ -44,6 +49,8 @@ export function responseHead(pairs: HeaderPairs, allowSetCookie: boolean): Respo
       continue
     }
     if (lower === 'set-cookie' && !allowSetCookie) continue
+    if (!TOKEN.test(name)) return `a header name that is not a token (${JSON.stringify(name.slice(0, 32))})`
+    if (INVALID_VALUE.test(value)) return `a value of ${name} with characters a header cannot carry`
     headers.push(name, value)
   }
   if (contentLength === undefined) return { headers, contentLength }
