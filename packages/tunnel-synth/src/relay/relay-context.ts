@@ -2,6 +2,7 @@
 import type { ServerResponse } from 'node:http'
 import type { Logger } from '../types'
 import type { AgentSession } from './agent-session'
+import type { RelayCluster } from './cluster/cluster'
 import { InflightShares } from './inflight-shares'
 import type { LeaseStore } from './lease-store'
 import type { PublicRequest } from './public-request'
@@ -14,6 +15,8 @@ export class RelayContext {
   /** Public requests in flight: in total, per lease, per owner key; and the refusals. */
   readonly shares: InflightShares
   peakMemory = 0
+  /** This node's cluster membership (`cluster` option), else `undefined`. */
+  cluster: RelayCluster | undefined = undefined
   /** Set once `close()` began. */
   closing = false
   /** Tunneled requests by response, only while DEBUG is on: their one log line adds rid and bytes. */

@@ -17,8 +17,20 @@ export function runScript(
   keys: readonly string[],
   args: readonly (string | number)[],
 ): Promise<unknown> {
+  const command = defineScript(client, name, lua, keys.length)
+  return (client as unknown as Record<string, ScriptFn>)[command]!.call(client, ...keys, ...args)
+}
+
+/**
+ * Define `lua` on `client` (once) as `taskappRelay<name>`, for use on the client or its pipelines.
+ * @example
+ * ```ts
+ * const command = defineScript(client, 'Beat', lua, 2) // then pipeline[command](...keys, ...args)
+ * ```
+ */
+export function defineScript(client: Redis, name: string, lua: string, numberOfKeys: number): string {
   const command = `taskappRelay${name}`
-  const table = client as unknown as Record<string, ScriptFn | undefined>
-  if (typeof table[command] !== 'function') client.defineCommand(command, { lua, numberOfKeys: keys.length })
-  return (table[command] as ScriptFn).call(client, ...keys, ...args)
+  if (typeof (client as unknown as Record<string, unknown>)[command] !== 'function')
+    client.defineCommand(command, { lua, numberOfKeys })
+  return command
 }
