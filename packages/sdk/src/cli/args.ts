@@ -24,6 +24,7 @@ import {
   type TunnelModeFlag,
 } from './flags'
 import { nonLoopbackHost, relayKeyNeeded } from './render-error'
+import { readSecretFile } from './secret-flags'
 import { closest } from './suggest'
 
 import { parseDevBackend, parseOptimize, type DevBackendCommand, type OptimizeCommand } from './job-args'
@@ -96,6 +97,15 @@ export interface RelayCommand {
   readonly apiKeys: readonly string[]
   /** JSON file the relay keeps its leases in, so a restart keeps the tunnels; absent: in memory. */
   readonly leaseFile?: string
+  /** Cluster mode: the Redis the nodes share (absent: a single relay). */
+  readonly redisUrl?: string
+  /** URL the other nodes reach this one on. */
+  readonly advertiseUrl?: string
+  /** File the cluster secret was read from (else `TASKAPP_RELAY_CLUSTER_SECRET`). */
+  readonly clusterSecretFile?: string
+  /** The cluster secret (from the file or the environment); set when `redisUrl` is. Secret. */
+  readonly clusterSecret?: string
+  readonly nodeId?: string
   readonly logLevel: LogLevel
   readonly allowNonLoopback: boolean
 }
@@ -288,7 +298,55 @@ function parseRelay(args: readonly string[], env: CliEnv, hooks: FlagHooks): Rel
     throw usage('relay', nonLoopbackHost(values.host, 'the relay'))
   }
   const { verbose, ...fields } = pick(values)
-  return { command: 'relay', ...fields, logLevel: verbose ? 'debug' : fields.logLevel }
+  const clusterSecret = relayClusterSecret(fields, env, hooks)
+  return {
+    command: 'relay',
+    ...fields,
+    ...(clusterSecret !== undefined && { clusterSecret }),
+    logLevel: verbose ? 'debug' : fields.logLevel,
+  }
+}
+
+/** The cluster secret (from `--cluster-secret-file` or `TASKAPP_RELAY_CLUSTER_SECRET`) when `--redis-url` is given. */
+function relayClusterSecret(
+  fields: Pick<RelayCommand, 'redisUrl' | 'advertiseUrl' | 'clusterSecretFile' | 'nodeId'>,
+  env: CliEnv,
+  hooks: FlagHooks,
+): string | undefined {
+  if (fields.redisUrl === undefined) {
+    const stray = (['advertiseUrl', 'clusterSecretFile', 'nodeId'] as const).find(
+      (k) => fields[k] !== undefined,
+    )
+    const names = {
+      advertiseUrl: '--advertise-url',
+      clusterSecretFile: '--cluster-secret-file',
+      nodeId: '--node-id',
+    }
+    if (stray)
+      throw usage(
+        'relay',
+        `${names[stray]} is for cluster mode: give --redis-url (or TASKAPP_RELAY_REDIS_URL) too.`,
+      )
+    return undefined
+  }
+  const ctx = flagContext('relay', '--cluster-secret-file')
+  const secret =
+    fields.clusterSecretFile !== undefined
+      ? (readSecretFile(
+          fields.clusterSecretFile,
+          { multiple: false },
+          ctx,
+          hooks.warn ?? (() => {}),
+        ) as string)
+      : env.TASKAPP_RELAY_CLUSTER_SECRET?.trim() || undefined
+  if (secret === undefined)
+    throw usage(
+      'relay',
+      '--redis-url needs the cluster secret: --cluster-secret-file <path> or TASKAPP_RELAY_CLUSTER_SECRET.',
+    )
+  if (secret.trim().length < 16)
+    throw usage('relay', 'the cluster secret must be at least 16 characters, the same on every node.')
+  return secret.trim()
 }
 function parseInit(args: readonly string[], env: CliEnv, hooks: FlagHooks): InitCommand | HelpCommand {
   const parsed = flagsOrHelp('init', INIT_FLAGS, args)
