@@ -226,6 +226,7 @@ export {
   createRelayServer,
   createMemoryLeaseStore,
   createFileLeaseStore,
+  createRedisLeaseStore,
   relayOptionsFromEnv,
 } from '@taskapp/tunnel-synth/relay'
 export type {
@@ -236,6 +237,11 @@ export type {
   LeaseStore,
   RelayLease,
   FileLeaseStoreOptions,
+  RedisLeaseStore,
+  RedisLeaseStoreOptions,
+  RelayClusterOptions,
+  RelayClusterHandle,
+  RelayClusterStats,
 } from '@taskapp/tunnel-synth/relay'
 
 // ---- @taskapp/tunnel-cloudflare: quick and named Cloudflare tunnels

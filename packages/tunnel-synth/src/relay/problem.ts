@@ -18,6 +18,7 @@ const PROBLEM_TITLES: Record<string, string> = {
   TUNNEL_LEASES_PER_KEY_LIMIT: 'Too many leases for this API key',
   TUNNEL_LEASES_LIMIT: 'Relay lease limit reached',
   TUNNEL_INVALID_LOCAL_TARGET: 'Invalid local_target',
+  TUNNEL_CLUSTER_UNAVAILABLE: 'Relay store unavailable',
 }
 
 /**
