@@ -14,6 +14,7 @@ type NodeSettings = ClusterSettings & { advertiseUrl: string }
 import { HopClient, acceptHop } from './hop'
 import { PresenceRecords } from './presence'
 import type { RelayRedis } from './redis-client'
+import { LOOKUP_CACHE_MS, TtlCache } from './ttl-cache'
 
 /** Counters of one node in a cluster (plain numbers, for metrics). */
 export interface RelayClusterStats {
@@ -63,6 +64,7 @@ export class RelayCluster implements RelayClusterHandle {
   private beating = false
   private rtt = { last: undefined as number | undefined, sum: 0, count: 0, failures: 0 }
   private seq = 0
+  private readonly leaseCache = new TtlCache<RelayLease>(LOOKUP_CACHE_MS)
 
   constructor(
     private readonly ctx: RelayContext,
@@ -86,9 +88,18 @@ export class RelayCluster implements RelayClusterHandle {
     this.timer.unref()
   }
 
-  /** The lease of an agent attached here, by route token (no Redis round trip). */
+  /**
+   * The lease of a route without a Redis round trip: an agent attached here, or a lease read from
+   * Redis less than {@link LOOKUP_CACHE_MS} ago (a lease deleted meanwhile is still refused by
+   * the node holding its agent, which drops it within a heartbeat).
+   */
   localLease(routeToken: string): RelayLease | undefined {
-    return this.local.get(routeToken)
+    return this.local.get(routeToken) ?? this.leaseCache.get(routeToken, performance.now())
+  }
+
+  /** Remember a lease read from Redis for a moment (see {@link localLease}). */
+  remember(lease: RelayLease): void {
+    this.leaseCache.set(lease.routeToken, lease, performance.now())
   }
 
   /** Hook: an agent attached here; take over the lease's presence. */
@@ -119,8 +130,15 @@ export class RelayCluster implements RelayClusterHandle {
   }
 
   /** A public request whose agent is not attached here: forward it to the node that holds it. */
-  forward(req: IncomingMessage, res: ServerResponse, lease: RelayLease, path: string): Promise<void> {
-    return this.hops.forward(req, res, lease, path)
+  forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    lease: RelayLease,
+    routeToken: string,
+    rest: string,
+  ): Promise<void> {
+    this.remember(lease)
+    return this.hops.forward(req, res, lease, `/s/${routeToken}${rest}`)
   }
 
   /** Check a hop's credential; `false` (answered 404) when it is missing or wrong. */

@@ -10,6 +10,10 @@ import { sendProblem } from '../problem'
 import type { RelayContext } from '../relay-context'
 import type { RelayCluster } from './cluster'
 import { HOP_AUTH_HEADER, HOP_PREFIX, signHop, verifyHop } from './hop-auth'
+import type { Presence } from './presence'
+import { LOOKUP_CACHE_MS, TtlCache } from './ttl-cache'
+
+type Found = { presence: Presence; raw: string }
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) and our credential: never copied across a hop. */
 const HOP_HEADERS = new Set([
@@ -72,6 +76,8 @@ function responseHeaders(headers: Dispatcher.ResponseData['headers']): Record<st
 /** Hops out of one node: a keep-alive pool per peer node. */
 export class HopClient {
   private readonly pools = new Map<string, Pool>()
+  /** Presence records read recently, by lease id: most hops skip the Redis lookup. */
+  private readonly owners = new TtlCache<Found>(LOOKUP_CACHE_MS)
 
   constructor(
     private readonly ctx: RelayContext,
@@ -90,9 +96,9 @@ export class HopClient {
   /** Forward a public request (`/s/<route>...` as `path`) to the node holding the lease's agent. */
   async forward(req: IncomingMessage, res: ServerResponse, lease: RelayLease, path: string): Promise<void> {
     const { counters, nodeId } = this.cluster
-    let found
+    let found = this.owners.get(lease.leaseId, performance.now())
     try {
-      found = await this.cluster.presence.lookup(lease.leaseId)
+      found ??= await this.cluster.presence.lookup(lease.leaseId)
     } catch {
       counters.forwardFailures += 1
       const detail = 'The relay cannot reach Redis to find the node holding this tunnel; retry shortly.'
@@ -102,6 +108,7 @@ export class HopClient {
       const detail = 'No agent is attached to this tunnel; retry later.'
       return sendProblem(res, 503, 'TUNNEL_AGENT_OFFLINE', detail, { 'retry-after': '1' })
     }
+    this.owners.set(lease.leaseId, found, performance.now())
     counters.forwardsOut += 1
     const abort = new AbortController()
     const onClose = () => abort.abort()
@@ -134,10 +141,11 @@ export class HopClient {
   private failed(
     res: ServerResponse,
     lease: RelayLease,
-    found: { presence: { n: string; u: string }; raw: string },
+    found: Found,
     err: unknown,
   ): void {
     this.cluster.counters.forwardFailures += 1
+    this.owners.delete(lease.leaseId)
     const code = (err as { code?: string }).code ?? ''
     const unreachable =
       UNREACHABLE.has(code) || UNREACHABLE.has((err as { cause?: { code?: string } }).cause?.code ?? '')
