@@ -334,8 +334,7 @@ export async function handlePublicRequest(
   }
   if (ctx.closing) return sendProblem(res, 503, 'TUNNEL_RELAY_SHUTTING_DOWN', 'The relay is shutting down.')
   const session = ctx.sessions.get(lease.leaseId)
-  if (!session && ctx.cluster && !viaPeer)
-    return ctx.cluster.forward(req, res, lease, routeToken, rest)
+  if (!session && ctx.cluster && !viaPeer) return ctx.cluster.forward(req, res, lease, routeToken, rest)
   if (!session || session.ws.readyState !== WebSocket.OPEN) {
     return sendProblem(
       res,

@@ -99,7 +99,10 @@ export class RelayCluster implements RelayClusterHandle {
 
   /** Remember a lease read from Redis for a moment (see {@link localLease}). */
   remember(lease: RelayLease): void {
-    this.leaseCache.set(lease.routeToken, lease, performance.now())
+    const now = performance.now()
+    // only a fresh read: a lease served from the cache keeps the time it was read at
+    if (this.leaseCache.get(lease.routeToken, now) !== lease)
+      this.leaseCache.set(lease.routeToken, lease, now)
   }
 
   /** Hook: an agent attached here; take over the lease's presence. */

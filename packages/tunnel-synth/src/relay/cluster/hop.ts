@@ -1,4 +1,5 @@
 /** The internal HTTP hop: a node without the agent streams the request to the node that holds it. */
+import { EventEmitter } from 'node:events'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { pipeline } from 'node:stream'
 import { Pool } from 'undici'
@@ -96,7 +97,8 @@ export class HopClient {
   /** Forward a public request (`/s/<route>...` as `path`) to the node holding the lease's agent. */
   async forward(req: IncomingMessage, res: ServerResponse, lease: RelayLease, path: string): Promise<void> {
     const { counters, nodeId } = this.cluster
-    let found = this.owners.get(lease.leaseId, performance.now())
+    const cached = this.owners.get(lease.leaseId, performance.now())
+    let found = cached
     try {
       found ??= await this.cluster.presence.lookup(lease.leaseId)
     } catch {
@@ -108,10 +110,15 @@ export class HopClient {
       const detail = 'No agent is attached to this tunnel; retry later.'
       return sendProblem(res, 503, 'TUNNEL_AGENT_OFFLINE', detail, { 'retry-after': '1' })
     }
-    this.owners.set(lease.leaseId, found, performance.now())
+    if (!cached) this.owners.set(lease.leaseId, found, performance.now()) // kept from its lookup on
     counters.forwardsOut += 1
-    const abort = new AbortController()
-    const onClose = () => abort.abort()
+    // undici takes an emitter as its signal: no AbortController and DOMException per request
+    const abort = Object.assign(new EventEmitter(), { aborted: false })
+    const onClose = () => {
+      if (res.writableFinished || abort.aborted) return
+      abort.aborted = true // the caller left before the whole answer
+      abort.emit('abort')
+    }
     res.once('close', onClose)
     const hopPath = `${HOP_PREFIX}${path}`
     const method = req.method ?? 'GET'
@@ -125,7 +132,7 @@ export class HopClient {
         path: hopPath,
         headers,
         body: hasBody ? req : null,
-        signal: abort.signal,
+        signal: abort,
         headersTimeout: this.ctx.settings.defaultDeadlineMs + 5_000,
         bodyTimeout: 0,
       })
@@ -133,17 +140,12 @@ export class HopClient {
       pipeline(answer.body, res, () => res.off('close', onClose))
     } catch (err) {
       res.off('close', onClose)
-      if (abort.signal.aborted) return // the caller left: the owner saw the hop end and cancelled
+      if (abort.aborted) return // the caller left: the owner saw the hop end and cancelled
       this.failed(res, lease, found, err)
     }
   }
 
-  private failed(
-    res: ServerResponse,
-    lease: RelayLease,
-    found: Found,
-    err: unknown,
-  ): void {
+  private failed(res: ServerResponse, lease: RelayLease, found: Found, err: unknown): void {
     this.cluster.counters.forwardFailures += 1
     this.owners.delete(lease.leaseId)
     const code = (err as { code?: string }).code ?? ''
