@@ -30,7 +30,9 @@ const TRIALS = Number(process.env.BENCH_TRIALS ?? 20)
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32)
 const ROUNDS = 2
 const SECRET = 'bench-cluster-secret-0123456789abcdef'
-const FIXTURE = fileURLToPath(new URL('../packages/tunnel-synth/src/fixtures/cluster-node-child.ts', import.meta.url))
+const FIXTURE = fileURLToPath(
+  new URL('../packages/tunnel-synth/src/fixtures/cluster-node-child.ts', import.meta.url),
+)
 
 const redis = await startRedisServer()
 const children = new Set<ChildProcess>()
@@ -61,7 +63,10 @@ const port = (local.address() as { port: number }).port
 const target = { localUrl: `http://127.0.0.1:${port}`, host: '127.0.0.1', port }
 const dispatcher = new Agent({ connections: CONCURRENCY * 2, keepAliveTimeout: 10_000 })
 
-async function load(url: string, headers: Record<string, string>): Promise<{ rps: number; p50: number; errors: number }> {
+async function load(
+  url: string,
+  headers: Record<string, string>,
+): Promise<{ rps: number; p50: number; errors: number }> {
   const times: number[] = []
   let errors = 0
   const end = performance.now() + SECONDS * 1000
@@ -99,8 +104,12 @@ async function hop(): Promise<void> {
   const oRps = median(owner.map((r) => r.rps))
   const hRps = median(other.map((r) => r.rps))
   console.log(`hop: ${CONCURRENCY} callers, ${SECONDS} s x ${ROUNDS} rounds each, small GETs`)
-  console.log(`  through the owning node A: ${fmt(oRps)} req/s, p50 ${fmt(median(owner.map((r) => r.p50)), 2)} ms`)
-  console.log(`  through node B (extra hop): ${fmt(hRps)} req/s, p50 ${fmt(median(other.map((r) => r.p50)), 2)} ms`)
+  console.log(
+    `  through the owning node A: ${fmt(oRps)} req/s, p50 ${fmt(median(owner.map((r) => r.p50)), 2)} ms`,
+  )
+  console.log(
+    `  through node B (extra hop): ${fmt(hRps)} req/s, p50 ${fmt(median(other.map((r) => r.p50)), 2)} ms`,
+  )
   console.log(`  hop throughput / owner throughput: ${fmt((100 * hRps) / oRps, 1)} % (target >= 70 %)`)
   const errors = [...owner, ...other].reduce((n, r) => n + r.errors, 0)
   if (errors) console.log(`  non-200 answers: ${errors}`)
@@ -111,7 +120,13 @@ async function hop(): Promise<void> {
 async function failoverTrial(i: number): Promise<number> {
   const prefix = redis.prefix()
   const [x, y] = await Promise.all([startNode(prefix, `x${i}`), startNode(prefix, `y${i}`)])
-  const tunnel = await synthTunnel({ backendUrl: x.url, relayUrls: [y.url], apiKey: 'k', localApiKeys: [], env: {} }).open(target)
+  const tunnel = await synthTunnel({
+    backendUrl: x.url,
+    relayUrls: [y.url],
+    apiKey: 'k',
+    localApiKeys: [],
+    env: {},
+  }).open(target)
   const url = `${y.url}${new URL(tunnel.url).pathname}/f`
   const headers = { ...tunnel.headers }
   for (;;) {
@@ -141,9 +156,14 @@ try {
   const times: number[] = []
   for (let i = 0; i < TRIALS; i += 1) times.push(await failoverTrial(i))
   const ok = times.filter((t) => Number.isFinite(t))
-  console.log(`failover: ${TRIALS} trials (node holding the agent SIGKILLed -> first 200 through another node)`)
-  console.log(`  median ${fmt(median(ok))} ms, worst ${fmt(Math.max(...ok))} ms, best ${fmt(Math.min(...ok))} ms (target median < 1000 ms)`)
-  if (ok.length < times.length) console.log(`  ${times.length - ok.length} trials did not recover within 30 s`)
+  console.log(
+    `failover: ${TRIALS} trials (node holding the agent SIGKILLed -> first 200 through another node)`,
+  )
+  console.log(
+    `  median ${fmt(median(ok))} ms, worst ${fmt(Math.max(...ok))} ms, best ${fmt(Math.min(...ok))} ms (target median < 1000 ms)`,
+  )
+  if (ok.length < times.length)
+    console.log(`  ${times.length - ok.length} trials did not recover within 30 s`)
 } finally {
   for (const c of children) await kill(c)
   await dispatcher.close()

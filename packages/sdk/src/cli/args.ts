@@ -24,7 +24,7 @@ import {
   type TunnelModeFlag,
 } from './flags'
 import { nonLoopbackHost, relayKeyNeeded } from './render-error'
-import { readSecretFile } from './secret-flags'
+import { relayClusterSecret } from './relay-cluster-args'
 import { closest } from './suggest'
 
 import { parseDevBackend, parseOptimize, type DevBackendCommand, type OptimizeCommand } from './job-args'
@@ -307,47 +307,6 @@ function parseRelay(args: readonly string[], env: CliEnv, hooks: FlagHooks): Rel
   }
 }
 
-/** The cluster secret (from `--cluster-secret-file` or `TASKAPP_RELAY_CLUSTER_SECRET`) when `--redis-url` is given. */
-function relayClusterSecret(
-  fields: Pick<RelayCommand, 'redisUrl' | 'advertiseUrl' | 'clusterSecretFile' | 'nodeId'>,
-  env: CliEnv,
-  hooks: FlagHooks,
-): string | undefined {
-  if (fields.redisUrl === undefined) {
-    const stray = (['advertiseUrl', 'clusterSecretFile', 'nodeId'] as const).find(
-      (k) => fields[k] !== undefined,
-    )
-    const names = {
-      advertiseUrl: '--advertise-url',
-      clusterSecretFile: '--cluster-secret-file',
-      nodeId: '--node-id',
-    }
-    if (stray)
-      throw usage(
-        'relay',
-        `${names[stray]} is for cluster mode: give --redis-url (or TASKAPP_RELAY_REDIS_URL) too.`,
-      )
-    return undefined
-  }
-  const ctx = flagContext('relay', '--cluster-secret-file')
-  const secret =
-    fields.clusterSecretFile !== undefined
-      ? (readSecretFile(
-          fields.clusterSecretFile,
-          { multiple: false },
-          ctx,
-          hooks.warn ?? (() => {}),
-        ) as string)
-      : env.TASKAPP_RELAY_CLUSTER_SECRET?.trim() || undefined
-  if (secret === undefined)
-    throw usage(
-      'relay',
-      '--redis-url needs the cluster secret: --cluster-secret-file <path> or TASKAPP_RELAY_CLUSTER_SECRET.',
-    )
-  if (secret.trim().length < 16)
-    throw usage('relay', 'the cluster secret must be at least 16 characters, the same on every node.')
-  return secret.trim()
-}
 function parseInit(args: readonly string[], env: CliEnv, hooks: FlagHooks): InitCommand | HelpCommand {
   const parsed = flagsOrHelp('init', INIT_FLAGS, args)
   if (parsed === undefined) return { command: 'help', topic: 'init' }

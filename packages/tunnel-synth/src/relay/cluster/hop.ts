@@ -128,7 +128,7 @@ export class HopClient {
       req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length']) > 0
     try {
       const answer = await this.pool(found.presence.u).request({
-        method: method as Dispatcher.HttpMethod,
+        method,
         path: hopPath,
         headers,
         body: hasBody ? req : null,

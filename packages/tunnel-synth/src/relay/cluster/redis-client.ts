@@ -1,5 +1,8 @@
 /** The relay's Redis connection: ioredis loaded on first use, settings that fail fast while Redis is down. */
 import type { Redis } from 'ioredis'
+import type * as Ioredis from 'ioredis'
+
+type IoredisModule = typeof Ioredis
 import { SynthTunnelError, SynthTunnelErrorCode } from '../../errors'
 
 /** A Redis URL (`redis://`, `rediss://`, `unix:///path/redis.sock`) or a connected ioredis client. */
@@ -31,7 +34,7 @@ export function redisError(what: string, cause: unknown): SynthTunnelError {
   )
 }
 
-async function loadIoredis(): Promise<typeof import('ioredis')> {
+async function loadIoredis(): Promise<IoredisModule> {
   try {
     return await import('ioredis')
   } catch (err) {
