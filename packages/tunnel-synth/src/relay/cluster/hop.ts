@@ -1,7 +1,7 @@
 /** The internal HTTP hop: a node without the agent streams the request to the node that holds it. */
 import { EventEmitter } from 'node:events'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { pipeline } from 'node:stream'
+import type { Readable } from 'node:stream'
 import { Pool } from 'undici'
 import type { Dispatcher } from 'undici'
 import { connectionTokens } from '../../protocol/frames'
@@ -74,6 +74,32 @@ function responseHeaders(headers: Dispatcher.ResponseData['headers']): Record<st
   return out
 }
 
+/**
+ * Stream the owner's answer to the caller, pausing it while the caller is behind (Node's `pipeline`
+ * would do the same, with an AbortController and a DOMException per response). A broken body
+ * resets the caller's response: a half answer must not pass for a whole one.
+ */
+function relayBody(body: Readable, res: ServerResponse, done: () => void): void {
+  const onDrain = () => body.resume()
+  body.on('data', (chunk: Buffer) => {
+    if (!res.write(chunk)) {
+      body.pause()
+      res.once('drain', onDrain)
+    }
+  })
+  body.once('end', () => {
+    res.end()
+    done()
+  })
+  body.once('error', () => {
+    res.destroy()
+    done()
+  })
+  res.once('close', () => {
+    if (!body.readableEnded) body.destroy()
+  })
+}
+
 /** Hops out of one node: a keep-alive pool per peer node. */
 export class HopClient {
   private readonly pools = new Map<string, Pool>()
@@ -137,7 +163,10 @@ export class HopClient {
         bodyTimeout: 0,
       })
       res.writeHead(answer.statusCode, responseHeaders(answer.headers))
-      pipeline(answer.body, res, () => res.off('close', onClose))
+      // the head leaves with the first body bytes of this turn (one write, not two)
+      res.cork()
+      setImmediate(() => res.uncork())
+      relayBody(answer.body, res, () => res.off('close', onClose))
     } catch (err) {
       res.off('close', onClose)
       if (abort.aborted) return // the caller left: the owner saw the hop end and cancelled
