@@ -26,7 +26,7 @@ describe('resolveClusterOptions', () => {
   ])('%o → TASKAPP_ERR_SYNTH_RELAY_INVALID_OPTIONS', (extra, message) => {
     const err = (() => {
       try {
-        resolveClusterOptions({ ...base, ...(extra as object) } as RelayClusterOptions)
+        resolveClusterOptions({ ...base, ...(extra as object) })
       } catch (e) {
         return e
       }
