@@ -157,6 +157,38 @@ describe('relay cluster: three nodes on one Redis', () => {
     expect(a!.cluster!.stats().presences).toBe(0)
   })
 
+  test('a node closed for a rolling restart: its agent reattaches to another node, presence moves, callers on C get through', async () => {
+    const [a, b, c] = await startNodes(3)
+    const local = await startLocalServer((req, res) => res.end(`ok ${req.url}`))
+    onTestFinished(() => local.close())
+    const events: SynthTunnelEvent[] = []
+    const tunnel = await synthTunnel({
+      backendUrl: a!.url,
+      relayUrls: [b!.url],
+      apiKey: 'k',
+      localApiKeys: [],
+      env: {},
+      onEvent: (e) => events.push(e),
+    }).open(local.target)
+    onTestFinished(() => tunnel.close())
+    const path = new URL(tunnel.url).pathname
+    await expect.poll(() => a!.cluster!.stats().presences, { timeout: 5_000 }).toBe(1)
+    await a!.close()
+    await expect.poll(() => b!.cluster!.stats().presences, { timeout: 10_000 }).toBe(1)
+    await expect
+      .poll(
+        async () => {
+          const r = await request(`${c!.url}${path}/after`, { headers: tunnel.headers })
+          await r.body.dump()
+          return r.statusCode
+        },
+        { timeout: 10_000 },
+      )
+      .toBe(200)
+    expect(tunnel.error).toBeUndefined()
+    expect(events.filter((e) => e.type === 'connected')).toHaveLength(2)
+  })
+
   test('a caller who leaves on B cancels the request on the agent behind A', async () => {
     const [a, b] = await startNodes(2)
     let closedLocally = false

@@ -117,7 +117,7 @@ export class RelayCluster implements RelayClusterHandle {
     this.held.set(lease.leaseId, value)
     this.track(
       this.presence.claim(lease.leaseId, value).then((previous) => {
-        if (previous !== undefined) this.counters.takeovers += 1
+        if (previous !== undefined && previous !== this.nodeId) this.counters.takeovers += 1
       }),
     )
   }
