@@ -230,6 +230,7 @@ export {
   createRelayServer,
   createMemoryLeaseStore,
   createFileLeaseStore,
+  createRedisLeaseStore,
   relayOptionsFromEnv,
 } from '@taskapp/tunnel-synth/relay'
 export type {
@@ -242,6 +243,10 @@ export type {
   FileLeaseStoreOptions,
   RelayAdminOptions,
   RelayClusterProbe,
+  RedisLeaseStore,
+  RedisLeaseStoreOptions,
+  RelayClusterOptions,
+  RelayClusterHandle,
   RelayClusterStats,
 } from '@taskapp/tunnel-synth/relay'
 

@@ -31,6 +31,10 @@ export const SynthTunnelErrorCode = {
   RelayListenFailed: 'TASKAPP_ERR_SYNTH_RELAY_LISTEN_FAILED',
   /** The relay's lease file (`createFileLeaseStore`) could not be read, parsed or written. */
   RelayLeaseFile: 'TASKAPP_ERR_SYNTH_RELAY_LEASE_FILE',
+  /** A Redis command of the relay failed (Redis down, unreachable or too slow); public answers are 503. */
+  RelayRedis: 'TASKAPP_ERR_SYNTH_RELAY_REDIS',
+  /** A Redis store or cluster mode was asked for but the optional `ioredis` package is not installed. */
+  RedisClientMissing: 'TASKAPP_ERR_SYNTH_REDIS_CLIENT_MISSING',
 } as const
 
 /** One of the {@link SynthTunnelErrorCode} values. */

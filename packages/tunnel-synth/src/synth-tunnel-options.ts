@@ -16,6 +16,14 @@ export interface SynthTunnelOptions {
    * (`local`, `dev`, `prod` or a URL), then `SYNTH_BACKEND_URL`, else `'https://api.usesynth.ai'`
    */
   backendUrl?: string
+  /**
+   * Other nodes of the same relay cluster (http(s) base URLs, like `backendUrl`). The agent dials the
+   * lease's agent URL first, then, on each reconnect attempt, the next of these in turn, so it comes
+   * back on a live node when its node dies; leasing and closing fall back to them when `backendUrl`
+   * is unreachable. Not needed when all nodes sit behind one load-balanced URL.
+   * @default []
+   */
+  relayUrls?: readonly string[]
   /** Bearer key for the lease API. @default process.env.SYNTH_API_KEY */
   apiKey?: string
   /**
@@ -151,6 +159,32 @@ export function resolveBackendUrl(
       cause: err,
     })
   }
+}
+
+/**
+ * `relayUrls` checked (http(s) URLs) and normalized as `backendUrl` is (no trailing slash or `/api`).
+ * @throws SynthTunnelError `InvalidOptions` naming the bad entry.
+ */
+export function resolveRelayUrls(relayUrls: readonly string[] | undefined): string[] {
+  if (relayUrls === undefined) return []
+  if (!Array.isArray(relayUrls))
+    throw new SynthTunnelError(
+      SynthTunnelErrorCode.InvalidOptions,
+      'synthTunnel: relayUrls must be an array of http(s) URLs.',
+    )
+  return relayUrls.map((raw: unknown) => {
+    try {
+      const u = new URL(String(raw))
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new TypeError('not http(s)')
+      return u.href.replace(/\/+$/, '').replace(/\/api$/, '')
+    } catch (err) {
+      throw new SynthTunnelError(
+        SynthTunnelErrorCode.InvalidOptions,
+        `synthTunnel: relayUrls entries must be http(s) URLs of relay nodes, got "${String(raw)}".`,
+        { cause: err },
+      )
+    }
+  })
 }
 
 /** Throws `InvalidOptions` when `signal` is given but is not an `AbortSignal`. */

@@ -4,10 +4,11 @@ import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { SynthTunnelAgent } from './agent/agent'
 import type { SynthTunnelStats } from './agent/agent'
+import { SynthTunnelErrorCode } from './errors'
 import type { SynthTunnelError } from './errors'
 import { createLease, deleteLease } from './lease-client'
 import type { Lease } from './lease-client'
-import { WORKER_TOKEN_HEADER } from './protocol/frames'
+import { AGENT_PATH, WORKER_TOKEN_HEADER } from './protocol/frames'
 import { redact, silentLogger } from './types'
 import type { Logger, OpenTunnel, TunnelBackend, TunnelTarget } from './types'
 import {
@@ -15,6 +16,7 @@ import {
   checkSignalOption,
   localApiKeysFromEnv,
   resolveBackendUrl,
+  resolveRelayUrls,
   requireApiKey,
 } from './synth-tunnel-options'
 import type { SynthTunnelOptions } from './synth-tunnel-options'
@@ -51,6 +53,8 @@ interface BackendContext {
   readonly options: SynthTunnelOptions
   readonly env: Readonly<Record<string, string | undefined>>
   readonly backendUrl: string
+  /** Other relay nodes (`relayUrls`), tried after `backendUrl`. */
+  readonly relayUrls: readonly string[]
   readonly logger: Logger
   readonly leaseTimeoutMs: number
 }
@@ -92,10 +96,27 @@ function localEndpoint(target: TunnelTarget): LocalEndpoint {
   return { host, origin, port: target.port, server: target.server }
 }
 
-/** Deletes the lease, logging (not throwing) a failure. */
-async function removeLeaseQuietly(logger: Logger, input: Parameters<typeof deleteLease>[0]): Promise<void> {
+/** `fn(url)` for `backendUrl`, then each relay node while the one before could not be reached. */
+async function onFirstReachable<T>(ctx: BackendContext, fn: (backendUrl: string) => Promise<T>): Promise<T> {
+  const urls = [ctx.backendUrl, ...ctx.relayUrls.filter((u) => u !== ctx.backendUrl)]
+  for (let i = 0; ; i += 1) {
+    try {
+      return await fn(urls[i]!)
+    } catch (err) {
+      const unreachable = (err as { code?: unknown }).code === SynthTunnelErrorCode.BackendUnreachable
+      if (!unreachable || i === urls.length - 1) throw err
+    }
+  }
+}
+
+/** Deletes the lease (through the first reachable relay node), logging (not throwing) a failure. */
+async function removeLeaseQuietly(
+  ctx: BackendContext,
+  input: Omit<Parameters<typeof deleteLease>[0], 'backendUrl'>,
+): Promise<void> {
+  const { logger } = ctx
   try {
-    await deleteLease(input)
+    await onFirstReachable(ctx, (backendUrl) => deleteLease({ ...input, backendUrl }))
   } catch (err) {
     logger.warn(
       { err: (err as Error).message, leaseId: input.leaseId },
@@ -112,8 +133,10 @@ function createAgent(
   local: LocalEndpoint,
 ): SynthTunnelAgent {
   const { options } = ctx
+  const agentUrls = ctx.relayUrls.map((u) => `${u.replace(/^http/, 'ws')}${AGENT_PATH}`)
   return new SynthTunnelAgent({
     connectUrl: lease.agentConnectUrl,
+    connectUrls: [...new Set([lease.agentConnectUrl, ...agentUrls])],
     agentToken: lease.agentToken,
     leaseId: lease.leaseId,
     agentId: clientInstanceId,
@@ -183,23 +206,24 @@ async function openTunnel(
   const apiKey = requireApiKey(options.apiKey ?? ctx.env.SYNTH_API_KEY)
   const local = localEndpoint(target)
   const clientInstanceId = options.clientInstanceId ?? (await defaultClientInstanceId())
-  const lease = await createLease({
-    backendUrl: ctx.backendUrl,
-    apiKey,
-    clientInstanceId,
-    localTarget: { host: local.host, port: local.port },
-    requestedTtlSeconds: options.requestedTtlSeconds ?? 3600,
-    timeoutMs: ctx.leaseTimeoutMs,
-    ...(signal ? { signal } : {}),
-  })
+  const lease = await onFirstReachable(ctx, (backendUrl) =>
+    createLease({
+      backendUrl,
+      apiKey,
+      clientInstanceId,
+      localTarget: { host: local.host, port: local.port },
+      requestedTtlSeconds: options.requestedTtlSeconds ?? 3600,
+      timeoutMs: ctx.leaseTimeoutMs,
+      ...(signal ? { signal } : {}),
+    }),
+  )
   logger.info(
     { leaseId: lease.leaseId, url: lease.publicUrl, workerToken: redact(lease.workerToken) },
     'synthtunnel: lease created',
   )
   const closeTimeoutMs = options.closeTimeoutMs ?? 5_000
   const removeLease = () =>
-    removeLeaseQuietly(logger, {
-      backendUrl: ctx.backendUrl,
+    removeLeaseQuietly(ctx, {
       apiKey,
       leaseId: lease.leaseId,
       timeoutMs: closeTimeoutMs,
@@ -246,6 +270,7 @@ export function synthTunnel(options: SynthTunnelOptions = {}): SynthTunnelBacken
     options,
     env,
     backendUrl,
+    relayUrls: resolveRelayUrls(options.relayUrls),
     logger: options.logger ?? silentLogger,
     leaseTimeoutMs: options.leaseTimeoutMs ?? (envTimeout > 0 ? envTimeout * 1000 : 30_000),
   }

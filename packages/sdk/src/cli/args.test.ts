@@ -462,8 +462,35 @@ describe('parseCommand: relay', () => {
     { argv: ['relay', '--api-key', ''], message: /--api-key must not be empty/ },
     { argv: ['relay', '--lease-file', ' '], message: /--lease-file must be a file path/ },
     { argv: ['relay', '--lease-file'], message: /Option '--lease-file <value>' argument missing/ },
+    { argv: ['relay', '--redis-url', 'http://127.0.0.1:6379'], message: /--redis-url must be a redis:\/\// },
+    {
+      argv: ['relay', '--redis-url', 'redis://127.0.0.1:6379'],
+      message: /needs the cluster secret: --cluster-secret-file/,
+    },
+    {
+      argv: ['relay', '--advertise-url', 'http://10.0.0.1:1'],
+      message: /--advertise-url is for cluster mode: give --redis-url/,
+    },
+    { argv: ['relay', '--node-id', 'a'], message: /--node-id is for cluster mode/ },
+    { argv: ['relay', '--cluster-secret', 'x'], message: /unknown option --cluster-secret\b/ },
   ])('$argv → usage error', ({ argv, message }) => {
     expect(usageError(argv).message).toMatch(message)
+  })
+
+  it('cluster mode: the secret from TASKAPP_RELAY_CLUSTER_SECRET (never a flag), at least 16 characters', () => {
+    const env = {
+      TASKAPP_RELAY_REDIS_URL: 'redis://127.0.0.1:6379',
+      TASKAPP_RELAY_CLUSTER_SECRET: ' s'.padEnd(20, 'x'),
+    }
+    expect(parseCommand(['relay', '--advertise-url', 'http://10.0.0.1:8787'], env)).toMatchObject({
+      redisUrl: 'redis://127.0.0.1:6379',
+      advertiseUrl: 'http://10.0.0.1:8787',
+      clusterSecret: 's'.padEnd(19, 'x'),
+    })
+    expect(() => parseCommand(['relay'], { ...env, TASKAPP_RELAY_CLUSTER_SECRET: 'short' })).toThrow(
+      /at least 16 characters/,
+    )
+    expect(parseCommand(['relay'])).not.toHaveProperty('clusterSecret')
   })
 })
 

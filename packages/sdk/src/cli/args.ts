@@ -24,6 +24,7 @@ import {
   type TunnelModeFlag,
 } from './flags'
 import { nonLoopbackHost, relayKeyNeeded } from './render-error'
+import { relayClusterSecret } from './relay-cluster-args'
 import { closest } from './suggest'
 
 import { parseDevBackend, parseOptimize, type DevBackendCommand, type OptimizeCommand } from './job-args'
@@ -101,6 +102,15 @@ export interface RelayCommand {
   /** A second port for `/metrics`, `/livez`, `/readyz` and `/admin`; absent: none. */
   readonly adminPort?: number
   readonly adminHost: string
+  /** Cluster mode: the Redis the nodes share (absent: a single relay). */
+  readonly redisUrl?: string
+  /** URL the other nodes reach this one on. */
+  readonly advertiseUrl?: string
+  /** File the cluster secret was read from (else `TASKAPP_RELAY_CLUSTER_SECRET`). */
+  readonly clusterSecretFile?: string
+  /** The cluster secret (from the file or the environment); set when `redisUrl` is. Secret. */
+  readonly clusterSecret?: string
+  readonly nodeId?: string
   readonly logLevel: LogLevel
   readonly allowNonLoopback: boolean
 }
@@ -300,8 +310,15 @@ function parseRelay(args: readonly string[], env: CliEnv, hooks: FlagHooks): Rel
     )
   }
   const { verbose, ...fields } = pick(values)
-  return { command: 'relay', ...fields, logLevel: verbose ? 'debug' : fields.logLevel }
+  const clusterSecret = relayClusterSecret(fields, env, hooks)
+  return {
+    command: 'relay',
+    ...fields,
+    ...(clusterSecret !== undefined && { clusterSecret }),
+    logLevel: verbose ? 'debug' : fields.logLevel,
+  }
 }
+
 function parseInit(args: readonly string[], env: CliEnv, hooks: FlagHooks): InitCommand | HelpCommand {
   const parsed = flagsOrHelp('init', INIT_FLAGS, args)
   if (parsed === undefined) return { command: 'help', topic: 'init' }

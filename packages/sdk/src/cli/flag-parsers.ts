@@ -129,6 +129,13 @@ export const key: FlagParser<string> = (raw, ctx) => {
   return raw
 }
 
+/** A Redis URL: `redis://`, `rediss://` or `unix:///path/to/redis.sock`. */
+export const redisUrl: FlagParser<string> = (raw, ctx) => {
+  if (!/^(rediss?:\/\/.+|unix:\/\/\/.+)$/.test(raw.trim()))
+    throw ctx.fail('must be a redis://, rediss:// or unix:///path URL.')
+  return raw.trim()
+}
+
 /** A non-blank file path. */
 export const filePath: FlagParser<string> = (raw, ctx) => {
   if (raw.trim() === '') throw ctx.fail('must be a file path, got an empty value.')

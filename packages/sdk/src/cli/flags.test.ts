@@ -32,6 +32,15 @@ const POSITIONALS: Record<CommandName, string[]> = {
 const KEYS_A = generateContainerKeyPair({ kid: 'a' }).trusted
 const KEYS_B = generateContainerKeyPair({ kid: 'b' }).trusted
 
+/** Cluster secrets in files (mode 0600), for the relay's cluster flags. */
+const SECRETS_DIR = mkdtempSync(join(tmpdir(), 'taskapp-cluster-secret-'))
+afterAll(() => rmSync(SECRETS_DIR, { recursive: true, force: true }))
+const SECRET_FILE_A = join(SECRETS_DIR, 'a')
+const SECRET_FILE_B = join(SECRETS_DIR, 'b')
+writeFileSync(SECRET_FILE_A, 'cluster-secret-aaaaaaaaaaaa\n', { mode: 0o600 })
+writeFileSync(SECRET_FILE_B, 'cluster-secret-bbbbbbbbbbbb\n', { mode: 0o600 })
+const CLUSTER = ['--redis-url', 'redis://127.0.0.1:6379', '--cluster-secret-file', SECRET_FILE_A]
+
 const SAMPLES: Record<string, { a: string; b: string; with?: string[] }> = {
   'serve --port': { a: '9001', b: '9002' },
   'serve --tunnel': { a: 'quick', b: 'local' },
@@ -71,6 +80,18 @@ const SAMPLES: Record<string, { a: string; b: string; with?: string[] }> = {
   'relay --admin-key': { a: 'admin-key-aaaaaaaaaaaa', b: 'admin-key-bbbbbbbbbbbb' },
   'relay --admin-port': { a: '0', b: '9464' },
   'relay --admin-host': { a: '::1', b: 'localhost' },
+  'relay --redis-url': {
+    a: 'redis://127.0.0.1:6379',
+    b: 'unix:///run/redis/redis.sock',
+    with: ['--cluster-secret-file', SECRET_FILE_A],
+  },
+  'relay --advertise-url': { a: 'http://10.0.0.1:8787', b: 'http://10.0.0.2:8787', with: CLUSTER },
+  'relay --cluster-secret-file': {
+    a: SECRET_FILE_A,
+    b: SECRET_FILE_B,
+    with: ['--redis-url', 'redis://127.0.0.1:6379'],
+  },
+  'relay --node-id': { a: 'node-a', b: 'node-b', with: CLUSTER },
   'optimize --backend-api-key': { a: 'sk-a', b: 'sk-b', with: ['--app', 'app.ts'] },
   'optimize --relay-url': {
     a: 'http://127.0.0.1:1',
@@ -229,6 +250,7 @@ describe('the flag tables', () => {
         'dev-backend --api-key',
         'relay --api-key',
         'relay --admin-key',
+        'relay --redis-url',
         'serve --api-key',
         'serve --cloudflare-token',
         'serve --relay-api-key',

@@ -20,6 +20,7 @@ import {
   header,
   httpUrl,
   key,
+  redisUrl,
   logLevelFlag,
   milliseconds,
   oneOf,
@@ -287,10 +288,46 @@ export const RELAY_FLAGS = {
     default: DEFAULTS.host,
     parse: key,
   }),
+  redisUrl: option({
+    name: 'redis-url',
+    value: '<url>',
+    help:
+      'run as one node of a relay cluster sharing leases and agent presence through this Redis ' +
+      '(redis://, rediss://, unix:///path); needs the cluster secret',
+    env: ['TASKAPP_RELAY_REDIS_URL'],
+    defaultHelp: 'a single relay',
+    parse: redisUrl,
+    secret: (raw) => /\/\/[^/@]*@/.test(raw), // a URL with a password in it
+  }),
+  advertiseUrl: option({
+    name: 'advertise-url',
+    value: '<url>',
+    help: 'URL the other cluster nodes reach this node on (with --redis-url)',
+    env: ['TASKAPP_RELAY_ADVERTISE_URL'],
+    defaultHelp: 'http://<host>:<port>',
+    parse: httpUrl,
+  }),
+  clusterSecretFile: option({
+    name: 'cluster-secret-file',
+    value: '<path>',
+    help:
+      'file holding the secret shared by all cluster nodes (16+ characters; or TASKAPP_RELAY_CLUSTER_SECRET); ' +
+      'hops between nodes are signed with it',
+    env: ['TASKAPP_RELAY_CLUSTER_SECRET_FILE'],
+    parse: filePath,
+  }),
+  nodeId: option({
+    name: 'node-id',
+    value: '<id>',
+    help: "this node's name in the cluster (letters, digits, . _ : -)",
+    env: ['TASKAPP_RELAY_NODE_ID'],
+    defaultHelp: 'random',
+    parse: key,
+  }),
   logLevel: logLevelFlag('info', '; debug logs one line per request'),
   verbose: VERBOSE,
 } as const satisfies {
-  readonly [K in Exclude<keyof RelayCommand, 'command'>]: Flag<RelayCommand[K]>
+  readonly [K in Exclude<keyof RelayCommand, 'command' | 'clusterSecret'>]: Flag<RelayCommand[K]>
 } & { readonly verbose: Flag<boolean> }
 
 /** The flags of `taskapp init`. */

@@ -20,6 +20,13 @@ function adminLines(relay: RelayServer, keyed: boolean): string[] {
   return lines
 }
 
+/** Where the relay keeps leases, for the start banner. */
+function leasesLine(cmd: RelayCommand): string {
+  if (cmd.redisUrl !== undefined)
+    return `in Redis (${cmd.redisUrl.replace(/\/\/[^/@]*@/, '//***@')}), shared by the cluster`
+  return cmd.leaseFile === undefined ? 'in memory (lost on restart; --lease-file keeps them)' : cmd.leaseFile
+}
+
 /**
  * Runs `taskapp relay`: starts the relay, prints its URL (and a generated API key when none was
  * given), then waits for SIGINT/SIGTERM and closes it. Resolves to the exit status.
@@ -50,6 +57,14 @@ export async function runRelay(
         ...(cmd.apiKeys.length > 0 && { apiKeys: cmd.apiKeys }),
         ...(cmd.publicUrl !== undefined && { publicBaseUrl: cmd.publicUrl }),
         ...(cmd.leaseFile !== undefined && { leaseStore: createFileLeaseStore(cmd.leaseFile) }),
+        ...(cmd.redisUrl !== undefined && {
+          cluster: {
+            redis: cmd.redisUrl,
+            secret: cmd.clusterSecret ?? '',
+            ...(cmd.advertiseUrl !== undefined && { advertiseUrl: cmd.advertiseUrl }),
+            ...(cmd.nodeId !== undefined && { nodeId: cmd.nodeId }),
+          },
+        }),
         ...(cmd.adminKey !== undefined && { adminKey: cmd.adminKey }),
         ...(cmd.adminPort !== undefined && { adminPort: cmd.adminPort, adminHost: cmd.adminHost }),
       }
@@ -66,8 +81,9 @@ export async function runRelay(
         `  url:     ${relay.url}`,
         `  public:  ${relay.publicBaseUrl}`,
         `  health:  ${relay.url}/health`,
-        `  leases:  ${cmd.leaseFile === undefined ? 'in memory (lost on restart; --lease-file keeps them)' : cmd.leaseFile}`,
+        `  leases:  ${leasesLine(cmd)}`,
       ]
+      if (relay.cluster) lines.push(`  cluster: node ${relay.cluster.nodeId}, presence and leases in Redis`)
       lines.push(...adminLines(relay, keyed))
       if (cmd.apiKeys.length === 0) {
         lines.push(

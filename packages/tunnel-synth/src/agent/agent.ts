@@ -43,6 +43,8 @@ export interface SynthTunnelStats {
 /** Internal agent settings (resolved by `synthTunnel`). */
 export interface AgentOptions {
   connectUrl: string
+  /** Agent URLs dialed in turn, one per attempt (the lease's first, then other relay nodes). @default [connectUrl] */
+  connectUrls?: readonly string[]
   agentToken: string
   leaseId: string
   agentId: string
@@ -92,6 +94,8 @@ export class SynthTunnelAgent {
   private relayPeer: PeerAddress | undefined
   private inMemoryConnections = 0
   private memory: InMemoryDispatcher | undefined
+  /** Attach attempts so far: picks the next of `connectUrls`. */
+  private dials = 0
 
   constructor(readonly options: AgentOptions) {
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve))
@@ -189,7 +193,11 @@ export class SynthTunnelAgent {
 
   /** One attach attempt; on ATTACH_ACK the socket becomes the agent's connection. */
   private connect(signal?: AbortSignal): Promise<void> {
-    return attach(this.options, signal, (ws, binary, control, peer) => this.adopt(ws, binary, control, peer))
+    const urls = this.options.connectUrls ?? []
+    const url = urls.length > 1 ? urls[this.dials % urls.length]! : this.options.connectUrl
+    this.dials += 1
+    const options = url === this.options.connectUrl ? this.options : { ...this.options, connectUrl: url }
+    return attach(options, signal, (ws, binary, control, peer) => this.adopt(ws, binary, control, peer))
   }
 
   private adopt(ws: WebSocket, binary: boolean, control: boolean, peer: PeerAddress | undefined): boolean {

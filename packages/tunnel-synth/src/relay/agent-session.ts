@@ -117,7 +117,10 @@ export class AgentSession {
   end(status: number, code: string, detail: string): void {
     clearInterval(this.pingTimer)
     const { sessions } = this.ctx
-    if (sessions.get(this.lease.leaseId) === this) sessions.delete(this.lease.leaseId)
+    if (sessions.get(this.lease.leaseId) === this) {
+      sessions.delete(this.lease.leaseId)
+      this.ctx.cluster?.detached(this)
+    }
     for (const pr of [...this.inflight.values()])
       pr.fail(status, code, detail, false, { connection: 'close' })
   }
@@ -160,6 +163,7 @@ function attach(ctx: RelayContext, ws: WebSocket, lease: RelayLease, text: strin
   const session = new AgentSession(ctx, ws, lease, frame)
   ctx.sessions.set(lease.leaseId, session)
   ctx.observer?.attached(lease)
+  ctx.cluster?.attached(session)
   const { binary, control } = session
   const capabilities = {
     ...(binary ? { [BINARY_FRAMES_CAPABILITY]: true } : {}),

@@ -23,6 +23,7 @@ const PROBLEM_TITLES: Record<string, string> = {
   TUNNEL_ADMIN_AUTH_REQUIRED: 'Admin key required',
   TUNNEL_ADMIN_KEY_IN_URL: 'Key in the URL refused',
   TUNNEL_NOT_READY: 'Relay not ready',
+  TUNNEL_CLUSTER_UNAVAILABLE: 'Relay store unavailable',
 }
 
 /**

@@ -345,8 +345,10 @@ export async function handlePublicRequest(
   res: ServerResponse,
   routeToken: string,
   rest: string,
+  /** Came over a cluster hop: serve it here or fail, never hop again. */
+  viaPeer = false,
 ): Promise<void> {
-  const lease = await ctx.store.findByRouteToken(routeToken)
+  const lease = ctx.cluster?.localLease(routeToken) ?? (await ctx.store.findByRouteToken(routeToken))
   if (!lease || lease.expiresAt <= Date.now()) {
     return sendProblem(res, 404, 'TUNNEL_NOT_FOUND', 'No tunnel has this route token (it may have expired).')
   }
@@ -370,6 +372,7 @@ export async function handlePublicRequest(
   }
   if (ctx.closing) return sendProblem(res, 503, 'TUNNEL_RELAY_SHUTTING_DOWN', 'The relay is shutting down.')
   const session = ctx.sessions.get(lease.leaseId)
+  if (!session && ctx.cluster && !viaPeer) return ctx.cluster.forward(req, res, lease, routeToken, rest)
   if (!session || session.ws.readyState !== WebSocket.OPEN) {
     return sendProblem(
       res,

@@ -3,6 +3,7 @@ import type { ServerResponse } from 'node:http'
 import type { Logger } from '../types'
 import type { RelayObserver } from './admin/relay-observer'
 import type { AgentSession } from './agent-session'
+import type { RelayCluster } from './cluster/cluster'
 import { InflightShares } from './inflight-shares'
 import type { LeaseStore } from './lease-store'
 import type { PublicRequest } from './public-request'
@@ -15,6 +16,8 @@ export class RelayContext {
   /** Public requests in flight: in total, per lease, per owner key; and the refusals. */
   readonly shares: InflightShares
   peakMemory = 0
+  /** This node's cluster membership (`cluster` option), else `undefined`. */
+  cluster: RelayCluster | undefined = undefined
   /** Set once `close()` began. */
   closing = false
   /** The admin surface's counters; unset when nothing reads them (no admin key, no admin port). */

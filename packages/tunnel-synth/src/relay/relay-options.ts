@@ -3,6 +3,7 @@ import { SynthTunnelError, SynthTunnelErrorCode } from '../errors'
 import { DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_RESPONSE_BYTES, MAX_BODY_CHUNK_BYTES } from '../protocol/frames'
 import type { Logger } from '../types'
 import type { RelayAdminOptions } from './admin/admin-options'
+import type { RelayClusterOptions } from './cluster/cluster-options'
 import type { LeaseStore } from './lease-store'
 
 /**
@@ -130,6 +131,11 @@ export interface RelayServerOptions extends RelayAdminOptions {
   allowSetCookie?: boolean
   /** pino-compatible logger; one DEBUG line per request. @default silent */
   logger?: Logger
+  /**
+   * Run as one node of a cluster sharing leases and agent presence through Redis (the README's
+   * "Running a relay cluster"). The lease store defaults to Redis then. @default a single relay
+   */
+  cluster?: RelayClusterOptions
 }
 
 /** The relay's limits and timings, with defaults applied and derived budgets computed. */

@@ -4,6 +4,9 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocket, WebSocketServer } from 'ws'
 import { SynthTunnelError, SynthTunnelErrorCode } from '../errors'
+import type { RelayClusterHandle } from './cluster/cluster'
+import { HOP_PREFIX } from './cluster/hop-auth'
+import { prepareCluster } from './cluster/start'
 import { AGENT_PATH, CloseCode, LEASES_PATH } from '../protocol/frames'
 import { debugEnabled, redact, silentLogger } from '../types'
 import { createRelayAdmin } from './admin/admin-router'
@@ -45,6 +48,8 @@ export interface RelayServer extends AsyncDisposable {
   /** Base URL of the admin port (`/metrics`, `/livez`, `/readyz`, `/admin`) when `adminPort` is set. */
   readonly adminUrl: string | undefined
   stats(): RelayStats
+  /** This node's cluster counters and readiness (`cluster` option), else `undefined`. */
+  readonly cluster: RelayClusterHandle | undefined
   close(): Promise<void>
 }
 
@@ -98,21 +103,33 @@ function logWhenClosed(ctx: RelayContext, req: IncomingMessage, res: ServerRespo
 
 /** Route one HTTP request: public traffic, health, the lease API. */
 function route(ctx: RelayContext, leases: LeaseApi, req: IncomingMessage, res: ServerResponse): void {
-  const url = req.url ?? '/'
-  const path = url.split('?')[0] ?? '/'
+  let url = req.url ?? '/'
+  let path = url.split('?')[0] ?? '/'
   if (ctx.debug) logWhenClosed(ctx, req, res, path)
   const fail = (err: unknown) => {
+    if ((err as { code?: unknown }).code === SynthTunnelErrorCode.RelayRedis) {
+      ctx.logger.warn(errorFields(err), 'relay: Redis unavailable')
+      const detail = 'The relay cannot reach its Redis store right now; retry shortly.'
+      return sendProblem(res, 503, 'TUNNEL_CLUSTER_UNAVAILABLE', detail, { 'retry-after': '1' })
+    }
     ctx.logger.error(errorFields(err), 'relay: request handler failed')
     sendProblem(res, 500, 'TUNNEL_INTERNAL_ERROR', 'The relay failed to handle the request.')
   }
   try {
+    let viaPeer = false
+    if (ctx.cluster && path.startsWith(`${HOP_PREFIX}/s/`)) {
+      if (!ctx.cluster.acceptHop(req, res)) return
+      viaPeer = true
+      url = url.slice(HOP_PREFIX.length)
+      path = path.slice(HOP_PREFIX.length)
+    }
     if (path.startsWith('/s/')) {
       const slash = url.indexOf('/', 3)
       const q = url.indexOf('?', 3)
       const end = slash === -1 ? (q === -1 ? url.length : q) : q !== -1 && q < slash ? q : slash
       const rest = url.slice(end)
       const forwarded = rest.startsWith('?') ? `/${rest}` : rest || '/'
-      handlePublicRequest(ctx, req, res, url.slice(3, end), forwarded).catch(fail)
+      handlePublicRequest(ctx, req, res, url.slice(3, end), forwarded, viaPeer).catch(fail)
       return
     }
     if ((path === '/health' || path === '/healthz') && (req.method === 'GET' || req.method === 'HEAD')) {
@@ -192,6 +209,12 @@ async function closeAgents(ctx: RelayContext, wss: WebSocketServer): Promise<voi
   )
 }
 
+/** `http://host:port` of a relay bound to `host` (a wildcard host as loopback). */
+function selfUrlOf(host: string, port: number): string {
+  const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host
+  return `http://${urlHost}:${port}`
+}
+
 /**
  * Start a self-hostable SynthTunnel relay: the lease REST API, the agent WebSocket endpoint and
  * public traffic on `/s/<route_token>/...`, speaking the reference protocol.
@@ -210,9 +233,10 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
   const { host } = settings
   const apiKeys = options.apiKeys?.length ? [...options.apiKeys] : [token('rk_', 24)]
   const logger = options.logger ?? silentLogger
+  const prepared = options.cluster ? await prepareCluster(options.cluster) : undefined
   const ctx = new RelayContext(
     settings,
-    options.leaseStore ?? createMemoryLeaseStore(),
+    options.leaseStore ?? prepared?.store ?? createMemoryLeaseStore(),
     logger,
     debugEnabled(logger),
   )
@@ -230,13 +254,21 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
   server.on('clientError', (_err, socket) => {
     if (!socket.destroyed) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
   })
-  const boundPort = await listen(server, settings.port, host)
+  let boundPort: number
+  try {
+    boundPort = await listen(server, settings.port, host)
+    if (prepared) ctx.cluster = await prepared.start(ctx, selfUrlOf(host, boundPort))
+  } catch (err) {
+    server.close()
+    prepared?.abandon()
+    throw err
+  }
   const adminUrl = await admin.listen().catch(async (err: unknown) => {
+    await ctx.cluster?.close()
     await new Promise((resolve) => server.close(resolve))
     throw err
   })
-  const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host
-  const selfUrl = `http://${urlHost}:${boundPort}`
+  const selfUrl = selfUrlOf(host, boundPort)
   const publicBaseUrl = (options.publicBaseUrl ?? selfUrl).replace(/\/+$/, '')
   urls = { publicBaseUrl, agentConnectUrl: `${publicBaseUrl.replace(/^http/, 'ws')}${AGENT_PATH}` }
   const pruneTimer = startPruning(ctx)
@@ -254,6 +286,7 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
       clearTimeout(force)
       wss.close()
       await admin.close()
+      await ctx.cluster?.close()
       logger.info({ port: boundPort }, 'relay: closed')
     })())
 
@@ -271,6 +304,7 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
       peakMemoryInUse: ctx.peakMemory,
       rejected: { ...ctx.shares.rejected },
     }),
+    cluster: ctx.cluster,
     close,
     [Symbol.asyncDispose]: close,
   }

@@ -1,30 +1,11 @@
 /** The relay's operating options: admin key, admin port, readiness, and the cluster probe. */
 import { SynthTunnelError, SynthTunnelErrorCode } from '../../errors'
+import type { RelayClusterStats } from '../cluster/cluster'
 
 /**
- * What a relay cluster reports about itself (counters since it started). The relay turns it into
- * `taskapp_relay_cluster_*` metrics; the cluster module implements it.
+ * A relay cluster as the metrics and `/readyz` see it: its counters, and whether it can serve. The
+ * relay's own `cluster` (option `cluster`) is one; `clusterProbe` replaces it (tests, a custom cluster).
  */
-export interface RelayClusterStats {
-  /** Requests this node forwarded to the node holding the agent. */
-  forwardHopsOut: number
-  /** Requests other nodes forwarded to this one. */
-  forwardHopsIn: number
-  /** Forward hops that failed (the other node unreachable, refused, cut). */
-  forwardFailures: number
-  /** Agents whose presence this node took over from a node that went away. */
-  agentsTakenOver: number
-  /** The last Redis round trip, in milliseconds (`undefined` before the first). */
-  lastRedisRttMs: number | undefined
-  /** Sum of every Redis round trip measured, in milliseconds. */
-  redisRttMsSum: number
-  /** How many Redis round trips `redisRttMsSum` adds up. */
-  redisRttCount: number
-  /** Presence records (route token → this node) held right now. */
-  presenceHeld: number
-}
-
-/** A relay cluster as the metrics and `/readyz` see it: its counters, and whether it can serve. */
 export interface RelayClusterProbe {
   stats(): RelayClusterStats
   /** `true` when Redis answers and this node is registered. */

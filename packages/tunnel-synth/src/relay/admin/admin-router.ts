@@ -11,7 +11,7 @@ import { sendJson, sendProblem } from '../problem'
 import type { RelayContext } from '../relay-context'
 import { AdminAuth, clearedCookie, credentialInQuery, crossOrigin, isHttps } from './admin-auth'
 import { resolveAdminOptions } from './admin-options'
-import type { AdminSettings, RelayAdminOptions } from './admin-options'
+import type { AdminSettings, RelayAdminOptions, RelayClusterProbe } from './admin-options'
 import { createRelayMetrics } from './metrics'
 import { RelayObserver } from './relay-observer'
 import { ownerNames, relayStatus } from './status-data'
@@ -123,9 +123,14 @@ class Admin implements RelayAdmin {
     return false
   }
 
+  /** The `clusterProbe` option, else the relay's own cluster (set once it started), else none. */
+  private get probe(): RelayClusterProbe | undefined {
+    return this.settings.probe ?? this.ctx.cluster
+  }
+
   private async ready(): Promise<boolean> {
     if (this.ctx.closing) return false
-    const checks = [this.settings.readiness?.(), this.settings.probe?.ready()].filter((c) => c !== undefined)
+    const checks = [this.settings.readiness?.(), this.probe?.ready()].filter((c) => c !== undefined)
     if (checks.length === 0) return true
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), 2_000)))
@@ -171,7 +176,7 @@ class Admin implements RelayAdmin {
     const open = adminPort && !this.settings.metricsNeedKeyOnAdminPort
     if (!open && !this.auth.enabled) return this.disabled(res)
     if (!open && !this.auth.allows(req, false)) return this.refused(res)
-    this.registry ??= createRelayMetrics(this.ctx, this.observer!, this.settings.probe)
+    this.registry ??= createRelayMetrics(this.ctx, this.observer!, this.probe)
     const registry = this.registry
     registry.metrics().then(
       (text) => send(res, 200, registry.contentType, text),

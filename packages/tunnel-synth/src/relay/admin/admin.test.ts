@@ -13,7 +13,8 @@ import { deferred, listenLoopback } from '@taskapp/test-utils'
 import { readBody, startStack } from '../../test-helpers'
 import { createRelayServer } from '../relay-server'
 import { relayOptionsFromEnv } from '../options-from-env'
-import type { RelayClusterProbe, RelayClusterStats } from './admin-options'
+import type { RelayClusterStats } from '../cluster/cluster'
+import type { RelayClusterProbe } from './admin-options'
 
 const ADMIN_KEY = 'admin-key-0123456789abcdef'
 const auth = { authorization: `Bearer ${ADMIN_KEY}` }
@@ -118,14 +119,17 @@ describe('/metrics', () => {
 
   it('adds the cluster metrics from a probe (a fake probe here: the Redis cluster is another module)', async () => {
     const stats: RelayClusterStats = {
-      forwardHopsOut: 7,
-      forwardHopsIn: 3,
+      nodeId: 'node-a',
+      forwardsOut: 7,
+      forwardsIn: 3,
       forwardFailures: 1,
-      agentsTakenOver: 2,
-      lastRedisRttMs: 1.5,
-      redisRttMsSum: 30,
-      redisRttCount: 20,
-      presenceHeld: 4,
+      hopsRefused: 5,
+      takeovers: 2,
+      presences: 4,
+      heartbeatRttMs: 1.5,
+      heartbeatRttSumMs: 30,
+      heartbeatCount: 20,
+      heartbeatFailures: 6,
     }
     const probe: RelayClusterProbe = { stats: () => stats, ready: () => Promise.resolve(true) }
     await using relay = await createRelayServer({ adminKey: ADMIN_KEY, clusterProbe: probe })
@@ -138,7 +142,9 @@ describe('/metrics', () => {
     expect(m.get('taskapp_relay_cluster_redis_rtt_seconds_total')).toBe(0.03)
     expect(m.get('taskapp_relay_cluster_redis_round_trips_total')).toBe(20)
     expect(m.get('taskapp_relay_cluster_presence_held')).toBe(4)
-    stats.forwardHopsOut = 9
+    expect(m.get('taskapp_relay_cluster_hops_refused_total')).toBe(5)
+    expect(m.get('taskapp_relay_cluster_heartbeat_failures_total')).toBe(6)
+    stats.forwardsOut = 9
     expect((await metrics(relay.url)).get('taskapp_relay_cluster_forward_hops_total{direction="out"}')).toBe(
       9,
     )
@@ -151,14 +157,17 @@ describe('/livez and /readyz', () => {
     let cluster = true
     const probe: RelayClusterProbe = {
       stats: () => ({
-        forwardHopsOut: 0,
-        forwardHopsIn: 0,
+        nodeId: 'node-a',
+        forwardsOut: 0,
+        forwardsIn: 0,
         forwardFailures: 0,
-        agentsTakenOver: 0,
-        lastRedisRttMs: undefined,
-        redisRttMsSum: 0,
-        redisRttCount: 0,
-        presenceHeld: 0,
+        hopsRefused: 0,
+        takeovers: 0,
+        presences: 0,
+        heartbeatRttMs: undefined,
+        heartbeatRttSumMs: 0,
+        heartbeatCount: 0,
+        heartbeatFailures: 0,
       }),
       ready: () => Promise.resolve(cluster),
     }

@@ -5,7 +5,8 @@
  */
 import { Counter, Gauge, Registry } from 'prom-client'
 import type { RelayContext } from '../relay-context'
-import type { RelayClusterProbe, RelayClusterStats } from './admin-options'
+import type { RelayClusterStats } from '../cluster/cluster'
+import type { RelayClusterProbe } from './admin-options'
 import type { RelayObserver } from './relay-observer'
 import { shortRoute } from './status-data'
 
@@ -148,8 +149,8 @@ function clusterMetrics(reg: Registry, probe: RelayClusterProbe): void {
     collect() {
       const s = probe.stats()
       this.reset()
-      setCounter(this, s.forwardHopsOut, { direction: 'out' })
-      setCounter(this, s.forwardHopsIn, { direction: 'in' })
+      setCounter(this, s.forwardsOut, { direction: 'out' })
+      setCounter(this, s.forwardsIn, { direction: 'in' })
     },
   })
   counter(
@@ -160,24 +161,34 @@ function clusterMetrics(reg: Registry, probe: RelayClusterProbe): void {
   counter(
     'taskapp_relay_cluster_agents_taken_over_total',
     'Agents taken over from a node that went away.',
-    (s) => s.agentsTakenOver,
+    (s) => s.takeovers,
+  )
+  counter(
+    'taskapp_relay_cluster_hops_refused_total',
+    'Hops from other nodes refused for a missing or wrong cluster credential.',
+    (s) => s.hopsRefused,
+  )
+  counter(
+    'taskapp_relay_cluster_heartbeat_failures_total',
+    'Presence heartbeats to Redis that failed (Redis down or slow).',
+    (s) => s.heartbeatFailures,
   )
   counter(
     'taskapp_relay_cluster_redis_rtt_seconds_total',
     'Sum of the Redis round-trip times measured.',
-    (s) => s.redisRttMsSum / 1000,
+    (s) => s.heartbeatRttSumMs / 1000,
   )
   counter(
     'taskapp_relay_cluster_redis_round_trips_total',
     'Redis round trips measured.',
-    (s) => s.redisRttCount,
+    (s) => s.heartbeatCount,
   )
   new Gauge({
     name: 'taskapp_relay_cluster_redis_rtt_seconds',
     help: 'The last Redis round-trip time.',
     registers,
     collect() {
-      const last = probe.stats().lastRedisRttMs
+      const last = probe.stats().heartbeatRttMs
       if (last === undefined) this.reset()
       else this.set(last / 1000)
     },
@@ -187,7 +198,7 @@ function clusterMetrics(reg: Registry, probe: RelayClusterProbe): void {
     help: 'Presence records (tunnels whose agent is on this node) held.',
     registers,
     collect() {
-      this.set(probe.stats().presenceHeld)
+      this.set(probe.stats().presences)
     },
   })
 }

@@ -1,0 +1,211 @@
+/** The internal HTTP hop: a node without the agent streams the request to the node that holds it. */
+import { EventEmitter } from 'node:events'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Readable } from 'node:stream'
+import { Pool } from 'undici'
+import type { Dispatcher } from 'undici'
+import { connectionTokens } from '../../protocol/frames'
+import { redact, safeLog } from '../../types'
+import type { RelayLease } from '../lease-store'
+import { sendProblem } from '../problem'
+import type { RelayContext } from '../relay-context'
+import type { RelayCluster } from './cluster'
+import { HOP_AUTH_HEADER, HOP_PREFIX, signHop, verifyHop } from './hop-auth'
+import type { Presence } from './presence'
+import { LOOKUP_CACHE_MS, TtlCache } from './ttl-cache'
+
+type Found = { presence: Presence; raw: string }
+
+/** Hop-by-hop headers (RFC 9110 §7.6.1) and our credential: never copied across a hop. */
+const HOP_HEADERS = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'host',
+  HOP_AUTH_HEADER,
+])
+/** Errors that mean the owning node cannot be reached at all (nothing was sent). */
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'UND_ERR_CONNECT_TIMEOUT',
+])
+
+/**
+ * Check a hop's credential (signed over method and path); a request without a valid one is answered
+ * 404, as if the path did not exist. The credential header is removed before the request goes on.
+ * @example
+ * ```ts
+ * if (!acceptHop(secret, req, res)) return
+ * ```
+ */
+export function acceptHop(secret: string, req: IncomingMessage, res: ServerResponse): boolean {
+  if (!verifyHop(secret, req.method ?? 'GET', req.url ?? '/', req.headers[HOP_AUTH_HEADER])) {
+    sendProblem(res, 404, 'TUNNEL_NOT_FOUND', `Nothing at ${req.method} ${(req.url ?? '/').split('?')[0]}.`)
+    return false
+  }
+  const raw = req.rawHeaders
+  for (let i = raw.length - 2; i >= 0; i -= 2) if (raw[i]!.toLowerCase() === HOP_AUTH_HEADER) raw.splice(i, 2)
+  return true
+}
+
+function requestHeaders(req: IncomingMessage): string[] {
+  const raw = req.rawHeaders
+  const named = connectionTokens(req.headers.connection)
+  const out: string[] = []
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const lower = raw[i]!.toLowerCase()
+    if (!HOP_HEADERS.has(lower) && !named?.has(lower)) out.push(raw[i]!, raw[i + 1]!)
+  }
+  return out
+}
+
+function responseHeaders(headers: Dispatcher.ResponseData['headers']): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {}
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined && !HOP_HEADERS.has(name)) out[name] = value
+  }
+  return out
+}
+
+/**
+ * Stream the owner's answer to the caller, pausing it while the caller is behind (Node's `pipeline`
+ * would do the same, with an AbortController and a DOMException per response). A broken body
+ * resets the caller's response: a half answer must not pass for a whole one.
+ */
+function relayBody(body: Readable, res: ServerResponse, done: () => void): void {
+  const onDrain = () => body.resume()
+  body.on('data', (chunk: Buffer) => {
+    if (!res.write(chunk)) {
+      body.pause()
+      res.once('drain', onDrain)
+    }
+  })
+  body.once('end', () => {
+    res.end()
+    done()
+  })
+  body.once('error', () => {
+    res.destroy()
+    done()
+  })
+  res.once('close', () => {
+    if (!body.readableEnded) body.destroy()
+  })
+}
+
+/** Hops out of one node: a keep-alive pool per peer node. */
+export class HopClient {
+  private readonly pools = new Map<string, Pool>()
+  /** Presence records read recently, by lease id: most hops skip the Redis lookup. */
+  private readonly owners = new TtlCache<Found>(LOOKUP_CACHE_MS)
+
+  constructor(
+    private readonly ctx: RelayContext,
+    private readonly cluster: RelayCluster,
+  ) {}
+
+  private pool(url: string): Pool {
+    let pool = this.pools.get(url)
+    if (!pool) {
+      pool = new Pool(url, { connections: 64, connect: { timeout: 2_000 }, keepAliveTimeout: 4_000 })
+      this.pools.set(url, pool)
+    }
+    return pool
+  }
+
+  /** Forward a public request (`/s/<route>...` as `path`) to the node holding the lease's agent. */
+  async forward(req: IncomingMessage, res: ServerResponse, lease: RelayLease, path: string): Promise<void> {
+    const { counters, nodeId } = this.cluster
+    const cached = this.owners.get(lease.leaseId, performance.now())
+    let found = cached
+    try {
+      found ??= await this.cluster.presence.lookup(lease.leaseId)
+    } catch {
+      counters.forwardFailures += 1
+      const detail = 'The relay cannot reach Redis to find the node holding this tunnel; retry shortly.'
+      return sendProblem(res, 503, 'TUNNEL_CLUSTER_UNAVAILABLE', detail, { 'retry-after': '1' })
+    }
+    if (!found || found.presence.n === nodeId) {
+      const detail = 'No agent is attached to this tunnel; retry later.'
+      return sendProblem(res, 503, 'TUNNEL_AGENT_OFFLINE', detail, { 'retry-after': '1' })
+    }
+    if (!cached) this.owners.set(lease.leaseId, found, performance.now()) // kept from its lookup on
+    counters.forwardsOut += 1
+    // undici takes an emitter as its signal: no AbortController and DOMException per request
+    const abort = Object.assign(new EventEmitter(), { aborted: false })
+    const onClose = () => {
+      if (res.writableFinished || abort.aborted) return
+      abort.aborted = true // the caller left before the whole answer
+      abort.emit('abort')
+    }
+    res.once('close', onClose)
+    const hopPath = `${HOP_PREFIX}${path}`
+    const method = req.method ?? 'GET'
+    const headers = requestHeaders(req)
+    headers.push(HOP_AUTH_HEADER, signHop(this.cluster.settings.secret, method, hopPath))
+    const hasBody =
+      req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length']) > 0
+    try {
+      const answer = await this.pool(found.presence.u).request({
+        method,
+        path: hopPath,
+        headers,
+        body: hasBody ? req : null,
+        signal: abort,
+        headersTimeout: this.ctx.settings.defaultDeadlineMs + 5_000,
+        bodyTimeout: 0,
+      })
+      res.writeHead(answer.statusCode, responseHeaders(answer.headers))
+      // the head leaves with the first body bytes of this turn (one write, not two)
+      res.cork()
+      setImmediate(() => res.uncork())
+      relayBody(answer.body, res, () => res.off('close', onClose))
+    } catch (err) {
+      res.off('close', onClose)
+      if (abort.aborted) return // the caller left: the owner saw the hop end and cancelled
+      this.failed(res, lease, found, err)
+    }
+  }
+
+  private failed(res: ServerResponse, lease: RelayLease, found: Found, err: unknown): void {
+    this.cluster.counters.forwardFailures += 1
+    this.owners.delete(lease.leaseId)
+    const code = (err as { code?: string }).code ?? ''
+    const unreachable =
+      UNREACHABLE.has(code) || UNREACHABLE.has((err as { cause?: { code?: string } }).cause?.code ?? '')
+    safeLog(
+      this.ctx.logger,
+      'warn',
+      { route: redact(lease.routeToken), node: found.presence.n, code, err: (err as Error).message },
+      unreachable ? 'relay: node holding the agent is unreachable' : 'relay: hop to the agent node failed',
+    )
+    if (unreachable) {
+      // stale presence: drop it (only if unchanged) so the next caller does not try the dead node
+      void this.cluster.presence.release(lease.leaseId, found.raw).catch(() => {})
+      const detail =
+        "The relay node holding this tunnel's agent is unreachable; the agent reconnects to another node: retry shortly."
+      return sendProblem(res, 503, 'TUNNEL_AGENT_OFFLINE', detail, { 'retry-after': '1' })
+    }
+    sendProblem(
+      res,
+      502,
+      'TUNNEL_AGENT_DISCONNECTED',
+      'The relay node holding the agent dropped the request.',
+      {
+        connection: 'close',
+      },
+    )
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.pools.values()].map((p) => p.destroy().catch(() => {})))
+    this.pools.clear()
+  }
+}
