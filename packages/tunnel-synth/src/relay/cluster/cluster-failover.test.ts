@@ -117,12 +117,13 @@ describe('relay cluster failover (nodes in child processes)', () => {
 })
 
 describe('Redis restarted under a cluster', () => {
-  test('while Redis is down local routes work and new leases and hops get 503; afterwards the nodes recover', async () => {
+  test('while Redis is down local routes work, new leases and hops get 503 and /readyz says so; afterwards the nodes recover', async () => {
     const prefix = redis.prefix()
     const nodes = await Promise.all(
       [0, 1].map(() =>
         createRelayServer({
           apiKeys: ['k'],
+          adminPort: 0, // /metrics and /readyz, which ask the cluster
           cluster: { redis: redis.url, prefix, secret: SECRET, heartbeatMs: 100, presenceTtlMs: 1_000 },
         }),
       ),
@@ -135,6 +136,10 @@ describe('Redis restarted under a cluster', () => {
     await expect
       .poll(async () => (await call(`${b.url}${path}/x`, headers)).status, { timeout: 5_000 })
       .toBe(200)
+    expect((await fetch(`${a.adminUrl!}/readyz`)).status).toBe(200)
+    const metrics = await (await fetch(`${b.adminUrl!}/metrics`)).text()
+    expect(metrics).toMatch(/^taskapp_relay_cluster_forward_hops_total\{direction="out"\} [1-9]/m)
+    expect(metrics).toMatch(/^taskapp_relay_cluster_redis_round_trips_total [1-9]/m)
 
     await redis.stop()
     expect((await call(`${a.url}${path}/local`, headers)).status).toBe(200) // the owner serves from its session
@@ -150,11 +155,15 @@ describe('Redis restarted under a cluster', () => {
     expect(lease.statusCode).toBe(503)
     expect(await lease.body.json()).toMatchObject({ code: 'TUNNEL_CLUSTER_UNAVAILABLE' })
     await expect.poll(() => a.cluster!.ready(), { timeout: 5_000 }).toBe(false)
+    const notReady = await fetch(`${a.adminUrl!}/readyz`)
+    expect(notReady.status).toBe(503)
+    expect(await notReady.json()).toMatchObject({ code: 'TUNNEL_NOT_READY' })
 
     await redis.restart() // a Redis without persistence: its data, this lease included, is gone
     await expect
       .poll(() => Promise.all(nodes.map((n) => n.cluster!.ready())), { timeout: 10_000 })
       .toEqual([true, true])
+    expect((await fetch(`${a.adminUrl!}/readyz`)).status).toBe(200)
     // the lost lease ends its agent for good; a new tunnel works across the nodes
     await expect.poll(() => tunnel.error?.code, { timeout: 10_000 }).toBe('TASKAPP_ERR_SYNTH_LEASE_GONE')
     const fresh = await echoTunnel(a.url, [b.url], [])
