@@ -7,18 +7,22 @@ import { SynthTunnelError, SynthTunnelErrorCode } from '../errors'
 import type { RelayClusterHandle } from './cluster/cluster'
 import { HOP_PREFIX } from './cluster/hop-auth'
 import { prepareCluster } from './cluster/start'
+import type { PreparedCluster } from './cluster/start'
 import { AGENT_PATH, CloseCode, LEASES_PATH } from '../protocol/frames'
 import { debugEnabled, redact, silentLogger } from '../types'
+import type { Logger } from '../types'
 import { createRelayAdmin } from './admin/admin-router'
+import type { RelayAdmin } from './admin/admin-router'
 import { acceptAgent } from './agent-session'
 import type { RelayRejections } from './inflight-shares'
 import { LeaseApi, bearer, dropLease, hash, token } from './lease-api'
 import { createMemoryLeaseStore } from './lease-store'
+import type { LeaseStore } from './lease-store'
 import { sendJson, sendProblem } from './problem'
 import { handlePublicRequest } from './public-request'
 import { RelayContext } from './relay-context'
 import { resolveRelayOptions } from './relay-options'
-import type { RelayServerOptions } from './relay-options'
+import type { RelayServerOptions, RelaySettings } from './relay-options'
 
 export type { RelayServerOptions } from './relay-options'
 export type { RelayRejections } from './inflight-shares'
@@ -173,6 +177,7 @@ async function listen(server: Server, port: number, host: string): Promise<numbe
 function startPruning(ctx: RelayContext): NodeJS.Timeout {
   const timer = setInterval(
     () => {
+      ctx.observer?.prune(Date.now()) // the admin's per-tunnel counters, even if nobody opens the page
       void (async () => {
         for (const lease of await ctx.store.deleteExpired(Date.now()))
           dropLease(ctx, lease, CloseCode.LeaseExpired, 'lease expired')
@@ -215,6 +220,69 @@ function selfUrlOf(host: string, port: number): string {
   return `http://${urlHost}:${port}`
 }
 
+interface RelayParts {
+  ctx: RelayContext
+  wss: WebSocketServer
+  admin: RelayAdmin
+  server: Server
+  /** Filled in once the relay listens; the lease API reads them per request. */
+  urls: { publicBaseUrl: string; agentConnectUrl: string }
+}
+
+/** The relay's pieces, before anything listens; throws on bad admin options. */
+function relayParts(
+  options: RelayServerOptions,
+  settings: RelaySettings,
+  apiKeys: string[],
+  logger: Logger,
+  clusterStore: LeaseStore | undefined,
+): RelayParts {
+  const ctx = new RelayContext(
+    settings,
+    options.leaseStore ?? clusterStore ?? createMemoryLeaseStore(),
+    logger,
+    debugEnabled(logger),
+  )
+  const urls = { publicBaseUrl: '', agentConnectUrl: '' }
+  const leases = new LeaseApi(ctx, apiKeys, () => urls)
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 16 * 1024 * 1024 })
+  const admin = createRelayAdmin(ctx, options, apiKeys) // /metrics, /livez, /readyz, /admin; checks its options
+  const server = createServer(
+    { keepAliveTimeout: 5_000 },
+    admin.wrap((req, res) => route(ctx, leases, req, res)),
+  )
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    onUpgrade(ctx, wss, req, socket, head).catch(() => rejectUpgrade(socket, 500, 'Internal Server Error'))
+  })
+  server.on('clientError', (_err, socket) => {
+    if (!socket.destroyed) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
+  })
+  return { ctx, wss, admin, server, urls }
+}
+
+/** Listen on the main port, start the cluster (it advertises that port), then the admin port. */
+async function listenAll(
+  { ctx, server, admin }: RelayParts,
+  settings: RelaySettings,
+  prepared: PreparedCluster | undefined,
+): Promise<{ boundPort: number; adminUrl: string | undefined }> {
+  let boundPort: number
+  try {
+    boundPort = await listen(server, settings.port, settings.host)
+    if (prepared) ctx.cluster = await prepared.start(ctx, selfUrlOf(settings.host, boundPort))
+  } catch (err) {
+    server.close()
+    prepared?.abandon()
+    throw err
+  }
+  const adminUrl = await admin.listen().catch(async (err: unknown) => {
+    await ctx.cluster?.close()
+    await new Promise((resolve) => server.close(resolve))
+    throw err
+  })
+  return { boundPort, adminUrl }
+}
+
 /**
  * Start a self-hostable SynthTunnel relay: the lease REST API, the agent WebSocket endpoint and
  * public traffic on `/s/<route_token>/...`, speaking the reference protocol.
@@ -234,43 +302,19 @@ export async function createRelayServer(options: RelayServerOptions = {}): Promi
   const apiKeys = options.apiKeys?.length ? [...options.apiKeys] : [token('rk_', 24)]
   const logger = options.logger ?? silentLogger
   const prepared = options.cluster ? await prepareCluster(options.cluster) : undefined
-  const ctx = new RelayContext(
-    settings,
-    options.leaseStore ?? prepared?.store ?? createMemoryLeaseStore(),
-    logger,
-    debugEnabled(logger),
-  )
-  let urls = { publicBaseUrl: '', agentConnectUrl: '' }
-  const leases = new LeaseApi(ctx, apiKeys, () => urls)
-  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 16 * 1024 * 1024 })
-  const admin = createRelayAdmin(ctx, options, apiKeys) // /metrics, /livez, /readyz, /admin; checks its options
-  const server = createServer(
-    { keepAliveTimeout: 5_000 },
-    admin.wrap((req, res) => route(ctx, leases, req, res)),
-  )
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    onUpgrade(ctx, wss, req, socket, head).catch(() => rejectUpgrade(socket, 500, 'Internal Server Error'))
-  })
-  server.on('clientError', (_err, socket) => {
-    if (!socket.destroyed) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')
-  })
-  let boundPort: number
+  let parts: RelayParts
   try {
-    boundPort = await listen(server, settings.port, host)
-    if (prepared) ctx.cluster = await prepared.start(ctx, selfUrlOf(host, boundPort))
+    parts = relayParts(options, settings, apiKeys, logger, prepared?.store)
   } catch (err) {
-    server.close()
-    prepared?.abandon()
+    prepared?.abandon() // e.g. bad admin options: the cluster's Redis connection must not stay open
     throw err
   }
-  const adminUrl = await admin.listen().catch(async (err: unknown) => {
-    await ctx.cluster?.close()
-    await new Promise((resolve) => server.close(resolve))
-    throw err
-  })
+  const { ctx, server, wss, admin, urls } = parts
+  const { boundPort, adminUrl } = await listenAll(parts, settings, prepared)
   const selfUrl = selfUrlOf(host, boundPort)
   const publicBaseUrl = (options.publicBaseUrl ?? selfUrl).replace(/\/+$/, '')
-  urls = { publicBaseUrl, agentConnectUrl: `${publicBaseUrl.replace(/^http/, 'ws')}${AGENT_PATH}` }
+  urls.publicBaseUrl = publicBaseUrl
+  urls.agentConnectUrl = `${publicBaseUrl.replace(/^http/, 'ws')}${AGENT_PATH}`
   const pruneTimer = startPruning(ctx)
 
   let closing: Promise<void> | undefined

@@ -54,16 +54,29 @@ function send(
 
 const HTML = 'text/html; charset=utf-8'
 const MAX_LOGIN_BYTES = 8 * 1024
+const TOO_LARGE = Symbol('too large')
 
-/** The `key` field of a form body (`application/x-www-form-urlencoded`, at most 8 KiB). */
-async function formKey(req: IncomingMessage): Promise<string | undefined> {
-  let text = ''
-  req.setEncoding('utf8')
-  for await (const chunk of req) {
-    text += chunk as string
-    if (text.length > MAX_LOGIN_BYTES) return undefined
-  }
-  return new URLSearchParams(text).get('key') ?? undefined
+/**
+ * The `key` field of a form body (`application/x-www-form-urlencoded`, at most 8 KiB); `TOO_LARGE`
+ * past that. A larger body is read to its end and dropped, so the answer reaches the browser (leaving
+ * it unread would reset the connection).
+ */
+function formKey(req: IncomingMessage): Promise<string | undefined | typeof TOO_LARGE> {
+  return new Promise((resolve) => {
+    let text = ''
+    let tooLarge = false
+    req.setEncoding('utf8')
+    req.on('data', (chunk: string) => {
+      if (tooLarge) return
+      text += chunk
+      if (text.length > MAX_LOGIN_BYTES) {
+        tooLarge = true
+        text = ''
+      }
+    })
+    req.once('end', () => resolve(tooLarge ? TOO_LARGE : (new URLSearchParams(text).get('key') ?? undefined)))
+    req.once('error', () => resolve(undefined))
+  })
 }
 
 const MAIN_PORT_SESSIONS =
@@ -203,13 +216,28 @@ class Admin implements RelayAdmin {
     if ((path === '/admin' || path === '/admin/' || path === '/admin/login') && req.method === 'GET') {
       if (!signedIn) return send(res, 401, HTML, adminPort ? loginPage() : mainPortPage(MAIN_PORT_SESSIONS))
       if (path === '/admin/login') return send(res, 303, HTML, '', { location: '/admin' })
-      return void this.status().then((s) => send(res, 200, HTML, statusPage(s)))
+      return void this.status().then((s) => send(res, 200, HTML, statusPage(s)), this.unavailable(res))
     }
     if (path === '/admin/status.json' && req.method === 'GET') {
       if (!signedIn) return this.refused(res)
-      return void this.status().then((s) => send(res, 200, 'application/json', JSON.stringify(s)))
+      return void this.status().then(
+        (s) => send(res, 200, 'application/json', JSON.stringify(s)),
+        this.unavailable(res),
+      )
     }
     sendProblem(res, 404, 'TUNNEL_NOT_FOUND', `Nothing at ${req.method} ${path}.`)
+  }
+
+  /** The lease store failed (Redis down): a 503, never an unhandled rejection. */
+  private unavailable(res: ServerResponse): (err: unknown) => void {
+    return () =>
+      sendProblem(
+        res,
+        503,
+        'TUNNEL_CLUSTER_UNAVAILABLE',
+        'The lease store does not answer (in a cluster: Redis is down); try again shortly.',
+        { 'retry-after': '1' },
+      )
   }
 
   private async status() {
@@ -220,6 +248,8 @@ class Admin implements RelayAdmin {
     if (crossOrigin(req))
       return sendProblem(res, 403, 'TUNNEL_ADMIN_AUTH_REQUIRED', "Sign in from the relay's own /admin page.")
     const key = await formKey(req)
+    if (key === TOO_LARGE)
+      return send(res, 413, HTML, loginPage('That form was too large: paste only the admin key.'))
     if (key === undefined || !this.auth.matches(key)) {
       return send(res, 401, HTML, loginPage('That is not an admin key of this relay.'))
     }

@@ -259,6 +259,19 @@ describe('the admin key', () => {
     expect((await fetch(`${relay.url}/metrics`, { headers: auth })).status).toBe(200)
   })
 
+  it('answers an oversized login form with 413 on the same connection, not a reset', async () => {
+    await using relay = await createRelayServer({ adminKey: ADMIN_KEY, adminPort: 0 })
+    const res = await fetch(`${relay.adminUrl!}/admin/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ key: ADMIN_KEY, pad: 'x'.repeat(64 * 1024) }).toString(),
+    })
+    expect(res.status).toBe(413)
+    expect(res.headers.get('set-cookie')).toBeNull()
+    expect(await res.text()).toContain('too large')
+  })
+
   it('is checked at start: long enough, not an API key, needed for a non-loopback admin host', async () => {
     const code = 'TASKAPP_ERR_SYNTH_RELAY_INVALID_OPTIONS'
     await expect(createRelayServer({ adminKey: 'short' })).rejects.toMatchObject({
