@@ -145,6 +145,22 @@ describe('createRedisLeaseStore', () => {
     expect(await client.ping()).toBe('PONG')
   })
 
+  test('after close, calls reject and open no connection', async () => {
+    const probe = redis.client()
+    const clients = async () =>
+      String(await probe.call('CLIENT', 'LIST'))
+        .trim()
+        .split('\n').length
+    const before = await clients()
+    const store = createRedisLeaseStore({ redis: redis.url, prefix: redis.prefix() })
+    await store.close()
+    await expect(store.get('x')).rejects.toMatchObject({
+      code: SynthTunnelErrorCode.RelayRedis,
+      message: /closed/,
+    })
+    expect(await clients()).toBe(before)
+  })
+
   test('Redis unreachable: calls reject fast with TASKAPP_ERR_SYNTH_RELAY_REDIS', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'taskapp-noredis-'))
     onTestFinished(() => rm(dir, { recursive: true, force: true }))

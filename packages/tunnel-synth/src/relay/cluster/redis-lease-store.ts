@@ -1,4 +1,5 @@
 /** A {@link LeaseStore} in Redis, shared by every relay node of a cluster. */
+import { SynthTunnelError, SynthTunnelErrorCode } from '../../errors'
 import type { Redis } from 'ioredis'
 import type { LeaseStore, RelayLease } from '../lease-store'
 import { connectRedis, redisError } from './redis-client'
@@ -88,6 +89,13 @@ export function createRedisLeaseStore(options: RedisLeaseStoreOptions): RedisLea
   let connecting: Promise<{ client: Redis; owned: boolean }> | undefined
   let closed = false
   const client = async (): Promise<Redis> => {
+    // after close() nothing may open a connection nobody would close
+    if (closed) {
+      throw new SynthTunnelError(
+        SynthTunnelErrorCode.RelayRedis,
+        'The Redis lease store was closed: create a new one (createRedisLeaseStore) to use it again.',
+      )
+    }
     connecting ??= connectRedis(options.redis)
     try {
       return (await connecting).client
