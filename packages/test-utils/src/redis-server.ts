@@ -47,53 +47,7 @@ export async function startRedisServer(): Promise<TestRedisServer> {
   let closed = false
 
   const start = async () => {
-    const proc = spawn(
-      'redis-server',
-      [
-        '--port',
-        '0',
-        '--unixsocket',
-        socketPath,
-        '--unixsocketperm',
-        '700',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--dir',
-        dir,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    )
-    child = proc
-    let output = ''
-    proc.stdout?.on('data', (c: Buffer) => (output += c.toString()))
-    proc.stderr?.on('data', (c: Buffer) => (output += c.toString()))
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => fail(new Error(`redis-server did not start within ${READY_DEADLINE_MS} ms:\n${output}`)),
-        READY_DEADLINE_MS,
-      )
-      const onData = () => {
-        if (/ready to accept connections/i.test(output)) done()
-      }
-      const onExit = (code: number | null) =>
-        fail(new Error(`redis-server exited (${code}) before it was ready:\n${output}`))
-      const onError = (err: Error) =>
-        fail(new Error(`redis-server could not be started (is it on PATH?): ${err.message}`))
-      const cleanup = () => {
-        clearTimeout(timer)
-        proc.stdout?.off('data', onData)
-        proc.off('exit', onExit)
-        proc.off('error', onError)
-      }
-      const done = () => (cleanup(), resolve())
-      const fail = (err: Error) => (cleanup(), proc.kill('SIGKILL'), reject(err))
-      proc.stdout?.on('data', onData)
-      proc.once('exit', onExit)
-      proc.once('error', onError)
-      onData()
-    })
+    child = await spawnRedis(socketPath, dir)
   }
 
   const stop = async () => {
@@ -107,7 +61,12 @@ export async function startRedisServer(): Promise<TestRedisServer> {
     clearTimeout(timer)
   }
 
-  await start()
+  try {
+    await start()
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true })
+    throw err
+  }
   const server: TestRedisServer = {
     socketPath,
     url: `unix://${socketPath}`,
@@ -134,4 +93,52 @@ export async function startRedisServer(): Promise<TestRedisServer> {
     [Symbol.asyncDispose]: () => server.close(),
   }
   return server
+}
+
+/** Spawns `redis-server` on `socketPath` and resolves once it says it is ready. */
+async function spawnRedis(socketPath: string, dir: string): Promise<ChildProcess> {
+  const args = [
+    '--port',
+    '0',
+    '--unixsocket',
+    socketPath,
+    '--unixsocketperm',
+    '700',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    dir,
+  ]
+  const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  proc.stdout?.on('data', (c: Buffer) => (output += c.toString()))
+  proc.stderr?.on('data', (c: Buffer) => (output += c.toString()))
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () => fail(new Error(`redis-server did not start within ${READY_DEADLINE_MS} ms:\n${output}`)),
+      READY_DEADLINE_MS,
+    )
+    const onData = () => {
+      if (/ready to accept connections/i.test(output)) done()
+    }
+    const onExit = (code: number | null) =>
+      fail(new Error(`redis-server exited (${code}) before it was ready:\n${output}`))
+    const onError = (err: Error) =>
+      fail(new Error(`redis-server could not be started (is it on PATH?): ${err.message}`))
+    const cleanup = () => {
+      clearTimeout(timer)
+      proc.stdout?.off('data', onData)
+      proc.off('exit', onExit)
+      proc.off('error', onError)
+    }
+    const done = () => (cleanup(), resolve())
+    const fail = (err: Error) => (cleanup(), proc.kill('SIGKILL'), reject(err))
+    proc.stdout?.on('data', onData)
+    proc.once('exit', onExit)
+    proc.once('error', onError)
+    onData()
+  })
+  return proc
 }
