@@ -24,6 +24,7 @@ import {
   rolloutRequestSchema,
   toIssues,
 } from '../schemas'
+import { sendStoreFailure } from './job-store-errors'
 import { routerOf } from './route-table'
 
 /** What the rollout route needs. */
@@ -85,26 +86,6 @@ function sendAccepted(
     .status(202)
     .location(`/rollouts/${id}`)
     .json({ id, status, trace_correlation_id: traceCorrelationId, status_url: `/rollouts/${id}` })
-}
-
-/** The answer to a job the store refused: 503 `job_store_full`, else 500 with an error id. */
-function sendStoreFailure(res: Response, err: unknown, logger: TaskAppLogger): void {
-  if (err instanceof TaskServerError && err.code === 'TASKAPP_ERR_JOB_STORE_FULL') {
-    res.setHeader('Retry-After', '5')
-    sendError(res, 503, 'job_store_full', 'Too many rollout jobs are running; retry later.')
-    return
-  }
-  const errorId = randomUUID()
-  safeLog(logger, 'error', { err, errorId, requestId: requestIdOf(res) }, 'task-server: the job store failed')
-  sendError(
-    res,
-    500,
-    'internal_error',
-    `The job store failed; look up error id ${errorId} in the server log.`,
-    {
-      error_id: errorId,
-    },
-  )
 }
 
 /** 429 `job_quota_exceeded`: the caller has as many unfinished jobs as `limits.maxJobsPerOwner` allows. */
