@@ -156,7 +156,7 @@ describe.each(kinds)('JobStore contract under races: %s store', (_kind, make) =>
   test('a cancel racing the final put: whichever lands first stays, and the cancel says which', async () => {
     const s = await store()
     const ids = Array.from({ length: 20 }, (_, i) => `r${i}`)
-    await Promise.all(ids.map((id) => s.put(job(id, 'running'))))
+    for (const id of ids) await s.put(job(id, 'running'))
     const outcomes = await Promise.all(
       ids.map(async (id, i) => {
         const done = { ...job(id, 'succeeded'), finishedAt: 3 }
@@ -182,7 +182,9 @@ describe.each(kinds)('JobStore contract under races: %s store', (_kind, make) =>
   test('a record rewritten while it is cancelled is still cancelled at once (no retries)', async () => {
     const s = await store()
     await s.put(job('a', 'pending'))
-    const writes = Array.from({ length: 30 }, (_, i) => s.put({ ...job('a', 'running'), startedAt: i }))
+    const writes = Array.from({ length: 30 }, (_, i) =>
+      Promise.resolve(s.put({ ...job('a', 'running'), startedAt: i })),
+    )
     const outcome = await s.requestCancel('a', cancellation)
     await Promise.all(writes)
     expect(outcome?.changed).toBe(true)

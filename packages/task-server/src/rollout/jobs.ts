@@ -137,11 +137,38 @@ function createCancelWatch(jobStore: JobStore) {
   }
 }
 
+/** {@link Jobs.cancel}: aborts a detached run of this process, else cancels through the store. */
+async function cancelJob(
+  jobStore: JobStore,
+  runs: RunRegistry,
+  id: string,
+  reason: unknown,
+): Promise<boolean> {
+  const run = runs.get(id)
+  if (run?.state === 'detached') {
+    abortRun(run, reason)
+    await whenRun(run, () => isFinal(run.state))
+    return true
+  }
+  if (jobStore.requestCancel === undefined) return false
+  const outcome = await jobStore.requestCancel(id, cancellationOf(id, reason))
+  return outcome?.changed === true
+}
+
 /** Creates the {@link Jobs} over a store and the run registry. */
 export function createJobs({ jobStore, runs, logger, maxJobsPerOwner }: JobsOptions): Jobs {
   const quota = createQuota(maxJobsPerOwner)
   const cancels = createCancelWatch(jobStore)
   const warn = (obj: Record<string, unknown>, msg: string) => safeLog(logger, 'warn', obj, msg)
+  /** Stores the first record of a job whose quota slot is taken; frees the slot when that fails. */
+  const admit = async (run: Run, record: RolloutJob) => {
+    try {
+      await jobStore.put(record)
+    } catch (err) {
+      quota.release(run.id)
+      throw err
+    }
+  }
   return {
     async open(run, traceCorrelationId, owner) {
       // Reserved before the first await, so concurrent requests cannot overshoot the quota.
@@ -153,12 +180,7 @@ export function createJobs({ jobStore, runs, logger, maxJobsPerOwner }: JobsOpti
         owner,
         createdAt: Date.now(),
       }
-      try {
-        await jobStore.put(record)
-      } catch (err) {
-        quota.release(run.id)
-        throw err
-      }
+      await admit(run, record)
       cancels.watch(run)
       return record
     },
@@ -189,9 +211,8 @@ export function createJobs({ jobStore, runs, logger, maxJobsPerOwner }: JobsOpti
         startedAt: createdAt,
       }
       try {
-        await jobStore.put(record)
+        await admit(run, record)
       } catch (err) {
-        quota.release(run.id)
         warn({ err, requestId }, 'task-server: job store refused the sync-timeout job; still waiting')
         return undefined
       }
@@ -210,16 +231,6 @@ export function createJobs({ jobStore, runs, logger, maxJobsPerOwner }: JobsOpti
         runs.finish(run, finalStateOf(outcome))
       }
     },
-    async cancel(id, reason) {
-      const run = runs.get(id)
-      if (run?.state === 'detached') {
-        abortRun(run, reason)
-        await whenRun(run, () => isFinal(run.state))
-        return true
-      }
-      if (jobStore.requestCancel === undefined) return false
-      const outcome = await jobStore.requestCancel(id, cancellationOf(id, reason))
-      return outcome?.changed === true
-    },
+    cancel: (id, reason) => cancelJob(jobStore, runs, id, reason),
   }
 }

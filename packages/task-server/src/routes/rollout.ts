@@ -2,14 +2,12 @@
  * `POST /rollout`: validates the request, then runs it sync (200 with the RolloutResponse) or as a
  * job (202, see `./rollouts`). A sync run that outlives `syncTimeoutMs` goes on as a job.
  */
-import { randomUUID } from 'node:crypto'
 import type { Request, RequestHandler, Response, Router } from 'express'
 import { z } from 'zod'
 import { deferred } from '../async-utils'
 import type { RolloutRequest, TaskAppConfig } from '../config'
-import { TaskServerError } from '../errors'
 import { sendError } from '../http-errors'
-import { safeLog, type TaskAppLogger } from '../logger'
+import type { TaskAppLogger } from '../logger'
 import { requestIdOf } from '../middleware/request-id'
 import { ownerOf } from '../owner'
 import { CLIENT_GONE, finalStateOf, type Outcome } from '../rollout/outcome'
