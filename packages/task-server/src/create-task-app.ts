@@ -171,7 +171,7 @@ export function createTaskApp<TEnvConfig = Record<string, unknown>, TPolicyConfi
     }),
   )
   app.use(rollout.router)
-  app.use(rolloutsRoutes(jobStore, jobs, rolloutAuth))
+  app.use(rolloutsRoutes(jobStore, jobs, rolloutAuth, logger))
   app.use(doneRoutes(cfg.appId, auth))
   if (cfg.exposeDebugEnv === true) app.use(debugEnvRoutes(auth))
   if (cfg.proxy !== undefined && cfg.proxy.enableOpenai !== false) {

@@ -97,6 +97,12 @@ const scenarios: Record<TaskServerErrorCode, () => Promise<unknown>> = {
   },
   TASKAPP_ERR_JOB_STORE_UNAVAILABLE: () =>
     createRedisJobStore({ redis: 'unix:///nonexistent-taskapp-dir/redis.sock' }).catch((e: unknown) => e),
+  TASKAPP_ERR_JOB_STORE_CLOSED: async () => {
+    await using redis = await startRedisServer()
+    const store = await createRedisJobStore({ redis: redis.url, prefix: redis.prefix() })
+    await store.close()
+    return store.get('x').catch((e: unknown) => e)
+  },
   TASKAPP_ERR_JOB_RECORD_CORRUPT: async () => {
     await using redis = await startRedisServer()
     const logger = recordingLogger()

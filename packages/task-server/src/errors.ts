@@ -12,6 +12,7 @@ export const TaskServerErrorCode = {
   RolloutCancelled: 'TASKAPP_ERR_ROLLOUT_CANCELLED',
   JobStoreFull: 'TASKAPP_ERR_JOB_STORE_FULL',
   JobStoreUnavailable: 'TASKAPP_ERR_JOB_STORE_UNAVAILABLE',
+  JobStoreClosed: 'TASKAPP_ERR_JOB_STORE_CLOSED',
   JobRecordCorrupt: 'TASKAPP_ERR_JOB_RECORD_CORRUPT',
   IoredisMissing: 'TASKAPP_ERR_IOREDIS_MISSING',
   MlflowRequestFailed: 'TASKAPP_ERR_MLFLOW_REQUEST_FAILED',

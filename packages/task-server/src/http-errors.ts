@@ -29,6 +29,7 @@ export type WireErrorCode =
   | 'job_not_found'
   | 'job_already_finished'
   | 'job_store_full'
+  | 'job_store_unavailable'
   | 'job_quota_exceeded'
   | 'missing_openai_api_key'
   | 'openai_error'

@@ -25,12 +25,9 @@ function job(id: string, status: RolloutJobStatus, owner?: string): RolloutJob {
   return { id, status, traceCorrelationId: `t-${id}`, createdAt: 1, ...(owner ? { owner } : {}) }
 }
 
-const cancelled = (current: RolloutJob): RolloutJob => ({
-  ...current,
-  status: 'cancelled',
-  finishedAt: 2,
-  error: { code: 'rollout_cancelled', message: 'cancelled by the test' },
-})
+/** The cancellation the tests ask for, and the record it makes of `current`. */
+const cancellation = { finishedAt: 2, error: { code: 'rollout_cancelled', message: 'cancelled by the test' } }
+const cancelled = (current: RolloutJob): RolloutJob => ({ ...current, status: 'cancelled', ...cancellation })
 
 describe.each(kinds)('JobStore contract: %s store', (_kind, make) => {
   async function store(limits: Limits = {}): Promise<Store> {
@@ -105,26 +102,26 @@ describe.each(kinds)('JobStore contract: %s store', (_kind, make) => {
     const fired = vi.fn()
     const stop = s.onCancel('a', fired)
     onTestFinished(stop)
-    const first = await s.requestCancel('a', cancelled)
+    const first = await s.requestCancel('a', cancellation)
     expect(first).toEqual({ job: { ...cancelled(job('a', 'running', 'key:o')) }, changed: true })
     expect(await s.get('a')).toEqual(first?.job)
     await vi.waitFor(() => expect(fired).toHaveBeenCalledTimes(1))
-    const again = await s.requestCancel('a', cancelled)
+    const again = await s.requestCancel('a', cancellation)
     expect(again).toEqual({ job: first?.job, changed: false })
-    expect(await s.requestCancel('missing', cancelled)).toBeUndefined()
+    expect(await s.requestCancel('missing', cancellation)).toBeUndefined()
   })
 
   test('requestCancel of a finished job changes nothing', async () => {
     const s = await store()
     await s.put(job('a', 'succeeded'))
-    expect(await s.requestCancel('a', cancelled)).toEqual({ job: job('a', 'succeeded'), changed: false })
+    expect(await s.requestCancel('a', cancellation)).toEqual({ job: job('a', 'succeeded'), changed: false })
   })
 
   test('onCancel of a job already cancelled fires soon after; a stopped watcher never fires', async () => {
     const s = await store()
     await s.put(job('a', 'running'))
     await s.put(job('b', 'running'))
-    await s.requestCancel('a', cancelled)
+    await s.requestCancel('a', cancellation)
     const late = vi.fn()
     s.onCancel('a', late)
     await vi.waitFor(() => expect(late).toHaveBeenCalledTimes(1))
@@ -133,8 +130,64 @@ describe.each(kinds)('JobStore contract: %s store', (_kind, make) => {
     const kept = vi.fn()
     s.onCancel('b', stopped)()
     s.onCancel('b', kept)
-    await s.requestCancel('b', cancelled)
+    await s.requestCancel('b', cancellation)
     await vi.waitFor(() => expect(kept).toHaveBeenCalledTimes(1))
     expect(stopped).not.toHaveBeenCalled()
+  })
+})
+
+describe.each(kinds)('JobStore contract under races: %s store', (_kind, make) => {
+  async function store(limits: Limits = {}): Promise<Store> {
+    const s = await make(limits)
+    onTestFinished(() => s.close())
+    return s
+  }
+
+  test('ten concurrent cancels of one job: exactly one changes it, all answer the same record', async () => {
+    const s = await store()
+    await s.put(job('a', 'running', 'key:o'))
+    const outcomes = await Promise.all(Array.from({ length: 10 }, () => s.requestCancel('a', cancellation)))
+    expect(outcomes.filter((o) => o?.changed)).toHaveLength(1)
+    const stored = await s.get('a')
+    expect(stored).toEqual(cancelled(job('a', 'running', 'key:o')))
+    for (const o of outcomes) expect(o?.job).toEqual(stored)
+  })
+
+  test('a cancel racing the final put: whichever lands first stays, and the cancel says which', async () => {
+    const s = await store()
+    const ids = Array.from({ length: 20 }, (_, i) => `r${i}`)
+    for (const id of ids) await s.put(job(id, 'running'))
+    const outcomes = await Promise.all(
+      ids.map(async (id, i) => {
+        const done = { ...job(id, 'succeeded'), finishedAt: 3 }
+        // Half the puts start first, half the cancels: both orders are exercised.
+        const [, outcome] =
+          i % 2 === 0
+            ? await Promise.all([s.put(done), s.requestCancel(id, cancellation)])
+            : (await Promise.all([s.requestCancel(id, cancellation), s.put(done)])).reverse()
+        return outcome as Awaited<ReturnType<Store['requestCancel']>>
+      }),
+    )
+    for (const [i, id] of ids.entries()) {
+      const stored = await s.get(id)
+      const outcome = outcomes[i]
+      expect(stored?.status).toBe(outcome?.changed ? 'cancelled' : 'succeeded')
+      expect(outcome?.job).toEqual(stored)
+      // Later writes of the run never replace the final record.
+      await s.put({ ...job(id, 'failed'), finishedAt: 4 })
+      expect(await s.get(id)).toEqual(stored)
+    }
+  })
+
+  test('a record rewritten while it is cancelled is still cancelled at once (no retries)', async () => {
+    const s = await store()
+    await s.put(job('a', 'pending'))
+    const writes = Array.from({ length: 30 }, (_, i) =>
+      Promise.resolve(s.put({ ...job('a', 'running'), startedAt: i })),
+    )
+    const outcome = await s.requestCancel('a', cancellation)
+    await Promise.all(writes)
+    expect(outcome?.changed).toBe(true)
+    expect(await s.get('a')).toMatchObject({ status: 'cancelled', ...cancellation })
   })
 })

@@ -22,6 +22,8 @@ const job = (id: string, status: RolloutJob['status'] = 'running'): RolloutJob =
   createdAt: 1,
 })
 
+const cancellation = { finishedAt: 2, error: { code: 'rollout_cancelled', message: 'cancelled by the test' } }
+
 async function store(options: Partial<RedisJobStoreOptions> = {}) {
   const s = await createRedisJobStore({ redis: redis.url, prefix: redis.prefix(), ...options })
   onTestFinished(() => s.close())
@@ -47,7 +49,7 @@ describe('createRedisJobStore', () => {
       const s = await store({ logger })
       await redis.client().hset(`${s.prefix}job:x`, 'status', 'running', 'job', raw)
       expect(await s.get('x')).toBeUndefined()
-      expect(await s.requestCancel('x', (j) => j)).toBeUndefined()
+      expect(await s.requestCancel('x', cancellation)).toBeUndefined()
       const warned = logger.records.find((r) => r.msg === 'task-server: corrupt job record in Redis')
       expect(warned?.obj).toMatchObject({ jobId: 'x', err: { code: 'TASKAPP_ERR_JOB_RECORD_CORRUPT' } })
     },
@@ -97,7 +99,7 @@ describe('createRedisJobStore', () => {
     await a.put(job('after'))
     const fired = vi.fn()
     a.onCancel('after', fired)
-    await vi.waitFor(async () => expect((await b.requestCancel('after', (j) => j))?.changed).toBe(true), {
+    await vi.waitFor(async () => expect((await b.requestCancel('after', cancellation))?.changed).toBe(true), {
       timeout: 10_000,
     })
     await vi.waitFor(() => expect(fired).toHaveBeenCalledTimes(1), { timeout: 10_000 })

@@ -4,9 +4,25 @@
  * `GET /rollouts/:id` and `DELETE /rollouts/:id` for a job another replica runs.
  */
 import { TaskServerError } from './errors'
-import { jobStoreFull, resolveStoreLimits, type JobStore, type RolloutJob } from './job-store'
+import {
+  jobStoreFull,
+  resolveStoreLimits,
+  type CancelOutcome,
+  type JobCancellation,
+  type JobStore,
+  type RolloutJob,
+} from './job-store'
 import { safeLog, silentLogger, type TaskAppLogger } from './logger'
-import { loadIoredis, type CommandClient, type SubscriberClient } from './redis/load'
+import { startCancelWatch, type CancelWatch } from './redis/cancel-watch'
+import {
+  CONNECT_TIMEOUT_MS,
+  connect,
+  end,
+  storeClosed,
+  unavailable,
+  withDeadline,
+  type Connections,
+} from './redis/connection'
 import { parseJobRecord } from './redis/record'
 import { SCRIPTS, type LuaScript } from './redis/scripts'
 
@@ -47,36 +63,43 @@ export interface RedisJobStoreOptions {
    * @default 5000
    */
   cancelCheckIntervalMs?: number
+  /**
+   * Longest wait for one Redis command, in milliseconds: past it the call rejects with
+   * `TASKAPP_ERR_JOB_STORE_UNAVAILABLE` (the routes answer 503 `job_store_unavailable`) instead of
+   * hanging on a stalled Redis. Also bounds `close()`. Opening a connection may take 5000 more.
+   * @default 2000
+   */
+  commandTimeoutMs?: number
   /** Where connection errors and corrupt records are reported. @default silent */
   logger?: TaskAppLogger
 }
 
-/** The Redis {@link JobStore}; `close()` (also `await using`) ends the connections it made. */
+/**
+ * The Redis {@link JobStore}; `close()` (also `await using`) ends the connections it made. Every
+ * call after `close()` rejects with `TASKAPP_ERR_JOB_STORE_CLOSED` (`onCancel` throws it) and
+ * opens no connection.
+ */
 export interface RedisJobStore extends JobStore, AsyncDisposable {
   /** The key prefix in use. */
   readonly prefix: string
   put(job: RolloutJob): Promise<void>
   get(id: string): Promise<RolloutJob | undefined>
-  requestCancel(
-    id: string,
-    cancelled: (current: RolloutJob) => RolloutJob,
-  ): Promise<{ readonly job: RolloutJob; readonly changed: boolean } | undefined>
+  requestCancel(id: string, cancellation: JobCancellation): Promise<CancelOutcome>
   onCancel(id: string, listener: () => void): () => void
   close(): Promise<void>
 }
-
-const CANCEL_RETRIES = 5
 
 function invalid(message: string): TaskServerError {
   return new TaskServerError('TASKAPP_ERR_INVALID_CONFIG', message)
 }
 
-function unavailable(what: string, err: unknown): TaskServerError {
-  const reason = err instanceof Error ? err.message : String(err)
-  return new TaskServerError(
-    'TASKAPP_ERR_JOB_STORE_UNAVAILABLE',
-    `The Redis job store could not ${what} (${reason}); check that Redis is running and reachable at the \`redis\` option.`,
-    { cause: err },
+function isClient(redis: unknown): boolean {
+  const r = redis as { duplicate?: unknown; evalsha?: unknown } | null
+  return (
+    typeof r === 'object' &&
+    r !== null &&
+    typeof r.duplicate === 'function' &&
+    typeof r.evalsha === 'function'
   )
 }
 
@@ -85,17 +108,9 @@ function checkOptions(options: RedisJobStoreOptions) {
   const prefix = options.prefix ?? 'taskapp:jobs:'
   const maxRunningMs = options.maxRunningMs ?? 86_400_000
   const cancelCheckIntervalMs = options.cancelCheckIntervalMs ?? 5000
+  const commandTimeoutMs = options.commandTimeoutMs ?? 2000
   const redis: unknown = options.redis
-  if (typeof redis === 'string') {
-    if (!/^(rediss?|unix):\/\//.test(redis)) {
-      throw invalid('redis must be a redis://, rediss:// or unix:// URL, or an ioredis client.')
-    }
-  } else if (
-    typeof redis !== 'object' ||
-    redis === null ||
-    typeof (redis as { duplicate?: unknown }).duplicate !== 'function' ||
-    typeof (redis as { evalsha?: unknown }).evalsha !== 'function'
-  ) {
+  if (typeof redis === 'string' ? !/^(rediss?|unix):\/\//.test(redis) : !isClient(redis)) {
     throw invalid('redis must be a redis://, rediss:// or unix:// URL, or an ioredis client.')
   }
   if (typeof prefix !== 'string' || prefix === '') throw invalid('prefix must be a non-empty string.')
@@ -105,37 +120,70 @@ function checkOptions(options: RedisJobStoreOptions) {
   if (!Number.isInteger(cancelCheckIntervalMs) || cancelCheckIntervalMs < 0) {
     throw invalid(`cancelCheckIntervalMs must be an integer >= 0 (got ${String(cancelCheckIntervalMs)}).`)
   }
-  return { maxJobs, ttlMs: Math.round(ttlMs), prefix, maxRunningMs, cancelCheckIntervalMs }
-}
-
-/** Makes (or takes) the command connection and makes the subscriber; closes what it made on failure. */
-async function connect(redis: string | RedisClientLike, logger: TaskAppLogger) {
-  const onError = (err: Error) =>
-    safeLog(logger, 'warn', { err }, 'task-server: Redis job store connection error')
-  let cmd: CommandClient
-  const ownsCmd = typeof redis === 'string'
-  if (typeof redis === 'string') {
-    const Redis = await loadIoredis()
-    cmd = new Redis(redis, { lazyConnect: true, maxRetriesPerRequest: 2 })
-    cmd.on('error', onError)
-    try {
-      await cmd.connect()
-    } catch (err) {
-      cmd.disconnect()
-      throw unavailable('connect', err)
-    }
-  } else {
-    cmd = redis as unknown as CommandClient
+  if (!Number.isInteger(commandTimeoutMs) || commandTimeoutMs < 1 || commandTimeoutMs > 2_147_483_647) {
+    throw invalid(
+      `commandTimeoutMs must be a positive integer of milliseconds (got ${String(commandTimeoutMs)}).`,
+    )
   }
-  const sub = cmd.duplicate()
-  sub.on('error', onError)
-  return { cmd, sub, ownsCmd }
+  return { maxJobs, ttlMs: Math.round(ttlMs), prefix, maxRunningMs, cancelCheckIntervalMs, commandTimeoutMs }
 }
 
-/** Ends a connection: QUIT when it is up (pending replies arrive first), else drops it. */
-async function end(client: CommandClient | SubscriberClient): Promise<void> {
-  if (client.status === 'ready') await client.quit().catch(() => client.disconnect())
-  else client.disconnect()
+type Limits = ReturnType<typeof checkOptions>
+
+/** The store's reads and scripts on the command connection, each bounded by `commandTimeoutMs`. */
+function createCommands({ cmd }: Connections, limits: Limits, logger: TaskAppLogger) {
+  const { prefix, commandTimeoutMs } = limits
+  const keyOf = (id: string) => `${prefix}job:${id}`
+  const bounded = <T>(promise: Promise<T>, what: string) => withDeadline(promise, commandTimeoutMs, what)
+
+  const run = async (script: LuaScript, args: (string | number)[], what: string): Promise<unknown> => {
+    try {
+      return await bounded(cmd.evalsha(script.sha, 0, ...args), what)
+    } catch (err) {
+      // Redis forgets scripts when it restarts: send the source once more.
+      const cause = err instanceof TaskServerError ? err.cause : err
+      if (!(cause instanceof Error && cause.message.startsWith('NOSCRIPT'))) throw err
+      return bounded(cmd.eval(script.source, 0, ...args), what)
+    }
+  }
+
+  /** The record as stored (`cancel`: what a `requestCancel` laid over it), or undefined when corrupt. */
+  const parse = (id: string, json: string, cancel?: string): RolloutJob | undefined => {
+    const parsed = parseJobRecord(id, json, cancel === '' ? undefined : cancel)
+    if ('job' in parsed) return parsed.job
+    const err = new TaskServerError(
+      'TASKAPP_ERR_JOB_RECORD_CORRUPT',
+      `The Redis record of job ${id} is not a valid job (${parsed.problem}); it is treated as missing.`,
+    )
+    safeLog(logger, 'warn', { err, jobId: id }, 'task-server: corrupt job record in Redis')
+    return undefined
+  }
+
+  return {
+    async put(job: RolloutJob): Promise<void> {
+      const { maxJobs, ttlMs, maxRunningMs } = limits
+      const json = JSON.stringify(job)
+      const args = [prefix, job.id, job.status, job.owner ?? '', json, maxJobs, ttlMs, maxRunningMs]
+      if ((await run(SCRIPTS.put, args, `store job ${job.id}`)) === -1) throw jobStoreFull(maxJobs)
+    },
+    async get(id: string): Promise<RolloutJob | undefined> {
+      const [json, cancel] = await bounded(cmd.hmget(keyOf(id), 'job', 'cancel'), `read job ${id}`)
+      return json === null || json === undefined ? undefined : parse(id, json, cancel ?? undefined)
+    },
+    async requestCancel(id: string, { finishedAt, error }: JobCancellation): Promise<CancelOutcome> {
+      const args = [prefix, id, JSON.stringify({ finishedAt, error }), limits.ttlMs, limits.maxRunningMs]
+      const [state, json, cancel] = (await run(SCRIPTS.cancel, args, `cancel job ${id}`)) as [
+        number,
+        string?,
+        string?,
+      ]
+      const job = state === 0 || json === undefined ? undefined : parse(id, json, cancel)
+      return job === undefined ? undefined : { job, changed: state === 2 }
+    },
+    /** The `status` field of a job; null when unknown or Redis did not answer. */
+    statusOf: (id: string): Promise<string | null> =>
+      bounded(cmd.hget(keyOf(id), 'status'), `read job ${id}`).catch(() => null),
+  }
 }
 
 /**
@@ -144,6 +192,7 @@ async function end(client: CommandClient | SubscriberClient): Promise<void> {
  * cluster-wide `maxJobs` cap with the memory store's eviction order, `ttlMs`, and cancellation
  * across processes (pub/sub, re-checked on reconnect and every `cancelCheckIntervalMs`). Each
  * change is one Lua script, so the cap and "a final record is kept" hold under concurrent writers.
+ * No call waits on Redis longer than `commandTimeoutMs`.
  * Rejects with `TASKAPP_ERR_IOREDIS_MISSING` (URL given, ioredis not installed),
  * `TASKAPP_ERR_JOB_STORE_UNAVAILABLE` (Redis did not answer) or `TASKAPP_ERR_INVALID_CONFIG`.
  *
@@ -157,148 +206,50 @@ async function end(client: CommandClient | SubscriberClient): Promise<void> {
  * ```
  */
 export async function createRedisJobStore(options: RedisJobStoreOptions): Promise<RedisJobStore> {
-  const { maxJobs, ttlMs, prefix, maxRunningMs, cancelCheckIntervalMs } = checkOptions(options)
+  const limits = checkOptions(options)
   const logger = options.logger ?? silentLogger
-  const { cmd, sub, ownsCmd } = await connect(options.redis, logger)
-  const channel = `${prefix}cancel`
-  const keyOf = (id: string) => `${prefix}job:${id}`
-  const watchers = new Map<string, Set<() => void>>()
-  let poll: ReturnType<typeof setInterval> | undefined
+  const connections = await connect(options.redis, limits.commandTimeoutMs, logger)
+  const { cmd, sub, ownsCmd } = connections
+  const commands = createCommands(connections, limits, logger)
   let closed = false
-
-  const run = async (script: LuaScript, args: (string | number)[], what: string): Promise<unknown> => {
-    try {
-      return await cmd.evalsha(script.sha, 0, ...args)
-    } catch (err) {
-      // Redis forgets scripts when it restarts: send the source once more.
-      if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw unavailable(what, err)
-      return cmd.eval(script.source, 0, ...args).catch((e: unknown) => {
-        throw unavailable(what, e)
-      })
-    }
-  }
-
-  const readRaw = async (id: string): Promise<string | null> => {
-    try {
-      return await cmd.hget(keyOf(id), 'job')
-    } catch (err) {
-      throw unavailable(`read job ${id}`, err)
-    }
-  }
-
-  const parse = (id: string, json: string): RolloutJob | undefined => {
-    const parsed = parseJobRecord(id, json)
-    if ('job' in parsed) return parsed.job
-    const err = new TaskServerError(
-      'TASKAPP_ERR_JOB_RECORD_CORRUPT',
-      `The Redis record of job ${id} is not a valid job (${parsed.problem}); it is treated as missing.`,
-    )
-    safeLog(logger, 'warn', { err, jobId: id }, 'task-server: corrupt job record in Redis')
-    return undefined
-  }
-
-  const fire = (id: string) => {
-    const listeners = watchers.get(id)
-    watchers.delete(id)
-    for (const listener of listeners ?? []) listener()
-    if (watchers.size === 0) stopPolling()
-  }
-
-  /** Reads the status of watched jobs and fires the watchers of the cancelled ones. */
-  const check = async (ids: readonly string[]) => {
-    await Promise.all(
-      ids.map(async (id) => {
-        const status = await cmd.hget(keyOf(id), 'status').catch(() => null)
-        if (status === 'cancelled') fire(id)
-      }),
-    )
-  }
-
-  const stopPolling = () => {
-    if (poll !== undefined) clearInterval(poll)
-    poll = undefined
-  }
-  const startPolling = () => {
-    if (poll !== undefined || cancelCheckIntervalMs === 0 || closed) return
-    poll = globalThis.setInterval(() => void check([...watchers.keys()]), cancelCheckIntervalMs)
-    poll.unref()
-  }
-
-  sub.on('message', (from, id) => {
-    if (from === channel) fire(id)
-  })
-  // After a reconnect: subscribed again first, then re-read, so no cancel falls in between.
-  sub.on('ready', () => {
-    if (closed || watchers.size === 0) return
-    void sub
-      .subscribe(channel)
-      .then(() => check([...watchers.keys()]))
-      .catch(() => undefined)
-  })
+  let watch: CancelWatch
   try {
-    await sub.subscribe(channel)
+    watch = await startCancelWatch({
+      sub,
+      channel: `${limits.prefix}cancel`,
+      intervalMs: limits.cancelCheckIntervalMs,
+      timeoutMs: CONNECT_TIMEOUT_MS + limits.commandTimeoutMs,
+      statusOf: (id) => (closed ? Promise.resolve(null) : commands.statusOf(id)),
+    })
   } catch (err) {
     sub.disconnect()
     if (ownsCmd) cmd.disconnect()
     throw unavailable('subscribe to cancellations', err)
   }
 
+  /** Runs `call` unless the store is closed: then rejects, before any command is sent. */
+  const open = async <T>(call: () => Promise<T>): Promise<T> => {
+    if (closed) throw storeClosed()
+    return call()
+  }
   const close = async () => {
     if (closed) return
     closed = true
-    stopPolling()
-    watchers.clear()
-    await Promise.all([end(sub), ownsCmd ? end(cmd) : undefined])
+    watch.close()
+    await Promise.all([
+      end(sub, limits.commandTimeoutMs),
+      ownsCmd ? end(cmd, limits.commandTimeoutMs) : undefined,
+    ])
   }
 
   return {
-    prefix,
-    async put(job) {
-      const args = [
-        prefix,
-        job.id,
-        job.status,
-        job.owner ?? '',
-        JSON.stringify(job),
-        maxJobs,
-        ttlMs,
-        maxRunningMs,
-      ]
-      if ((await run(SCRIPTS.put, args, `store job ${job.id}`)) === -1) throw jobStoreFull(maxJobs)
-    },
-    async get(id) {
-      const json = await readRaw(id)
-      return json === null ? undefined : parse(id, json)
-    },
-    async requestCancel(id, cancelled) {
-      for (let attempt = 0; attempt < CANCEL_RETRIES; attempt++) {
-        const raw = await readRaw(id)
-        const current = raw === null ? undefined : parse(id, raw)
-        if (raw === null || current === undefined) return undefined
-        const next: RolloutJob = { ...cancelled(current), id, status: 'cancelled' }
-        const args = [prefix, id, raw, JSON.stringify(next), ttlMs, maxRunningMs]
-        const [state, json] = (await run(SCRIPTS.cancel, args, `cancel job ${id}`)) as [number, string?]
-        if (state === 0) return undefined
-        if (state === 3) return { job: next, changed: true }
-        if (state === 1 && json !== undefined) {
-          const job = parse(id, json)
-          return job === undefined ? undefined : { job, changed: false }
-        }
-      }
-      throw unavailable(`cancel job ${id}`, new Error('the record kept changing'))
-    },
+    prefix: limits.prefix,
+    put: (job) => open(() => commands.put(job)),
+    get: (id) => open(() => commands.get(id)),
+    requestCancel: (id, cancellation) => open(() => commands.requestCancel(id, cancellation)),
     onCancel(id, listener) {
-      let listeners = watchers.get(id)
-      if (listeners === undefined) watchers.set(id, (listeners = new Set()))
-      listeners.add(listener)
-      startPolling()
-      void check([id])
-      const own = listeners
-      return () => {
-        own.delete(listener)
-        if (own.size === 0 && watchers.get(id) === own) watchers.delete(id)
-        if (watchers.size === 0) stopPolling()
-      }
+      if (closed) throw storeClosed()
+      return watch.add(id, listener)
     },
     close,
     [Symbol.asyncDispose]: close,

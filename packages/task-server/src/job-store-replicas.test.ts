@@ -4,7 +4,13 @@
  * cancelled through the other.
  */
 import { afterAll, beforeAll, describe, expect, onTestFinished, test, vi } from 'vitest'
-import { deferred, listenLoopback, startRedisServer, type TestRedisServer } from '@taskapp/test-utils'
+import {
+  deferred,
+  listenLoopback,
+  recordingLogger,
+  startRedisServer,
+  type TestRedisServer,
+} from '@taskapp/test-utils'
 import { createRedisJobStore, createTaskApp } from './index'
 import type { RedisJobStoreOptions, RolloutContext, RolloutRequest, TaskAppConfig } from './index'
 import { AUTH, KEY, rolloutBody, testConfig } from './test-helpers'
@@ -142,15 +148,41 @@ describe('two replicas sharing a Redis job store', () => {
     expect(JSON.stringify(stored)).not.toContain(KEY)
   })
 
-  test('a finished job expires after ttlMs on both replicas', async () => {
-    const [a, b] = await replicas({}, { ttlMs: 1000 })
+  test('a finished job is readable on both replicas and expires ttlMs after it ended (a Redis TTL)', async () => {
+    // ttlMs long enough that a loaded machine still reads the record before it goes.
+    const [a, b] = await replicas({}, { ttlMs: 60_000 })
     const id = (await start(a.url)).body.id
-    await vi.waitFor(async () => expect((await call(b.url, `/rollouts/${id}`)).body.status).toBe('succeeded'))
-    await vi.waitFor(async () => expect((await call(a.url, `/rollouts/${id}`)).status).toBe(404), {
-      timeout: 5000,
-      interval: 50,
+    await vi.waitFor(
+      async () => expect((await call(b.url, `/rollouts/${id}`)).body.status).toBe('succeeded'),
+      {
+        timeout: 10_000,
+      },
+    )
+    expect((await call(a.url, `/rollouts/${id}`)).body.status).toBe('succeeded')
+    const ttl = await redis.client().pttl(`${a.jobStore.prefix}job:${id}`)
+    expect(ttl).toBeGreaterThan(30_000)
+    expect(ttl).toBeLessThanOrEqual(60_000)
+  })
+
+  test('once the TTL is over, both replicas answer 404', async () => {
+    const logger = recordingLogger()
+    const h = gated()
+    const [a, b] = await replicas({ rollout: h.rollout, logger }, { ttlMs: 500 })
+    const id = (await start(a.url)).body.id
+    // Not final yet: readable on B whatever the machine's load (running jobs keep maxRunningMs).
+    await vi.waitFor(async () => expect((await call(b.url, `/rollouts/${id}`)).body.status).toBe('running'), {
+      timeout: 10_000,
     })
-    expect((await call(b.url, `/rollouts/${id}`)).status).toBe(404)
+    h.release.resolve()
+    await vi.waitFor(() => expect(a.app.stats().completed).toBe(1), { timeout: 10_000 })
+    for (const replica of [a, b]) {
+      await vi.waitFor(async () => expect((await call(replica.url, `/rollouts/${id}`)).status).toBe(404), {
+        timeout: 10_000,
+        interval: 50,
+      })
+    }
+    // The 404 is the expiry: the final record was stored (nothing failed to write).
+    expect(logger.records.filter((r) => r.level === 'error' || r.level === 'warn')).toEqual([])
   })
 
   test('the cap is cluster-wide: full of A’s running jobs, B answers 503 job_store_full', async () => {

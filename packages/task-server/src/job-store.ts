@@ -1,6 +1,7 @@
 /**
  * Where async rollout jobs live: an interface, and a bounded in-memory default.
  */
+import { createCancelListeners } from './cancel-listeners'
 import { TaskServerError } from './errors'
 import type { RolloutResponseOutput } from './schemas'
 
@@ -25,6 +26,18 @@ export interface RolloutJob {
   /** Why a `failed` or `cancelled` job ended (wire code, safe message, error id). */
   readonly error?: { readonly code: string; readonly message: string; readonly errorId?: string }
 }
+
+/**
+ * What a cancel lays over a job's record (whose status becomes `cancelled`): when it ended, and why.
+ * Not exported by the package: read it as the second parameter of `requestCancel`.
+ */
+export interface JobCancellation {
+  readonly finishedAt: number
+  readonly error: NonNullable<RolloutJob['error']>
+}
+
+/** The outcome of `requestCancel`: the stored record, and whether this call cancelled it. */
+export type CancelOutcome = { readonly job: RolloutJob; readonly changed: boolean } | undefined
 
 /** True for `succeeded`, `failed` and `cancelled`. */
 export function isFinalStatus(status: RolloutJobStatus): boolean {
@@ -52,16 +65,14 @@ export interface JobStore {
   /** The job with this id, or `undefined` when unknown or evicted. */
   get(id: string): RolloutJob | undefined | Promise<RolloutJob | undefined>
   /**
-   * Cancels a job that is not final, for every task app sharing the store: stores
-   * `cancelled(current)` (a `cancelled` record) and tells the {@link JobStore.onCancel} watchers of
-   * that id, in any process. Resolves with the stored record and whether this call changed it
-   * (false: the job was already final), or `undefined` for an unknown id. Optional: without it a
-   * job can only be cancelled on the task app that runs it.
+   * Cancels a job that is not final, for every task app sharing the store, in one atomic step:
+   * the record becomes `{ ...current, status: 'cancelled', finishedAt, error }` and the
+   * {@link JobStore.onCancel} watchers of that id are told, in any process. Resolves with the
+   * stored record and whether this call changed it (false: the job was already final, its record
+   * is left as it is), or `undefined` for an unknown id. Optional: without it a job can only be
+   * cancelled on the task app that runs it.
    */
-  requestCancel?(
-    id: string,
-    cancelled: (current: RolloutJob) => RolloutJob,
-  ): Promise<{ readonly job: RolloutJob; readonly changed: boolean } | undefined>
+  requestCancel?(id: string, cancellation: JobCancellation): Promise<CancelOutcome>
   /**
    * Calls `listener` once when the job is cancelled through {@link JobStore.requestCancel} (by any
    * task app sharing the store), or soon after the call when it already is. Returns a function
@@ -97,10 +108,7 @@ export interface MemoryJobStore extends JobStore, AsyncDisposable {
   readonly size: number
   put(job: RolloutJob): void
   get(id: string): RolloutJob | undefined
-  requestCancel(
-    id: string,
-    cancelled: (current: RolloutJob) => RolloutJob,
-  ): Promise<{ readonly job: RolloutJob; readonly changed: boolean } | undefined>
+  requestCancel(id: string, cancellation: JobCancellation): Promise<CancelOutcome>
   onCancel(id: string, listener: () => void): () => void
   /** Clears every eviction timer, forgets all jobs and watchers. */
   close(): Promise<void>
@@ -146,16 +154,56 @@ export function resolveStoreLimits(options: MemoryJobStoreOptions): { maxJobs: n
  */
 export function createMemoryJobStore(options: MemoryJobStoreOptions = {}): MemoryJobStore {
   const { maxJobs, ttlMs } = resolveStoreLimits(options)
+  const jobs = createMemoryRecords(maxJobs, ttlMs)
+  const watchers = createCancelListeners()
+  jobs.onForget = (id) => watchers.forget(id)
+
+  const close = async () => {
+    jobs.clear()
+    watchers.clear()
+  }
+
+  return {
+    get size() {
+      return jobs.size
+    },
+    put: (job) => jobs.put(job),
+    get: (id) => jobs.get(id),
+    async requestCancel(id, { finishedAt, error }) {
+      const current = jobs.get(id)
+      if (current === undefined) return undefined
+      if (isFinalStatus(current.status)) return { job: current, changed: false }
+      const job: RolloutJob = { ...current, status: 'cancelled', finishedAt, error }
+      jobs.put(job)
+      watchers.fire(id)
+      return { job, changed: true }
+    },
+    onCancel(id, listener) {
+      if (jobs.get(id)?.status === 'cancelled') {
+        queueMicrotask(listener)
+        return () => {}
+      }
+      return watchers.add(id, listener)
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  }
+}
+
+/**
+ * The records of the memory store: bounded by `maxJobs` (eviction as documented on
+ * {@link MemoryJobStoreOptions.maxJobs}), finished ones forgotten `ttlMs` after they end.
+ */
+function createMemoryRecords(maxJobs: number, ttlMs: number) {
   const jobs = new Map<string, RolloutJob>()
   const timers = new Map<string, ReturnType<typeof setTimeout>>()
-  const watchers = new Map<string, Set<() => void>>()
 
   const forget = (id: string) => {
     const timer = timers.get(id)
     if (timer !== undefined) clearTimeout(timer)
     timers.delete(id)
     jobs.delete(id)
-    watchers.delete(id)
+    records.onForget(id)
   }
 
   /**
@@ -177,61 +225,33 @@ export function createMemoryJobStore(options: MemoryJobStoreOptions = {}): Memor
     return true
   }
 
-  const close = async () => {
-    for (const timer of timers.values()) clearTimeout(timer)
-    timers.clear()
-    jobs.clear()
-    watchers.clear()
-  }
-
-  const put = (job: RolloutJob) => {
-    const current = jobs.get(job.id)
-    if (current !== undefined && isFinalStatus(current.status)) return
-    if (current === undefined && jobs.size >= maxJobs && !evictOldestFinished(job.owner)) {
-      throw jobStoreFull(maxJobs)
-    }
-    jobs.set(job.id, { ...job })
-    if (isFinalStatus(job.status) && !timers.has(job.id)) {
-      // Reached at call time, so fake timers work in tests.
-      const timer = globalThis.setTimeout(() => forget(job.id), ttlMs)
-      timer.unref()
-      timers.set(job.id, timer)
-    }
-  }
-
-  return {
+  const records = {
+    /** Called with the id of each job evicted or expired. */
+    onForget: (_id: string): void => {},
     get size() {
       return jobs.size
     },
-    put,
-    get(id) {
-      return jobs.get(id)
-    },
-    async requestCancel(id, cancelled) {
-      const current = jobs.get(id)
-      if (current === undefined) return undefined
-      if (isFinalStatus(current.status)) return { job: current, changed: false }
-      const job = { ...cancelled(current), id, status: 'cancelled' as const }
-      put(job)
-      const listeners = watchers.get(id)
-      watchers.delete(id)
-      for (const listener of listeners ?? []) listener()
-      return { job, changed: true }
-    },
-    onCancel(id, listener) {
-      if (jobs.get(id)?.status === 'cancelled') {
-        queueMicrotask(listener)
-        return () => {}
+    get: (id: string): RolloutJob | undefined => jobs.get(id),
+    put(job: RolloutJob): void {
+      const current = jobs.get(job.id)
+      if (current !== undefined && isFinalStatus(current.status)) return
+      if (current === undefined && jobs.size >= maxJobs && !evictOldestFinished(job.owner)) {
+        throw jobStoreFull(maxJobs)
       }
-      let listeners = watchers.get(id)
-      if (listeners === undefined) watchers.set(id, (listeners = new Set()))
-      listeners.add(listener)
-      return () => {
-        listeners.delete(listener)
-        if (listeners.size === 0 && watchers.get(id) === listeners) watchers.delete(id)
+      jobs.set(job.id, { ...job })
+      if (isFinalStatus(job.status) && !timers.has(job.id)) {
+        // Reached at call time, so fake timers work in tests.
+        const timer = globalThis.setTimeout(() => forget(job.id), ttlMs)
+        timer.unref()
+        timers.set(job.id, timer)
       }
     },
-    close,
-    [Symbol.asyncDispose]: close,
+    /** Clears every timer and forgets every job. */
+    clear(): void {
+      for (const timer of timers.values()) clearTimeout(timer)
+      timers.clear()
+      jobs.clear()
+    },
   }
+  return records
 }

@@ -11,6 +11,7 @@ export interface CommandClient {
   evalsha(sha: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>
   eval(script: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>
   hget(key: string, field: string): Promise<string | null>
+  hmget(key: string, ...fields: string[]): Promise<(string | null)[]>
   duplicate(): SubscriberClient
   connect(): Promise<void>
   quit(): Promise<unknown>

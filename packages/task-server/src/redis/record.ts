@@ -15,17 +15,8 @@ const jobRecordSchema = z.object({
   error: z.object({ code: z.string(), message: z.string(), errorId: z.string().optional() }).optional(),
 })
 
-/**
- * Parses the stored JSON of job `id`: the record, or an error message saying what is wrong.
- * @internal
- */
-export function parseJobRecord(id: string, json: string): { job: RolloutJob } | { problem: string } {
-  let raw: unknown
-  try {
-    raw = JSON.parse(json)
-  } catch {
-    return { problem: 'not JSON' }
-  }
+/** The record in `raw` when it is one of job `id`, else what is wrong with it. */
+function check(id: string, raw: unknown): { job: RolloutJob } | { problem: string } {
   const parsed = jobRecordSchema.safeParse(raw)
   if (!parsed.success) {
     return {
@@ -34,4 +25,28 @@ export function parseJobRecord(id: string, json: string): { job: RolloutJob } | 
   }
   if (parsed.data.id !== id) return { problem: `holds job ${parsed.data.id}` }
   return { job: parsed.data as RolloutJob }
+}
+
+/**
+ * Parses the stored JSON of job `id`, then lays the `{ finishedAt, error }` of a cancel over it
+ * when there is one: the record, or an error message saying what is wrong (with either part).
+ * @internal
+ */
+export function parseJobRecord(
+  id: string,
+  json: string,
+  cancel?: string,
+): { job: RolloutJob } | { problem: string } {
+  let raw: unknown
+  let patch: Pick<RolloutJob, 'finishedAt' | 'error'> | undefined
+  try {
+    raw = JSON.parse(json)
+    if (cancel !== undefined) patch = JSON.parse(cancel) as typeof patch
+  } catch {
+    return { problem: 'not JSON' }
+  }
+  const stored = check(id, raw)
+  if (!('job' in stored) || patch === undefined) return stored
+  const { finishedAt, error } = patch ?? {}
+  return check(id, { ...stored.job, status: 'cancelled', finishedAt, error })
 }

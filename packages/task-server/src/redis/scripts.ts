@@ -4,7 +4,8 @@
  *
  * Keys, all under the store's prefix `p` (one Redis server; not Redis Cluster, since the
  * scripts reach keys they compute):
- * - `p..'job:'..id`: a hash `{ status, owner, job }` (`job` is the record's JSON), expiring at its deadline;
+ * - `p..'job:'..id`: a hash `{ status, owner, job, cancel? }` (`job` is the record's JSON as last
+ *   put, `cancel` the `{ finishedAt, error }` a `requestCancel` laid over it), expiring at its deadline;
  * - `p..'jobs'`: every job id, scored by its deadline (`ttlMs` after it ended, `maxRunningMs`
  *   after its last update while not final); its size is the count the cap applies to;
  * - `p..'done'` and `p..'done:'..owner`: finished job ids in the order they ended (the counter
@@ -86,19 +87,22 @@ return 1
 `
 
 /**
- * requestCancel(id). ARGV: prefix, id, expected json, cancelled json, ttlMs, maxRunningMs.
- * Returns {0} unknown, {1, json} already final, {2} changed since read (retry), {3, json} cancelled.
+ * requestCancel(id). ARGV: prefix, id, cancellation json (`{ finishedAt, error }`), ttlMs, maxRunningMs.
+ * Status check and change in one step: the record's `job` JSON is left as it is, the status turns
+ * `cancelled` and the cancellation goes in the `cancel` field (a read lays it over `job`).
+ * Returns {0} unknown, {1, json, cancel or ''} already final (nothing changed), {2, json, cancel} cancelled now.
  */
 const CANCEL = `${PRELUDE}
-local id, expected, json = ARGV[2], ARGV[3], ARGV[4]
-local ttl, max_running = tonumber(ARGV[5]), tonumber(ARGV[6])
-local cur = redis.call('HMGET', p .. 'job:' .. id, 'status', 'owner', 'job')
-if not cur[1] then return {0} end
-if FINAL[cur[1]] then return {1, cur[3]} end
-if cur[3] ~= expected then return {2} end
-write(id, 'cancelled', cur[2] or '', json, ttl, max_running)
+local id, cancel = ARGV[2], ARGV[3]
+local ttl, max_running = tonumber(ARGV[4]), tonumber(ARGV[5])
+local key = p .. 'job:' .. id
+local cur = redis.call('HMGET', key, 'status', 'owner', 'job', 'cancel')
+if not cur[1] or not cur[3] then return {0} end
+if FINAL[cur[1]] then return {1, cur[3], cur[4] or ''} end
+write(id, 'cancelled', cur[2] or '', cur[3], ttl, max_running)
+redis.call('HSET', key, 'cancel', cancel)
 redis.call('PUBLISH', p .. 'cancel', id)
-return {3, json}
+return {2, cur[3], cancel}
 `
 
 /** A script with its SHA-1, for EVALSHA with a fallback to EVAL after Redis lost its script cache. */

@@ -3,7 +3,7 @@
  * final status, and their JSON view. No HTTP here: the routes send the answers.
  */
 import { TaskServerError } from '../errors'
-import type { JobStore, RolloutJob } from '../job-store'
+import type { JobCancellation, JobStore, RolloutJob } from '../job-store'
 import { safeLog, type TaskAppLogger } from '../logger'
 import { finalStateOf, type Outcome } from './outcome'
 import { abortRun, whenRun, isFinal, type Run, type RunRegistry } from './run'
@@ -34,15 +34,23 @@ export function cancelReason(id: string): TaskServerError {
   )
 }
 
-/** The record of a job cancelled for `reason`: what the run itself stores when it is aborted. */
-function cancelledRecord(job: RolloutJob, reason: unknown): RolloutJob {
-  const message = reason instanceof Error ? reason.message : `Rollout job ${job.id} was cancelled.`
-  return {
-    ...job,
-    status: 'cancelled',
-    finishedAt: Date.now(),
-    error: { code: 'rollout_cancelled', message },
-  }
+/** What a cancel for `reason` lays over the record of job `id` (as the run itself would store it). */
+function cancellationOf(id: string, reason: unknown): JobCancellation {
+  const message = reason instanceof Error ? reason.message : `Rollout job ${id} was cancelled.`
+  return { finishedAt: Date.now(), error: { code: 'rollout_cancelled', message } }
+}
+
+/** The final record of a job that ended with `outcome`. */
+function finalRecord(base: RolloutJob, outcome: Outcome): RolloutJob {
+  const finishedAt = Date.now()
+  return outcome.ok
+    ? { ...base, status: 'succeeded', finishedAt, result: outcome.response }
+    : {
+        ...base,
+        status: outcome.jobStatus,
+        finishedAt,
+        error: { code: outcome.code, message: outcome.message, errorId: outcome.errorId },
+      }
 }
 
 /** The job side of the runs. */
@@ -111,18 +119,55 @@ export interface JobsOptions {
   maxJobsPerOwner: number
 }
 
+/**
+ * Watches the store for the cancel of each job this process runs (from any task app sharing the
+ * store) and aborts its run; `stop` ends the watch of a run.
+ */
+function createCancelWatch(jobStore: JobStore) {
+  const unwatch = new Map<string, () => void>() // run id → stops watching the store for its cancel
+  return {
+    watch(run: Run): void {
+      const stop = jobStore.onCancel?.(run.id, () => abortRun(run, cancelReason(run.id)))
+      if (stop !== undefined) unwatch.set(run.id, stop)
+    },
+    stop(run: Run): void {
+      unwatch.get(run.id)?.()
+      unwatch.delete(run.id)
+    },
+  }
+}
+
+/** {@link Jobs.cancel}: aborts a detached run of this process, else cancels through the store. */
+async function cancelJob(
+  jobStore: JobStore,
+  runs: RunRegistry,
+  id: string,
+  reason: unknown,
+): Promise<boolean> {
+  const run = runs.get(id)
+  if (run?.state === 'detached') {
+    abortRun(run, reason)
+    await whenRun(run, () => isFinal(run.state))
+    return true
+  }
+  if (jobStore.requestCancel === undefined) return false
+  const outcome = await jobStore.requestCancel(id, cancellationOf(id, reason))
+  return outcome?.changed === true
+}
+
 /** Creates the {@link Jobs} over a store and the run registry. */
 export function createJobs({ jobStore, runs, logger, maxJobsPerOwner }: JobsOptions): Jobs {
   const quota = createQuota(maxJobsPerOwner)
-  const unwatch = new Map<string, () => void>() // run id → stops watching the store for its cancel
-  /** Aborts the run when the job is cancelled through the store (from any task app sharing it). */
-  const watch = (run: Run) => {
-    const stop = jobStore.onCancel?.(run.id, () => abortRun(run, cancelReason(run.id)))
-    if (stop !== undefined) unwatch.set(run.id, stop)
-  }
-  const stopWatching = (run: Run) => {
-    unwatch.get(run.id)?.()
-    unwatch.delete(run.id)
+  const cancels = createCancelWatch(jobStore)
+  const warn = (obj: Record<string, unknown>, msg: string) => safeLog(logger, 'warn', obj, msg)
+  /** Stores the first record of a job whose quota slot is taken; frees the slot when that fails. */
+  const admit = async (run: Run, record: RolloutJob) => {
+    try {
+      await jobStore.put(record)
+    } catch (err) {
+      quota.release(run.id)
+      throw err
+    }
   }
   return {
     async open(run, traceCorrelationId, owner) {
@@ -135,13 +180,8 @@ export function createJobs({ jobStore, runs, logger, maxJobsPerOwner }: JobsOpti
         owner,
         createdAt: Date.now(),
       }
-      try {
-        await jobStore.put(record)
-      } catch (err) {
-        quota.release(run.id)
-        throw err
-      }
-      watch(run)
+      await admit(run, record)
+      cancels.watch(run)
       return record
     },
     async start(run, pending) {
@@ -150,15 +190,13 @@ export function createJobs({ jobStore, runs, logger, maxJobsPerOwner }: JobsOpti
       try {
         await jobStore.put(record)
       } catch (err) {
-        safeLog(logger, 'warn', { err, jobId: run.id }, 'task-server: could not store the running job record')
+        warn({ err, jobId: run.id }, 'task-server: could not store the running job record')
       }
       return record
     },
     async detach(run, traceCorrelationId, createdAt, requestId, owner) {
       if (!quota.take(run.id, owner)) {
-        safeLog(
-          logger,
-          'warn',
+        warn(
           { requestId, limit: maxJobsPerOwner },
           'task-server: job quota reached; the sync-timeout rollout goes on as a sync call',
         )
@@ -173,51 +211,26 @@ export function createJobs({ jobStore, runs, logger, maxJobsPerOwner }: JobsOpti
         startedAt: createdAt,
       }
       try {
-        await jobStore.put(record)
+        await admit(run, record)
       } catch (err) {
-        quota.release(run.id)
-        safeLog(
-          logger,
-          'warn',
-          { err, requestId },
-          'task-server: job store refused the sync-timeout job; still waiting',
-        )
+        warn({ err, requestId }, 'task-server: job store refused the sync-timeout job; still waiting')
         return undefined
       }
       runs.detach(run)
-      watch(run)
+      cancels.watch(run)
       return record
     },
     async finish(run, base, outcome) {
       quota.release(run.id)
-      stopWatching(run)
-      const finishedAt = Date.now()
-      const record: RolloutJob = outcome.ok
-        ? { ...base, status: 'succeeded', finishedAt, result: outcome.response }
-        : {
-            ...base,
-            status: outcome.jobStatus,
-            finishedAt,
-            error: { code: outcome.code, message: outcome.message, errorId: outcome.errorId },
-          }
+      cancels.stop(run)
       try {
-        await jobStore.put(record)
+        await jobStore.put(finalRecord(base, outcome))
       } catch (err) {
         safeLog(logger, 'error', { err, jobId: run.id }, 'task-server: could not store the final job record')
       } finally {
         runs.finish(run, finalStateOf(outcome))
       }
     },
-    async cancel(id, reason) {
-      const run = runs.get(id)
-      if (run?.state === 'detached') {
-        abortRun(run, reason)
-        await whenRun(run, () => isFinal(run.state))
-        return true
-      }
-      if (jobStore.requestCancel === undefined) return false
-      const outcome = await jobStore.requestCancel(id, (job) => cancelledRecord(job, reason))
-      return outcome?.changed === true
-    },
+    cancel: (id, reason) => cancelJob(jobStore, runs, id, reason),
   }
 }

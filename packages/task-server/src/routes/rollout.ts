@@ -2,14 +2,12 @@
  * `POST /rollout`: validates the request, then runs it sync (200 with the RolloutResponse) or as a
  * job (202, see `./rollouts`). A sync run that outlives `syncTimeoutMs` goes on as a job.
  */
-import { randomUUID } from 'node:crypto'
 import type { Request, RequestHandler, Response, Router } from 'express'
 import { z } from 'zod'
 import { deferred } from '../async-utils'
 import type { RolloutRequest, TaskAppConfig } from '../config'
-import { TaskServerError } from '../errors'
 import { sendError } from '../http-errors'
-import { safeLog, type TaskAppLogger } from '../logger'
+import type { TaskAppLogger } from '../logger'
 import { requestIdOf } from '../middleware/request-id'
 import { ownerOf } from '../owner'
 import { CLIENT_GONE, finalStateOf, type Outcome } from '../rollout/outcome'
@@ -24,6 +22,7 @@ import {
   rolloutRequestSchema,
   toIssues,
 } from '../schemas'
+import { sendStoreFailure } from './job-store-errors'
 import { routerOf } from './route-table'
 
 /** What the rollout route needs. */
@@ -85,26 +84,6 @@ function sendAccepted(
     .status(202)
     .location(`/rollouts/${id}`)
     .json({ id, status, trace_correlation_id: traceCorrelationId, status_url: `/rollouts/${id}` })
-}
-
-/** The answer to a job the store refused: 503 `job_store_full`, else 500 with an error id. */
-function sendStoreFailure(res: Response, err: unknown, logger: TaskAppLogger): void {
-  if (err instanceof TaskServerError && err.code === 'TASKAPP_ERR_JOB_STORE_FULL') {
-    res.setHeader('Retry-After', '5')
-    sendError(res, 503, 'job_store_full', 'Too many rollout jobs are running; retry later.')
-    return
-  }
-  const errorId = randomUUID()
-  safeLog(logger, 'error', { err, errorId, requestId: requestIdOf(res) }, 'task-server: the job store failed')
-  sendError(
-    res,
-    500,
-    'internal_error',
-    `The job store failed; look up error id ${errorId} in the server log.`,
-    {
-      error_id: errorId,
-    },
-  )
 }
 
 /** 429 `job_quota_exceeded`: the caller has as many unfinished jobs as `limits.maxJobsPerOwner` allows. */
