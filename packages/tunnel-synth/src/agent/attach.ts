@@ -96,7 +96,12 @@ class AttachAttempt {
   constructor(
     private readonly o: AgentOptions,
     private readonly signal: AbortSignal | undefined,
-    private readonly adopt: (ws: WebSocket, binary: boolean, control: boolean, peer: PeerAddress | undefined) => boolean,
+    private readonly adopt: (
+      ws: WebSocket,
+      binary: boolean,
+      control: boolean,
+      peer: PeerAddress | undefined,
+    ) => boolean,
     private readonly resolve: () => void,
     private readonly reject: (err: unknown) => void,
   ) {
