@@ -11,6 +11,7 @@ import { sendJson, sendProblem } from '../problem'
 import type { RelayContext } from '../relay-context'
 import { AdminAuth, clearedCookie, credentialInQuery, crossOrigin, isHttps } from './admin-auth'
 import { resolveAdminOptions } from './admin-options'
+import { LoginThrottle } from './login-throttle'
 import type { AdminSettings, RelayAdminOptions, RelayClusterProbe } from './admin-options'
 import { createRelayMetrics } from './metrics'
 import { RelayObserver } from './relay-observer'
@@ -89,6 +90,7 @@ class Admin implements RelayAdmin {
   private registry: Registry | undefined
   private readonly owners: Map<string, string>
   private server: Server | undefined
+  private readonly throttle = new LoginThrottle()
 
   constructor(
     private readonly ctx: RelayContext,
@@ -247,12 +249,22 @@ class Admin implements RelayAdmin {
   private async login(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (crossOrigin(req))
       return sendProblem(res, 403, 'TUNNEL_ADMIN_AUTH_REQUIRED', "Sign in from the relay's own /admin page.")
+    const address = req.socket.remoteAddress ?? 'unknown'
+    const wait = this.throttle.waitMs(address)
+    if (wait > 0) {
+      req.resume()
+      return send(res, 429, HTML, loginPage('Too many wrong keys: wait a minute, then try again.'), {
+        'retry-after': String(Math.ceil(wait / 1000)),
+      })
+    }
     const key = await formKey(req)
     if (key === TOO_LARGE)
       return send(res, 413, HTML, loginPage('That form was too large: paste only the admin key.'))
     if (key === undefined || !this.auth.matches(key)) {
+      this.throttle.failed(address)
       return send(res, 401, HTML, loginPage('That is not an admin key of this relay.'))
     }
+    this.throttle.succeeded(address)
     send(res, 303, HTML, '', { location: '/admin', 'set-cookie': this.auth.sessionCookie(key, isHttps(req)) })
   }
 

@@ -272,6 +272,22 @@ describe('the admin key', () => {
     expect(await res.text()).toContain('too large')
   })
 
+  it('refuses a sixth wrong key in a minute with 429, even the right one then', async () => {
+    await using relay = await createRelayServer({ adminKey: ADMIN_KEY, adminPort: 0 })
+    const login = (key: string) =>
+      fetch(`${relay.adminUrl!}/admin/login`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ key }).toString(),
+      })
+    for (let i = 0; i < 5; i++) expect((await login(`wrong-key-number-${i}-000`)).status).toBe(401)
+    const refused = await login(ADMIN_KEY)
+    expect(refused.status).toBe(429)
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0)
+    expect(refused.headers.get('set-cookie')).toBeNull()
+  })
+
   it('is checked at start: long enough, not an API key, needed for a non-loopback admin host', async () => {
     const code = 'TASKAPP_ERR_SYNTH_RELAY_INVALID_OPTIONS'
     await expect(createRelayServer({ adminKey: 'short' })).rejects.toMatchObject({
