@@ -111,6 +111,19 @@ describe.each(kinds)('LeaseStore contract: $name', (kind) => {
     expect(await store.count(now, 'aa')).toBe(1)
   })
 
+  test("list: the leases alive at `now` (the status page's rows)", async () => {
+    const { store } = await kind.make()
+    const now = Date.now()
+    await store.put(testLease(1))
+    await store.put(testLease(2))
+    await store.put(testLease(3, { expiresAt: now - 5 }))
+    const listed = await store.list!(now)
+    expect(listed.map((l) => l.leaseId).sort()).toEqual(['lease_1', 'lease_2'])
+    expect(listed.find((l) => l.leaseId === 'lease_1')).toEqual(
+      testLease(1, { createdAt: expect.any(Number), expiresAt: expect.any(Number) }),
+    )
+  })
+
   test('a second handle on the same data sees the leases (a restarted relay, or another node)', async () => {
     const { store, twin } = await kind.make()
     await store.put(testLease(1, { ownerKeyHash: 'aa' }))

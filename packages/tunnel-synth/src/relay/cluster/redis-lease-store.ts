@@ -69,6 +69,9 @@ function toLease(json: string): RelayLease {
   return { ...l, localTarget: l.localTarget ?? undefined }
 }
 
+/** Most leases {@link RedisLeaseStore.list} returns (the status page shows at most 500 rows). */
+const LIST_LIMIT = 500
+
 /**
  * A {@link LeaseStore} in Redis: one JSON value per lease (secrets only as their SHA-256, as in
  * every store), indexes by route token and agent-token hash, all with a key TTL a minute past the
@@ -155,6 +158,14 @@ export function createRedisLeaseStore(options: RedisLeaseStoreOptions): RedisLea
         return (out as string[]).map(toLease)
       }),
     size: () => call('count leases', (c) => c.zcard(`${p}exp`)),
+    list: (now) =>
+      call('list leases', async (c) => {
+        // the status page's rows: at most LIST_LIMIT alive leases, those expiring last first
+        const ids = await c.zrevrangebyscore(`${p}exp`, '+inf', `(${now}`, 'LIMIT', 0, LIST_LIMIT)
+        if (ids.length === 0) return []
+        const found = await c.mget(ids.map((id) => `${p}lease:${id}`))
+        return found.filter((json): json is string => json !== null).map(toLease)
+      }),
     count: (now, owner) =>
       call('count leases', (c) => c.zcount(owner ? `${p}owner:${owner}` : `${p}exp`, `(${now}`, '+inf')),
     close,
