@@ -11,6 +11,7 @@ import { Readable } from 'node:stream'
 import { Agent, request } from 'undici'
 import { describe, expect, onTestFinished, test } from 'vitest'
 import { deferred } from '@taskapp/test-utils'
+import { requestPairsSupported } from './agent/in-memory-request'
 import { RELAY_MARKER_HEADER } from './protocol/frames'
 import { readBody, startStack, within } from './test-helpers'
 
@@ -27,6 +28,11 @@ const MB = 1024 * 1024
 function abortedSeen(req: IncomingMessage): Promise<boolean> {
   return new Promise((resolve) => req.once('close', () => resolve(!req.complete)))
 }
+
+test('this Node has the node:http internals the request mode relies on (else the agent falls back to connections)', () => {
+  // fails on a Node upgrade that removes one, so the fallback can never be taken silently here
+  expect(requestPairsSupported()).toBe(true)
+})
 
 describe.each(['socket', 'request', 'connection'] as const)('the %s path', (path) => {
   test('a round trip: method, URL, headers, the relay marker, the remote address; the stats say which path', async () => {

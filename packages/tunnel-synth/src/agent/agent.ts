@@ -6,7 +6,7 @@ import { SynthTunnelError, SynthTunnelErrorCode } from '../errors'
 import { safeLog, type Logger } from '../types'
 import { GONE_CLOSE_CODES, Reconnector, attach } from './attach'
 import { AgentConnection } from './connection'
-import { InMemoryDispatcher } from './in-memory-request'
+import { InMemoryDispatcher, requestPairsSupported } from './in-memory-request'
 import { inMemoryConnector } from './in-memory-socket'
 import type { PeerAddress } from './in-memory-socket'
 
@@ -100,7 +100,7 @@ export class SynthTunnelAgent {
   constructor(readonly options: AgentOptions) {
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve))
     const server = options.localServer
-    if (server && options.inProcessMode === 'request') {
+    if (server && options.inProcessMode === 'request' && requestPairsSupported()) {
       this.memory = new InMemoryDispatcher(server, () => this.relayPeer)
       this.pool = this.memory as unknown as Pool
     } else

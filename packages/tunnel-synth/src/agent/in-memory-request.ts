@@ -10,6 +10,7 @@
  * with `aborted` (ECONNRESET) as Node's server does when a client goes away.
  */
 import { IncomingMessage, ServerResponse } from 'node:http'
+import { Socket } from 'node:net'
 import type { Server } from 'node:http'
 import { Writable } from 'node:stream'
 import type { Readable } from 'node:stream'
@@ -80,6 +81,25 @@ class ExchangeSocket extends Writable {
   unref(): this {
     return this
   }
+}
+
+let supported: boolean | undefined
+
+/**
+ * Whether this Node has the `node:http` internals the request mode uses (`_addHeaderLines`, which
+ * builds `headers` from raw lines as Node's parser does; `assignSocket`; the `kNeedDrain` symbol of
+ * an outgoing message). Checked once; without them the agent uses the `'connection'` mode, which
+ * needs nothing private. `in-process-path.test.ts` fails if a Node upgrade removes one.
+ */
+export function requestPairsSupported(): boolean {
+  if (supported !== undefined) return supported
+  const req = IncomingMessage.prototype as unknown as Record<string, unknown>
+  const res = new ServerResponse(new IncomingMessage(new Socket()))
+  supported =
+    typeof req._addHeaderLines === 'function' &&
+    typeof res.assignSocket === 'function' &&
+    Object.getOwnPropertySymbols(res).some((s) => s.description === 'kNeedDrain')
+  return supported
 }
 
 /** Node's own symbol for "a write returned false" on an outgoing message, found once. */
