@@ -103,7 +103,7 @@ describe('relay cluster: three nodes on one Redis', () => {
     expect(await r.body.json()).toMatchObject({ code: 'TUNNEL_AUTH_REQUIRED' })
   })
 
-  test('the internal hop path needs the cluster secret: absent, forged, other-secret and replayed-for-another-path credentials get 404', async () => {
+  test('the internal hop path needs the cluster secret: absent, forged, other-secret, other-node and stale credentials get 404', async () => {
     const [a, b] = await startNodes(2)
     const { path, headers } = await tunnelThrough(a!)
     await expect.poll(() => a!.cluster!.stats().presences, { timeout: 5_000 }).toBe(1)
@@ -112,9 +112,9 @@ describe('relay cluster: three nodes on one Redis', () => {
       undefined,
       'garbage',
       `${Date.now()}.AAAA`,
-      signHop('another-secret-0123456789', 'GET', hopPath),
-      signHop(SECRET, 'GET', `/_cluster${path}/other`),
-      signHop(SECRET, 'GET', hopPath, Date.now() - 5 * 60_000),
+      signHop('another-secret-0123456789', a!.cluster!.nodeId),
+      signHop(SECRET, b!.cluster!.nodeId), // signed for another node
+      signHop(SECRET, a!.cluster!.nodeId, Date.now() - 5 * 60_000),
     ]
     for (const credential of tries) {
       const r = await request(`${a!.url}${hopPath}`, {
@@ -125,7 +125,7 @@ describe('relay cluster: three nodes on one Redis', () => {
     }
     expect(a!.cluster!.stats().hopsRefused).toBe(tries.length)
     const ok = await request(`${a!.url}${hopPath}`, {
-      headers: { ...headers, [HOP_AUTH_HEADER]: signHop(SECRET, 'GET', hopPath) },
+      headers: { ...headers, [HOP_AUTH_HEADER]: signHop(SECRET, a!.cluster!.nodeId) },
     })
     expect(ok.statusCode).toBe(200)
     expect(await ok.body.text()).toBe('hello /secret')

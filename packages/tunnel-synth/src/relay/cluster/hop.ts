@@ -8,7 +8,8 @@ import type { RelayLease } from '../lease-store'
 import { sendProblem } from '../problem'
 import type { RelayContext } from '../relay-context'
 import type { RelayCluster } from './cluster'
-import { HOP_AUTH_HEADER, HOP_PREFIX, signHop, verifyHop } from './hop-auth'
+import { HOP_AUTH_HEADER, HOP_PREFIX } from './hop-auth'
+import type { HopCredentials } from './hop-auth'
 import type { Presence } from './presence'
 import { LOOKUP_CACHE_MS, TtlCache } from './ttl-cache'
 
@@ -36,15 +37,15 @@ const UNREACHABLE = new Set([
 ])
 
 /**
- * Check a hop's credential (signed over method and path); a request without a valid one is answered
+ * Check a hop's credential (signed for this node, within a minute); a request without a valid one is answered
  * 404, as if the path did not exist. The credential header is removed before the request goes on.
  * @example
  * ```ts
- * if (!acceptHop(secret, req, res)) return
+ * if (!acceptHop(credentials, req, res)) return
  * ```
  */
-export function acceptHop(secret: string, req: IncomingMessage, res: ServerResponse): boolean {
-  if (!verifyHop(secret, req.method ?? 'GET', req.url ?? '/', req.headers[HOP_AUTH_HEADER])) {
+export function acceptHop(creds: HopCredentials, req: IncomingMessage, res: ServerResponse): boolean {
+  if (!creds.verify(req.headers[HOP_AUTH_HEADER])) {
     sendProblem(res, 404, 'TUNNEL_NOT_FOUND', `Nothing at ${req.method} ${(req.url ?? '/').split('?')[0]}.`)
     return false
   }
@@ -202,7 +203,7 @@ export class HopClient {
     const hopPath = `${HOP_PREFIX}${path}`
     const method = req.method ?? 'GET'
     const headers = requestHeaders(req)
-    headers.push(HOP_AUTH_HEADER, signHop(this.cluster.settings.secret, method, hopPath))
+    headers.push(HOP_AUTH_HEADER, this.cluster.credentials.sign(found.presence.n))
     const hasBody =
       req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length']) > 0
     const answer = new HopAnswer(res, (err) => this.failed(res, lease, found, err))
