@@ -138,16 +138,21 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const fmt = (n: number, d = 0) => n.toFixed(d)
 
 /** CPU per request (µs, user+system, and the system part) of each process over `windows`. */
-function cpuLine(windows: Window[], names: string[]): string {
+/** CPU per request (µs) of each process over `windows`: user+system, and the system part. */
+function cpuPer(windows: Window[], names: string[]): { name: string; total: number; system: number }[] {
   const requests = windows.reduce((n, w) => n + w.rps * SECONDS, 0)
-  const per = names.map((name, i) => {
+  return names.map((name, i) => {
     const user = windows.reduce((n, w) => n + w.cpu[i]!.user, 0) / requests
     const system = windows.reduce((n, w) => n + w.cpu[i]!.system, 0) / requests
     return { name, total: user + system, system }
   })
-  const total = per.reduce((n, p) => n + p.total, 0)
+}
+
+const sum = (per: { total: number }[]) => per.reduce((n, p) => n + p.total, 0)
+
+function cpuLine(per: { name: string; total: number; system: number }[]): string {
   const parts = per.map((p) => `${p.name} ${fmt(p.total)} (sys ${fmt(p.system)})`)
-  return `${parts.join(', ')}; sum ${fmt(total)} µs`
+  return `${parts.join(', ')}; sum ${fmt(sum(per))} µs`
 }
 
 const met = (ok: boolean) => (ok ? 'met' : 'NOT met')
@@ -176,11 +181,13 @@ async function hop(): Promise<void> {
   console.log(
     `  through the owning node A: ${fmt(oRps)} req/s, p50 ${fmt(median(owner.map((r) => r.p50)), 2)} ms`,
   )
-  console.log(`    CPU per request: ${cpuLine(owner, names)}`)
+  const oCpu = cpuPer(owner, names)
+  const hCpu = cpuPer(other, names)
+  console.log(`    CPU per request: ${cpuLine(oCpu)}`)
   console.log(
     `  through node B (extra hop): ${fmt(hRps)} req/s, p50 ${fmt(median(other.map((r) => r.p50)), 2)} ms`,
   )
-  console.log(`    CPU per request: ${cpuLine(other, names)}`)
+  console.log(`    CPU per request: ${cpuLine(hCpu)}`)
   const pairs = owner.map((o, i) => (100 * other[i]!.rps) / o.rps)
   const ratio = (100 * hRps) / oRps
   console.log(
@@ -188,6 +195,12 @@ async function hop(): Promise<void> {
   )
   console.log(
     `  per adjacent pair of windows: median ${fmt(median(pairs), 1)} %, range ${fmt(Math.min(...pairs), 1)}–${fmt(Math.max(...pairs), 1)} %`,
+  )
+  // when the processes share fewer free cores than they could use, throughput follows the CPU
+  // all of them spend per request; with a core each, the busiest process sets it
+  const busiest = (per: { total: number }[]) => Math.max(...per.map((p) => p.total))
+  console.log(
+    `  CPU-bound share (owner CPU sum / hop CPU sum): ${fmt((100 * sum(oCpu)) / sum(hCpu), 1)} %; with a free core per process (busiest process): ${fmt((100 * busiest(oCpu)) / busiest(hCpu), 1)} %`,
   )
   const errors = [...owner, ...other].reduce((n, r) => n + r.errors, 0)
   if (errors) console.log(`  non-200 answers: ${errors}`)
