@@ -8,7 +8,7 @@ import { startLocalServer } from '../../test-helpers'
 import { createRelayServer } from '../relay-server'
 import { resolveClusterOptions } from './cluster-options'
 import type { RelayClusterOptions } from './cluster-options'
-import { signHop, verifyHop } from './hop-auth'
+import { HopCredentials, signHop, verifyHop } from './hop-auth'
 import { TtlCache } from './ttl-cache'
 
 const base: RelayClusterOptions = { redis: 'redis://127.0.0.1:1', secret: 's'.repeat(16) }
@@ -55,14 +55,34 @@ describe('resolveClusterOptions', () => {
 })
 
 describe('hop credential', () => {
-  test('signs method and path with the secret and a time within a minute', () => {
+  test('signs a time and the receiving node with the secret; valid within a minute, for that node only', () => {
     const now = 1_700_000_000_000
-    const c = signHop('secret-0123456789', 'POST', '/_cluster/s/rt_x/a', now)
-    expect(verifyHop('secret-0123456789', 'POST', '/_cluster/s/rt_x/a', c, now + 59_000)).toBe(true)
-    expect(verifyHop('secret-0123456789', 'POST', '/_cluster/s/rt_x/a', c, now + 61_000)).toBe(false)
-    expect(verifyHop('secret-0123456789', 'GET', '/_cluster/s/rt_x/a', c, now)).toBe(false)
-    expect(verifyHop('other-secret-0123', 'POST', '/_cluster/s/rt_x/a', c, now)).toBe(false)
-    expect(verifyHop('secret-0123456789', 'POST', '/_cluster/s/rt_x/a', [c], now)).toBe(false)
+    const c = signHop('secret-0123456789', 'relay-a', now)
+    expect(verifyHop('secret-0123456789', 'relay-a', c, now + 59_000)).toBe(true)
+    expect(verifyHop('secret-0123456789', 'relay-a', c, now + 61_000)).toBe(false)
+    expect(verifyHop('secret-0123456789', 'relay-b', c, now)).toBe(false)
+    expect(verifyHop('other-secret-0123', 'relay-a', c, now)).toBe(false)
+    expect(verifyHop('secret-0123456789', 'relay-a', [c], now)).toBe(false)
+    expect(verifyHop('secret-0123456789', 'relay-a', `${now}.AAAA`, now)).toBe(false)
+  })
+
+  test('HopCredentials: one credential per peer and second; checks remembered per time, still exact', () => {
+    const now = 1_700_000_000_000
+    const b = new HopCredentials('secret-0123456789', 'relay-b')
+    const a = new HopCredentials('secret-0123456789', 'relay-a')
+    const c = b.sign('relay-a', now)
+    expect(b.sign('relay-a', now + 999)).toBe(c)
+    expect(b.sign('relay-a', now + 1_000)).not.toBe(c)
+    expect(b.sign('relay-c', now)).not.toBe(c)
+    for (let i = 0; i < 2; i += 1) {
+      expect(a.verify(c, now + 10)).toBe(true)
+      expect(a.verify(`${c.slice(0, -2)}AA`, now + 10)).toBe(false) // same time, wrong MAC
+      expect(a.verify(b.sign('relay-c', now), now)).toBe(false) // signed for another node
+      expect(b.verify(c, now)).toBe(false)
+      expect(a.verify(c, now + 61_000)).toBe(false)
+    }
+    const other = new HopCredentials('other-secret-0123', 'relay-b')
+    expect(a.verify(other.sign('relay-a', now), now)).toBe(false)
   })
 })
 

@@ -103,7 +103,7 @@ describe('relay cluster: three nodes on one Redis', () => {
     expect(await r.body.json()).toMatchObject({ code: 'TUNNEL_AUTH_REQUIRED' })
   })
 
-  test('the internal hop path needs the cluster secret: absent, forged, other-secret and replayed-for-another-path credentials get 404', async () => {
+  test('the internal hop path needs the cluster secret: absent, forged, other-secret, other-node and stale credentials get 404', async () => {
     const [a, b] = await startNodes(2)
     const { path, headers } = await tunnelThrough(a!)
     await expect.poll(() => a!.cluster!.stats().presences, { timeout: 5_000 }).toBe(1)
@@ -112,9 +112,9 @@ describe('relay cluster: three nodes on one Redis', () => {
       undefined,
       'garbage',
       `${Date.now()}.AAAA`,
-      signHop('another-secret-0123456789', 'GET', hopPath),
-      signHop(SECRET, 'GET', `/_cluster${path}/other`),
-      signHop(SECRET, 'GET', hopPath, Date.now() - 5 * 60_000),
+      signHop('another-secret-0123456789', a!.cluster!.nodeId),
+      signHop(SECRET, b!.cluster!.nodeId), // signed for another node
+      signHop(SECRET, a!.cluster!.nodeId, Date.now() - 5 * 60_000),
     ]
     for (const credential of tries) {
       const r = await request(`${a!.url}${hopPath}`, {
@@ -125,7 +125,7 @@ describe('relay cluster: three nodes on one Redis', () => {
     }
     expect(a!.cluster!.stats().hopsRefused).toBe(tries.length)
     const ok = await request(`${a!.url}${hopPath}`, {
-      headers: { ...headers, [HOP_AUTH_HEADER]: signHop(SECRET, 'GET', hopPath) },
+      headers: { ...headers, [HOP_AUTH_HEADER]: signHop(SECRET, a!.cluster!.nodeId) },
     })
     expect(ok.statusCode).toBe(200)
     expect(await ok.body.text()).toBe('hello /secret')
@@ -187,6 +187,46 @@ describe('relay cluster: three nodes on one Redis', () => {
       .toBe(200)
     expect(tunnel.error).toBeUndefined()
     expect(events.filter((e) => e.type === 'connected')).toHaveLength(2)
+  })
+
+  test('answers through the hop: 1 MiB streamed, chunked without a length, HEAD, an empty 204', async () => {
+    const [a, b] = await startNodes(2)
+    const big = Buffer.alloc(1024 * 1024, 'abcdefgh')
+    const local = await startLocalServer((req, res) => {
+      if (req.url === '/big') return res.end(big) // content-length over the whole-answer limit
+      if (req.url === '/empty') return res.writeHead(204).end()
+      if (req.url === '/chunked') {
+        res.write('one,')
+        res.write('two,')
+        return setImmediate(() => res.end('three'))
+      }
+      res.end('head-body')
+    })
+    onTestFinished(() => local.close())
+    const tunnel = await synthTunnel({ backendUrl: a!.url, apiKey: 'k', localApiKeys: [], env: {} }).open(
+      local.target,
+    )
+    onTestFinished(() => tunnel.close())
+    await expect.poll(() => a!.cluster!.stats().presences, { timeout: 5_000 }).toBe(1)
+    const url = `${b!.url}${new URL(tunnel.url).pathname}`
+    const r1 = await request(`${url}/big`, { headers: tunnel.headers })
+    expect(r1.headers['content-length']).toBe(String(big.length))
+    expect(Buffer.from(await r1.body.arrayBuffer()).equals(big)).toBe(true)
+    const r2 = await request(`${url}/chunked`, { headers: tunnel.headers })
+    expect(await r2.body.text()).toBe('one,two,three')
+    // HEAD: through the hop as through the owning node
+    const heads = await Promise.all(
+      [url, `${a!.url}${new URL(tunnel.url).pathname}`].map(async (u) => {
+        const r = await request(`${u}/h`, { method: 'HEAD', headers: tunnel.headers })
+        return [r.statusCode, r.headers['content-length'], await r.body.text()]
+      }),
+    )
+    expect(heads[0]).toEqual(heads[1])
+    expect(heads[0]![0]).toBe(200)
+    const r4 = await request(`${url}/empty`, { headers: tunnel.headers })
+    expect([r4.statusCode, await r4.body.text()]).toEqual([204, ''])
+    expect(b!.cluster!.stats().forwardsOut).toBe(4)
+    expect(a!.stats().inflight + b!.stats().inflight).toBe(0)
   })
 
   test('a caller who leaves on B cancels the request on the agent behind A', async () => {

@@ -12,6 +12,7 @@ import type { ClusterSettings } from './cluster-options'
 /** Cluster settings once the node listens (its advertised URL known). */
 type NodeSettings = ClusterSettings & { advertiseUrl: string }
 import { HopClient, acceptHop } from './hop'
+import { HopCredentials } from './hop-auth'
 import { PresenceRecords } from './presence'
 import type { RelayRedis } from './redis-client'
 import { LOOKUP_CACHE_MS, TtlCache } from './ttl-cache'
@@ -54,6 +55,8 @@ export class RelayCluster implements RelayClusterHandle {
   readonly counters = { forwardsOut: 0, forwardsIn: 0, forwardFailures: 0, hopsRefused: 0, takeovers: 0 }
   readonly presence: PresenceRecords
   readonly hops: HopClient
+  /** Hop credentials sent to peers and checked from them. */
+  readonly credentials: HopCredentials
   /** Leases of the agents attached here, by route token: public requests for them skip Redis. */
   private readonly local = new Map<string, RelayLease>()
   /** This node's presence value per lease id. */
@@ -74,6 +77,7 @@ export class RelayCluster implements RelayClusterHandle {
     this.nodeId = settings.nodeId
     this.nodeKey = `${settings.prefix}node:${settings.nodeId}`
     this.presence = new PresenceRecords(redis.client, settings.prefix, settings.presenceTtlMs)
+    this.credentials = new HopCredentials(settings.secret, settings.nodeId)
     this.hops = new HopClient(ctx, this)
   }
 
@@ -146,7 +150,7 @@ export class RelayCluster implements RelayClusterHandle {
 
   /** Check a hop's credential; `false` (answered 404) when it is missing or wrong. */
   acceptHop(req: IncomingMessage, res: ServerResponse): boolean {
-    const ok = acceptHop(this.settings.secret, req, res)
+    const ok = acceptHop(this.credentials, req, res)
     if (ok) this.counters.forwardsIn += 1
     else this.counters.hopsRefused += 1
     return ok

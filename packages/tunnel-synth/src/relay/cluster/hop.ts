@@ -1,7 +1,5 @@
 /** The internal HTTP hop: a node without the agent streams the request to the node that holds it. */
-import { EventEmitter } from 'node:events'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { Readable } from 'node:stream'
 import { Pool } from 'undici'
 import type { Dispatcher } from 'undici'
 import { connectionTokens } from '../../protocol/frames'
@@ -10,7 +8,8 @@ import type { RelayLease } from '../lease-store'
 import { sendProblem } from '../problem'
 import type { RelayContext } from '../relay-context'
 import type { RelayCluster } from './cluster'
-import { HOP_AUTH_HEADER, HOP_PREFIX, signHop, verifyHop } from './hop-auth'
+import { HOP_AUTH_HEADER, HOP_PREFIX } from './hop-auth'
+import type { HopCredentials } from './hop-auth'
 import type { Presence } from './presence'
 import { LOOKUP_CACHE_MS, TtlCache } from './ttl-cache'
 
@@ -38,15 +37,15 @@ const UNREACHABLE = new Set([
 ])
 
 /**
- * Check a hop's credential (signed over method and path); a request without a valid one is answered
+ * Check a hop's credential (signed for this node, within a minute); a request without a valid one is answered
  * 404, as if the path did not exist. The credential header is removed before the request goes on.
  * @example
  * ```ts
- * if (!acceptHop(secret, req, res)) return
+ * if (!acceptHop(credentials, req, res)) return
  * ```
  */
-export function acceptHop(secret: string, req: IncomingMessage, res: ServerResponse): boolean {
-  if (!verifyHop(secret, req.method ?? 'GET', req.url ?? '/', req.headers[HOP_AUTH_HEADER])) {
+export function acceptHop(creds: HopCredentials, req: IncomingMessage, res: ServerResponse): boolean {
+  if (!creds.verify(req.headers[HOP_AUTH_HEADER])) {
     sendProblem(res, 404, 'TUNNEL_NOT_FOUND', `Nothing at ${req.method} ${(req.url ?? '/').split('?')[0]}.`)
     return false
   }
@@ -66,38 +65,101 @@ function requestHeaders(req: IncomingMessage): string[] {
   return out
 }
 
-function responseHeaders(headers: Dispatcher.ResponseData['headers']): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {}
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined && !HOP_HEADERS.has(name)) out[name] = value
+/** Largest answer (by its content-length) gathered whole and written with one `end(body)`. */
+const WHOLE_BODY_MAX = 64 * 1024
+
+/** The owner's response head without hop-by-hop headers, as a flat `[name, value, ...]` list. */
+function responseHeaders(raw: Buffer[]): { headers: string[]; length: number } {
+  const headers: string[] = []
+  let length = -1
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1')
+    const lower = name.toLowerCase()
+    if (HOP_HEADERS.has(lower)) continue
+    const value = raw[i + 1]!.toString('latin1')
+    if (lower === 'content-length') length = Number(value)
+    headers.push(name, value)
   }
-  return out
+  return { headers, length }
 }
 
 /**
- * Stream the owner's answer to the caller, pausing it while the caller is behind (Node's `pipeline`
- * would do the same, with an AbortController and a DOMException per response). A broken body
- * resets the caller's response: a half answer must not pass for a whole one.
+ * The owner's answer, written to the caller (undici's `dispatch` handler: no body stream, no
+ * promise). An answer of known small length is gathered and written with one `writeHead` +
+ * `end(body)`; a larger or open-ended one streams, pausing the hop while the caller is behind. A
+ * broken body resets the caller's response: a half answer must not pass for a whole one.
  */
-function relayBody(body: Readable, res: ServerResponse, done: () => void): void {
-  const onDrain = () => body.resume()
-  body.on('data', (chunk: Buffer) => {
-    if (!res.write(chunk)) {
-      body.pause()
-      res.once('drain', onDrain)
+class HopAnswer implements Dispatcher.DispatchHandler {
+  private abortHop: ((err?: Error) => void) | undefined
+  private chunks: Buffer[] | undefined
+  private status = 0
+  private headers: string[] = []
+  private headSent = false
+  aborted = false
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly failed: (err: unknown) => void,
+  ) {
+    res.once('close', this.onClose)
+  }
+
+  /** The caller left before the whole answer: abort the hop (the owner cancels on the agent). */
+  private readonly onClose = (): void => {
+    if (this.res.writableFinished || this.aborted) return
+    this.aborted = true
+    this.abortHop?.()
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abortHop = abort
+    if (this.aborted) abort()
+  }
+
+  onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
+    if (status < 200) return true // 1xx: the final head follows
+    const { headers, length } = responseHeaders(raw)
+    if (length >= 0 && length <= WHOLE_BODY_MAX) {
+      this.status = status
+      this.headers = headers
+      this.chunks = []
+      return true
     }
-  })
-  body.once('end', () => {
-    res.end()
-    done()
-  })
-  body.once('error', () => {
-    res.destroy()
-    done()
-  })
-  res.once('close', () => {
-    if (!body.readableEnded) body.destroy()
-  })
+    this.headSent = true
+    this.res.writeHead(status, headers)
+    // the head leaves with the first body bytes of this turn, or alone on the next one
+    setImmediate(() => {
+      if (!this.res.headersSent && !this.res.destroyed) this.res.flushHeaders()
+    })
+    this.res.on('drain', resume)
+    return true
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.chunks) {
+      this.chunks.push(chunk)
+      return true
+    }
+    return this.res.write(chunk) // false: undici pauses until the caller drains (`resume`)
+  }
+
+  onComplete(): void {
+    const { res } = this
+    res.off('close', this.onClose)
+    if (this.chunks) {
+      res.writeHead(this.status, this.headers)
+      const c = this.chunks
+      res.end(c.length === 1 ? c[0] : c.length === 0 ? undefined : Buffer.concat(c))
+    } else res.end()
+  }
+
+  onError(err: Error): void {
+    const { res } = this
+    res.off('close', this.onClose)
+    if (this.aborted) return // the caller left: the owner saw the hop end and cancelled
+    if (this.headSent) res.destroy()
+    else this.failed(err)
+  }
 }
 
 /** Hops out of one node: a keep-alive pool per peer node. */
@@ -138,40 +200,24 @@ export class HopClient {
     }
     if (!cached) this.owners.set(lease.leaseId, found, performance.now()) // kept from its lookup on
     counters.forwardsOut += 1
-    // undici takes an emitter as its signal: no AbortController and DOMException per request
-    const abort = Object.assign(new EventEmitter(), { aborted: false })
-    const onClose = () => {
-      if (res.writableFinished || abort.aborted) return
-      abort.aborted = true // the caller left before the whole answer
-      abort.emit('abort')
-    }
-    res.once('close', onClose)
     const hopPath = `${HOP_PREFIX}${path}`
     const method = req.method ?? 'GET'
     const headers = requestHeaders(req)
-    headers.push(HOP_AUTH_HEADER, signHop(this.cluster.settings.secret, method, hopPath))
+    headers.push(HOP_AUTH_HEADER, this.cluster.credentials.sign(found.presence.n))
     const hasBody =
       req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length']) > 0
-    try {
-      const answer = await this.pool(found.presence.u).request({
-        method,
+    const answer = new HopAnswer(res, (err) => this.failed(res, lease, found, err))
+    this.pool(found.presence.u).dispatch(
+      {
+        method: method,
         path: hopPath,
         headers,
         body: hasBody ? req : null,
-        signal: abort,
         headersTimeout: this.ctx.settings.defaultDeadlineMs + 5_000,
         bodyTimeout: 0,
-      })
-      res.writeHead(answer.statusCode, responseHeaders(answer.headers))
-      // the head leaves with the first body bytes of this turn (one write, not two)
-      res.cork()
-      setImmediate(() => res.uncork())
-      relayBody(answer.body, res, () => res.off('close', onClose))
-    } catch (err) {
-      res.off('close', onClose)
-      if (abort.aborted) return // the caller left: the owner saw the hop end and cancelled
-      this.failed(res, lease, found, err)
-    }
+      },
+      answer,
+    )
   }
 
   private failed(res: ServerResponse, lease: RelayLease, found: Found, err: unknown): void {
