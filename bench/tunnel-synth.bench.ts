@@ -178,7 +178,11 @@ async function big(paths: Path[], concurrency: number): Promise<Map<PathName, Bi
         ((reports[i]!.peak as number) - (reports[i]!.baseline as number)) / MB,
       ]),
     )
-    out.set(path.name, { ok: b.ok, total: b.total, mbPerSecond: b.mbPerSecond, rssGrowth })
+    const moved = b.ok * 2 // MB, both directions
+    const cpuPerMb = new Map(
+      path.procs.map((p, i) => [p.label, ((reports[i]!.cpuMs as number) * 1000) / moved]),
+    )
+    out.set(path.name, { ok: b.ok, total: b.total, mbPerSecond: b.mbPerSecond, rssGrowth, cpuPerMb })
   }
   return out
 }
