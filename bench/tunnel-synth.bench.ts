@@ -140,7 +140,7 @@ async function throughput(
       t.n += r.lat.length
       t.seconds += r.seconds
       t.errors += r.errors
-      t.lat.push(...r.lat)
+      for (const ms of r.lat) t.lat.push(ms) // not push(...): over ~120k latencies overflow the stack
       path.procs.forEach((p, i) =>
         t.cpu.set(p.label, (t.cpu.get(p.label) ?? 0) + (reports[i]!.cpuMs as number) * 1000),
       )
