@@ -140,7 +140,7 @@ async function throughput(
       t.n += r.lat.length
       t.seconds += r.seconds
       t.errors += r.errors
-      t.lat.push(...r.lat)
+      for (const ms of r.lat) t.lat.push(ms) // not push(...): over ~120k latencies overflow the stack
       path.procs.forEach((p, i) =>
         t.cpu.set(p.label, (t.cpu.get(p.label) ?? 0) + (reports[i]!.cpuMs as number) * 1000),
       )
@@ -178,7 +178,11 @@ async function big(paths: Path[], concurrency: number): Promise<Map<PathName, Bi
         ((reports[i]!.peak as number) - (reports[i]!.baseline as number)) / MB,
       ]),
     )
-    out.set(path.name, { ok: b.ok, total: b.total, mbPerSecond: b.mbPerSecond, rssGrowth })
+    const moved = b.ok * 2 // MB, both directions
+    const cpuPerMb = new Map(
+      path.procs.map((p, i) => [p.label, ((reports[i]!.cpuMs as number) * 1000) / moved]),
+    )
+    out.set(path.name, { ok: b.ok, total: b.total, mbPerSecond: b.mbPerSecond, rssGrowth, cpuPerMb })
   }
   return out
 }

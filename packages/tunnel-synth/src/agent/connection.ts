@@ -38,6 +38,9 @@ export class AgentConnection implements RequestHost {
     this.closedPromise = new Promise((r) => (this.closedResolve = r))
     this.sink = corkingSender(ws)
     this.out = new ResponseFrames(this.sink, control)
+    // a large request-body frame is read without a copy; response chunks are still copied into
+    // their frames (sent as they were, they kept undici's read buffers alive: agent RSS went up)
+    ws.binaryType = 'fragments'
     this.codec = {
       direction: 'response',
       binary,

@@ -116,6 +116,13 @@ function drained(res: ServerResponse): void {
 
 const aborted = () => Object.assign(new Error('aborted'), { code: 'ECONNRESET' })
 
+/**
+ * Destroyed a tick later: 'finish' fires inside the socket's own after-write step, and a Writable
+ * destroyed there builds an `ERR_STREAM_DESTROYED` (stack trace included) that nobody reads, which
+ * cost about a tenth of the in-process path's CPU.
+ */
+const destroyLater = (socket: Writable): void => void socket.destroy()
+
 /** One request handed to the app in memory, and the undici controller the agent drives it by. */
 class Exchange implements Dispatcher.DispatchController {
   aborted = false
@@ -221,7 +228,7 @@ class Exchange implements Dispatcher.DispatchController {
     this.finished = true
     this.host.done(this)
     this.handler.onResponseEnd?.(this, {})
-    this.socket.destroy()
+    process.nextTick(destroyLater, this.socket)
   }
 
   /** The socket closed: by the agent (abort) or the app (destroy) before the response ended. */

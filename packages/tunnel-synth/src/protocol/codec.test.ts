@@ -1,5 +1,12 @@
 import { expect, test } from 'vitest'
-import { BinaryKind, decodeBinaryBody, readAgentMessage, readRelayMessage, sendBody } from './codec'
+import {
+  BinaryKind,
+  SPLIT_BODY_AT,
+  decodeBinaryBody,
+  readAgentMessage,
+  readRelayMessage,
+  sendBody,
+} from './codec'
 import type { BodyCodec, BodyProducer, FrameSink } from './codec'
 import { MAX_BODY_CHUNK_BYTES } from './frames'
 
@@ -103,4 +110,47 @@ test('binary frames count only when negotiated and only in their direction; bad 
     type: 'REQ_END',
     rid: 'a',
   })
+})
+
+test.each([
+  ['request', readRelayMessage],
+  ['response', readAgentMessage],
+] as const)(
+  '%s, binary, own chunks: large parts go as two fragments without a copy and read back as they were',
+  (direction, read) => {
+    const body = Buffer.alloc(MAX_BODY_CHUNK_BYTES + SPLIT_BODY_AT, 9)
+    body[0] = 1
+    const sink = recordingSink()
+    const parts: { head: Buffer; payload: Uint8Array }[] = []
+    sink.sendParts = (head, payload) => void parts.push({ head, payload })
+    const codec: BodyCodec = { direction, binary: true, ownChunks: true }
+    expect(sendBody(sink, codec, producer('r7'), body, Infinity)).toBe(true)
+    expect(sink.frames).toHaveLength(0)
+    expect(parts.map((p) => p.payload.length)).toEqual([MAX_BODY_CHUNK_BYTES, SPLIT_BODY_AT])
+    expect(parts[0]!.payload.buffer).toBe(body.buffer) // the caller's bytes, not a copy
+    const chunks = parts.map((p) => {
+      const message = read([p.head, Buffer.from(p.payload)], true, true, true)
+      expect(message).toMatchObject({ type: 'BODY', rid: 'r7' })
+      return (message as { chunk: Buffer }).chunk
+    })
+    expect(Buffer.concat(chunks).equals(body)).toBe(true)
+    // fragments cut elsewhere (another sender) read back too; a small part goes as one frame
+    const whole = Buffer.concat([parts[0]!.head, parts[0]!.payload])
+    const message = read([whole.subarray(0, 5), whole.subarray(5)], true, true, true)
+    expect((message as { chunk: Buffer }).chunk.equals(body.subarray(0, MAX_BODY_CHUNK_BYTES))).toBe(true)
+    expect(sendBody(sink, codec, producer('r7'), Buffer.alloc(SPLIT_BODY_AT - 1), Infinity)).toBe(true)
+    expect(sink.frames).toHaveLength(1)
+  },
+)
+
+test('own chunks over the high-water mark: the producer pauses until the last part is written', () => {
+  const sink = recordingSink(1000)
+  const callbacks: (() => void)[] = []
+  sink.sendParts = (_head, _payload, cb) => void (cb && callbacks.push(cb))
+  const p = producer()
+  const codec: BodyCodec = { direction: 'response', binary: true, ownChunks: true }
+  expect(sendBody(sink, codec, p, Buffer.alloc(2 * SPLIT_BODY_AT), 1000 + SPLIT_BODY_AT)).toBe(false)
+  expect(p.events).toEqual(['pause'])
+  callbacks[0]!()
+  expect(p.events).toEqual(['pause', 'resume'])
 })

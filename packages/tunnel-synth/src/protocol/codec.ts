@@ -41,6 +41,13 @@ export function encodeBinaryBody(kind: number, rid: string, payload: Uint8Array)
   return out
 }
 
+/**
+ * Body chunks from this size on go as a message of two WebSocket fragments (the frame's head, then
+ * the chunk itself) when the chunk may be sent as it is ({@link BodyCodec.ownChunks}): no copy of
+ * the payload into a frame buffer, no 64 KB allocation per frame.
+ */
+export const SPLIT_BODY_AT = 8 * 1024
+const NO_BYTES = new Uint8Array(0)
 /** Decode a binary body frame; `undefined` when malformed. */
 export function decodeBinaryBody(data: Buffer): { kind: number; rid: string; payload: Buffer } | undefined {
   if (data.length < 2) return undefined
@@ -51,9 +58,21 @@ export function decodeBinaryBody(data: Buffer): { kind: number; rid: string; pay
   return { kind, rid: data.toString('utf8', 2, 2 + ridLength), payload: data.subarray(2 + ridLength) }
 }
 
+/**
+ * A binary body frame that came as fragments (`binaryType: 'fragments'`): its head alone in the
+ * first (as {@link sendBody} sends large chunks), so the payload is read without a copy.
+ */
+function decodeBinaryBodyParts(parts: Buffer[]): { kind: number; rid: string; payload: Buffer } | undefined {
+  const head = parts[0]!
+  if (parts.length !== 2 || head.length < 2 || head.length !== 2 + head[1]!)
+    return decodeBinaryBody(rawToBuffer(parts))
+  const frame = decodeBinaryBody(head)
+  return frame && { ...frame, payload: parts[1]! }
+}
+
 /** Normalize ws message data to one Buffer. */
 export function rawToBuffer(data: Buffer | ArrayBuffer | Buffer[]): Buffer {
-  if (Array.isArray(data)) return Buffer.concat(data)
+  if (Array.isArray(data)) return data.length === 1 ? data[0]! : Buffer.concat(data)
   if (data instanceof ArrayBuffer) return Buffer.from(data)
   return data
 }
@@ -68,12 +87,19 @@ export interface BodyCodec {
    * sent), so {@link sendBody} sends nothing for it.
    */
   readonly merge?: (producer: BodyProducer, chunk: Buffer) => boolean
+  /**
+   * The chunks are this side's own (read off a socket, never reused after their write callback),
+   * so binary frames may send them as they are (see {@link SPLIT_BODY_AT}).
+   */
+  readonly ownChunks?: boolean
 }
 
 /** Where body frames go: a WebSocket, or anything with its `send` and `bufferedAmount`. */
 export interface FrameSink {
   /** Send one frame; `cb` runs once it is written (or at once when the socket is gone). */
   send(data: string | Buffer, cb?: () => void): void
+  /** Send one binary message as two fragments, `payload` not copied (as `send` otherwise). */
+  sendParts?(head: Buffer, payload: Uint8Array, cb?: () => void): void
   /** Bytes queued and not yet written. */
   readonly bufferedAmount: number
 }
@@ -129,23 +155,34 @@ export function sendBody(
   const rid = producer.rid
   // the binary header holds the rid's length in one byte; a longer rid falls back to JSON
   const binary = codec.binary && (rid.length <= 85 || Buffer.byteLength(rid) <= 255)
-  let offset = 0
-  let last: string | Buffer
-  for (;;) {
+  const split = binary && codec.ownChunks === true && sink.sendParts !== undefined
+  for (let offset = 0; ;) {
     const end = Math.min(offset + MAX_BODY_CHUNK_BYTES, chunk.length)
     const part = offset === 0 && end === chunk.length ? chunk : chunk.subarray(offset, end)
-    last = bodyFrame(codec, producer, part, binary)
     offset = end
-    if (offset >= chunk.length) break
-    sink.send(last)
+    const last = offset >= chunk.length
+    if (split && part.length >= SPLIT_BODY_AT) {
+      const kind = codec.direction === 'request' ? BinaryKind.ReqBody : BinaryKind.RespBody
+      const head = encodeBinaryBody(kind, rid, NO_BYTES)
+      if (!last || sink.bufferedAmount + head.length + part.length <= highWater) {
+        sink.sendParts!(head, part)
+        if (last) return true
+        continue
+      }
+      producer.pause()
+      sink.sendParts!(head, part, () => producer.resume())
+      return false
+    }
+    const frame = bodyFrame(codec, producer, part, binary)
+    if (!last || sink.bufferedAmount + frame.length <= highWater) {
+      sink.send(frame)
+      if (last) return true
+      continue
+    }
+    producer.pause()
+    sink.send(frame, () => producer.resume())
+    return false
   }
-  if (sink.bufferedAmount + last.length <= highWater) {
-    sink.send(last)
-    return true
-  }
-  producer.pause()
-  sink.send(last, () => producer.resume())
-  return false
 }
 
 /** A body chunk as read off the socket, whatever frame carried it. */
@@ -173,8 +210,8 @@ export type RelayMessage =
 /** First byte of binary control frames (body frames use 1 and 2). */
 const FIRST_CONTROL_KIND = 3
 
-function binaryChunk(data: Buffer, kind: number): BodyChunk | undefined {
-  const frame = decodeBinaryBody(data)
+function binaryChunk(data: Buffer | Buffer[], kind: number): BodyChunk | undefined {
+  const frame = Array.isArray(data) ? decodeBinaryBodyParts(data) : decodeBinaryBody(data)
   return frame?.kind === kind ? { type: 'BODY', rid: frame.rid, chunk: frame.payload } : undefined
 }
 
@@ -194,6 +231,8 @@ export function readAgentMessage(
   control = false,
 ): AgentMessage | undefined {
   if (isBinary) {
+    if (Array.isArray(data) && data.length > 1 && data[0]![0]! < FIRST_CONTROL_KIND)
+      return binary ? binaryChunk(data, BinaryKind.RespBody) : undefined // a large body, fragmented
     const buf = rawToBuffer(data)
     if (control && buf.length > 0 && buf[0]! >= FIRST_CONTROL_KIND) return decodeAgentControl(buf)
     return binary ? binaryChunk(buf, BinaryKind.RespBody) : undefined
@@ -218,6 +257,8 @@ export function readRelayMessage(
   control = false,
 ): RelayMessage | undefined {
   if (isBinary) {
+    if (Array.isArray(data) && data.length > 1 && data[0]![0]! < FIRST_CONTROL_KIND)
+      return binary ? binaryChunk(data, BinaryKind.ReqBody) : undefined // a large body, fragmented
     const buf = rawToBuffer(data)
     if (control && buf.length > 0 && buf[0]! >= FIRST_CONTROL_KIND) return decodeRelayControl(buf)
     return binary ? binaryChunk(buf, BinaryKind.ReqBody) : undefined

@@ -43,18 +43,26 @@ export function corkingSender(ws: WebSocket): FrameSink {
     corked = false
     socket.uncork()
   }
+  const corkThisTurn = () => {
+    if (corked) return
+    const socket = wsSocket(ws)
+    if (socket && !socket.destroyed) {
+      corked = true
+      socket.cork()
+      setImmediate(uncork, socket)
+    }
+  }
   return {
     send(data: string | Buffer, cb?: () => void): void {
       if (ws.readyState !== WebSocket.OPEN) return void cb?.()
-      if (!corked) {
-        const socket = wsSocket(ws)
-        if (socket && !socket.destroyed) {
-          corked = true
-          socket.cork()
-          setImmediate(uncork, socket)
-        }
-      }
+      corkThisTurn()
       ws.send(data, cb)
+    },
+    sendParts(head: Buffer, payload: Uint8Array, cb?: () => void): void {
+      if (ws.readyState !== WebSocket.OPEN) return void cb?.()
+      corkThisTurn()
+      ws.send(head, { binary: true, fin: false })
+      ws.send(payload, { binary: true, fin: true }, cb)
     },
     get bufferedAmount(): number {
       return ws.bufferedAmount

@@ -194,6 +194,7 @@ function attach(ctx: RelayContext, ws: WebSocket, lease: RelayLease, text: strin
  */
 export function acceptAgent(ctx: RelayContext, ws: WebSocket, lease: RelayLease): void {
   ws.on('error', () => {})
+  ws.binaryType = 'fragments' // a large body frame's payload is read without a copy (codec.ts)
   const attachTimer = setTimeout(
     () => ws.close(CloseCode.AttachTimeout, 'ATTACH expected'),
     ctx.settings.attachTimeoutMs,

@@ -18,7 +18,7 @@ import { responseHead } from './response-head'
 import { redact, safeLog } from '../types'
 
 const REQUEST_BODY: BodyCodec = { direction: 'request', binary: false }
-const REQUEST_BODY_BINARY: BodyCodec = { direction: 'request', binary: true }
+const REQUEST_BODY_BINARY: BodyCodec = { direction: 'request', binary: true, ownChunks: true } // socket reads
 
 /** One public request in flight through an agent: its frames out, and its response back. */
 export class PublicRequest implements BodyProducer {
