@@ -17,6 +17,8 @@ export interface TestRedisServer extends AsyncDisposable {
   prefix(): string
   /** A connected ioredis client to this server (closed by {@link TestRedisServer.close}). */
   client(options?: RedisOptions): Redis
+  /** Connections the server holds right now (`CLIENT LIST`), the asking one included: for leak checks. */
+  connections(): Promise<number>
   /** Stops the server (SIGTERM, then SIGKILL after 5 s); the socket path stays reserved. */
   stop(): Promise<void>
   /** Starts the server again on the same socket (after {@link TestRedisServer.stop}); data is gone. */
@@ -45,6 +47,7 @@ export async function startRedisServer(): Promise<TestRedisServer> {
   const clients = new Set<Redis>()
   let child: ChildProcess | undefined
   let closed = false
+  let probe: Redis | undefined
 
   const start = async () => {
     child = await spawnRedis(socketPath, dir)
@@ -76,6 +79,12 @@ export async function startRedisServer(): Promise<TestRedisServer> {
       clients.add(c)
       c.once('end', () => clients.delete(c))
       return c
+    },
+    async connections() {
+      probe ??= server.client()
+      return String(await probe.call('CLIENT', 'LIST'))
+        .trim()
+        .split('\n').length
     },
     stop,
     restart: async () => {

@@ -159,11 +159,7 @@ describe('createRedisLeaseStore', () => {
   })
 
   test('after close, calls reject and open no connection', async () => {
-    const probe = redis.client()
-    const clients = async () =>
-      String(await probe.call('CLIENT', 'LIST'))
-        .trim()
-        .split('\n').length
+    const clients = () => redis.connections()
     const before = await clients()
     const store = createRedisLeaseStore({ redis: redis.url, prefix: redis.prefix() })
     await store.close()
