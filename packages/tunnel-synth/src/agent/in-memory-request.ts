@@ -15,10 +15,9 @@ import type { Server } from 'node:http'
 import { Writable } from 'node:stream'
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
+import { LOOPBACK } from './in-memory-socket'
 import type { PeerAddress } from './in-memory-socket'
 import { Dechunker, HeadReader } from './response-bytes'
-
-const LOOPBACK: PeerAddress = { address: '127.0.0.1', port: 0, family: 'IPv4' }
 
 /** What `LocalRequest` dispatches (the subset of undici's options it uses). */
 interface RequestOptions {

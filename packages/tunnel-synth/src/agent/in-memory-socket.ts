@@ -18,7 +18,7 @@ export interface PeerAddress {
 }
 
 /** Reported until the agent has attached (no request can arrive before that). */
-const LOOPBACK: PeerAddress = { address: '127.0.0.1', port: 0, family: 'IPv4' }
+export const LOOPBACK: PeerAddress = { address: '127.0.0.1', port: 0, family: 'IPv4' }
 
 /**
  * One end of an in-memory connection. Writes land in the peer's read buffer; a write's callback
@@ -109,7 +109,7 @@ export class MemorySocket extends Duplex {
 
 /** A connected pair: `[client, server]`, each reporting the other's address. */
 export function memorySocketPair(remote: PeerAddress): [MemorySocket, MemorySocket] {
-  const client = new MemorySocket({ address: '127.0.0.1', port: 0, family: 'IPv4' })
+  const client = new MemorySocket(LOOPBACK)
   const server = new MemorySocket(remote)
   client.peer = server
   server.peer = client
