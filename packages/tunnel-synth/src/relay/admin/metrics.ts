@@ -129,6 +129,32 @@ function relayCounters(reg: Registry, ctx: RelayContext, obs: RelayObserver): vo
   })
 }
 
+/** The cluster's plain counters: name, help, and how to read each from its stats. */
+const CLUSTER_COUNTERS: ReadonlyArray<[string, string, (s: RelayClusterStats) => number]> = [
+  ['taskapp_relay_cluster_forward_failures_total', 'Forward hops that failed.', (s) => s.forwardFailures],
+  [
+    'taskapp_relay_cluster_agents_taken_over_total',
+    'Agents taken over from a node that went away.',
+    (s) => s.takeovers,
+  ],
+  [
+    'taskapp_relay_cluster_hops_refused_total',
+    'Hops from other nodes refused for a missing or wrong cluster credential.',
+    (s) => s.hopsRefused,
+  ],
+  [
+    'taskapp_relay_cluster_heartbeat_failures_total',
+    'Presence heartbeats to Redis that failed (Redis down or slow).',
+    (s) => s.heartbeatFailures,
+  ],
+  [
+    'taskapp_relay_cluster_redis_rtt_seconds_total',
+    'Sum of the Redis round-trip times measured.',
+    (s) => s.heartbeatRttSumMs / 1000,
+  ],
+  ['taskapp_relay_cluster_redis_round_trips_total', 'Redis round trips measured.', (s) => s.heartbeatCount],
+]
+
 function clusterMetrics(reg: Registry, probe: RelayClusterProbe): void {
   const registers = [reg]
   const counter = (name: string, help: string, read: (s: RelayClusterStats) => number) =>
@@ -153,36 +179,7 @@ function clusterMetrics(reg: Registry, probe: RelayClusterProbe): void {
       setCounter(this, s.forwardsIn, { direction: 'in' })
     },
   })
-  counter(
-    'taskapp_relay_cluster_forward_failures_total',
-    'Forward hops that failed.',
-    (s) => s.forwardFailures,
-  )
-  counter(
-    'taskapp_relay_cluster_agents_taken_over_total',
-    'Agents taken over from a node that went away.',
-    (s) => s.takeovers,
-  )
-  counter(
-    'taskapp_relay_cluster_hops_refused_total',
-    'Hops from other nodes refused for a missing or wrong cluster credential.',
-    (s) => s.hopsRefused,
-  )
-  counter(
-    'taskapp_relay_cluster_heartbeat_failures_total',
-    'Presence heartbeats to Redis that failed (Redis down or slow).',
-    (s) => s.heartbeatFailures,
-  )
-  counter(
-    'taskapp_relay_cluster_redis_rtt_seconds_total',
-    'Sum of the Redis round-trip times measured.',
-    (s) => s.heartbeatRttSumMs / 1000,
-  )
-  counter(
-    'taskapp_relay_cluster_redis_round_trips_total',
-    'Redis round trips measured.',
-    (s) => s.heartbeatCount,
-  )
+  for (const [name, help, read] of CLUSTER_COUNTERS) counter(name, help, read)
   new Gauge({
     name: 'taskapp_relay_cluster_redis_rtt_seconds',
     help: 'The last Redis round-trip time.',
