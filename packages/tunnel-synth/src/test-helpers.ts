@@ -14,6 +14,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import { fileURLToPath } from 'node:url'
 import { listenLoopback } from '@taskapp/test-utils'
 import { expect, onTestFinished, vi } from 'vitest'
+import { SynthTunnelError, SynthTunnelErrorCode } from './errors'
 import { createRelayServer } from './relay/relay-server'
 import type { RelayServer, RelayServerOptions } from './relay/relay-server'
 import type { RelayLease } from './relay/lease-store'
@@ -197,4 +198,16 @@ export function testLease(n: number, overrides: Partial<RelayLease> = {}): Relay
     expiresAt: Date.now() + 3_600_000,
     ...overrides,
   }
+}
+
+/** Runs `fn` and returns the `TASKAPP_ERR_SYNTH_RELAY_LEASE_FILE` error it throws (fails the test otherwise). */
+export function leaseFileError(fn: () => unknown): SynthTunnelError {
+  try {
+    fn()
+  } catch (err) {
+    expect(err).toBeInstanceOf(SynthTunnelError)
+    expect((err as SynthTunnelError).code).toBe(SynthTunnelErrorCode.RelayLeaseFile)
+    return err as SynthTunnelError
+  }
+  throw new Error('expected a TASKAPP_ERR_SYNTH_RELAY_LEASE_FILE error')
 }

@@ -12,22 +12,11 @@ import { forkFixture, nextEvent, startLocalServer, within } from '../test-helper
 import { synthTunnel } from '../synth-tunnel'
 import type { SynthTunnelEvent } from '../agent/agent'
 import { createFileLeaseStore } from './file-lease-store'
-import { testLease } from '../test-helpers'
+import { leaseFileError, testLease } from '../test-helpers'
 import type { RelayLease } from './lease-store'
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex')
 const lease = testLease
-
-function leaseFileError(fn: () => unknown): SynthTunnelError {
-  try {
-    fn()
-  } catch (err) {
-    expect(err).toBeInstanceOf(SynthTunnelError)
-    expect((err as SynthTunnelError).code).toBe(SynthTunnelErrorCode.RelayLeaseFile)
-    return err as SynthTunnelError
-  }
-  throw new Error('expected a TASKAPP_ERR_SYNTH_RELAY_LEASE_FILE error')
-}
 
 let dir: string
 let file: string

@@ -5,10 +5,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterEach, beforeEach, describe, expect, onTestFinished, test, vi } from 'vitest'
-import { SynthTunnelError, SynthTunnelErrorCode } from '../errors'
+import type { SynthTunnelError } from '../errors'
+import { SynthTunnelErrorCode } from '../errors'
 import { fixtureLease } from '../fixtures/fixture-lease'
 import { createFileLeaseStore } from './file-lease-store'
-import { testLease } from '../test-helpers'
+import { leaseFileError, testLease } from '../test-helpers'
 
 const lease = testLease
 
@@ -36,17 +37,6 @@ async function wholeJournal(): Promise<{ seq: number; ops: object[] }[]> {
 }
 
 const line = (seq: number, ops: object[]) => `${JSON.stringify({ seq, ops })}\n`
-
-function leaseFileError(fn: () => unknown): SynthTunnelError {
-  try {
-    fn()
-  } catch (err) {
-    expect(err).toBeInstanceOf(SynthTunnelError)
-    expect((err as SynthTunnelError).code).toBe(SynthTunnelErrorCode.RelayLeaseFile)
-    return err as SynthTunnelError
-  }
-  throw new Error('expected a TASKAPP_ERR_SYNTH_RELAY_LEASE_FILE error')
-}
 
 describe('torn and corrupt journals', () => {
   test.each([
