@@ -80,20 +80,31 @@ function sortingConfig(url: string, pattern: string): Record<string, unknown> {
   }
 }
 
+/**
+ * A GEPA job over the sorting app whose system prompt is `appPrompt(domain)`, with `pattern` as the
+ * job's initial prompt, run to its end on a local backend and the deterministic model; `seen` is
+ * every model request.
+ */
+async function runSortingJob(appPrompt: (domain: string) => string, pattern: string) {
+  const seen: DeterministicModelRequest[] = []
+  const task = await serveTaskApp(sortingApp(appPrompt))
+  await using model = await createDeterministicModel({ onRequest: (r) => seen.push(r) })
+  await using backend = await createLocalBackend({ upstream: { baseUrl: model.url } })
+  const created = await call(
+    backend,
+    'POST',
+    '/api/v1/offline/jobs',
+    g3Body(sortingConfig(task.url, pattern)),
+  )
+  return { seen, ...(await untilEnd(backend, created.json.job_id as string)) }
+}
+
 describe('the interceptor', { timeout: 60_000 }, () => {
   it('swaps the candidate text in for the matched system prompt, wildcard values carried over', async () => {
-    const seen: DeterministicModelRequest[] = []
-    const task = await serveTaskApp(sortingApp((d) => `You sort ${d} tickets. Answer one of: beta, alpha.`))
-    await using model = await createDeterministicModel({ onRequest: (r) => seen.push(r) })
-    await using backend = await createLocalBackend({ upstream: { baseUrl: model.url } })
-    const pattern = 'You sort {domain} tickets.   Answer one of: beta, alpha.'
-    const created = await call(
-      backend,
-      'POST',
-      '/api/v1/offline/jobs',
-      g3Body(sortingConfig(task.url, pattern)),
+    const { seen, status } = await runSortingJob(
+      (d) => `You sort ${d} tickets. Answer one of: beta, alpha.`,
+      'You sort {domain} tickets.   Answer one of: beta, alpha.',
     )
-    const { status } = await untilEnd(backend, created.json.job_id as string)
     expect(status.status).toBe('succeeded')
     expect(status.best_reward).toBeGreaterThan(status.baseline_reward as number)
     const prompt = status.best_candidate?.system_prompt ?? ''
@@ -108,18 +119,10 @@ describe('the interceptor', { timeout: 60_000 }, () => {
   })
 
   it('warns once when the task app sends a prompt the pattern does not match, and forwards it unchanged', async () => {
-    const seen: DeterministicModelRequest[] = []
-    const task = await serveTaskApp(sortingApp((d) => `Sort the ${d} ticket. Answer one of: beta, alpha.`))
-    await using model = await createDeterministicModel({ onRequest: (r) => seen.push(r) })
-    await using backend = await createLocalBackend({ upstream: { baseUrl: model.url } })
-    const pattern = 'You sort {domain} tickets. Answer one of: beta, alpha.'
-    const created = await call(
-      backend,
-      'POST',
-      '/api/v1/offline/jobs',
-      g3Body(sortingConfig(task.url, pattern)),
+    const { seen, status, sse } = await runSortingJob(
+      (d) => `Sort the ${d} ticket. Answer one of: beta, alpha.`,
+      'You sort {domain} tickets. Answer one of: beta, alpha.',
     )
-    const { status, sse } = await untilEnd(backend, created.json.job_id as string)
     expect(status.status).toBe('succeeded')
     const warnings = sse.events.filter((e) => e.data.warning === 'prompt_not_matched')
     expect(warnings).toHaveLength(1)
